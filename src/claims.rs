@@ -1,0 +1,195 @@
+//! The verified claims handed to handlers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::scope::Scopes;
+
+/// The claims of a token that passed every check.
+///
+/// The layer puts one into the request extensions; it is an `Arc` inside, so cloning it is
+/// cheap. The standard claims are typed accessors; anything else is reachable through
+/// [`get`](VerifiedClaims::get) or [`deserialize`](VerifiedClaims::deserialize) into a type
+/// of your own.
+#[derive(Clone)]
+pub struct VerifiedClaims(Arc<ClaimsInner>);
+
+struct ClaimsInner {
+    issuer: String,
+    audiences: Vec<String>,
+    expires_at: i64,
+    subject: Option<String>,
+    scopes: Scopes,
+    all: Map<String, Value>,
+}
+
+impl VerifiedClaims {
+    pub(crate) fn new(
+        issuer: String,
+        audiences: Vec<String>,
+        expires_at: i64,
+        scopes: Scopes,
+        all: Map<String, Value>,
+    ) -> Self {
+        let subject = all.get("sub").and_then(Value::as_str).map(str::to_owned);
+        VerifiedClaims(Arc::new(ClaimsInner {
+            issuer,
+            audiences,
+            expires_at,
+            subject,
+            scopes,
+            all,
+        }))
+    }
+
+    /// `iss`: the issuer, equal to the configured one.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// `aud`, as a list whether the token had a string or an array.
+    pub fn audiences(&self) -> &[String] {
+        &self.0.audiences
+    }
+
+    /// `exp`, in seconds since the Unix epoch (a fractional `exp` is rounded down).
+    pub fn expires_at(&self) -> i64 {
+        self.0.expires_at
+    }
+
+    /// `sub`, when it is a string. For client-credentials tokens this is usually the client
+    /// id (Auth0 writes `{client_id}@clients`).
+    pub fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+
+    /// `client_id` or, failing that, `azp`: the OAuth client the token was issued to.
+    pub fn client_id(&self) -> Option<&str> {
+        ["client_id", "azp"]
+            .iter()
+            .find_map(|name| self.0.all.get(*name).and_then(Value::as_str))
+    }
+
+    /// The scopes read from the configured scope claims.
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+
+    /// Whether the token has exactly this scope.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.contains(scope)
+    }
+
+    /// Any claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.all.get(name)
+    }
+
+    /// Every claim of the token.
+    pub fn all(&self) -> &Map<String, Value> {
+        &self.0.all
+    }
+
+    /// The claims as a type of your own (unknown fields are ignored unless your type denies
+    /// them).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(MapRef(&self.0.all))
+    }
+}
+
+impl fmt::Debug for VerifiedClaims {
+    // Claims can carry personal data: the debug form names who and what, not everything.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedClaims")
+            .field("iss", &self.0.issuer)
+            .field("sub", &self.0.subject)
+            .field("aud", &self.0.audiences)
+            .field("exp", &self.0.expires_at)
+            .field("scopes", &self.0.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Deserializes a borrowed claims map without cloning it into a `Value`.
+struct MapRef<'a>(&'a Map<String, Value>);
+
+impl<'de> Deserializer<'de> for MapRef<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        use serde::de::IntoDeserializer;
+        visitor.visit_map(serde::de::value::MapDeserializer::new(
+            self.0.iter().map(|(k, v)| (k.as_str(), v.into_deserializer())),
+        ))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// A JSON object whose keys are unique: RFC 7519 §4 lets a parser reject duplicate claim
+/// names, and accepting them invites "which one did you check?" attacks.
+pub(crate) struct UniqueKeyObject(pub(crate) Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeyObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = UniqueKeyObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with unique member names")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom("duplicate member name"));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(UniqueKeyObject(map))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_member_names_are_refused() {
+        let parsed: Result<UniqueKeyObject, _> = serde_json::from_str(r#"{"a":1,"a":2}"#);
+        assert!(parsed.is_err());
+        let parsed: UniqueKeyObject = serde_json::from_str(r#"{"a":1,"b":{"a":2}}"#).unwrap();
+        assert_eq!(parsed.0.len(), 2);
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        for text in ["[]", "1", "\"x\"", "null"] {
+            assert!(serde_json::from_str::<UniqueKeyObject>(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn claims_deserialize_into_user_types() {
+        #[derive(serde::Deserialize)]
+        struct Custom {
+            org: String,
+        }
+        let mut all = Map::new();
+        all.insert("org".into(), Value::from("acme"));
+        all.insert("sub".into(), Value::from("client@clients"));
+        let claims = VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all);
+        assert_eq!(claims.deserialize::<Custom>().unwrap().org, "acme");
+        assert_eq!(claims.subject(), Some("client@clients"));
+    }
+}

@@ -1,0 +1,277 @@
+//! The tower middleware: [`BearerLayer`] authenticates, [`RequireScopes`] authorizes.
+//!
+//! Both are generic over the request and response bodies, so the same layer serves axum,
+//! plain hyper and tonic. A refusal is answered with a small JSON body; the response body
+//! type is therefore [`Either`] of the inner service's body and [`Full<Bytes>`].
+//!
+//! tower-http's `AsyncRequireAuthorization` was weighed and not used: it boxes a future for
+//! every request and must build the refusal in the inner body type. Here a request whose
+//! keys are cached is decided synchronously, and only a key set fetch costs a boxed future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::{Either, Full};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::claims::VerifiedClaims;
+use crate::error::AuthError;
+use crate::extract;
+use crate::scope::ScopePolicy;
+use crate::validator::Validator;
+
+/// The response body of the middleware: the inner service's, or a refusal's JSON.
+pub type BearerBody<B> = Either<B, Full<Bytes>>;
+
+/// Authenticates every request with a bearer token and puts the [`VerifiedClaims`] into the
+/// request extensions; refuses the rest per the behaviour contract.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use bearer_guard::{BearerLayer, Validator};
+///
+/// # fn app() -> Result<Router, bearer_guard::ConfigError> {
+/// let validator = Validator::builder()
+///     .issuer("https://my-tenant.us.auth0.com/")
+///     .audience("https://api.example.com")
+///     .build()?;
+/// let app = Router::new()
+///     .route("/api/private", get(|| async { "hello" }))
+///     .layer(BearerLayer::new(validator));
+/// # Ok(app) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct BearerLayer {
+    validator: Validator,
+}
+
+impl BearerLayer {
+    /// A layer that validates with `validator`.
+    pub fn new(validator: Validator) -> Self {
+        BearerLayer { validator }
+    }
+}
+
+impl<S> Layer<S> for BearerLayer {
+    type Service = BearerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BearerService {
+            inner,
+            validator: self.validator.clone(),
+        }
+    }
+}
+
+/// The service of [`BearerLayer`].
+#[derive(Clone, Debug)]
+pub struct BearerService<S> {
+    inner: S,
+    validator: Validator,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<BearerBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let token = match extract::bearer_token(request.headers(), self.validator.max_token_bytes())
+        {
+            Ok(token) => token,
+            Err(error) => return ResponseFuture::rejected(self.validator.reject(&error)),
+        };
+        match self.validator.validate_with_cached_keys(token) {
+            Some(Ok(claims)) => {
+                request.extensions_mut().insert(claims);
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Some(Err(error)) => ResponseFuture::rejected(self.validator.reject(&error)),
+            None => {
+                // The key set must be fetched first. The ready service goes into the future;
+                // a fresh clone takes its place for the next request.
+                let token = token.to_owned();
+                let validator = self.validator.clone();
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::waiting(Box::pin(async move {
+                    match validator.validate(&token).await {
+                        Ok(claims) => {
+                            request.extensions_mut().insert(claims);
+                            inner.call(request).await.map(|r| r.map(Either::Left))
+                        }
+                        Err(error) => Ok(validator.reject(&error).map(Either::Right)),
+                    }
+                }))
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`BearerService`] and [`RequireScopesService`].
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        state: State<F, B, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B, E> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<Full<Bytes>>> },
+        Waiting { future: BoxFuture<'static, Result<Response<BearerBody<B>>, E>> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    fn inner(future: F) -> Self {
+        ResponseFuture {
+            state: State::Inner { future },
+        }
+    }
+
+    fn rejected(response: Response<Full<Bytes>>) -> Self {
+        ResponseFuture {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn waiting(future: BoxFuture<'static, Result<Response<BearerBody<B>>, E>>) -> Self {
+        ResponseFuture {
+            state: State::Waiting { future },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<BearerBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(Either::Left)))
+            }
+            StateProj::Rejected { response } => {
+                let response = response.take().expect("polled after completion");
+                Poll::Ready(Ok(response.map(Either::Right)))
+            }
+            StateProj::Waiting { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Authorizes a route: the token authenticated by [`BearerLayer`] must satisfy a
+/// [`ScopePolicy`], else 403 `insufficient_scope`. A request that reached it without
+/// verified claims (no `BearerLayer` in front) gets a bare 401 challenge, never a pass.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use bearer_guard::RequireScopes;
+///
+/// let scoped: Router = Router::new()
+///     .route("/api/private-scoped", get(|| async { "scoped" }))
+///     .route_layer(RequireScopes::all(["read:messages"]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireScopes {
+    policy: ScopePolicy,
+    realm: Option<String>,
+}
+
+impl RequireScopes {
+    /// Every one of `scopes` is required.
+    pub fn all<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::policy(ScopePolicy::all(scopes))
+    }
+
+    /// At least one of `scopes` is required.
+    pub fn any<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::policy(ScopePolicy::any(scopes))
+    }
+
+    /// Any scope policy.
+    pub fn policy(policy: ScopePolicy) -> Self {
+        RequireScopes {
+            policy,
+            realm: None,
+        }
+    }
+
+    /// The `realm` of the challenges this guard sends.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+}
+
+impl<S> Layer<S> for RequireScopes {
+    type Service = RequireScopesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopesService {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
+
+/// The service of [`RequireScopes`].
+#[derive(Clone, Debug)]
+pub struct RequireScopesService<S> {
+    inner: S,
+    guard: RequireScopes,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopesService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<BearerBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let verdict = match request.extensions().get::<VerifiedClaims>() {
+            None => Err(AuthError::MissingToken),
+            Some(claims) => self.guard.policy.check(claims.scopes()),
+        };
+        match verdict {
+            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
+            Err(error) => ResponseFuture::rejected(error.to_response_in(self.guard.realm.as_deref())),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! # bearer-guard
+//!
+//! One tower layer that protects an HTTP API with OAuth 2.0 bearer access tokens: it takes
+//! the token from `Authorization: Bearer ...`, verifies it (RS256 against the issuer's cached
+//! JWKS, or HS256 against a shared secret), checks that it was issued for this API by the
+//! expected issuer and is still valid, and enforces the scopes each route requires.
+//!
+//! ## Quickstart (axum)
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use bearer_guard::{BearerLayer, RequireScopes, Validator};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Auth0: issuer https://{domain}/, JWKS at /.well-known/jwks.json, RS256.
+//!     let validator = Validator::auth0("my-tenant.us.auth0.com", "https://api.example.com")
+//!         .build()?;
+//!
+//!     let app = Router::new()
+//!         .route("/api/private-scoped", get(|| async { "scoped" }))
+//!         .route_layer(RequireScopes::all(["read:messages"]))
+//!         .route("/api/private", get(|| async { "private" }))
+//!         .layer(BearerLayer::new(validator))
+//!         .route("/api/public", get(|| async { "public" }));
+//!
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3010").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## What a client gets back
+//!
+//! | situation | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no `Authorization` header, or another scheme | 401 | `Bearer` |
+//! | `Bearer` with no token, two tokens, bad characters, several headers | 400 | `Bearer error="invalid_request", ...` |
+//! | a token that fails validation | 401 | `Bearer error="invalid_token", error_description="..."` |
+//! | a valid token without the route's scopes | 403 | `Bearer error="insufficient_scope", scope="..."` |
+//! | no key set could be obtained yet | 503 | none; `Retry-After` set |
+//!
+//! The body is `{"error": ..., "error_description": ...}`; descriptions are fixed texts that
+//! never echo the token.
+//!
+//! ## Modules
+//! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front.
+//! - [`BearerLayer`], [`RequireScopes`]: the middleware.
+//! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`]: what handlers see and require.
+//! - [`axum`](crate::axum) (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
+//! - [`testing`](crate::testing) (feature `test-util`): a loopback test issuer and token
+//!   builder.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backend;
+mod claims;
+mod config;
+mod error;
+mod extract;
+mod jwks;
+mod keys;
+mod layer;
+mod scope;
+mod validate;
+mod validator;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use claims::VerifiedClaims;
+pub use config::{ConfigError, ConfigProblem, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, ValidatorBuilder};
+pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
+pub use jsonwebtoken::Algorithm;
+pub use jwks::KeyStats;
+pub use layer::{BearerBody, BearerLayer, BearerService, RequireScopes, RequireScopesService, ResponseFuture};
+pub use scope::{ScopeClaims, ScopePolicy, Scopes};
+pub use validator::Validator;

@@ -1,0 +1,220 @@
+//! Scopes: reading them out of the claims, and the policies routes require.
+
+use serde_json::{Map, Value};
+
+use crate::error::{AuthError, Claim, TokenProblem};
+
+/// Which claims carry the token's scopes.
+///
+/// `scope` (RFC 8693 / RFC 9068: a space-delimited string) and `scp` (Okta, Entra ID) are read
+/// by default; Auth0's RBAC `permissions` array on request (the [`auth0`](crate::Validator::auth0)
+/// preset turns it on). A claim of the wrong type makes the token invalid rather than
+/// silently scope-less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeClaims {
+    /// Read `scope`.
+    pub scope: bool,
+    /// Read `scp`.
+    pub scp: bool,
+    /// Read `permissions`.
+    pub permissions: bool,
+}
+
+impl Default for ScopeClaims {
+    fn default() -> Self {
+        ScopeClaims {
+            scope: true,
+            scp: true,
+            permissions: false,
+        }
+    }
+}
+
+/// The scopes a verified token carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes(Vec<Box<str>>);
+
+impl Scopes {
+    /// Reads the scopes from the configured claims: a string is split on spaces, an array is
+    /// taken element by element (each element itself split on spaces, as some issuers do).
+    pub(crate) fn from_claims(
+        claims: &Map<String, Value>,
+        sources: ScopeClaims,
+    ) -> Result<Scopes, TokenProblem> {
+        let mut scopes = Vec::new();
+        let names = [
+            (sources.scope, "scope"),
+            (sources.scp, "scp"),
+            (sources.permissions, "permissions"),
+        ];
+        for (enabled, name) in names {
+            if !enabled {
+                continue;
+            }
+            match claims.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(text)) => push_words(&mut scopes, text),
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        let Value::String(text) = item else {
+                            return Err(TokenProblem::InvalidClaim(Claim::Scope));
+                        };
+                        push_words(&mut scopes, text);
+                    }
+                }
+                Some(_) => return Err(TokenProblem::InvalidClaim(Claim::Scope)),
+            }
+        }
+        scopes.sort_unstable();
+        scopes.dedup();
+        Ok(Scopes(scopes))
+    }
+
+    /// Whether the token has exactly this scope (no prefix or pattern matching).
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+    }
+
+    /// The scopes, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+
+    /// How many distinct scopes the token has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the token has no scope at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn push_words(scopes: &mut Vec<Box<str>>, text: &str) {
+    scopes.extend(text.split(' ').filter(|s| !s.is_empty()).map(Box::from));
+}
+
+/// What a route requires of the token's scopes.
+///
+/// One representation serves every policy: a list of alternatives, each a set of scopes that
+/// must all be present. [`all`](ScopePolicy::all) is one alternative,
+/// [`any`](ScopePolicy::any) is one alternative per scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopePolicy {
+    alternatives: Vec<Vec<Box<str>>>,
+}
+
+impl ScopePolicy {
+    /// The token must have every one of these scopes.
+    pub fn all<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScopePolicy {
+            alternatives: vec![scopes.into_iter().map(|s| s.into().into()).collect()],
+        }
+    }
+
+    /// The token must have at least one of these scopes.
+    pub fn any<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScopePolicy {
+            alternatives: scopes
+                .into_iter()
+                .map(|s| vec![s.into().into_boxed_str()])
+                .collect(),
+        }
+    }
+
+    /// Whether `scopes` satisfy the policy.
+    pub fn is_satisfied_by(&self, scopes: &Scopes) -> bool {
+        self.alternatives
+            .iter()
+            .any(|set| set.iter().all(|scope| scopes.contains(scope)))
+    }
+
+    /// `Ok` when satisfied, else the 403 `insufficient_scope` naming what the route requires.
+    pub fn check(&self, scopes: &Scopes) -> Result<(), AuthError> {
+        if self.is_satisfied_by(scopes) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope {
+                required: self.required(),
+            })
+        }
+    }
+
+    /// The scopes named by the policy, space-delimited, for the `scope` challenge parameter.
+    fn required(&self) -> String {
+        let mut names: Vec<&str> = self.alternatives.iter().flatten().map(|s| &**s).collect();
+        names.dedup();
+        names.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scopes(claims: Value, sources: ScopeClaims) -> Result<Scopes, TokenProblem> {
+        Scopes::from_claims(claims.as_object().unwrap(), sources)
+    }
+
+    #[test]
+    fn reads_scope_string_scp_array_and_permissions() {
+        let all = ScopeClaims {
+            permissions: true,
+            ..ScopeClaims::default()
+        };
+        let found = scopes(
+            json!({"scope": "a  b", "scp": ["c", "d e"], "permissions": ["f"]}),
+            all,
+        )
+        .unwrap();
+        assert_eq!(found.iter().collect::<Vec<_>>(), ["a", "b", "c", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn permissions_are_ignored_unless_enabled() {
+        let found = scopes(json!({"permissions": ["f"]}), ScopeClaims::default()).unwrap();
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn wrongly_typed_scope_claims_make_the_token_invalid() {
+        for bad in [json!({"scope": 1}), json!({"scp": [1]}), json!({"scope": {"a": 1}})] {
+            assert_eq!(
+                scopes(bad, ScopeClaims::default()),
+                Err(TokenProblem::InvalidClaim(Claim::Scope))
+            );
+        }
+    }
+
+    #[test]
+    fn matching_is_exact() {
+        let found = scopes(json!({"scope": "read:messages2 read"}), ScopeClaims::default()).unwrap();
+        assert!(!found.contains("read:messages"));
+        assert!(!ScopePolicy::all(["read:messages"]).is_satisfied_by(&found));
+    }
+
+    #[test]
+    fn all_of_and_any_of() {
+        let found = scopes(json!({"scope": "a b"}), ScopeClaims::default()).unwrap();
+        assert!(ScopePolicy::all(["a", "b"]).is_satisfied_by(&found));
+        assert!(!ScopePolicy::all(["a", "c"]).is_satisfied_by(&found));
+        assert!(ScopePolicy::any(["c", "b"]).is_satisfied_by(&found));
+        assert!(!ScopePolicy::any(["c", "d"]).is_satisfied_by(&found));
+        assert_eq!(
+            ScopePolicy::any(["c", "d"]).check(&found),
+            Err(AuthError::InsufficientScope {
+                required: "c d".into()
+            })
+        );
+    }
+}

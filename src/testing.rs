@@ -1,0 +1,410 @@
+//! A loopback test issuer and a token builder, for this crate's tests and yours
+//! (feature `test-util`).
+//!
+//! [`TestIssuer`] serves OIDC discovery and a JWK set over real HTTP on `127.0.0.1`, counts
+//! what it serves, and rotates keys on demand. [`TokenBuilder`] mints RS256 or HS256 tokens
+//! with every header member and claim settable, including malformed ones.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use bearer_guard::testing::TestIssuer;
+//!
+//! let issuer = TestIssuer::start().await;
+//! let validator = issuer.validator().build().unwrap();
+//! let token = issuer.token().scope("read:messages").sign();
+//! let claims = validator.validate(&token).await.unwrap();
+//! assert!(claims.has_scope("read:messages"));
+//! # }
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use axum::Json;
+use axum::extract::State;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::ValidatorBuilder;
+use crate::config::ValidatorBuilder as Builder;
+
+/// The audience [`TestIssuer::token`] puts in `aud` unless told otherwise.
+pub const DEFAULT_AUDIENCE: &str = "https://api.example.com";
+
+/// An RSA-2048 signing key with an optional `kid`.
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: Option<String>,
+    pair: Arc<KeyPair>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A fresh RSA-2048 key with this `kid`.
+    pub fn generate(kid: impl Into<String>) -> Self {
+        SigningKey {
+            kid: Some(kid.into()),
+            pair: Arc::new(KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation")),
+        }
+    }
+
+    /// A fresh RSA-2048 key published without a `kid`.
+    pub fn generate_without_kid() -> Self {
+        SigningKey {
+            kid: None,
+            ..Self::generate("")
+        }
+    }
+
+    /// The key's `kid`.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The public key as a JWK (`kty`, `n`, `e`, `kid`, `use: sig`, `alg: RS256`).
+    pub fn jwk(&self) -> Value {
+        let components = PublicKeyComponents::<Vec<u8>>::from(self.pair.public_key());
+        let mut jwk = json!({
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(&components.n),
+            "e": URL_SAFE_NO_PAD.encode(&components.e),
+        });
+        if let Some(kid) = &self.kid {
+            jwk["kid"] = Value::from(kid.as_str());
+        }
+        jwk
+    }
+
+    /// The public key as DER `SubjectPublicKeyInfo` (what a PEM file holds), for
+    /// algorithm-confusion tests.
+    pub fn public_key_spki_der(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::AsDer;
+        self.pair
+            .public_key()
+            .as_der()
+            .expect("DER encoding of an RSA public key")
+            .as_ref()
+            .to_vec()
+    }
+
+    fn sign_rs256(&self, message: &[u8]) -> Vec<u8> {
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+            .expect("RS256 signing");
+        signature
+    }
+}
+
+/// How a [`TokenBuilder`] signs.
+#[derive(Clone, Debug)]
+enum Signer {
+    Rs256(SigningKey),
+    Hmac(Vec<u8>),
+}
+
+/// Mints a compact JWS. Defaults come from the issuer that made it; everything can be
+/// changed, including into something invalid, which is what attack tests need.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TokenBuilder {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    raw_payload: Option<String>,
+    signer: Signer,
+}
+
+impl TokenBuilder {
+    /// An RS256 token signed by `key`, with no claims yet.
+    pub fn rs256(key: &SigningKey) -> Self {
+        let mut header = Map::new();
+        header.insert("alg".into(), "RS256".into());
+        header.insert("typ".into(), "JWT".into());
+        if let Some(kid) = key.kid() {
+            header.insert("kid".into(), kid.into());
+        }
+        TokenBuilder {
+            header,
+            claims: Map::new(),
+            raw_payload: None,
+            signer: Signer::Rs256(key.clone()),
+        }
+    }
+
+    /// An HS256 token MAC-ed with `secret`, with no claims yet.
+    pub fn hs256(secret: impl Into<Vec<u8>>) -> Self {
+        let mut header = Map::new();
+        header.insert("alg".into(), "HS256".into());
+        header.insert("typ".into(), "JWT".into());
+        TokenBuilder {
+            header,
+            claims: Map::new(),
+            raw_payload: None,
+            signer: Signer::Hmac(secret.into()),
+        }
+    }
+
+    /// Sets a claim to any JSON value (numbers as strings, arrays for `iss`, ...).
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a claim.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// Sets a header member (`kid`, `alg`, `jku`, `crit`, ...).
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a header member.
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.header.remove(name);
+        self
+    }
+
+    /// Sets `scope` (space-delimited).
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+
+    /// Sets `aud`.
+    pub fn audience(self, audience: impl Into<Value>) -> Self {
+        self.claim("aud", audience)
+    }
+
+    /// Sets `iss`.
+    pub fn issuer(self, issuer: impl Into<Value>) -> Self {
+        self.claim("iss", issuer)
+    }
+
+    /// Sets `exp` relative to now; negative seconds give an expired token.
+    pub fn expires_in_secs(self, seconds: i64) -> Self {
+        self.claim("exp", unix_now() + seconds)
+    }
+
+    /// Sets `nbf` relative to now.
+    pub fn not_before_in_secs(self, seconds: i64) -> Self {
+        self.claim("nbf", unix_now() + seconds)
+    }
+
+    /// Uses this exact text as the payload JSON (duplicate names, non-objects, ...),
+    /// ignoring the claims set so far.
+    pub fn raw_payload(mut self, json: impl Into<String>) -> Self {
+        self.raw_payload = Some(json.into());
+        self
+    }
+
+    /// Signs with another RSA key, keeping the header's `kid`.
+    pub fn signed_by(mut self, key: &SigningKey) -> Self {
+        self.signer = Signer::Rs256(key.clone());
+        self
+    }
+
+    /// MACs with `secret` (and sets `alg: HS256`), keeping everything else: the
+    /// algorithm-confusion attack when `secret` is the issuer's public key.
+    pub fn hmac_with(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.header.insert("alg".into(), "HS256".into());
+        self.signer = Signer::Hmac(secret.into());
+        self
+    }
+
+    /// The compact serialization `header.payload.signature`.
+    pub fn sign(self) -> String {
+        let header = URL_SAFE_NO_PAD.encode(Value::Object(self.header).to_string());
+        let payload = self
+            .raw_payload
+            .unwrap_or_else(|| Value::Object(self.claims).to_string());
+        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = match &self.signer {
+            Signer::Rs256(key) => key.sign_rs256(signing_input.as_bytes()),
+            Signer::Hmac(secret) => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                aws_lc_rs::hmac::sign(&key, signing_input.as_bytes())
+                    .as_ref()
+                    .to_vec()
+            }
+        };
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// What the issuer publishes and counts.
+struct IssuerState {
+    issuer: String,
+    published: RwLock<Vec<SigningKey>>,
+    signing: RwLock<SigningKey>,
+    discovery_fetches: AtomicUsize,
+    jwks_fetches: AtomicUsize,
+}
+
+/// An OpenID issuer on `127.0.0.1` serving discovery and a JWK set, for tests.
+///
+/// It stops when dropped.
+pub struct TestIssuer {
+    state: Arc<IssuerState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.state.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestIssuer {
+    /// Starts an issuer on an ephemeral loopback port with one RS256 key, `kid` `key-1`.
+    pub async fn start() -> Self {
+        Self::start_with_key(SigningKey::generate("key-1")).await
+    }
+
+    /// Starts an issuer that publishes and signs with `key`.
+    pub async fn start_with_key(key: SigningKey) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let state = Arc::new(IssuerState {
+            issuer: format!("http://127.0.0.1:{port}/"),
+            published: RwLock::new(vec![key.clone()]),
+            signing: RwLock::new(key),
+            discovery_fetches: AtomicUsize::new(0),
+            jwks_fetches: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/.well-known/jwks.json", get(jwks))
+            .with_state(Arc::clone(&state));
+        let server = tokio::spawn(async move {
+            // The server ends when the task is aborted; an I/O error ends it early.
+            let _ = axum::serve(listener, app).await;
+        });
+        TestIssuer { state, server }
+    }
+
+    /// The issuer identifier, `http://127.0.0.1:{port}/` (with the trailing slash, as
+    /// Auth0's).
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The JWK set URL.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}.well-known/jwks.json", self.state.issuer)
+    }
+
+    /// A validator builder for this issuer and [`DEFAULT_AUDIENCE`], finding the key set by
+    /// discovery.
+    pub fn validator(&self) -> ValidatorBuilder {
+        Builder::default()
+            .issuer(self.issuer())
+            .audience(DEFAULT_AUDIENCE)
+    }
+
+    /// A token from this issuer: signed by the current key, `iss`, `aud` =
+    /// [`DEFAULT_AUDIENCE`], `sub`, `iat` now, `exp` in one hour.
+    pub fn token(&self) -> TokenBuilder {
+        let key = self.signing_key();
+        let now = unix_now();
+        TokenBuilder::rs256(&key)
+            .claim("iss", self.issuer())
+            .claim("sub", "test-client@clients")
+            .claim("aud", DEFAULT_AUDIENCE)
+            .claim("iat", now)
+            .claim("exp", now + 3600)
+    }
+
+    /// The key tokens are signed with.
+    pub fn signing_key(&self) -> SigningKey {
+        self.state.signing.read().expect("lock").clone()
+    }
+
+    /// Publishes `key` in the JWK set (without signing with it).
+    pub fn publish(&self, key: SigningKey) {
+        self.state.published.write().expect("lock").push(key);
+    }
+
+    /// Generates a key with `kid`, publishes it and signs new tokens with it.
+    pub fn rotate(&self, kid: &str) -> SigningKey {
+        let key = SigningKey::generate(kid);
+        self.publish(key.clone());
+        *self.state.signing.write().expect("lock") = key.clone();
+        key
+    }
+
+    /// Removes the key with `kid` from the JWK set.
+    pub fn retire(&self, kid: &str) {
+        self.state
+            .published
+            .write()
+            .expect("lock")
+            .retain(|key| key.kid() != Some(kid));
+    }
+
+    /// How many times the JWK set was served.
+    pub fn jwks_fetches(&self) -> usize {
+        self.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many times the discovery document was served.
+    pub fn discovery_fetches(&self) -> usize {
+        self.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+}
+
+async fn discovery(State(state): State<Arc<IssuerState>>) -> Json<Value> {
+    state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    Json(json!({
+        "issuer": state.issuer,
+        "jwks_uri": format!("{}.well-known/jwks.json", state.issuer),
+        "token_endpoint": format!("{}oauth/token", state.issuer),
+        "grant_types_supported": ["client_credentials"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+}
+
+async fn jwks(State(state): State<Arc<IssuerState>>) -> Json<Value> {
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let keys: Vec<Value> = state
+        .published
+        .read()
+        .expect("lock")
+        .iter()
+        .map(SigningKey::jwk)
+        .collect();
+    Json(json!({ "keys": keys }))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64
+}

@@ -1,0 +1,164 @@
+//! [`Validator`]: the rules plus the keys, shared by every layer and clone.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::claims::VerifiedClaims;
+use crate::config::ValidatorBuilder;
+use crate::error::{AuthError, TokenProblem};
+use crate::jwks::{JwksCache, KeyStats, RefreshReason};
+use crate::keys::KeySet;
+use crate::validate::{self, Outcome, Rules};
+
+/// Verifies access tokens: signature, issuer, audience, time and scopes claims.
+///
+/// Cheap to clone (an `Arc` inside); every clone shares one key set cache. Build one with
+/// [`Validator::builder`] or [`Validator::auth0`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use bearer_guard::Validator;
+///
+/// let validator = Validator::auth0("my-tenant.us.auth0.com", "https://api.example.com").build()?;
+/// let claims = validator.validate("eyJhbGciOi...").await?;
+/// println!("client {:?} has scopes {:?}", claims.subject(), claims.scopes());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Validator {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) rules: Rules,
+    pub(crate) keys: Keys,
+    pub(crate) max_token_bytes: usize,
+    pub(crate) realm: Option<String>,
+}
+
+pub(crate) enum Keys {
+    Jwks(Arc<JwksCache>),
+    Secret(KeySet),
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rules = &self.inner.rules;
+        f.debug_struct("Validator")
+            .field("issuer", &rules.issuer)
+            .field("audiences", &rules.audiences)
+            .field("algorithms", &rules.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// A builder with the secure defaults; set at least the issuer and the audience.
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder::default()
+    }
+
+    /// The Auth0 preset: issuer `https://{domain}/`, key set
+    /// `https://{domain}/.well-known/jwks.json`, `RS256`, and scopes read from `scope` and
+    /// from the RBAC `permissions` claim. `audience` is the API's identifier.
+    pub fn auth0(domain: &str, audience: &str) -> ValidatorBuilder {
+        ValidatorBuilder::auth0(domain, audience)
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Validator {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Validates a token (the part after `Bearer `), fetching the key set if it is needed.
+    pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        match self.validate_with_cached_keys(token) {
+            Some(done) => done,
+            None => self.validate_with_fresh_keys(token).await,
+        }
+    }
+
+    /// The fast path: the result when the keys at hand decide it, `None` when a key set must
+    /// be fetched first (none yet, or an unknown `kid`).
+    pub(crate) fn validate_with_cached_keys(
+        &self,
+        token: &str,
+    ) -> Option<Result<VerifiedClaims, AuthError>> {
+        let rules = &self.inner.rules;
+        if token.len() > self.inner.max_token_bytes {
+            return Some(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
+        }
+        let parsed = match validate::parse(token, rules) {
+            Ok(parsed) => parsed,
+            Err(problem) => return Some(Err(AuthError::InvalidToken(problem))),
+        };
+        let outcome = match &self.inner.keys {
+            Keys::Secret(keys) => validate::verify(&parsed, keys, rules, unix_now()),
+            Keys::Jwks(cache) => {
+                let snapshot = cache.current();
+                validate::verify(&parsed, &snapshot.as_ref()?.keys, rules, unix_now())
+            }
+        };
+        match outcome {
+            Outcome::UnknownKey => None,
+            decided => Some(finish(decided)),
+        }
+    }
+
+    async fn validate_with_fresh_keys(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        let rules = &self.inner.rules;
+        let parsed = validate::parse(token, rules).map_err(AuthError::InvalidToken)?;
+        let Keys::Jwks(cache) = &self.inner.keys else {
+            return Err(AuthError::InvalidToken(TokenProblem::UnknownKey));
+        };
+        let reason = if cache.current().is_some() {
+            RefreshReason::UnknownKid
+        } else {
+            RefreshReason::Cold
+        };
+        let snapshot = cache
+            .refreshed(reason)
+            .await
+            .map_err(|retry_after| AuthError::KeysUnavailable { retry_after })?;
+        finish(validate::verify(&parsed, &snapshot.keys, rules, unix_now()))
+    }
+
+    /// What the key set cache has done so far (all zero in secret mode).
+    pub fn key_stats(&self) -> KeyStats {
+        match &self.inner.keys {
+            Keys::Jwks(cache) => cache.stats(),
+            Keys::Secret(_) => KeyStats::default(),
+        }
+    }
+
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.inner.max_token_bytes
+    }
+
+    pub(crate) fn realm(&self) -> Option<&str> {
+        self.inner.realm.as_deref()
+    }
+
+    /// The response for a refusal, with this validator's realm in the challenge.
+    pub(crate) fn reject(
+        &self,
+        error: &AuthError,
+    ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        error.to_response_in(self.realm())
+    }
+}
+
+fn finish(outcome: Outcome) -> Result<VerifiedClaims, AuthError> {
+    match outcome {
+        Outcome::Valid(claims) => Ok(claims),
+        Outcome::Invalid(problem) => Err(AuthError::InvalidToken(problem)),
+        Outcome::UnknownKey => Err(AuthError::InvalidToken(TokenProblem::UnknownKey)),
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+}
