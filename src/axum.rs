@@ -87,7 +87,9 @@ impl<T> Deref for Claims<T> {
 pub enum ClaimsRejection {
     /// No verified claims on the request: the route is not behind [`crate::BearerLayer`].
     /// A server bug, answered with 500 (as axum's `Extension` does), never with a pass.
-    #[error("bearer-guard: no verified claims on this request; is BearerLayer installed on the route?")]
+    #[error(
+        "bearer-guard: no verified claims on this request; is BearerLayer installed on the route?"
+    )]
     LayerMissing,
     /// The claims do not deserialize into the handler's type: 401 `invalid_token`.
     #[error(transparent)]
@@ -99,7 +101,10 @@ impl IntoResponse for ClaimsRejection {
         match self {
             ClaimsRejection::LayerMissing => {
                 tracing::error!("{self}");
-                (http::StatusCode::INTERNAL_SERVER_ERROR, "authentication is misconfigured")
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "authentication is misconfigured",
+                )
                     .into_response()
             }
             ClaimsRejection::Invalid(error) => error.into_response(),
@@ -107,7 +112,9 @@ impl IntoResponse for ClaimsRejection {
     }
 }
 
-fn from_verified<T: DeserializeOwned>(verified: &VerifiedClaims) -> Result<Claims<T>, ClaimsRejection> {
+fn from_verified<T: DeserializeOwned>(
+    verified: &VerifiedClaims,
+) -> Result<Claims<T>, ClaimsRejection> {
     let custom = verified.deserialize::<T>().map_err(|_| {
         ClaimsRejection::Invalid(AuthError::InvalidToken(TokenProblem::UnexpectedClaims))
     })?;

@@ -40,8 +40,7 @@ pub(crate) fn verify(
     signature: &[u8],
 ) -> Result<(), BackendError> {
     let provider = provider().ok_or(BackendError::Missing)?;
-    let verifier =
-        (provider.verifier_factory)(&alg, key).map_err(|_| BackendError::Rejected)?;
+    let verifier = (provider.verifier_factory)(&alg, key).map_err(|_| BackendError::Rejected)?;
     verifier
         .verify(message, &signature.to_vec())
         .map_err(|_| BackendError::Rejected)
@@ -51,7 +50,8 @@ pub(crate) fn verify(
 /// tampered one.
 pub(crate) fn self_test() -> Result<(), BackendError> {
     use base64::Engine;
-    const KEY: &str = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+    const KEY: &str =
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
     const INPUT: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
     const MAC: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

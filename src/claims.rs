@@ -122,7 +122,9 @@ impl<'de> Deserializer<'de> for MapRef<'de> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         use serde::de::IntoDeserializer;
         visitor.visit_map(serde::de::value::MapDeserializer::new(
-            self.0.iter().map(|(k, v)| (k.as_str(), v.into_deserializer())),
+            self.0
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.into_deserializer())),
         ))
     }
 
@@ -175,7 +177,10 @@ mod tests {
     #[test]
     fn non_objects_are_refused() {
         for text in ["[]", "1", "\"x\"", "null"] {
-            assert!(serde_json::from_str::<UniqueKeyObject>(text).is_err(), "{text}");
+            assert!(
+                serde_json::from_str::<UniqueKeyObject>(text).is_err(),
+                "{text}"
+            );
         }
     }
 

@@ -24,8 +24,9 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// [`Validator::auth0`].
 ///
 /// Defaults: key set by discovery from the issuer, `RS256` (or `HS256` with a secret),
-/// 60 s leeway, 16 KiB token cap, scopes from `scope` and `scp`, key set TTL 10 min, refetch
-/// cooldown 30 s, fetch timeout 5 s, key set body cap 1 MiB, at most 100 keys.
+/// 60 s leeway, 16 KiB token cap, scopes from `scope` and `scp`; key set TTL 10 min
+/// (`max-age` honoured within 1 min to 24 h), stale-if-error 24 h, refetch cooldown 30 s,
+/// fetch timeout 5 s, body cap 1 MiB, at most 100 keys.
 #[derive(Clone)]
 #[must_use]
 pub struct ValidatorBuilder {
@@ -76,6 +77,9 @@ impl Default for ValidatorBuilder {
             max_token_bytes: 16 * 1024,
             cache: CacheSettings {
                 ttl: Duration::from_secs(600),
+                min_ttl: Duration::from_secs(60),
+                max_ttl: Duration::from_secs(24 * 3600),
+                stale_if_error: Duration::from_secs(24 * 3600),
                 refetch_cooldown: Duration::from_secs(30),
                 timeout: Duration::from_secs(5),
                 max_body_bytes: 1024 * 1024,
@@ -161,9 +165,38 @@ impl ValidatorBuilder {
         self
     }
 
-    /// How long a fetched key set is fresh (default 10 min).
+    /// How long a fetched key set is fresh when the issuer sends no `Cache-Control:
+    /// max-age` (default 10 min). The key set is refreshed in the background before then.
     pub fn jwks_ttl(mut self, ttl: Duration) -> Self {
         self.cache.ttl = ttl;
+        self
+    }
+
+    /// The bounds an issuer's `Cache-Control: max-age` is clamped to (default 1 min to 24 h);
+    /// `no-cache` and `no-store` count as the lower bound.
+    pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.cache.min_ttl = min;
+        self.cache.max_ttl = max;
+        self
+    }
+
+    /// How long past its freshness the last good key set keeps verifying tokens while the
+    /// issuer cannot be reached or answers garbage (default 24 h). After that, requests get
+    /// 503 until a fetch succeeds.
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.cache.stale_if_error = window;
+        self
+    }
+
+    /// The largest key set or metadata document accepted (default 1 MiB).
+    pub fn max_jwks_bytes(mut self, bytes: usize) -> Self {
+        self.cache.max_body_bytes = bytes;
+        self
+    }
+
+    /// The most keys a key set may have; a larger one is refused whole (default 100).
+    pub fn max_keys(mut self, keys: usize) -> Self {
+        self.cache.max_keys = keys;
         self
     }
 
@@ -267,6 +300,15 @@ impl ValidatorBuilder {
         }
         if self.cache.timeout.is_zero() {
             problems.push(ConfigProblem::ZeroLimit("fetch_timeout"));
+        }
+        if self.cache.max_body_bytes == 0 {
+            problems.push(ConfigProblem::ZeroLimit("max_jwks_bytes"));
+        }
+        if self.cache.max_keys == 0 {
+            problems.push(ConfigProblem::ZeroLimit("max_keys"));
+        }
+        if self.cache.min_ttl > self.cache.max_ttl {
+            problems.push(ConfigProblem::TtlBoundsReversed);
         }
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
@@ -429,6 +471,9 @@ pub enum ConfigProblem {
     /// A limit or duration that must be positive is zero.
     #[error("{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// The lower TTL bound exceeds the upper one.
+    #[error("the lower bound of jwks_ttl_bounds exceeds the upper bound")]
+    TtlBoundsReversed,
     /// The crypto backend is missing or broken.
     #[error("{0}")]
     CryptoBackend(&'static str),
@@ -442,7 +487,11 @@ mod tests {
     use super::*;
 
     fn problems(builder: ValidatorBuilder) -> Vec<ConfigProblem> {
-        builder.build().err().map(|e| e.problems).unwrap_or_default()
+        builder
+            .build()
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -504,7 +553,12 @@ mod tests {
         let base = ValidatorBuilder::default()
             .issuer("https://issuer.example/")
             .audience("api");
-        assert!(base.clone().hs256_secret_base64(&"QUFB".repeat(11)).build().is_ok());
+        assert!(
+            base.clone()
+                .hs256_secret_base64(&"QUFB".repeat(11))
+                .build()
+                .is_ok()
+        );
         assert_eq!(
             problems(base.clone().hs256_secret_base64("not base64!")),
             [ConfigProblem::SecretNotBase64]
@@ -526,7 +580,10 @@ mod tests {
 
     #[test]
     fn debug_output_redacts_the_secret() {
-        let text = format!("{:?}", ValidatorBuilder::default().hs256_secret("s3cr3t-value"));
+        let text = format!(
+            "{:?}",
+            ValidatorBuilder::default().hs256_secret("s3cr3t-value")
+        );
         assert!(!text.contains("s3cr3t"), "{text}");
     }
 }

@@ -323,7 +323,10 @@ mod tests {
         };
         let challenge = error.challenge(None).unwrap();
         let text = challenge.to_str().unwrap();
-        assert!(text.starts_with("Bearer error=\"insufficient_scope\""), "{text}");
+        assert!(
+            text.starts_with("Bearer error=\"insufficient_scope\""),
+            "{text}"
+        );
         assert!(text.ends_with("scope=\"read:messages\""), "{text}");
     }
 

@@ -60,9 +60,9 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
 fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
     body_len > 0
-        && token[..body_len]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && token[..body_len].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]
@@ -86,13 +86,19 @@ mod tests {
         assert_eq!(extract(&[b"Bearer abc.def.ghi"]).unwrap(), "abc.def.ghi");
         assert_eq!(extract(&[b"bearer abc"]).unwrap(), "abc");
         assert_eq!(extract(&[b"BEARER   abc"]).unwrap(), "abc");
-        assert_eq!(extract(&[b"Bearer a-b_c~d+e/f=="]).unwrap(), "a-b_c~d+e/f==");
+        assert_eq!(
+            extract(&[b"Bearer a-b_c~d+e/f=="]).unwrap(),
+            "a-b_c~d+e/f=="
+        );
     }
 
     #[test]
     fn another_scheme_or_no_header_is_no_token() {
         assert_eq!(extract(&[]), Err(AuthError::MissingToken));
-        assert_eq!(extract(&[b"Basic dXNlcjpwYXNz"]), Err(AuthError::MissingToken));
+        assert_eq!(
+            extract(&[b"Basic dXNlcjpwYXNz"]),
+            Err(AuthError::MissingToken)
+        );
         assert_eq!(extract(&[b"Bearerabc"]), Err(AuthError::MissingToken));
     }
 
@@ -100,12 +106,30 @@ mod tests {
     fn malformed_credentials_are_invalid_requests() {
         let problem = |p| Err(AuthError::InvalidRequest(p));
         assert_eq!(extract(&[b"Bearer"]), problem(RequestProblem::EmptyToken));
-        assert_eq!(extract(&[b"Bearer   "]), problem(RequestProblem::EmptyToken));
-        assert_eq!(extract(&[b"Bearer a b"]), problem(RequestProblem::SeveralTokens));
-        assert_eq!(extract(&[b"Bearer a,b"]), problem(RequestProblem::InvalidCharacters));
-        assert_eq!(extract(&[b"Bearer ==="]), problem(RequestProblem::InvalidCharacters));
-        assert_eq!(extract(&[b"Bearer a=b"]), problem(RequestProblem::InvalidCharacters));
-        assert_eq!(extract(&[b"Bearer \xc3\xa9"]), problem(RequestProblem::InvalidCharacters));
+        assert_eq!(
+            extract(&[b"Bearer   "]),
+            problem(RequestProblem::EmptyToken)
+        );
+        assert_eq!(
+            extract(&[b"Bearer a b"]),
+            problem(RequestProblem::SeveralTokens)
+        );
+        assert_eq!(
+            extract(&[b"Bearer a,b"]),
+            problem(RequestProblem::InvalidCharacters)
+        );
+        assert_eq!(
+            extract(&[b"Bearer ==="]),
+            problem(RequestProblem::InvalidCharacters)
+        );
+        assert_eq!(
+            extract(&[b"Bearer a=b"]),
+            problem(RequestProblem::InvalidCharacters)
+        );
+        assert_eq!(
+            extract(&[b"Bearer \xc3\xa9"]),
+            problem(RequestProblem::InvalidCharacters)
+        );
         assert_eq!(
             extract(&[b"Bearer a", b"Bearer b"]),
             problem(RequestProblem::SeveralAuthorizationHeaders)

@@ -366,13 +366,19 @@ mod tests {
     #[test]
     fn key_choice_without_kid_needs_exactly_one_usable_key() {
         let (one, _) = parse(vec![rsa_jwk("a", 2048)]);
-        assert!(matches!(one.choose(None, Algorithm::RS256), KeyChoice::Found(_)));
+        assert!(matches!(
+            one.choose(None, Algorithm::RS256),
+            KeyChoice::Found(_)
+        ));
         let (two, _) = parse(vec![rsa_jwk("a", 2048), rsa_jwk("b", 2048)]);
         assert!(matches!(
             two.choose(None, Algorithm::RS256),
             KeyChoice::Rejected(TokenProblem::AmbiguousKey)
         ));
-        assert!(matches!(two.choose(Some("c"), Algorithm::RS256), KeyChoice::Unknown));
+        assert!(matches!(
+            two.choose(Some("c"), Algorithm::RS256),
+            KeyChoice::Unknown
+        ));
         assert!(matches!(
             two.choose(Some("a"), Algorithm::ES256),
             KeyChoice::Rejected(TokenProblem::KeyMismatch)

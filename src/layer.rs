@@ -271,7 +271,9 @@ where
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(error) => ResponseFuture::rejected(error.to_response_in(self.guard.realm.as_deref())),
+            Err(error) => {
+                ResponseFuture::rejected(error.to_response_in(self.guard.realm.as_deref()))
+            }
         }
     }
 }

@@ -74,7 +74,9 @@ pub use claims::VerifiedClaims;
 pub use config::{ConfigError, ConfigProblem, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, ValidatorBuilder};
 pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
 pub use jsonwebtoken::Algorithm;
-pub use jwks::KeyStats;
-pub use layer::{BearerBody, BearerLayer, BearerService, RequireScopes, RequireScopesService, ResponseFuture};
+pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
+pub use layer::{
+    BearerBody, BearerLayer, BearerService, RequireScopes, RequireScopesService, ResponseFuture,
+};
 pub use scope::{ScopeClaims, ScopePolicy, Scopes};
 pub use validator::Validator;

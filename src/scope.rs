@@ -177,7 +177,10 @@ mod tests {
             all,
         )
         .unwrap();
-        assert_eq!(found.iter().collect::<Vec<_>>(), ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(
+            found.iter().collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "e", "f"]
+        );
     }
 
     #[test]
@@ -188,7 +191,11 @@ mod tests {
 
     #[test]
     fn wrongly_typed_scope_claims_make_the_token_invalid() {
-        for bad in [json!({"scope": 1}), json!({"scp": [1]}), json!({"scope": {"a": 1}})] {
+        for bad in [
+            json!({"scope": 1}),
+            json!({"scp": [1]}),
+            json!({"scope": {"a": 1}}),
+        ] {
             assert_eq!(
                 scopes(bad, ScopeClaims::default()),
                 Err(TokenProblem::InvalidClaim(Claim::Scope))
@@ -198,7 +205,11 @@ mod tests {
 
     #[test]
     fn matching_is_exact() {
-        let found = scopes(json!({"scope": "read:messages2 read"}), ScopeClaims::default()).unwrap();
+        let found = scopes(
+            json!({"scope": "read:messages2 read"}),
+            ScopeClaims::default(),
+        )
+        .unwrap();
         assert!(!found.contains("read:messages"));
         assert!(!ScopePolicy::all(["read:messages"]).is_satisfied_by(&found));
     }

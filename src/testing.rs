@@ -27,9 +27,11 @@ use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use crate::ValidatorBuilder;
@@ -47,7 +49,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,7 +108,12 @@ impl SigningKey {
     fn sign_rs256(&self, message: &[u8]) -> Vec<u8> {
         let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
             .expect("RS256 signing");
         signature
     }
@@ -248,21 +257,51 @@ impl TokenBuilder {
     }
 }
 
-/// What the issuer publishes and counts.
+/// A misbehaviour of the issuer, for outage and hostile-response tests. It applies to every
+/// endpoint (discovery and the JWK set) until cleared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this HTTP status and a short text body.
+    Status(u16),
+    /// Answer 200 with an HTML page.
+    Html,
+    /// Answer 200 `application/json` with a body of this many bytes.
+    HugeBody(usize),
+    /// Answer 302 to this URL.
+    RedirectTo(String),
+    /// Never answer.
+    Hang,
+}
+
+/// What the issuer publishes, how it behaves, and what it counts.
 struct IssuerState {
     issuer: String,
     published: RwLock<Vec<SigningKey>>,
     signing: RwLock<SigningKey>,
+    behaviour: RwLock<Behaviour>,
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
+    not_modified: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Behaviour {
+    fault: Option<Fault>,
+    delay: Duration,
+    extra_jwks: Vec<Value>,
+    cache_control: Option<String>,
+    etag: bool,
 }
 
 /// An OpenID issuer on `127.0.0.1` serving discovery and a JWK set, for tests.
 ///
-/// It stops when dropped.
+/// It counts what it serves, rotates keys, and misbehaves on demand ([`Fault`], delays,
+/// extra raw keys, `Cache-Control`, `ETag`). It stops when dropped.
 pub struct TestIssuer {
     state: Arc<IssuerState>,
-    server: tokio::task::JoinHandle<()>,
+    port: u16,
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for TestIssuer {
@@ -275,7 +314,7 @@ impl std::fmt::Debug for TestIssuer {
 
 impl Drop for TestIssuer {
     fn drop(&mut self) {
-        self.server.abort();
+        self.stop();
     }
 }
 
@@ -295,18 +334,69 @@ impl TestIssuer {
             issuer: format!("http://127.0.0.1:{port}/"),
             published: RwLock::new(vec![key.clone()]),
             signing: RwLock::new(key),
+            behaviour: RwLock::default(),
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
+            not_modified: AtomicUsize::new(0),
         });
-        let app = axum::Router::new()
-            .route("/.well-known/openid-configuration", get(discovery))
-            .route("/.well-known/jwks.json", get(jwks))
-            .with_state(Arc::clone(&state));
-        let server = tokio::spawn(async move {
-            // The server ends when the task is aborted; an I/O error ends it early.
-            let _ = axum::serve(listener, app).await;
-        });
-        TestIssuer { state, server }
+        let server = serve(listener, Arc::clone(&state));
+        TestIssuer {
+            state,
+            port,
+            server: std::sync::Mutex::new(Some(server)),
+        }
+    }
+
+    /// Stops serving: connections to the port are refused until [`resume`](Self::resume).
+    pub fn stop(&self) {
+        if let Some(server) = self.server.lock().expect("lock").take() {
+            server.abort();
+        }
+    }
+
+    /// Serves again on the same port after [`stop`](Self::stop).
+    pub async fn resume(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind the issuer's port");
+        let server = serve(listener, Arc::clone(&self.state));
+        if let Some(old) = self.server.lock().expect("lock").replace(server) {
+            old.abort();
+        }
+    }
+
+    /// Misbehaves on every endpoint from now on (`None`: behave again).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.behaviour().fault = fault;
+    }
+
+    /// Waits this long before answering each request.
+    pub fn set_delay(&self, delay: Duration) {
+        self.behaviour().delay = delay;
+    }
+
+    /// Appends these raw JWKs (weak, `use: enc`, garbage, ...) to the published keys.
+    pub fn set_extra_jwks(&self, jwks: Vec<Value>) {
+        self.behaviour().extra_jwks = jwks;
+    }
+
+    /// Sends this `Cache-Control` value with the JWK set.
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        self.behaviour().cache_control = value.map(str::to_owned);
+    }
+
+    /// Sends an `ETag` with the JWK set and answers a matching `If-None-Match` with 304.
+    pub fn set_etag(&self, enabled: bool) {
+        self.behaviour().etag = enabled;
+    }
+
+    /// How many conditional JWK set requests were answered 304.
+    pub fn not_modified_responses(&self) -> usize {
+        self.state.not_modified.load(Ordering::SeqCst)
+    }
+
+    fn behaviour(&self) -> std::sync::RwLockWriteGuard<'_, Behaviour> {
+        self.state.behaviour.write().expect("lock")
     }
 
     /// The issuer identifier, `http://127.0.0.1:{port}/` (with the trailing slash, as
@@ -379,8 +469,57 @@ impl TestIssuer {
     }
 }
 
-async fn discovery(State(state): State<Arc<IssuerState>>) -> Json<Value> {
+fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<IssuerState>,
+) -> tokio::task::JoinHandle<()> {
+    let app = axum::Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(state);
+    tokio::spawn(async move {
+        // The server ends when the task is aborted; an I/O error ends it early.
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+/// Applies the configured delay, then the fault if there is one.
+async fn misbehave(state: &IssuerState) -> Option<Response> {
+    let (delay, fault) = {
+        let behaviour = state.behaviour.read().expect("lock");
+        (behaviour.delay, behaviour.fault.clone())
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let response = match fault? {
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, "issuer failure").into_response()
+        }
+        Fault::Html => (
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>Maintenance</body></html>",
+        )
+            .into_response(),
+        Fault::HugeBody(bytes) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            " ".repeat(bytes),
+        )
+            .into_response(),
+        Fault::RedirectTo(location) => {
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+        }
+        Fault::Hang => std::future::pending().await,
+    };
+    Some(response)
+}
+
+async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = misbehave(&state).await {
+        return response;
+    }
     Json(json!({
         "issuer": state.issuer,
         "jwks_uri": format!("{}.well-known/jwks.json", state.issuer),
@@ -388,18 +527,55 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> Json<Value> {
         "grant_types_supported": ["client_credentials"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
+    .into_response()
 }
 
-async fn jwks(State(state): State<Arc<IssuerState>>) -> Json<Value> {
+async fn jwks(State(state): State<Arc<IssuerState>>, request: HeaderMap) -> Response {
     state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    let keys: Vec<Value> = state
-        .published
-        .read()
-        .expect("lock")
-        .iter()
-        .map(SigningKey::jwk)
-        .collect();
-    Json(json!({ "keys": keys }))
+    if let Some(response) = misbehave(&state).await {
+        return response;
+    }
+    let (document, cache_control, etag) = {
+        let behaviour = state.behaviour.read().expect("lock");
+        let mut keys: Vec<Value> = state
+            .published
+            .read()
+            .expect("lock")
+            .iter()
+            .map(SigningKey::jwk)
+            .collect();
+        keys.extend(behaviour.extra_jwks.iter().cloned());
+        let document = json!({ "keys": keys }).to_string();
+        let etag = behaviour.etag.then(|| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            document.hash(&mut hasher);
+            format!("\"{:016x}\"", hasher.finish())
+        });
+        (document, behaviour.cache_control.clone(), etag)
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(value) = cache_control.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    if let Some(etag) = etag {
+        let matches = request
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|seen| seen.as_bytes() == etag.as_bytes());
+        headers.insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag).expect("hex etag"),
+        );
+        if matches {
+            state.not_modified.fetch_add(1, Ordering::SeqCst);
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+    }
+    (headers, document).into_response()
 }
 
 fn unix_now() -> i64 {

@@ -165,7 +165,9 @@ fn check_claims(payload: &str, rules: &Rules, now: i64) -> Result<VerifiedClaims
     }
 
     let scopes = Scopes::from_claims(&claims, rules.scope_claims)?;
-    Ok(VerifiedClaims::new(issuer, audiences, expires_at, scopes, claims))
+    Ok(VerifiedClaims::new(
+        issuer, audiences, expires_at, scopes, claims,
+    ))
 }
 
 /// `aud` as a string or a non-empty array of strings (RFC 7519 §4.1.3).
@@ -252,9 +254,16 @@ mod tests {
     #[test]
     fn structure_is_three_non_empty_segments() {
         for token in ["a", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d"] {
-            assert_eq!(parse(token, &rules()).err(), Some(TokenProblem::Malformed), "{token}");
+            assert_eq!(
+                parse(token, &rules()).err(),
+                Some(TokenProblem::Malformed),
+                "{token}"
+            );
         }
-        assert_eq!(parse("a.b.c.d.e", &rules()).err(), Some(TokenProblem::Encrypted));
+        assert_eq!(
+            parse("a.b.c.d.e", &rules()).err(),
+            Some(TokenProblem::Encrypted)
+        );
     }
 
     #[test]
@@ -267,8 +276,14 @@ mod tests {
                 "{alg}"
             );
         }
-        assert_eq!(header(json!({"alg": 1})), Err(TokenProblem::MalformedHeader));
-        assert_eq!(header(json!({"kid": "a"})), Err(TokenProblem::MalformedHeader));
+        assert_eq!(
+            header(json!({"alg": 1})),
+            Err(TokenProblem::MalformedHeader)
+        );
+        assert_eq!(
+            header(json!({"kid": "a"})),
+            Err(TokenProblem::MalformedHeader)
+        );
     }
 
     #[test]
@@ -285,7 +300,10 @@ mod tests {
             header(json!({"alg": "HS256", "cty": "jwt"})),
             Err(TokenProblem::Nested)
         );
-        assert_eq!(header(json!({"alg": "HS256", "kid": 7})), Err(TokenProblem::MalformedHeader));
+        assert_eq!(
+            header(json!({"alg": "HS256", "kid": 7})),
+            Err(TokenProblem::MalformedHeader)
+        );
         let duplicate = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","alg":"none"}"#);
         assert_eq!(
             parse(&format!("{duplicate}.e30.c2ln"), &rules()).err(),
@@ -333,8 +351,14 @@ mod tests {
     #[test]
     fn time_claims_with_leeway() {
         assert!(claims_with(json!({"exp": NOW - 30})).is_ok());
-        assert_eq!(claims_with(json!({"exp": NOW - 61})).err(), Some(TokenProblem::Expired));
-        assert_eq!(claims_with(json!({"exp": NOW - 60})).err(), Some(TokenProblem::Expired));
+        assert_eq!(
+            claims_with(json!({"exp": NOW - 61})).err(),
+            Some(TokenProblem::Expired)
+        );
+        assert_eq!(
+            claims_with(json!({"exp": NOW - 60})).err(),
+            Some(TokenProblem::Expired)
+        );
         assert!(claims_with(json!({"nbf": NOW + 30})).is_ok());
         assert_eq!(
             claims_with(json!({"nbf": NOW + 120})).err(),
@@ -346,7 +370,10 @@ mod tests {
         );
         assert!(claims_with(json!({"exp": (NOW + 10) as f64 + 0.5})).is_ok());
         assert!(claims_with(json!({"exp": u64::MAX})).is_ok());
-        assert_eq!(claims_with(json!({"exp": -1})).err(), Some(TokenProblem::Expired));
+        assert_eq!(
+            claims_with(json!({"exp": -1})).err(),
+            Some(TokenProblem::Expired)
+        );
     }
 
     #[test]
@@ -382,7 +409,11 @@ mod tests {
             check_claims(&array, &rules(), NOW).err(),
             Some(TokenProblem::MalformedClaims)
         );
-        let deep = URL_SAFE_NO_PAD.encode(format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000)));
+        let deep = URL_SAFE_NO_PAD.encode(format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        ));
         assert_eq!(
             check_claims(&deep, &rules(), NOW).err(),
             Some(TokenProblem::MalformedClaims)

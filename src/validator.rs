@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::claims::VerifiedClaims;
 use crate::config::ValidatorBuilder;
 use crate::error::{AuthError, TokenProblem};
-use crate::jwks::{JwksCache, KeyStats, RefreshReason};
+use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
 use crate::keys::KeySet;
 use crate::validate::{self, Outcome, Rules};
 
@@ -96,8 +96,7 @@ impl Validator {
         let outcome = match &self.inner.keys {
             Keys::Secret(keys) => validate::verify(&parsed, keys, rules, unix_now()),
             Keys::Jwks(cache) => {
-                let snapshot = cache.current();
-                validate::verify(&parsed, &snapshot.as_ref()?.keys, rules, unix_now())
+                cache.with_current(|keys| validate::verify(&parsed, keys, rules, unix_now()))?
             }
         };
         match outcome {
@@ -112,16 +111,43 @@ impl Validator {
         let Keys::Jwks(cache) = &self.inner.keys else {
             return Err(AuthError::InvalidToken(TokenProblem::UnknownKey));
         };
-        let reason = if cache.current().is_some() {
-            RefreshReason::UnknownKid
-        } else {
-            RefreshReason::Cold
-        };
+        let kid = parsed.kid.as_deref();
         let snapshot = cache
-            .refreshed(reason)
+            .refreshed(kid)
             .await
             .map_err(|retry_after| AuthError::KeysUnavailable { retry_after })?;
-        finish(validate::verify(&parsed, &snapshot.keys, rules, unix_now()))
+        let outcome = validate::verify(&parsed, &snapshot.keys, rules, unix_now());
+        if let (Outcome::UnknownKey, Some(kid)) = (&outcome, kid) {
+            cache.remember_unknown(kid);
+        }
+        finish(outcome)
+    }
+
+    /// Fetches the key set now (secret mode: nothing to do), for start-up: call it before
+    /// serving so that the first requests do not wait, and to fail fast on a wrong issuer.
+    pub async fn warm_up(&self) -> Result<(), KeyFetchError> {
+        match &self.inner.keys {
+            Keys::Jwks(cache) => cache.warm_up().await.map(drop),
+            Keys::Secret(_) => Ok(()),
+        }
+    }
+
+    /// Whether tokens can be verified right now without waiting for the issuer: for a
+    /// readiness probe.
+    pub fn is_ready(&self) -> bool {
+        match &self.inner.keys {
+            Keys::Jwks(cache) => cache.status().is_some(),
+            Keys::Secret(_) => true,
+        }
+    }
+
+    /// The cached key set's size, age and freshness (`None` in secret mode or before the
+    /// first successful fetch).
+    pub fn key_set_status(&self) -> Option<KeySetStatus> {
+        match &self.inner.keys {
+            Keys::Jwks(cache) => cache.status(),
+            Keys::Secret(_) => None,
+        }
     }
 
     /// What the key set cache has done so far (all zero in secret mode).
@@ -160,5 +186,7 @@ fn finish(outcome: Outcome) -> Result<VerifiedClaims, AuthError> {
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
 }
