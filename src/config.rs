@@ -281,6 +281,11 @@ impl ValidatorBuilder {
         }
         for &alg in &algorithms {
             let symmetric = matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+            if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES) {
+                if symmetric && !crate::keys::hmac_secret_fits(secret.len(), alg) {
+                    problems.push(ConfigProblem::SecretShorterThanHash(alg));
+                }
+            }
             if self.secret.is_some() && !symmetric {
                 problems.push(ConfigProblem::AlgorithmNeedsKeySet(alg));
             }
@@ -453,12 +458,16 @@ pub enum ConfigProblem {
     /// An HMAC algorithm was allowed in key set mode.
     #[error("{0:?} needs a shared secret; key sets verify asymmetric algorithms only")]
     AlgorithmNeedsSecret(Algorithm),
-    /// The HMAC secret is too short.
+    /// The HMAC secret is shorter than [`MIN_HMAC_SECRET_BYTES`].
     #[error("the HS256 secret has {bytes} bytes; at least {MIN_HMAC_SECRET_BYTES} are required")]
     SecretTooShort {
         /// Its length.
         bytes: usize,
     },
+    /// The secret is shorter than the hash output of an allowed HMAC algorithm (RFC 7518
+    /// §3.2: 48 bytes for HS384, 64 for HS512).
+    #[error("the secret is shorter than the {0:?} hash output")]
+    SecretShorterThanHash(Algorithm),
     /// The base64 secret does not decode.
     #[error("the HS256 secret is not valid base64")]
     SecretNotBase64,
@@ -534,6 +543,21 @@ mod tests {
             [ConfigProblem::AlgorithmNeedsSecret(Algorithm::HS256)]
         );
         assert_eq!(problems(base.algorithms([])), [ConfigProblem::NoAlgorithm]);
+    }
+
+    #[test]
+    fn hs384_and_hs512_need_secrets_as_long_as_their_hash() {
+        let found = problems(
+            ValidatorBuilder::default()
+                .issuer("https://issuer.example/")
+                .audience("api")
+                .hs256_secret([7u8; 48])
+                .algorithms([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]),
+        );
+        assert_eq!(
+            found,
+            [ConfigProblem::SecretShorterThanHash(Algorithm::HS512)]
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ enum KeyKind {
     EcP256,
     EcP384,
     Ed25519,
-    Hmac,
+    /// A secret of this many bytes.
+    Hmac(usize),
 }
 
 impl KeyKind {
@@ -40,8 +41,17 @@ impl KeyKind {
                 | (KeyKind::EcP256, ES256)
                 | (KeyKind::EcP384, ES384)
                 | (KeyKind::Ed25519, EdDSA)
-                | (KeyKind::Hmac, HS256 | HS384 | HS512)
-        )
+        ) || matches!(self, KeyKind::Hmac(bytes) if hmac_secret_fits(bytes, alg))
+    }
+}
+
+/// RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
+pub(crate) fn hmac_secret_fits(bytes: usize, alg: Algorithm) -> bool {
+    match alg {
+        Algorithm::HS256 => bytes >= 32,
+        Algorithm::HS384 => bytes >= 48,
+        Algorithm::HS512 => bytes >= 64,
+        _ => false,
     }
 }
 
@@ -49,7 +59,7 @@ impl VerificationKey {
     /// An HMAC secret (secret mode).
     pub(crate) fn hmac(secret: &[u8]) -> Self {
         VerificationKey {
-            kind: KeyKind::Hmac,
+            kind: KeyKind::Hmac(secret.len()),
             pinned_alg: None,
             key: DecodingKey::from_secret(secret),
         }
@@ -88,6 +98,8 @@ pub(crate) enum KeySkipped {
     UnsupportedType,
     #[error("RSA modulus shorter than {MIN_RSA_MODULUS_BITS} bits")]
     WeakRsa,
+    #[error("RSA modulus with the ROCA fingerprint (CVE-2017-15361)")]
+    RocaVulnerable,
     #[error("`alg` is not an accepted algorithm for this key")]
     AlgorithmNotAccepted,
     #[error("symmetric keys are never taken from a key set")]
@@ -103,6 +115,8 @@ pub(crate) enum KeySetRejected {
     NotAKeySet,
     #[error("the key set has {0} keys, more than the {1} accepted")]
     TooManyKeys(usize, usize),
+    #[error("the key set mixes secret and public keys")]
+    MixedSymmetry,
 }
 
 /// The keys of one fetched JWK set, indexed by `kid`.
@@ -124,7 +138,8 @@ pub(crate) enum KeyChoice<'a> {
 impl KeySet {
     /// Parses a JWK set document. Keys that fail the policy are skipped and reported;
     /// `accepted_algs` are the algorithms the validator allows, so a key pinned to another
-    /// algorithm is useless and left out.
+    /// algorithm is useless and left out. With HMAC algorithms only, the keys must be
+    /// secrets (`kty: oct`); otherwise secrets are skipped. A set mixing both is refused.
     pub(crate) fn parse(
         document: &[u8],
         accepted_algs: &[Algorithm],
@@ -139,28 +154,37 @@ impl KeySet {
         if document.keys.len() > max_keys {
             return Err(KeySetRejected::TooManyKeys(document.keys.len(), max_keys));
         }
-        let mut skipped = Vec::new();
-        let mut by_kid: HashMap<String, Arc<VerificationKey>> = HashMap::new();
-        let mut duplicate_kids = Vec::new();
-        let mut unnamed = Vec::new();
+        let secrets = document.keys.iter().filter(|raw| is_secret(raw)).count();
+        if secrets > 0 && secrets < document.keys.len() {
+            return Err(KeySetRejected::MixedSymmetry);
+        }
+        let hmac_mode = accepted_algs
+            .iter()
+            .all(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
+        let parse_one = if hmac_mode { parse_secret } else { parse_key };
+        // Two keys under one `kid` make "which key signed this?" ambiguous: use neither,
+        // even when one of them would not parse.
+        let mut kid_counts: HashMap<&str, usize> = HashMap::new();
         for raw in &document.keys {
-            let kid = raw.get("kid").and_then(Value::as_str).map(str::to_owned);
-            match parse_key(raw, accepted_algs) {
-                Err(reason) => skipped.push((kid, reason)),
-                Ok(key) => match kid {
-                    None => unnamed.push(Arc::new(key)),
-                    Some(kid) => {
-                        if by_kid.insert(kid.clone(), Arc::new(key)).is_some() {
-                            duplicate_kids.push(kid);
-                        }
-                    }
-                },
+            if let Some(kid) = raw.get("kid").and_then(Value::as_str) {
+                *kid_counts.entry(kid).or_default() += 1;
             }
         }
-        // Two keys under one `kid` make "which key signed this?" ambiguous: use neither.
-        for kid in duplicate_kids {
-            if by_kid.remove(&kid).is_some() {
-                skipped.push((Some(kid), KeySkipped::DuplicateKid));
+        let mut skipped = Vec::new();
+        let mut by_kid: HashMap<String, Arc<VerificationKey>> = HashMap::new();
+        let mut unnamed = Vec::new();
+        for raw in &document.keys {
+            let kid = raw.get("kid").and_then(Value::as_str);
+            let parsed = match kid {
+                Some(kid) if kid_counts[kid] > 1 => Err(KeySkipped::DuplicateKid),
+                _ => parse_one(raw, accepted_algs),
+            };
+            match (parsed, kid) {
+                (Err(reason), _) => skipped.push((kid.map(str::to_owned), reason)),
+                (Ok(key), None) => unnamed.push(Arc::new(key)),
+                (Ok(key), Some(kid)) => {
+                    by_kid.insert(kid.to_owned(), Arc::new(key));
+                }
             }
         }
         let len = by_kid.len() + unnamed.len();
@@ -220,8 +244,9 @@ impl KeySet {
     }
 }
 
-/// Applies the key policy of DESIGN.md to one JWK.
-fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
+/// The JWK members every key must pass: `use` absent or `sig`, `key_ops` absent or with
+/// `verify`, `alg` absent or a known signature algorithm. Returns the pinned algorithm.
+fn check_metadata(raw: &Value) -> Result<Option<Algorithm>, KeySkipped> {
     match raw.get("use") {
         None => {}
         Some(Value::String(usage)) if usage == "sig" => {}
@@ -235,22 +260,38 @@ fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey
             return Err(KeySkipped::NoVerifyOperation);
         }
     }
-    let pinned_alg = match raw.get("alg") {
-        None => None,
-        Some(Value::String(name)) => Some(
-            name.parse::<Algorithm>()
-                .map_err(|_| KeySkipped::AlgorithmNotAccepted)?,
-        ),
-        Some(_) => return Err(KeySkipped::Unparsable),
-    };
-    if raw.get("kty").and_then(Value::as_str) == Some("oct") {
+    match raw.get("alg") {
+        None => Ok(None),
+        Some(Value::String(name)) => name
+            .parse::<Algorithm>()
+            .map(Some)
+            .map_err(|_| KeySkipped::AlgorithmNotAccepted),
+        Some(_) => Err(KeySkipped::Unparsable),
+    }
+}
+
+/// Whether some accepted algorithm can be verified by a key of `kind` pinned to `pinned`.
+fn usable_for_any(kind: KeyKind, pinned: Option<Algorithm>, accepted: &[Algorithm]) -> bool {
+    accepted
+        .iter()
+        .any(|alg| kind.fits(*alg) && pinned.is_none_or(|p| p == *alg))
+}
+
+/// Applies the key policy of DESIGN.md to one public JWK.
+fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
+    let pinned_alg = check_metadata(raw)?;
+    if is_secret(raw) {
         return Err(KeySkipped::Symmetric);
     }
     let jwk: Jwk = serde_json::from_value(raw.clone()).map_err(|_| KeySkipped::Unparsable)?;
     let kind = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
-            if modulus_bits(&rsa.n).ok_or(KeySkipped::Unparsable)? < MIN_RSA_MODULUS_BITS {
+            let modulus = decode_unsigned(&rsa.n).ok_or(KeySkipped::Unparsable)?;
+            if bit_length(&modulus) < MIN_RSA_MODULUS_BITS {
                 return Err(KeySkipped::WeakRsa);
+            }
+            if crate::roca::has_fingerprint(&modulus) {
+                return Err(KeySkipped::RocaVulnerable);
             }
             KeyKind::Rsa
         }
@@ -266,8 +307,7 @@ fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey
         AlgorithmParameters::OctetKey(_) => return Err(KeySkipped::Symmetric),
         _ => return Err(KeySkipped::UnsupportedType),
     };
-    let usable = |alg: &Algorithm| kind.fits(*alg) && pinned_alg.is_none_or(|p| p == *alg);
-    if !accepted_algs.iter().any(usable) {
+    if !usable_for_any(kind, pinned_alg, accepted_algs) {
         return Err(KeySkipped::AlgorithmNotAccepted);
     }
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| KeySkipped::Unparsable)?;
@@ -278,15 +318,48 @@ fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey
     })
 }
 
-/// The bit length of a base64url big-endian modulus, ignoring leading zero bytes.
-fn modulus_bits(n_b64: &str) -> Option<usize> {
+/// Applies the key policy to one secret (`kty: oct`) JWK, for HMAC verification.
+fn parse_secret(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
+    use base64::Engine;
+    let pinned_alg = check_metadata(raw)?;
+    let secret = raw
+        .get("k")
+        .and_then(Value::as_str)
+        .and_then(|k| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(k)
+                .ok()
+        })
+        .ok_or(KeySkipped::Unparsable)?;
+    let kind = KeyKind::Hmac(secret.len());
+    if !usable_for_any(kind, pinned_alg, accepted_algs) {
+        return Err(KeySkipped::AlgorithmNotAccepted);
+    }
+    Ok(VerificationKey {
+        pinned_alg,
+        ..VerificationKey::hmac(&secret)
+    })
+}
+
+fn is_secret(raw: &Value) -> bool {
+    raw.get("kty").and_then(Value::as_str) == Some("oct")
+}
+
+/// A base64url big-endian unsigned integer, without its leading zero bytes.
+fn decode_unsigned(b64: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(n_b64)
+        .decode(b64)
         .ok()?;
     let first = bytes.iter().position(|&b| b != 0)?;
-    let top_bits = 8 - bytes[first].leading_zeros() as usize;
-    Some((bytes.len() - first - 1) * 8 + top_bits)
+    Some(bytes[first..].to_vec())
+}
+
+/// The bit length of a big-endian integer with no leading zero bytes.
+fn bit_length(integer: &[u8]) -> usize {
+    integer.first().map_or(0, |&top| {
+        (integer.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+    })
 }
 
 #[cfg(test)]
@@ -313,9 +386,10 @@ mod tests {
 
     #[test]
     fn counts_modulus_bits() {
-        assert_eq!(modulus_bits(&modulus(2048)), Some(2048));
-        assert_eq!(modulus_bits("AAAB"), Some(1));
-        assert_eq!(modulus_bits("AAAA"), None);
+        let bits = |b64: &str| decode_unsigned(b64).map(|n| bit_length(&n));
+        assert_eq!(bits(&modulus(2048)), Some(2048));
+        assert_eq!(bits("AAAB"), Some(1));
+        assert_eq!(bits("AAAA"), None);
     }
 
     #[test]
@@ -332,7 +406,6 @@ mod tests {
             enc,
             wrap,
             es,
-            json!({"kty": "oct", "kid": "secret", "k": "c2VjcmV0"}),
             json!({"kty": "XYZ", "kid": "alien"}),
             json!("not an object"),
         ]);
@@ -349,7 +422,6 @@ mod tests {
                 KeySkipped::NotForSignatures,
                 KeySkipped::NoVerifyOperation,
                 KeySkipped::AlgorithmNotAccepted,
-                KeySkipped::Symmetric,
                 KeySkipped::UnsupportedType,
                 KeySkipped::Unparsable,
             ]
@@ -357,10 +429,65 @@ mod tests {
     }
 
     #[test]
+    fn sets_mixing_secrets_and_public_keys_are_refused_whole() {
+        let secret =
+            json!({"kty": "oct", "kid": "s", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"});
+        let doc = json!({ "keys": [rsa_jwk("a", 2048), secret.clone()] }).to_string();
+        assert!(matches!(
+            KeySet::parse(doc.as_bytes(), RS256, 100),
+            Err(KeySetRejected::MixedSymmetry)
+        ));
+        let only_secret = json!({ "keys": [secret] }).to_string();
+        let (set, skipped) = KeySet::parse(only_secret.as_bytes(), RS256, 100).unwrap();
+        assert_eq!(
+            (set.len(), skipped.len()),
+            (0, 1),
+            "secrets never verify RS256"
+        );
+    }
+
+    #[test]
+    fn secrets_must_be_as_long_as_the_hash() {
+        use base64::Engine;
+        let secret = |bytes: usize| {
+            let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![1u8; bytes]);
+            json!({"kty": "oct", "kid": "s", "k": k})
+        };
+        let hs = &[Algorithm::HS256, Algorithm::HS384];
+        let parse = |jwk: Value| {
+            KeySet::parse(json!({ "keys": [jwk] }).to_string().as_bytes(), hs, 10).unwrap()
+        };
+        let (set, _) = parse(secret(40));
+        assert!(matches!(
+            set.choose(Some("s"), Algorithm::HS256),
+            KeyChoice::Found(_)
+        ));
+        assert!(matches!(
+            set.choose(Some("s"), Algorithm::HS384),
+            KeyChoice::Rejected(TokenProblem::KeyMismatch)
+        ));
+        let (short, skipped) = parse(secret(31));
+        assert_eq!(
+            (short.len(), skipped[0].1.clone()),
+            (0, KeySkipped::AlgorithmNotAccepted)
+        );
+    }
+
+    #[test]
     fn duplicate_kids_are_both_dropped() {
-        let (set, skipped) = parse(vec![rsa_jwk("a", 2048), rsa_jwk("a", 2048)]);
-        assert_eq!(set.len(), 0);
-        assert_eq!(skipped, [(Some("a".into()), KeySkipped::DuplicateKid)]);
+        let (set, skipped) = parse(vec![
+            rsa_jwk("a", 2048),
+            json!({"kid": "a"}),
+            rsa_jwk("b", 2048),
+        ]);
+        assert_eq!(set.len(), 1);
+        assert_eq!(
+            skipped,
+            [
+                (Some("a".into()), KeySkipped::DuplicateKid),
+                (Some("a".into()), KeySkipped::DuplicateKid)
+            ]
+        );
     }
 
     #[test]

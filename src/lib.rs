@@ -61,6 +61,7 @@ mod extract;
 mod jwks;
 mod keys;
 mod layer;
+mod roca;
 mod scope;
 mod validate;
 mod validator;

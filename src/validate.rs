@@ -29,7 +29,8 @@ pub(crate) struct Parsed<'a> {
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
     signing_input: &'a str,
-    payload: &'a str,
+    /// The decoded payload.
+    payload: Vec<u8>,
     signature: &'a str,
 }
 
@@ -63,7 +64,9 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
         2 => return Err(TokenProblem::Encrypted),
         _ => return Err(TokenProblem::Malformed),
     }
-    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+    // An empty payload is a valid JWS (its claims are then rejected); an empty header or
+    // signature never is.
+    if header.is_empty() || signature.is_empty() {
         return Err(TokenProblem::Malformed);
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
@@ -91,6 +94,11 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
     {
         return Err(TokenProblem::Nested);
     }
+    // Strict base64url here, before any key is used: a payload that is not canonically
+    // encoded is malformed even if its signature would verify.
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenProblem::Malformed)?;
     Ok(Parsed {
         alg,
         kid: header.kid,
@@ -111,30 +119,33 @@ pub(crate) enum Outcome {
 /// Chooses the key, verifies the signature, then checks the claims at time `now` (Unix
 /// seconds).
 pub(crate) fn verify(parsed: &Parsed<'_>, keys: &KeySet, rules: &Rules, now: i64) -> Outcome {
-    let key = match keys.choose(parsed.kid.as_deref(), parsed.alg) {
-        KeyChoice::Found(key) => key,
-        KeyChoice::Unknown => return Outcome::UnknownKey,
-        KeyChoice::Rejected(problem) => return Outcome::Invalid(problem),
-    };
-    let Ok(signature) = URL_SAFE_NO_PAD.decode(parsed.signature) else {
-        return Outcome::Invalid(TokenProblem::Malformed);
-    };
-    if let Err(problem) = key.verify(parsed.alg, parsed.signing_input.as_bytes(), &signature) {
-        return Outcome::Invalid(problem);
+    if let Err(outcome) = verify_signature(parsed, keys) {
+        return outcome;
     }
-    match check_claims(parsed.payload, rules, now) {
+    match check_claims(&parsed.payload, rules, now) {
         Ok(claims) => Outcome::Valid(claims),
         Err(problem) => Outcome::Invalid(problem),
     }
 }
 
+/// Chooses the key and verifies the signature, without looking at the claims.
+pub(crate) fn verify_signature(parsed: &Parsed<'_>, keys: &KeySet) -> Result<(), Outcome> {
+    let key = match keys.choose(parsed.kid.as_deref(), parsed.alg) {
+        KeyChoice::Found(key) => key,
+        KeyChoice::Unknown => return Err(Outcome::UnknownKey),
+        KeyChoice::Rejected(problem) => return Err(Outcome::Invalid(problem)),
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(parsed.signature)
+        .map_err(|_| Outcome::Invalid(TokenProblem::Malformed))?;
+    key.verify(parsed.alg, parsed.signing_input.as_bytes(), &signature)
+        .map_err(Outcome::Invalid)
+}
+
 /// Decodes the payload and applies the claim rules. Only called on a verified signature.
-fn check_claims(payload: &str, rules: &Rules, now: i64) -> Result<VerifiedClaims, TokenProblem> {
-    let json = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| TokenProblem::MalformedClaims)?;
+fn check_claims(payload: &[u8], rules: &Rules, now: i64) -> Result<VerifiedClaims, TokenProblem> {
     let UniqueKeyObject(claims) =
-        serde_json::from_slice(&json).map_err(|_| TokenProblem::MalformedClaims)?;
+        serde_json::from_slice(payload).map_err(|_| TokenProblem::MalformedClaims)?;
 
     let issuer = match claims.get("iss") {
         None => return Err(TokenProblem::MissingClaim(Claim::Issuer)),
@@ -243,7 +254,7 @@ mod tests {
                 claims[name] = value.clone();
             }
         }
-        check_claims(&b64(&claims), &rules(), NOW)
+        check_claims(claims.to_string().as_bytes(), &rules(), NOW)
     }
 
     fn header(value: Value) -> Result<Algorithm, TokenProblem> {
@@ -253,7 +264,7 @@ mod tests {
 
     #[test]
     fn structure_is_three_non_empty_segments() {
-        for token in ["a", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d"] {
+        for token in ["a", "a.b", ".b.c", "a.b.", "a.b.c.d"] {
             assert_eq!(
                 parse(token, &rules()).err(),
                 Some(TokenProblem::Malformed),
@@ -263,6 +274,23 @@ mod tests {
         assert_eq!(
             parse("a.b.c.d.e", &rules()).err(),
             Some(TokenProblem::Encrypted)
+        );
+    }
+
+    #[test]
+    fn the_payload_must_be_canonical_base64url() {
+        let header = b64(&json!({"alg": "HS256"}));
+        for payload in ["e30=", "e3 0", "e3?0", "AB"] {
+            let token = format!("{header}.{payload}.c2ln");
+            assert_eq!(
+                parse(&token, &rules()).err(),
+                Some(TokenProblem::Malformed),
+                "{payload}"
+            );
+        }
+        assert!(
+            parse(&format!("{header}..c2ln"), &rules()).is_ok(),
+            "empty payload parses"
         );
     }
 
@@ -399,23 +427,18 @@ mod tests {
 
     #[test]
     fn payload_must_be_an_object_with_unique_names() {
-        let duplicate = URL_SAFE_NO_PAD.encode(r#"{"iss":"x","iss":"https://issuer.example/"}"#);
+        let duplicate = br#"{"iss":"x","iss":"https://issuer.example/"}"#;
         assert_eq!(
-            check_claims(&duplicate, &rules(), NOW).err(),
+            check_claims(duplicate, &rules(), NOW).err(),
             Some(TokenProblem::MalformedClaims)
         );
-        let array = URL_SAFE_NO_PAD.encode("[]");
         assert_eq!(
-            check_claims(&array, &rules(), NOW).err(),
+            check_claims(b"[]", &rules(), NOW).err(),
             Some(TokenProblem::MalformedClaims)
         );
-        let deep = URL_SAFE_NO_PAD.encode(format!(
-            "{{\"a\":{}{}}}",
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        ));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(
-            check_claims(&deep, &rules(), NOW).err(),
+            check_claims(deep.as_bytes(), &rules(), NOW).err(),
             Some(TokenProblem::MalformedClaims)
         );
     }
