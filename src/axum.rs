@@ -30,7 +30,7 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::claims::VerifiedClaims;
-use crate::error::{AuthError, TokenProblem};
+use crate::error::{AuthError, ChallengeRealm, TokenProblem};
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
@@ -92,8 +92,13 @@ pub enum ClaimsRejection {
     )]
     LayerMissing,
     /// The claims do not deserialize into the handler's type: 401 `invalid_token`.
-    #[error(transparent)]
-    Invalid(AuthError),
+    #[error("{error}")]
+    Invalid {
+        /// The refusal.
+        error: AuthError,
+        /// The realm of the validator's challenges, if it has one.
+        realm: Option<String>,
+    },
 }
 
 impl IntoResponse for ClaimsRejection {
@@ -107,17 +112,23 @@ impl IntoResponse for ClaimsRejection {
                 )
                     .into_response()
             }
-            ClaimsRejection::Invalid(error) => error.into_response(),
+            ClaimsRejection::Invalid { error, realm } => {
+                error.to_response_in(realm.as_deref()).into_response()
+            }
         }
     }
 }
 
 fn from_verified<T: DeserializeOwned>(
     verified: &VerifiedClaims,
+    parts: &Parts,
 ) -> Result<Claims<T>, ClaimsRejection> {
-    let custom = verified.deserialize::<T>().map_err(|_| {
-        ClaimsRejection::Invalid(AuthError::InvalidToken(TokenProblem::UnexpectedClaims))
-    })?;
+    let custom = verified
+        .deserialize::<T>()
+        .map_err(|_| ClaimsRejection::Invalid {
+            error: AuthError::InvalidToken(TokenProblem::UnexpectedClaims),
+            realm: ChallengeRealm::of(&parts.extensions).map(str::to_owned),
+        })?;
     Ok(Claims {
         custom,
         verified: verified.clone(),
@@ -136,7 +147,7 @@ where
             .extensions
             .get::<VerifiedClaims>()
             .ok_or(ClaimsRejection::LayerMissing)?;
-        from_verified(verified)
+        from_verified(verified, parts)
     }
 }
 
@@ -154,7 +165,7 @@ where
         parts
             .extensions
             .get::<VerifiedClaims>()
-            .map(from_verified)
+            .map(|verified| from_verified(verified, parts))
             .transpose()
     }
 }

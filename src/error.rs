@@ -281,6 +281,28 @@ impl AuthError {
     }
 }
 
+/// The `realm` of a validator's challenges, carried in the request extensions from the layer
+/// to the scope guard and the extractors so that all of them challenge alike.
+#[derive(Debug, Clone)]
+pub(crate) struct ChallengeRealm(std::sync::Arc<str>);
+
+impl ChallengeRealm {
+    pub(crate) fn new(realm: &str) -> Self {
+        ChallengeRealm(realm.into())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The realm the layer left on a request, if any.
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&str> {
+        extensions
+            .get::<ChallengeRealm>()
+            .map(ChallengeRealm::as_str)
+    }
+}
+
 /// Writes `raw` as the content of an HTTP quoted-string: `"` and `\` escaped, anything that is
 /// not visible ASCII or a space dropped, and at most 200 characters kept.
 fn push_quoted_string_content(out: &mut String, raw: &str) {

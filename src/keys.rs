@@ -108,6 +108,9 @@ pub(crate) enum KeySkipped {
     DuplicateKid,
 }
 
+/// A key left out of a set: its `kid`, if it had one, and why.
+pub(crate) type SkippedKey = (Option<String>, KeySkipped);
+
 /// Why a whole key set was refused (the previous one, if any, stays in use).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum KeySetRejected {
@@ -129,7 +132,7 @@ pub(crate) struct KeySet {
 
 /// The outcome of looking up a token's key.
 pub(crate) enum KeyChoice<'a> {
-    Found(&'a VerificationKey),
+    Found(&'a Arc<VerificationKey>),
     /// No key has this `kid`: a refetch may find it.
     Unknown,
     Rejected(TokenProblem),
@@ -144,7 +147,7 @@ impl KeySet {
         document: &[u8],
         accepted_algs: &[Algorithm],
         max_keys: usize,
-    ) -> Result<(KeySet, Vec<(Option<String>, KeySkipped)>), KeySetRejected> {
+    ) -> Result<(KeySet, Vec<SkippedKey>), KeySetRejected> {
         #[derive(serde::Deserialize)]
         struct Document {
             keys: Vec<Value>,
@@ -205,6 +208,16 @@ impl KeySet {
             unnamed: vec![Arc::new(VerificationKey::hmac(secret))],
             len: 1,
         }
+    }
+
+    /// Whether `key` is still the key this set chooses for `kid` and `alg`.
+    pub(crate) fn holds(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        key: &Arc<VerificationKey>,
+    ) -> bool {
+        matches!(self.choose(kid, alg), KeyChoice::Found(chosen) if Arc::ptr_eq(chosen, key))
     }
 
     /// How many usable keys the set has.
@@ -380,7 +393,7 @@ mod tests {
         json!({"kty": "RSA", "kid": kid, "n": modulus(bits), "e": "AQAB"})
     }
 
-    fn parse(keys: Vec<Value>) -> (KeySet, Vec<(Option<String>, KeySkipped)>) {
+    fn parse(keys: Vec<Value>) -> (KeySet, Vec<SkippedKey>) {
         KeySet::parse(json!({ "keys": keys }).to_string().as_bytes(), RS256, 100).unwrap()
     }
 

@@ -20,7 +20,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::claims::VerifiedClaims;
-use crate::error::AuthError;
+use crate::error::{AuthError, ChallengeRealm};
 use crate::extract;
 use crate::scope::ScopePolicy;
 use crate::validator::Validator;
@@ -97,7 +97,7 @@ where
         };
         match self.validator.validate_with_cached_keys(token) {
             Some(Ok(claims)) => {
-                request.extensions_mut().insert(claims);
+                authenticated(&mut request, claims, &self.validator);
                 ResponseFuture::inner(self.inner.call(request))
             }
             Some(Err(error)) => ResponseFuture::rejected(self.validator.reject(&error)),
@@ -111,7 +111,7 @@ where
                 ResponseFuture::waiting(Box::pin(async move {
                     match validator.validate(&token).await {
                         Ok(claims) => {
-                            request.extensions_mut().insert(claims);
+                            authenticated(&mut request, claims, &validator);
                             inner.call(request).await.map(|r| r.map(Either::Left))
                         }
                         Err(error) => Ok(validator.reject(&error).map(Either::Right)),
@@ -119,6 +119,15 @@ where
                 }))
             }
         }
+    }
+}
+
+/// Hands the verified claims, and the realm for later challenges, to the inner service.
+fn authenticated<B>(request: &mut Request<B>, claims: VerifiedClaims, validator: &Validator) {
+    let extensions = request.extensions_mut();
+    extensions.insert(claims);
+    if let Some(realm) = validator.realm() {
+        extensions.insert(realm.clone());
     }
 }
 
@@ -227,7 +236,8 @@ impl RequireScopes {
         }
     }
 
-    /// The `realm` of the challenges this guard sends.
+    /// The `realm` of the challenges this guard sends (default: the realm of the validator
+    /// behind the [`BearerLayer`], if it has one).
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = Some(realm.into());
         self
@@ -272,7 +282,12 @@ where
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(request)),
             Err(error) => {
-                ResponseFuture::rejected(error.to_response_in(self.guard.realm.as_deref()))
+                let realm = self
+                    .guard
+                    .realm
+                    .as_deref()
+                    .or_else(|| ChallengeRealm::of(request.extensions()));
+                ResponseFuture::rejected(error.to_response_in(realm))
             }
         }
     }

@@ -63,6 +63,7 @@ mod keys;
 mod layer;
 mod roca;
 mod scope;
+mod token_cache;
 mod validate;
 mod validator;
 

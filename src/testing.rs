@@ -74,10 +74,12 @@ pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::To
         scope_claims: crate::ScopeClaims::default(),
     };
     let parsed = crate::validate::parse(jws, &rules)?;
-    crate::validate::verify_signature(&parsed, &keys).map_err(|outcome| match outcome {
-        crate::validate::Outcome::Invalid(problem) => problem,
-        _ => TokenProblem::UnknownKey,
-    })
+    crate::validate::verify_signature(&parsed, &keys)
+        .map(drop)
+        .map_err(|outcome| match outcome {
+            crate::validate::Outcome::Invalid(problem) => problem,
+            _ => TokenProblem::UnknownKey,
+        })
 }
 
 /// The audience [`TestIssuer::token`] puts in `aud` unless told otherwise.

@@ -3,6 +3,8 @@
 //! No I/O and no HTTP here: [`Rules`] and a [`KeySet`] in, verified claims or a
 //! [`TokenProblem`] out. This is the part to read first, and the part the fuzzers drive.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
@@ -11,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::claims::{UniqueKeyObject, VerifiedClaims};
 use crate::error::{Claim, TokenProblem};
-use crate::keys::{KeyChoice, KeySet};
+use crate::keys::{KeyChoice, KeySet, VerificationKey};
 use crate::scope::{ScopeClaims, Scopes};
 
 /// The rules a token must meet, fixed when the validator is built.
@@ -110,7 +112,8 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
 
 /// The outcome of verifying a parsed token against a key set.
 pub(crate) enum Outcome {
-    Valid(VerifiedClaims),
+    /// Valid, verified with this key.
+    Valid(VerifiedClaims, Arc<VerificationKey>),
     Invalid(TokenProblem),
     /// No key has the token's `kid`: a fresher key set might.
     UnknownKey,
@@ -119,17 +122,22 @@ pub(crate) enum Outcome {
 /// Chooses the key, verifies the signature, then checks the claims at time `now` (Unix
 /// seconds).
 pub(crate) fn verify(parsed: &Parsed<'_>, keys: &KeySet, rules: &Rules, now: i64) -> Outcome {
-    if let Err(outcome) = verify_signature(parsed, keys) {
-        return outcome;
-    }
+    let key = match verify_signature(parsed, keys) {
+        Ok(key) => key,
+        Err(outcome) => return outcome,
+    };
     match check_claims(&parsed.payload, rules, now) {
-        Ok(claims) => Outcome::Valid(claims),
+        Ok(claims) => Outcome::Valid(claims, key),
         Err(problem) => Outcome::Invalid(problem),
     }
 }
 
-/// Chooses the key and verifies the signature, without looking at the claims.
-pub(crate) fn verify_signature(parsed: &Parsed<'_>, keys: &KeySet) -> Result<(), Outcome> {
+/// Chooses the key and verifies the signature, without looking at the claims; returns the key
+/// that verified it.
+pub(crate) fn verify_signature(
+    parsed: &Parsed<'_>,
+    keys: &KeySet,
+) -> Result<Arc<VerificationKey>, Outcome> {
     let key = match keys.choose(parsed.kid.as_deref(), parsed.alg) {
         KeyChoice::Found(key) => key,
         KeyChoice::Unknown => return Err(Outcome::UnknownKey),
@@ -139,7 +147,8 @@ pub(crate) fn verify_signature(parsed: &Parsed<'_>, keys: &KeySet) -> Result<(),
         .decode(parsed.signature)
         .map_err(|_| Outcome::Invalid(TokenProblem::Malformed))?;
     key.verify(parsed.alg, parsed.signing_input.as_bytes(), &signature)
-        .map_err(Outcome::Invalid)
+        .map_err(Outcome::Invalid)?;
+    Ok(Arc::clone(key))
 }
 
 /// Decodes the payload and applies the claim rules. Only called on a verified signature.

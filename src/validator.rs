@@ -5,9 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::claims::VerifiedClaims;
 use crate::config::ValidatorBuilder;
-use crate::error::{AuthError, TokenProblem};
+use crate::error::{AuthError, ChallengeRealm, TokenProblem};
 use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
 use crate::keys::KeySet;
+use crate::token_cache::{Entry, TokenCache};
 use crate::validate::{self, Outcome, Rules};
 
 /// Verifies access tokens: signature, issuer, audience, time and scopes claims.
@@ -33,7 +34,8 @@ pub(crate) struct Inner {
     pub(crate) rules: Rules,
     pub(crate) keys: Keys,
     pub(crate) max_token_bytes: usize,
-    pub(crate) realm: Option<String>,
+    pub(crate) realm: Option<ChallengeRealm>,
+    pub(crate) token_cache: Option<TokenCache>,
 }
 
 pub(crate) enum Keys {
@@ -80,28 +82,43 @@ impl Validator {
     }
 
     /// The fast path: the result when the keys at hand decide it, `None` when a key set must
-    /// be fetched first (none yet, or an unknown `kid`).
+    /// be fetched first (none yet, or an unknown `kid`). Never waits or takes a lock.
     pub(crate) fn validate_with_cached_keys(
         &self,
         token: &str,
     ) -> Option<Result<VerifiedClaims, AuthError>> {
-        let rules = &self.inner.rules;
-        if token.len() > self.inner.max_token_bytes {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes {
             return Some(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
         }
-        let parsed = match validate::parse(token, rules) {
+        if let Some(claims) = self.cached(token) {
+            return Some(Ok(claims));
+        }
+        let parsed = match validate::parse(token, &inner.rules) {
             Ok(parsed) => parsed,
             Err(problem) => return Some(Err(AuthError::InvalidToken(problem))),
         };
-        let outcome = match &self.inner.keys {
-            Keys::Secret(keys) => validate::verify(&parsed, keys, rules, unix_now()),
-            Keys::Jwks(cache) => {
-                cache.with_current(|keys| validate::verify(&parsed, keys, rules, unix_now()))?
-            }
-        };
+        let outcome =
+            self.with_keys(|keys| validate::verify(&parsed, keys, &inner.rules, unix_now()))?;
         match outcome {
             Outcome::UnknownKey => None,
-            decided => Some(finish(decided)),
+            decided => Some(self.finish(token, &parsed, decided)),
+        }
+    }
+
+    /// A hit of the verified-token cache that is still valid now, with the current keys.
+    fn cached(&self, token: &str) -> Option<VerifiedClaims> {
+        let entry = self.inner.token_cache.as_ref()?.get(token)?;
+        let leeway = self.inner.rules.leeway_secs;
+        self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
+            .then(|| entry.claims.clone())
+    }
+
+    /// Runs `use_keys` on the keys at hand: the secret, or the current usable key set.
+    fn with_keys<R>(&self, use_keys: impl FnOnce(&KeySet) -> R) -> Option<R> {
+        match &self.inner.keys {
+            Keys::Secret(keys) => Some(use_keys(keys)),
+            Keys::Jwks(cache) => cache.with_current(use_keys),
         }
     }
 
@@ -120,7 +137,40 @@ impl Validator {
         if let (Outcome::UnknownKey, Some(kid)) = (&outcome, kid) {
             cache.remember_unknown(kid);
         }
-        finish(outcome)
+        self.finish(token, &parsed, outcome)
+    }
+
+    /// The result of a full validation; a valid token enters the verified-token cache.
+    fn finish(
+        &self,
+        token: &str,
+        parsed: &validate::Parsed<'_>,
+        outcome: Outcome,
+    ) -> Result<VerifiedClaims, AuthError> {
+        match outcome {
+            Outcome::Valid(claims, key) => {
+                if let Some(cache) = &self.inner.token_cache {
+                    let leeway = self.inner.rules.leeway_secs;
+                    let entry = Entry::new(
+                        claims.clone(),
+                        key,
+                        parsed.kid.as_deref(),
+                        parsed.alg,
+                        unix_now(),
+                        leeway,
+                    );
+                    cache.insert(token, entry);
+                }
+                Ok(claims)
+            }
+            Outcome::Invalid(problem) => Err(AuthError::InvalidToken(problem)),
+            Outcome::UnknownKey => Err(AuthError::InvalidToken(TokenProblem::UnknownKey)),
+        }
+    }
+
+    /// How many verified tokens the cache holds (0 when it is off).
+    pub fn cached_tokens(&self) -> u64 {
+        self.inner.token_cache.as_ref().map_or(0, TokenCache::len)
     }
 
     /// Fetches the key set now (secret mode: nothing to do), for start-up: call it before
@@ -162,8 +212,10 @@ impl Validator {
         self.inner.max_token_bytes
     }
 
-    pub(crate) fn realm(&self) -> Option<&str> {
-        self.inner.realm.as_deref()
+    /// The realm of this validator's challenges, which the layer hands on to the scope
+    /// guard and the extractors through the request extensions.
+    pub(crate) fn realm(&self) -> Option<&ChallengeRealm> {
+        self.inner.realm.as_ref()
     }
 
     /// The response for a refusal, with this validator's realm in the challenge.
@@ -171,15 +223,7 @@ impl Validator {
         &self,
         error: &AuthError,
     ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-        error.to_response_in(self.realm())
-    }
-}
-
-fn finish(outcome: Outcome) -> Result<VerifiedClaims, AuthError> {
-    match outcome {
-        Outcome::Valid(claims) => Ok(claims),
-        Outcome::Invalid(problem) => Err(AuthError::InvalidToken(problem)),
-        Outcome::UnknownKey => Err(AuthError::InvalidToken(TokenProblem::UnknownKey)),
+        error.to_response_in(self.realm().map(ChallengeRealm::as_str))
     }
 }
 

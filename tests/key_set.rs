@@ -1,0 +1,241 @@
+//! The key set through the router: discovery, fetch counts, rotation and concurrency.
+
+mod common;
+
+use std::future::ready;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::routing::get;
+use bearer_guard::Validator;
+use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TokenBuilder};
+use common::{Fixture, PRIVATE, Reply, SCOPE, SCOPED, send_token};
+use http::StatusCode;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+#[tokio::test]
+async fn discovery_and_the_key_set_are_fetched_once_then_cached() {
+    let f = Fixture::start().await;
+    f.assert_fetches(0, 0);
+    let token = f.issuer.token().scope(SCOPE).sign();
+    f.send(SCOPED, &token).await.assert_ok();
+    f.assert_fetches(1, 1);
+    for _ in 0..5 {
+        f.send(SCOPED, &token).await.assert_ok();
+        f.send(PRIVATE, &f.issuer.token().sign()).await.assert_ok();
+    }
+    f.assert_fetches(1, 1);
+    let stats = f.validator.key_stats();
+    assert_eq!(
+        (stats.failed_refreshes, stats.unknown_kid_refetches),
+        (0, 0),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_jwks_uri_skips_discovery() {
+    let issuer = bearer_guard::testing::TestIssuer::start().await;
+    let jwks_uri = issuer.jwks_uri();
+    let f = Fixture::with_issuer(issuer, |b| b.jwks_uri(jwks_uri));
+    f.send(PRIVATE, &f.issuer.token().sign()).await.assert_ok();
+    f.assert_fetches(0, 1);
+}
+
+#[tokio::test]
+async fn a_new_kid_is_accepted_after_exactly_one_extra_fetch() {
+    let f = Fixture::start_with(|b| b.refetch_cooldown(Duration::ZERO)).await;
+    let old = f.issuer.token().scope(SCOPE).sign();
+    f.send(SCOPED, &old).await.assert_ok();
+    f.assert_fetches(1, 1);
+
+    f.issuer.rotate("key-2");
+    let new = f.issuer.token().scope(SCOPE).sign();
+    assert_ne!(old, new);
+    f.send(SCOPED, &new).await.assert_ok();
+    f.assert_fetches(1, 2);
+    assert_eq!(f.validator.key_stats().unknown_kid_refetches, 1);
+
+    // Both keys are now known: no more fetches for either.
+    f.send(SCOPED, &new).await.assert_ok();
+    f.send(SCOPED, &old).await.assert_ok();
+    f.send(PRIVATE, &f.issuer.token().sign()).await.assert_ok();
+    f.assert_fetches(1, 2);
+    assert_eq!(f.validator.key_stats().unknown_kid_refetches, 1);
+}
+
+/// `count` tokens from the issuer, each naming a different `kid` it never published.
+fn unknown_kid_tokens(f: &Fixture, count: usize) -> Vec<String> {
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (0..count)
+        .map(|i| {
+            f.issuer
+                .token()
+                .scope(SCOPE)
+                .header("kid", format!("unknown-{nonce:x}-{i}"))
+                .sign()
+        })
+        .collect()
+}
+
+/// Sends every token at once, each in its own task; returns the replies.
+async fn send_all(f: &Fixture, path: &'static str, tokens: Vec<String>) -> Vec<Reply> {
+    let mut requests = JoinSet::new();
+    for token in tokens {
+        let app = f.app.clone();
+        requests.spawn(async move { send_token(&app, path, &token).await });
+    }
+    requests.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_unknown_kids_on_a_cold_validator_costs_at_most_two_fetches() {
+    let f = Fixture::start().await;
+    let tokens = unknown_kid_tokens(&f, 200);
+    let replies = send_all(&f, SCOPED, tokens).await;
+    assert_eq!(replies.len(), 200);
+    for reply in &replies {
+        reply.assert_invalid_token();
+    }
+    let jwks = f.issuer.jwks_fetches();
+    assert!(
+        (1..=2).contains(&jwks),
+        "{jwks} key set fetches for 200 unknown kids"
+    );
+    assert_eq!(f.issuer.discovery_fetches(), 1);
+    assert_eq!(f.validator.key_stats().jwks_fetches, jwks as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_unknown_kids_after_the_cooldown_causes_one_refetch() {
+    let cooldown = Duration::from_millis(500);
+    let f = Fixture::start_with(|b| b.refetch_cooldown(cooldown)).await;
+    f.send(PRIVATE, &f.issuer.token().sign()).await.assert_ok();
+    f.assert_fetches(1, 1);
+    let tokens = unknown_kid_tokens(&f, 200);
+    tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+
+    let replies = send_all(&f, SCOPED, tokens).await;
+    for reply in &replies {
+        reply.assert_invalid_token();
+    }
+    f.assert_fetches(1, 2);
+    assert_eq!(f.validator.key_stats().unknown_kid_refetches, 1);
+    // The known key is unaffected.
+    f.send(SCOPED, &f.issuer.token().scope(SCOPE).sign())
+        .await
+        .assert_ok();
+    f.assert_fetches(1, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_requests_on_a_cold_validator_fetch_once() {
+    let f = Fixture::start().await;
+    let token = f.issuer.token().scope(SCOPE).sign();
+    let replies = send_all(&f, SCOPED, vec![token; 1000]).await;
+    assert_eq!(replies.len(), 1000);
+    for reply in &replies {
+        assert_eq!(reply.assert_ok()["sub"], "test-client@clients");
+    }
+    f.assert_fetches(1, 1);
+    let stats = f.validator.key_stats();
+    assert_eq!(
+        (stats.failed_refreshes, stats.unknown_kid_refetches),
+        (0, 0),
+        "{stats:?}"
+    );
+}
+
+/// Serves the router `make` builds for its own base URL (`http://127.0.0.1:{port}/`) on a
+/// loopback port; returns that base URL.
+async fn serve(make: impl FnOnce(&str) -> axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    let app = make(&base);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+fn token_for(issuer: &str, key: &SigningKey) -> String {
+    TokenBuilder::rs256(key)
+        .issuer(issuer)
+        .audience(DEFAULT_AUDIENCE)
+        .expires_in_secs(3600)
+        .scope(SCOPE)
+        .sign()
+}
+
+#[tokio::test]
+async fn metadata_naming_another_issuer_is_refused() {
+    let key = SigningKey::generate("key-1");
+    let jwks = json!({ "keys": [key.jwk()] });
+    let base = serve(|base| {
+        let metadata = json!({
+            "issuer": "https://someone-else.example/",
+            "jwks_uri": format!("{base}.well-known/jwks.json"),
+        });
+        axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || ready(Json(metadata.clone()))),
+            )
+            .route(
+                "/.well-known/jwks.json",
+                get(move || ready(Json(jwks.clone()))),
+            )
+    })
+    .await;
+
+    let validator = Validator::builder()
+        .issuer(base.as_str())
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let app = common::app(validator.clone());
+    let reply = send_token(&app, SCOPED, &token_for(&base, &key)).await;
+    reply.assert_keys_unavailable();
+    let stats = validator.key_stats();
+    assert_eq!(
+        (stats.discovery_fetches, stats.jwks_fetches),
+        (1, 0),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_metadata_the_key_set_is_found_at_the_auth0_location() {
+    let key = SigningKey::generate("key-1");
+    let jwks: Value = json!({ "keys": [key.jwk()] });
+    let base = serve(|_| {
+        axum::Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || ready(Json(jwks.clone()))),
+        )
+    })
+    .await;
+
+    let validator = Validator::builder()
+        .issuer(base.as_str())
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let app = common::app(validator.clone());
+    send_token(&app, SCOPED, &token_for(&base, &key))
+        .await
+        .assert_ok();
+    let stats = validator.key_stats();
+    // OIDC discovery and RFC 8414 both answered 404, then the fallback.
+    assert_eq!(
+        (stats.discovery_fetches, stats.jwks_fetches),
+        (2, 1),
+        "{stats:?}"
+    );
+    let forged = token_for(&base, &SigningKey::generate("key-1"));
+    let reply = send_token(&app, SCOPED, &forged).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    reply.assert_invalid_token();
+}

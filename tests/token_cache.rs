@@ -1,0 +1,70 @@
+//! The verified-token cache: only valid tokens enter, hits are rechecked against the clock and
+//! the key set, and the cache is bounded.
+
+use std::time::Duration;
+
+use bearer_guard::testing::TestIssuer;
+use bearer_guard::{AuthError, TokenProblem};
+
+#[tokio::test]
+async fn only_valid_tokens_enter_the_cache() {
+    let issuer = TestIssuer::start().await;
+    let validator = issuer.validator().build().unwrap();
+    let token = issuer.token().sign();
+    validator.validate(&token).await.unwrap();
+    validator.validate(&token).await.unwrap();
+    assert_eq!(validator.cached_tokens(), 1);
+    let wrong_audience = issuer.token().audience("https://other.example").sign();
+    assert!(validator.validate(&wrong_audience).await.is_err());
+    assert_eq!(validator.cached_tokens(), 1);
+}
+
+#[tokio::test]
+async fn a_cached_token_still_expires() {
+    let issuer = TestIssuer::start().await;
+    let validator = issuer.validator().leeway(Duration::ZERO).build().unwrap();
+    let token = issuer.token().expires_in_secs(2).sign();
+    validator
+        .validate(&token)
+        .await
+        .expect("valid for two seconds");
+    assert_eq!(validator.cached_tokens(), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        validator.validate(&token).await.err(),
+        Some(AuthError::InvalidToken(TokenProblem::Expired))
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_whose_key_left_the_key_set_is_not_served() {
+    let issuer = TestIssuer::start().await;
+    let old = issuer.token().sign();
+    issuer.rotate("key-2");
+    let validator = issuer
+        .validator()
+        .jwks_ttl(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    validator.validate(&old).await.expect("both keys published");
+    issuer.retire("key-1");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        validator.validate(&old).await.err(),
+        Some(AuthError::InvalidToken(TokenProblem::UnknownKey))
+    );
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded_and_can_be_turned_off() {
+    let issuer = TestIssuer::start().await;
+    let bounded = issuer.validator().token_cache_capacity(10).build().unwrap();
+    let off = issuer.validator().token_cache_capacity(0).build().unwrap();
+    for i in 0..100 {
+        let token = issuer.token().claim("jti", i).sign();
+        bounded.validate(&token).await.unwrap();
+        off.validate(&token).await.unwrap();
+    }
+    assert!(bounded.cached_tokens() <= 10, "{}", bounded.cached_tokens());
+    assert_eq!(off.cached_tokens(), 0);
+}
