@@ -30,7 +30,8 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::claims::VerifiedClaims;
-use crate::error::{AuthError, ChallengeRealm, TokenProblem};
+use crate::error::{AuthError, TokenProblem};
+use crate::respond::Responder;
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
@@ -82,38 +83,46 @@ impl<T> Deref for Claims<T> {
 }
 
 /// Why [`Claims`] could not be extracted.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClaimsRejection {
-    /// No verified claims on the request: the route is not behind [`crate::BearerLayer`].
-    /// A server bug, answered with 500 (as axum's `Extension` does), never with a pass.
-    #[error(
-        "bearer-guard: no verified claims on this request; is BearerLayer installed on the route?"
-    )]
-    LayerMissing,
-    /// The claims do not deserialize into the handler's type: 401 `invalid_token`.
-    #[error("{error}")]
-    Invalid {
-        /// The refusal.
-        error: AuthError,
-        /// The realm of the validator's challenges, if it has one.
-        realm: Option<String>,
-    },
+#[derive(Debug)]
+pub struct ClaimsRejection {
+    /// `None`: no verified claims on the request.
+    error: Option<AuthError>,
+    responder: Responder,
 }
+
+impl ClaimsRejection {
+    /// The refusal, when the claims did not fit the handler's type (401 `invalid_token`);
+    /// `None` when the route is not behind [`crate::BearerLayer`] at all, a server bug that
+    /// is answered with 500 (as axum's `Extension` does), never with a pass.
+    pub fn error(&self) -> Option<&AuthError> {
+        self.error.as_ref()
+    }
+}
+
+impl std::fmt::Display for ClaimsRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.error {
+            Some(error) => error.fmt(f),
+            None => f.write_str(
+                "bearer-guard: no verified claims on this request; is BearerLayer installed on the route?",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClaimsRejection {}
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        match self {
-            ClaimsRejection::LayerMissing => {
+        match &self.error {
+            Some(error) => self.responder.respond(error).into_response(),
+            None => {
                 tracing::error!("{self}");
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
                     "authentication is misconfigured",
                 )
                     .into_response()
-            }
-            ClaimsRejection::Invalid { error, realm } => {
-                error.to_response_in(realm.as_deref()).into_response()
             }
         }
     }
@@ -123,12 +132,12 @@ fn from_verified<T: DeserializeOwned>(
     verified: &VerifiedClaims,
     parts: &Parts,
 ) -> Result<Claims<T>, ClaimsRejection> {
-    let custom = verified
-        .deserialize::<T>()
-        .map_err(|_| ClaimsRejection::Invalid {
-            error: AuthError::InvalidToken(TokenProblem::UnexpectedClaims),
-            realm: ChallengeRealm::of(&parts.extensions).map(str::to_owned),
-        })?;
+    let custom = verified.deserialize::<T>().map_err(|_| ClaimsRejection {
+        error: Some(AuthError::InvalidToken(TokenProblem::UnexpectedClaims)),
+        responder: Responder::of(&parts.extensions)
+            .cloned()
+            .unwrap_or_default(),
+    })?;
     Ok(Claims {
         custom,
         verified: verified.clone(),
@@ -146,7 +155,10 @@ where
         let verified = parts
             .extensions
             .get::<VerifiedClaims>()
-            .ok_or(ClaimsRejection::LayerMissing)?;
+            .ok_or(ClaimsRejection {
+                error: None,
+                responder: Responder::default(),
+            })?;
         from_verified(verified, parts)
     }
 }

@@ -8,9 +8,11 @@ use base64::Engine;
 use jsonwebtoken::Algorithm;
 use reqwest::Url;
 
-use crate::error::ChallengeRealm;
+use crate::error::AuthError;
 use crate::jwks::{self, CacheSettings, JwksCache, JwksLocation};
 use crate::keys::KeySet;
+use crate::respond::{ErrorBody, Responder};
+use crate::rules::ClaimRule;
 use crate::scope::ScopeClaims;
 use crate::token_cache::TokenCache;
 use crate::validate::Rules;
@@ -44,6 +46,10 @@ pub struct ValidatorBuilder {
     cache: CacheSettings,
     realm: Option<String>,
     token_cache_capacity: u64,
+    rfc9068: bool,
+    claim_rules: Vec<ClaimRule>,
+    resource_metadata: Option<String>,
+    error_body: Option<Arc<dyn Fn(&AuthError) -> ErrorBody + Send + Sync>>,
 }
 
 #[derive(Clone)]
@@ -90,6 +96,10 @@ impl Default for ValidatorBuilder {
             },
             realm: None,
             token_cache_capacity: 10_000,
+            rfc9068: false,
+            claim_rules: Vec::new(),
+            resource_metadata: None,
+            error_body: None,
         }
     }
 }
@@ -224,6 +234,42 @@ impl ValidatorBuilder {
     /// typical access token, so the default bounds it near 30 MiB.
     pub fn token_cache_capacity(mut self, tokens: u64) -> Self {
         self.token_cache_capacity = tokens;
+        self
+    }
+
+    /// RFC 9068 strict mode: the header's `typ` must be `at+jwt` (or `application/at+jwt`,
+    /// in any letter case), and `sub`, `client_id`, `iat` and `jti` are required besides
+    /// `iss`, `exp` and `aud`. This refuses ID tokens and other JWTs presented as access
+    /// tokens. Off by default because Auth0 and several other issuers send `typ: JWT`.
+    pub fn rfc9068(mut self) -> Self {
+        self.rfc9068 = true;
+        self
+    }
+
+    /// Adds a rule every token must meet on every route (see [`ClaimRule`]); rules for
+    /// single routes go in [`RequireClaims`](crate::RequireClaims).
+    pub fn claim_rule(mut self, rule: ClaimRule) -> Self {
+        self.claim_rules.push(rule);
+        self
+    }
+
+    /// Adds `resource_metadata="{url}"` to every challenge (RFC 9728 §5.1): the URL of this
+    /// API's protected resource metadata, from which OAuth 2.1 and MCP clients learn where to
+    /// get a token. Serve the document with
+    /// [`ProtectedResourceMetadata`](crate::ProtectedResourceMetadata).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Writes the body of every refusal with `hook` (your API's error format, RFC 9457
+    /// problem details, ...). The status code, the `WWW-Authenticate` challenge and
+    /// `Retry-After` stay as the behaviour contract says; only the body changes.
+    pub fn error_body(
+        mut self,
+        hook: impl Fn(&AuthError) -> ErrorBody + Send + Sync + 'static,
+    ) -> Self {
+        self.error_body = Some(Arc::new(hook));
         self
     }
 
@@ -375,12 +421,18 @@ impl ValidatorBuilder {
                 algorithms,
                 leeway_secs,
                 scope_claims: self.scope_claims,
+                rfc9068: self.rfc9068,
             },
             keys,
             max_token_bytes: self.max_token_bytes,
-            realm: self.realm.as_deref().map(ChallengeRealm::new),
+            responder: Responder::new(
+                self.realm.as_deref(),
+                self.resource_metadata.as_deref(),
+                self.error_body,
+            ),
             token_cache: (self.token_cache_capacity > 0)
                 .then(|| TokenCache::new(self.token_cache_capacity)),
+            claim_rules: self.claim_rules,
         }))
     }
 

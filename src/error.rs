@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 /// A request that bearer-guard refused.
@@ -34,6 +34,16 @@ pub enum AuthError {
         /// The scopes the route asks for, space-delimited, as in the `scope` challenge parameter.
         required: String,
     },
+    /// A [`ClaimRule`](crate::ClaimRule) refused the token: 401 `invalid_token`, or 403
+    /// `insufficient_scope` for rules made with
+    /// [`or_forbidden`](crate::ClaimRule::or_forbidden).
+    #[error("claim rule failed: {description}")]
+    RuleFailed {
+        /// The rule's description, sent as `error_description`.
+        description: String,
+        /// Whether the answer is 403 `insufficient_scope` rather than 401.
+        insufficient_scope: bool,
+    },
     /// No key set could be obtained from the issuer yet: 503 with `Retry-After`.
     #[error("the issuer's signing keys are unavailable")]
     KeysUnavailable {
@@ -58,6 +68,9 @@ pub enum RequestProblem {
     /// Several `Authorization` headers.
     #[error("more than one Authorization header")]
     SeveralAuthorizationHeaders,
+    /// A token in more than one place (header, cookie, query, ...).
+    #[error("the request carries a token in more than one place")]
+    TokenInSeveralPlaces,
 }
 
 /// A standard claim, named in token problems.
@@ -78,6 +91,10 @@ pub enum Claim {
     Subject,
     /// `scope`, `scp` or `permissions`
     Scope,
+    /// `client_id`
+    ClientId,
+    /// `jti`
+    TokenId,
 }
 
 impl Claim {
@@ -91,6 +108,8 @@ impl Claim {
             Claim::IssuedAt => "iat",
             Claim::Subject => "sub",
             Claim::Scope => "scope",
+            Claim::ClientId => "client_id",
+            Claim::TokenId => "jti",
         }
     }
 }
@@ -167,6 +186,9 @@ pub enum TokenProblem {
     /// `aud` does not contain a configured audience.
     #[error("the token is not intended for this API")]
     WrongAudience,
+    /// RFC 9068 strict mode: `typ` is not `at+jwt` (the token is not an access token).
+    #[error("the token is not a JWT access token (typ at+jwt)")]
+    NotAnAccessToken,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,
@@ -190,6 +212,11 @@ impl AuthError {
             AuthError::MissingToken | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::RuleFailed {
+                insufficient_scope: true,
+                ..
+            } => StatusCode::FORBIDDEN,
+            AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
             AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -200,7 +227,12 @@ impl AuthError {
             AuthError::MissingToken => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
-            AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+            AuthError::InsufficientScope { .. }
+            | AuthError::RuleFailed {
+                insufficient_scope: true,
+                ..
+            } => Some("insufficient_scope"),
+            AuthError::RuleFailed { .. } => Some("invalid_token"),
             AuthError::KeysUnavailable { .. } => Some("temporarily_unavailable"),
         }
     }
@@ -214,6 +246,7 @@ impl AuthError {
             AuthError::InsufficientScope { .. } => {
                 "the token does not have the scopes this resource requires".to_owned()
             }
+            AuthError::RuleFailed { description, .. } => description.clone(),
             AuthError::KeysUnavailable { .. } => {
                 "the issuer's signing keys are unavailable; try again later".to_owned()
             }
@@ -222,6 +255,15 @@ impl AuthError {
 
     /// The `WWW-Authenticate` value, or `None` for the 503 (which is not an auth challenge).
     pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        self.challenge_with(realm, None)
+    }
+
+    /// The challenge with the RFC 9728 `resource_metadata` parameter as well.
+    pub(crate) fn challenge_with(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+    ) -> Option<HeaderValue> {
         let mut params: Vec<(&str, String)> = Vec::new();
         if let Some(realm) = realm {
             params.push(("realm", realm.to_owned()));
@@ -234,10 +276,15 @@ impl AuthError {
                 params.push(("error_description", self.description()));
                 params.push(("scope", required.clone()));
             }
-            AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => {
+            AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::RuleFailed { .. } => {
                 params.push(("error", self.error_code()?.to_owned()));
                 params.push(("error_description", self.description()));
             }
+        }
+        if let Some(url) = resource_metadata {
+            params.push(("resource_metadata", url.to_owned()));
         }
         let mut value = String::from("Bearer");
         for (i, (name, raw)) in params.iter().enumerate() {
@@ -254,52 +301,7 @@ impl AuthError {
     /// The response of the behaviour contract: status, challenge, `Retry-After` and a small
     /// JSON body `{"error": ..., "error_description": ...}`.
     pub fn to_response(&self) -> Response<Full<Bytes>> {
-        self.to_response_in(None)
-    }
-
-    pub(crate) fn to_response_in(&self, realm: Option<&str>) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({
-            "error": self.error_code().unwrap_or("unauthorized"),
-            "error_description": self.description(),
-        });
-        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.challenge(realm) {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        if let AuthError::KeysUnavailable { retry_after } = self {
-            let seconds = retry_after.as_secs().max(1);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
-/// The `realm` of a validator's challenges, carried in the request extensions from the layer
-/// to the scope guard and the extractors so that all of them challenge alike.
-#[derive(Debug, Clone)]
-pub(crate) struct ChallengeRealm(std::sync::Arc<str>);
-
-impl ChallengeRealm {
-    pub(crate) fn new(realm: &str) -> Self {
-        ChallengeRealm(realm.into())
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The realm the layer left on a request, if any.
-    pub(crate) fn of(extensions: &http::Extensions) -> Option<&str> {
-        extensions
-            .get::<ChallengeRealm>()
-            .map(ChallengeRealm::as_str)
+        crate::respond::Responder::default().respond(self)
     }
 }
 
@@ -359,8 +361,12 @@ mod tests {
         };
         let response = error.to_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
-        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        assert!(
+            !response
+                .headers()
+                .contains_key(http::header::WWW_AUTHENTICATE)
+        );
     }
 
     #[test]

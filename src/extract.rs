@@ -1,8 +1,101 @@
-//! The bearer token from the `Authorization` header (RFC 6750 §2.1).
+//! The bearer token from the `Authorization` header (RFC 6750 §2.1), and from the other
+//! places an API may opt into.
 
-use http::{HeaderMap, header};
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName, Request, header};
 
 use crate::error::{AuthError, RequestProblem, TokenProblem};
+
+/// A place the layer also looks for the token, besides the `Authorization` header. Each is
+/// opt-in ([`BearerLayer::token_source`](crate::BearerLayer::token_source)); a request that
+/// carries a token in more than one place is refused with 400 `invalid_request`.
+///
+/// RFC 6750 form-body placement (§2.2) is not offered: it would make the layer buffer every
+/// request body and constrain its type, for a method the RFC itself discourages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// A cookie with this name, for browser-facing APIs (protect them against CSRF).
+    Cookie(String),
+    /// A header with this name carrying the bare token, e.g. `X-Access-Token`.
+    Header(HeaderName),
+    /// The `access_token` URI query parameter (RFC 6750 §2.3). Tokens in URLs end up in
+    /// logs and browser history: use only where nothing else is possible.
+    Query,
+}
+
+/// The token of a request: from the `Authorization` header or one of `sources`, exactly one
+/// of them.
+pub(crate) fn request_token<'a, B>(
+    request: &'a Request<B>,
+    sources: &[TokenSource],
+    max_len: usize,
+) -> Result<Cow<'a, str>, AuthError> {
+    let mut found = match bearer_token(request.headers(), max_len) {
+        Ok(token) => Some(Cow::Borrowed(token)),
+        Err(AuthError::MissingToken) => None,
+        Err(error) => return Err(error),
+    };
+    for source in sources {
+        let Some(token) = source.take(request, max_len)? else {
+            continue;
+        };
+        if found.is_some() {
+            return Err(AuthError::InvalidRequest(
+                RequestProblem::TokenInSeveralPlaces,
+            ));
+        }
+        found = Some(token);
+    }
+    found.ok_or(AuthError::MissingToken)
+}
+
+impl TokenSource {
+    fn take<'a, B>(
+        &self,
+        request: &'a Request<B>,
+        max_len: usize,
+    ) -> Result<Option<Cow<'a, str>>, AuthError> {
+        let mut candidates: Vec<Cow<'a, str>> = Vec::new();
+        match self {
+            TokenSource::Cookie(name) => {
+                for header in request.headers().get_all(header::COOKIE) {
+                    let Ok(text) = header.to_str() else { continue };
+                    candidates.extend(text.split(';').filter_map(|pair| {
+                        let (key, value) = pair.trim().split_once('=')?;
+                        (key == name).then(|| Cow::Borrowed(value.trim_matches('"')))
+                    }));
+                }
+            }
+            TokenSource::Header(name) => {
+                for value in request.headers().get_all(name) {
+                    let text = value.to_str().map_err(|_| {
+                        AuthError::InvalidRequest(RequestProblem::InvalidCharacters)
+                    })?;
+                    candidates.push(Cow::Borrowed(text.trim()));
+                }
+            }
+            TokenSource::Query => {
+                if let Some(query) = request.uri().query() {
+                    candidates.extend(
+                        url::form_urlencoded::parse(query.as_bytes())
+                            .filter(|(key, _)| key == "access_token")
+                            .map(|(_, value)| value),
+                    );
+                }
+            }
+        }
+        if candidates.len() > 1 {
+            return Err(AuthError::InvalidRequest(RequestProblem::SeveralTokens));
+        }
+        let Some(token) = candidates.pop() else {
+            return Ok(None);
+        };
+        check_token(token.as_bytes(), max_len)?;
+        Ok(Some(token))
+    }
+}
 
 /// Takes the token out of `Authorization: Bearer <token>`.
 ///
@@ -29,21 +122,28 @@ pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, 
         return Err(AuthError::MissingToken);
     }
     let credentials = trim_spaces(rest);
-    if credentials.is_empty() {
-        return Err(AuthError::InvalidRequest(RequestProblem::EmptyToken));
-    }
-    if credentials.len() > max_len {
-        return Err(AuthError::InvalidToken(TokenProblem::TooLarge));
-    }
-    if credentials.contains(&b' ') {
-        return Err(AuthError::InvalidRequest(RequestProblem::SeveralTokens));
-    }
-    if !is_b64token(credentials) {
-        return Err(AuthError::InvalidRequest(RequestProblem::InvalidCharacters));
-    }
-    // `is_b64token` admitted only ASCII, so this conversion cannot fail.
+    check_token(credentials, max_len)?;
+    // `check_token` admitted only ASCII, so this conversion cannot fail.
     std::str::from_utf8(credentials)
         .map_err(|_| AuthError::InvalidRequest(RequestProblem::InvalidCharacters))
+}
+
+/// The checks every token passes wherever it came from: present, within the size cap (before
+/// its characters are looked at), one token, RFC 6750 `b64token` characters only.
+fn check_token(token: &[u8], max_len: usize) -> Result<(), AuthError> {
+    if token.is_empty() {
+        return Err(AuthError::InvalidRequest(RequestProblem::EmptyToken));
+    }
+    if token.len() > max_len {
+        return Err(AuthError::InvalidToken(TokenProblem::TooLarge));
+    }
+    if token.contains(&b' ') {
+        return Err(AuthError::InvalidRequest(RequestProblem::SeveralTokens));
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::InvalidRequest(RequestProblem::InvalidCharacters));
+    }
+    Ok(())
 }
 
 fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
@@ -133,6 +233,59 @@ mod tests {
         assert_eq!(
             extract(&[b"Bearer a", b"Bearer b"]),
             problem(RequestProblem::SeveralAuthorizationHeaders)
+        );
+    }
+
+    fn from_request(
+        sources: &[TokenSource],
+        build: impl FnOnce(http::request::Builder) -> http::request::Builder,
+    ) -> Result<String, AuthError> {
+        let request = build(Request::builder()).body(()).unwrap();
+        request_token(&request, sources, 100).map(|t| t.into_owned())
+    }
+
+    #[test]
+    fn opt_in_sources_are_read_only_when_enabled() {
+        let cookie = |b: http::request::Builder| b.header("cookie", "theme=dark; at=abc.def.ghi");
+        let all = [
+            TokenSource::Cookie("at".into()),
+            TokenSource::Header(HeaderName::from_static("x-access-token")),
+            TokenSource::Query,
+        ];
+        assert_eq!(from_request(&[], cookie), Err(AuthError::MissingToken));
+        assert_eq!(from_request(&all, cookie).unwrap(), "abc.def.ghi");
+        assert_eq!(
+            from_request(&all, |b| b.header("x-access-token", "a.b.c")).unwrap(),
+            "a.b.c"
+        );
+        assert_eq!(
+            from_request(&all, |b| b.uri("/x?access_token=a.b%2Ec&y=1")).unwrap(),
+            "a.b.c"
+        );
+    }
+
+    #[test]
+    fn a_token_in_several_places_is_an_invalid_request() {
+        let all = [TokenSource::Cookie("at".into()), TokenSource::Query];
+        assert_eq!(
+            from_request(&all, |b| b
+                .uri("/?access_token=a")
+                .header("authorization", "Bearer b")),
+            Err(AuthError::InvalidRequest(
+                RequestProblem::TokenInSeveralPlaces
+            ))
+        );
+        assert_eq!(
+            from_request(&all, |b| b.uri("/?access_token=a&access_token=b")),
+            Err(AuthError::InvalidRequest(RequestProblem::SeveralTokens))
+        );
+        assert_eq!(
+            from_request(&all, |b| b.header("cookie", "at=a b")),
+            Err(AuthError::InvalidRequest(RequestProblem::SeveralTokens))
+        );
+        assert_eq!(
+            from_request(&all, |b| b.uri("/?access_token=a%22b")),
+            Err(AuthError::InvalidRequest(RequestProblem::InvalidCharacters))
         );
     }
 

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -20,10 +21,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::claims::VerifiedClaims;
-use crate::error::{AuthError, ChallengeRealm};
-use crate::extract;
+use crate::error::AuthError;
+use crate::extract::{self, TokenSource};
+use crate::respond::Responder;
+use crate::rules::ClaimRule;
 use crate::scope::ScopePolicy;
-use crate::validator::Validator;
+use crate::validator::{Validator, unix_now};
 
 /// The response body of the middleware: the inner service's, or a refusal's JSON.
 pub type BearerBody<B> = Either<B, Full<Bytes>>;
@@ -48,12 +51,35 @@ pub type BearerBody<B> = Either<B, Full<Bytes>>;
 #[derive(Clone, Debug)]
 pub struct BearerLayer {
     validator: Validator,
+    optional: bool,
+    sources: Arc<[TokenSource]>,
 }
 
 impl BearerLayer {
     /// A layer that validates with `validator`.
     pub fn new(validator: Validator) -> Self {
-        BearerLayer { validator }
+        BearerLayer {
+            validator,
+            optional: false,
+            sources: Arc::new([]),
+        }
+    }
+
+    /// Optional authentication: a request without any token passes on without claims
+    /// (handlers take `Option<Claims<T>>`), but a token that is presented must be valid —
+    /// an invalid one is still refused, unlike a "skip auth on error" mode.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Also looks for the token in `source` (a cookie, another header, the query). A request
+    /// with a token in more than one place is refused with 400 `invalid_request`.
+    pub fn token_source(mut self, source: TokenSource) -> Self {
+        let mut sources = self.sources.to_vec();
+        sources.push(source);
+        self.sources = sources.into();
+        self
     }
 }
 
@@ -63,7 +89,7 @@ impl<S> Layer<S> for BearerLayer {
     fn layer(&self, inner: S) -> Self::Service {
         BearerService {
             inner,
-            validator: self.validator.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -72,7 +98,7 @@ impl<S> Layer<S> for BearerLayer {
 #[derive(Clone, Debug)]
 pub struct BearerService<S> {
     inner: S,
-    validator: Validator,
+    layer: BearerLayer,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerService<S>
@@ -90,22 +116,27 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let token = match extract::bearer_token(request.headers(), self.validator.max_token_bytes())
-        {
+        let validator = &self.layer.validator;
+        let max_len = validator.max_token_bytes();
+        let token = match extract::request_token(&request, &self.layer.sources, max_len) {
             Ok(token) => token,
-            Err(error) => return ResponseFuture::rejected(self.validator.reject(&error)),
+            Err(AuthError::MissingToken) if self.layer.optional => {
+                hand_on_responder(&mut request, validator);
+                return ResponseFuture::inner(self.inner.call(request));
+            }
+            Err(error) => return ResponseFuture::rejected(validator.responder().respond(&error)),
         };
-        match self.validator.validate_with_cached_keys(token) {
+        match validator.validate_now(&token) {
             Some(Ok(claims)) => {
-                authenticated(&mut request, claims, &self.validator);
+                authenticated(&mut request, claims, validator);
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Some(Err(error)) => ResponseFuture::rejected(self.validator.reject(&error)),
+            Some(Err(error)) => ResponseFuture::rejected(validator.responder().respond(&error)),
             None => {
                 // The key set must be fetched first. The ready service goes into the future;
                 // a fresh clone takes its place for the next request.
-                let token = token.to_owned();
-                let validator = self.validator.clone();
+                let token = token.into_owned();
+                let validator = validator.clone();
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::waiting(Box::pin(async move {
@@ -114,7 +145,7 @@ where
                             authenticated(&mut request, claims, &validator);
                             inner.call(request).await.map(|r| r.map(Either::Left))
                         }
-                        Err(error) => Ok(validator.reject(&error).map(Either::Right)),
+                        Err(error) => Ok(validator.responder().respond(&error).map(Either::Right)),
                     }
                 }))
             }
@@ -122,17 +153,22 @@ where
     }
 }
 
-/// Hands the verified claims, and the realm for later challenges, to the inner service.
+/// Hands the verified claims, and how to write later refusals, to the inner service.
 fn authenticated<B>(request: &mut Request<B>, claims: VerifiedClaims, validator: &Validator) {
-    let extensions = request.extensions_mut();
-    extensions.insert(claims);
-    if let Some(realm) = validator.realm() {
-        extensions.insert(realm.clone());
+    request.extensions_mut().insert(claims);
+    hand_on_responder(request, validator);
+}
+
+/// Leaves the validator's way of writing refusals for the route guards and extractors.
+fn hand_on_responder<B>(request: &mut Request<B>, validator: &Validator) {
+    let responder = validator.responder();
+    if !responder.is_default() {
+        request.extensions_mut().insert(responder.clone());
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`BearerService`] and [`RequireScopesService`].
+    /// The response future of [`BearerService`] and [`AuthorizeService`].
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         state: State<F, B, E>,
@@ -197,11 +233,16 @@ where
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use bearer_guard::RequireScopes;
+/// use bearer_guard::{RequireScopes, ScopePolicy};
 ///
 /// let scoped: Router = Router::new()
 ///     .route("/api/private-scoped", get(|| async { "scoped" }))
-///     .route_layer(RequireScopes::all(["read:messages"]));
+///     .route_layer(RequireScopes::all(["read:messages"]))
+///     .route("/api/admin", get(|| async { "admin" }))
+///     .route_layer(RequireScopes::policy(ScopePolicy::any_of_all([
+///         vec!["admin"],
+///         vec!["read:messages", "write:messages"],
+///     ])));
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequireScopes {
@@ -245,24 +286,96 @@ impl RequireScopes {
 }
 
 impl<S> Layer<S> for RequireScopes {
-    type Service = RequireScopesService<S>;
+    type Service = AuthorizeService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScopesService {
+        AuthorizeService {
             inner,
-            guard: self.clone(),
+            requirement: Requirement::Scopes(self.policy.clone()),
+            realm: self.realm.clone(),
         }
     }
 }
 
-/// The service of [`RequireScopes`].
+/// Authorizes a route with [`ClaimRule`]s: all must pass, each failure answered as the rule
+/// says (401 `invalid_token` or 403 `insufficient_scope`). Like [`RequireScopes`], it needs
+/// [`BearerLayer`] in front and never passes a request without verified claims.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use bearer_guard::{ClaimRule, RequireClaims};
+///
+/// let billing: Router = Router::new()
+///     .route("/api/invoices", get(|| async { "invoices" }))
+///     .route_layer(RequireClaims::new(
+///         ClaimRule::client_id_in(["billing-service"]).or_forbidden(),
+///     ));
+/// ```
 #[derive(Clone, Debug)]
-pub struct RequireScopesService<S> {
-    inner: S,
-    guard: RequireScopes,
+pub struct RequireClaims {
+    rules: Vec<ClaimRule>,
+    realm: Option<String>,
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopesService<S>
+impl RequireClaims {
+    /// Requires `rule`.
+    pub fn new(rule: ClaimRule) -> Self {
+        RequireClaims {
+            rules: vec![rule],
+            realm: None,
+        }
+    }
+
+    /// Requires `rule` as well.
+    pub fn and(mut self, rule: ClaimRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// The `realm` of the challenges this guard sends (default: the validator's).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+}
+
+impl<S> Layer<S> for RequireClaims {
+    type Service = AuthorizeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthorizeService {
+            inner,
+            requirement: Requirement::Claims(self.rules.clone()),
+            realm: self.realm.clone(),
+        }
+    }
+}
+
+/// What an [`AuthorizeService`] requires.
+#[derive(Clone, Debug)]
+enum Requirement {
+    Scopes(ScopePolicy),
+    Claims(Vec<ClaimRule>),
+}
+
+impl Requirement {
+    fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
+        match self {
+            Requirement::Scopes(policy) => policy.check(claims.scopes()),
+            Requirement::Claims(rules) => crate::rules::check_all(rules, claims, unix_now()),
+        }
+    }
+}
+
+/// The service of [`RequireScopes`] and [`RequireClaims`].
+#[derive(Clone, Debug)]
+pub struct AuthorizeService<S> {
+    inner: S,
+    requirement: Requirement,
+    realm: Option<String>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthorizeService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
@@ -277,17 +390,16 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let verdict = match request.extensions().get::<VerifiedClaims>() {
             None => Err(AuthError::MissingToken),
-            Some(claims) => self.guard.policy.check(claims.scopes()),
+            Some(claims) => self.requirement.check(claims),
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(request)),
             Err(error) => {
-                let realm = self
-                    .guard
-                    .realm
-                    .as_deref()
-                    .or_else(|| ChallengeRealm::of(request.extensions()));
-                ResponseFuture::rejected(error.to_response_in(realm))
+                let responder = Responder::of(request.extensions())
+                    .cloned()
+                    .unwrap_or_default()
+                    .with_realm(self.realm.as_deref());
+                ResponseFuture::rejected(responder.respond(&error))
             }
         }
     }

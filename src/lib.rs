@@ -61,7 +61,9 @@ mod extract;
 mod jwks;
 mod keys;
 mod layer;
+mod respond;
 mod roca;
+mod rules;
 mod scope;
 mod token_cache;
 mod validate;
@@ -75,10 +77,14 @@ pub mod testing;
 pub use claims::VerifiedClaims;
 pub use config::{ConfigError, ConfigProblem, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, ValidatorBuilder};
 pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
+pub use extract::TokenSource;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
 pub use layer::{
-    BearerBody, BearerLayer, BearerService, RequireScopes, RequireScopesService, ResponseFuture,
+    AuthorizeService, BearerBody, BearerLayer, BearerService, RequireClaims, RequireScopes,
+    ResponseFuture,
 };
+pub use respond::ErrorBody;
+pub use rules::ClaimRule;
 pub use scope::{ScopeClaims, ScopePolicy, Scopes};
 pub use validator::Validator;

@@ -131,6 +131,23 @@ impl ScopePolicy {
         }
     }
 
+    /// Any one of these sets of scopes, each required whole: `admin` OR (`read:messages`
+    /// AND `write:messages`) is `any_of_all([vec!["admin"], vec!["read:messages",
+    /// "write:messages"]])`.
+    pub fn any_of_all<I, J, S>(sets: I) -> Self
+    where
+        I: IntoIterator<Item = J>,
+        J: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScopePolicy {
+            alternatives: sets
+                .into_iter()
+                .map(|set| set.into_iter().map(|s| s.into().into_boxed_str()).collect())
+                .collect(),
+        }
+    }
+
     /// Whether `scopes` satisfy the policy.
     pub fn is_satisfied_by(&self, scopes: &Scopes) -> bool {
         self.alternatives
@@ -212,6 +229,25 @@ mod tests {
         .unwrap();
         assert!(!found.contains("read:messages"));
         assert!(!ScopePolicy::all(["read:messages"]).is_satisfied_by(&found));
+    }
+
+    #[test]
+    fn any_of_all_of_sets() {
+        let policy = ScopePolicy::any_of_all([vec!["admin"], vec!["read", "write"]]);
+        let has = |text: &str| {
+            let found = scopes(json!({ "scope": text }), ScopeClaims::default()).unwrap();
+            policy.is_satisfied_by(&found)
+        };
+        assert!(has("admin"));
+        assert!(has("read write"));
+        assert!(!has("read"));
+        assert!(!has("write other"));
+        assert_eq!(
+            policy.check(&Scopes::default()),
+            Err(AuthError::InsufficientScope {
+                required: "admin read write".into()
+            })
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
@@ -36,6 +36,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ValidatorBuilder;
 use crate::config::ValidatorBuilder as Builder;
+use crate::validator::unix_now;
 
 /// Verifies the signature of a compact JWS against JWK key material exactly as the validator
 /// would (algorithm allow-list, header rules, key policy, key choice, signature) but without
@@ -72,6 +73,7 @@ pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::To
         algorithms,
         leeway_secs: 0,
         scope_claims: crate::ScopeClaims::default(),
+        rfc9068: false,
     };
     let parsed = crate::validate::parse(jws, &rules)?;
     crate::validate::verify_signature(&parsed, &keys)
@@ -621,11 +623,4 @@ async fn jwks(State(state): State<Arc<IssuerState>>, request: HeaderMap) -> Resp
         }
     }
     (headers, document).into_response()
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs() as i64
 }

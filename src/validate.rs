@@ -24,6 +24,8 @@ pub(crate) struct Rules {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) leeway_secs: i64,
     pub(crate) scope_claims: ScopeClaims,
+    /// RFC 9068: `typ` must be `at+jwt`, and `sub`, `client_id`, `iat`, `jti` are required.
+    pub(crate) rfc9068: bool,
 }
 
 /// A token whose structure and header passed, and whose algorithm is allowed.
@@ -44,6 +46,8 @@ struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
     #[serde(default)]
     cty: Option<String>,
     #[serde(default)]
@@ -96,6 +100,9 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
     {
         return Err(TokenProblem::Nested);
     }
+    if rules.rfc9068 && !header.typ.as_deref().is_some_and(is_access_token_type) {
+        return Err(TokenProblem::NotAnAccessToken);
+    }
     // Strict base64url here, before any key is used: a payload that is not canonically
     // encoded is malformed even if its signature would verify.
     let payload = URL_SAFE_NO_PAD
@@ -108,6 +115,16 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
         payload,
         signature,
     })
+}
+
+/// `at+jwt` or `application/at+jwt`, in any letter case (RFC 9068 §2.1, RFC 7515 §4.1.9).
+fn is_access_token_type(typ: &str) -> bool {
+    const PREFIX: &str = "application/";
+    let media = match typ.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &typ[PREFIX.len()..],
+        _ => typ,
+    };
+    media.eq_ignore_ascii_case("at+jwt")
 }
 
 /// The outcome of verifying a parsed token against a key set.
@@ -184,10 +201,29 @@ fn check_claims(payload: &[u8], rules: &Rules, now: i64) -> Result<VerifiedClaim
         }
     }
 
+    if rules.rfc9068 {
+        require_rfc9068_claims(&claims)?;
+    }
     let scopes = Scopes::from_claims(&claims, rules.scope_claims)?;
     Ok(VerifiedClaims::new(
         issuer, audiences, expires_at, scopes, claims,
     ))
+}
+
+/// RFC 9068 §2.2: `sub`, `client_id` and `jti` strings and an `iat` are required (`iss`,
+/// `exp` and `aud` are required in every mode).
+fn require_rfc9068_claims(claims: &Map<String, Value>) -> Result<(), TokenProblem> {
+    for claim in [Claim::Subject, Claim::ClientId, Claim::TokenId] {
+        match claims.get(claim.name()) {
+            None => return Err(TokenProblem::MissingClaim(claim)),
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(TokenProblem::InvalidClaim(claim)),
+        }
+    }
+    if !claims.contains_key(Claim::IssuedAt.name()) {
+        return Err(TokenProblem::MissingClaim(Claim::IssuedAt));
+    }
+    Ok(())
 }
 
 /// `aud` as a string or a non-empty array of strings (RFC 7519 §4.1.3).
@@ -242,6 +278,7 @@ mod tests {
             algorithms: vec![Algorithm::HS256],
             leeway_secs: 60,
             scope_claims: ScopeClaims::default(),
+            rfc9068: false,
         }
     }
 
@@ -345,6 +382,79 @@ mod tests {
         assert_eq!(
             parse(&format!("{duplicate}.e30.c2ln"), &rules()).err(),
             Some(TokenProblem::MalformedHeader)
+        );
+    }
+
+    #[test]
+    fn rfc9068_mode_requires_the_access_token_type_in_any_case() {
+        let strict = Rules {
+            rfc9068: true,
+            ..rules()
+        };
+        let typ = |typ: Value| {
+            let token = format!("{}.e30.c2ln", b64(&json!({"alg": "HS256", "typ": typ})));
+            parse(&token, &strict).map(|p| p.alg)
+        };
+        for accepted in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/At+JWT",
+        ] {
+            assert_eq!(typ(json!(accepted)), Ok(Algorithm::HS256), "{accepted}");
+        }
+        for refused in [
+            json!("JWT"),
+            json!("jwt"),
+            json!("application/jwt"),
+            json!("xat+jwt"),
+        ] {
+            assert_eq!(
+                typ(refused.clone()),
+                Err(TokenProblem::NotAnAccessToken),
+                "{refused}"
+            );
+        }
+        let untyped = format!("{}.e30.c2ln", b64(&json!({"alg": "HS256"})));
+        assert_eq!(
+            parse(&untyped, &strict).err(),
+            Some(TokenProblem::NotAnAccessToken)
+        );
+        assert!(
+            parse(&untyped, &rules()).is_ok(),
+            "default mode ignores typ"
+        );
+    }
+
+    #[test]
+    fn rfc9068_mode_requires_its_claims() {
+        let strict = Rules {
+            rfc9068: true,
+            ..rules()
+        };
+        let complete = json!({
+            "iss": "https://issuer.example/", "aud": "https://api.example.com",
+            "exp": NOW + 60, "iat": NOW, "sub": "c@clients", "client_id": "c", "jti": "1",
+        });
+        assert!(check_claims(complete.to_string().as_bytes(), &strict, NOW).is_ok());
+        for (name, claim) in [
+            ("sub", Claim::Subject),
+            ("client_id", Claim::ClientId),
+            ("jti", Claim::TokenId),
+            ("iat", Claim::IssuedAt),
+        ] {
+            let mut missing = complete.clone();
+            missing.as_object_mut().unwrap().remove(name);
+            assert_eq!(
+                check_claims(missing.to_string().as_bytes(), &strict, NOW).err(),
+                Some(TokenProblem::MissingClaim(claim))
+            );
+        }
+        let mut numeric = complete.clone();
+        numeric["client_id"] = json!(7);
+        assert_eq!(
+            check_claims(numeric.to_string().as_bytes(), &strict, NOW).err(),
+            Some(TokenProblem::InvalidClaim(Claim::ClientId))
         );
     }
 

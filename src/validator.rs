@@ -5,9 +5,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::claims::VerifiedClaims;
 use crate::config::ValidatorBuilder;
-use crate::error::{AuthError, ChallengeRealm, TokenProblem};
+use crate::error::{AuthError, TokenProblem};
 use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
 use crate::keys::KeySet;
+use crate::respond::Responder;
+use crate::rules::ClaimRule;
 use crate::token_cache::{Entry, TokenCache};
 use crate::validate::{self, Outcome, Rules};
 
@@ -34,8 +36,9 @@ pub(crate) struct Inner {
     pub(crate) rules: Rules,
     pub(crate) keys: Keys,
     pub(crate) max_token_bytes: usize,
-    pub(crate) realm: Option<ChallengeRealm>,
+    pub(crate) responder: Responder,
     pub(crate) token_cache: Option<TokenCache>,
+    pub(crate) claim_rules: Vec<ClaimRule>,
 }
 
 pub(crate) enum Keys {
@@ -73,20 +76,31 @@ impl Validator {
         }
     }
 
-    /// Validates a token (the part after `Bearer `), fetching the key set if it is needed.
+    /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
+    /// and applies the validator's claim rules.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        match self.validate_with_cached_keys(token) {
+        match self.validate_now(token) {
             Some(done) => done,
-            None => self.validate_with_fresh_keys(token).await,
+            None => self
+                .validate_with_fresh_keys(token)
+                .await
+                .and_then(|claims| self.apply_rules(claims)),
         }
     }
 
-    /// The fast path: the result when the keys at hand decide it, `None` when a key set must
-    /// be fetched first (none yet, or an unknown `kid`). Never waits or takes a lock.
-    pub(crate) fn validate_with_cached_keys(
-        &self,
-        token: &str,
-    ) -> Option<Result<VerifiedClaims, AuthError>> {
+    /// [`validate`](Self::validate) without waiting: `None` when a key set must be fetched
+    /// first (none yet, or an unknown `kid`). Never waits or takes a lock.
+    pub(crate) fn validate_now(&self, token: &str) -> Option<Result<VerifiedClaims, AuthError>> {
+        self.validate_with_cached_keys(token)
+            .map(|result| result.and_then(|claims| self.apply_rules(claims)))
+    }
+
+    fn apply_rules(&self, claims: VerifiedClaims) -> Result<VerifiedClaims, AuthError> {
+        crate::rules::check_all(&self.inner.claim_rules, &claims, unix_now())?;
+        Ok(claims)
+    }
+
+    fn validate_with_cached_keys(&self, token: &str) -> Option<Result<VerifiedClaims, AuthError>> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Some(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
@@ -212,22 +226,15 @@ impl Validator {
         self.inner.max_token_bytes
     }
 
-    /// The realm of this validator's challenges, which the layer hands on to the scope
-    /// guard and the extractors through the request extensions.
-    pub(crate) fn realm(&self) -> Option<&ChallengeRealm> {
-        self.inner.realm.as_ref()
-    }
-
-    /// The response for a refusal, with this validator's realm in the challenge.
-    pub(crate) fn reject(
-        &self,
-        error: &AuthError,
-    ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-        error.to_response_in(self.realm().map(ChallengeRealm::as_str))
+    /// How this validator's refusals are written; the layer hands it on to the route guards
+    /// and the extractors through the request extensions.
+    pub(crate) fn responder(&self) -> &Responder {
+        &self.inner.responder
     }
 }
 
-fn unix_now() -> i64 {
+/// The current time in Unix seconds, the unit of JWT time claims.
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

@@ -1,0 +1,132 @@
+//! Writing refusals the same way from the layer, the route guards and the extractors:
+//! status, `WWW-Authenticate` challenge, `Retry-After`, and a body that an API may restyle.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, header};
+use http_body_util::Full;
+
+use crate::error::AuthError;
+
+/// The body of a refusal, as an error hook makes it (see
+/// [`ValidatorBuilder::error_body`](crate::ValidatorBuilder::error_body)).
+#[derive(Debug, Clone)]
+pub struct ErrorBody {
+    content_type: HeaderValue,
+    bytes: Bytes,
+}
+
+impl ErrorBody {
+    /// A body of any media type.
+    pub fn new(content_type: HeaderValue, bytes: impl Into<Bytes>) -> Self {
+        ErrorBody {
+            content_type,
+            bytes: bytes.into(),
+        }
+    }
+
+    /// An `application/json` body.
+    pub fn json(value: &serde_json::Value) -> Self {
+        Self::new(
+            HeaderValue::from_static("application/json"),
+            value.to_string(),
+        )
+    }
+
+    /// An RFC 9457 `application/problem+json` body.
+    pub fn problem_json(value: &serde_json::Value) -> Self {
+        Self::new(
+            HeaderValue::from_static("application/problem+json"),
+            value.to_string(),
+        )
+    }
+
+    /// The default body: `{"error": ..., "error_description": ...}`.
+    pub fn standard(error: &AuthError) -> Self {
+        Self::json(&serde_json::json!({
+            "error": error.error_code().unwrap_or("unauthorized"),
+            "error_description": error.description(),
+        }))
+    }
+}
+
+type BodyHook = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
+
+/// How a validator's refusals are written. The layer leaves it in the request extensions so
+/// that route guards and extractors answer alike.
+#[derive(Clone, Default)]
+pub(crate) struct Responder {
+    realm: Option<Arc<str>>,
+    resource_metadata: Option<Arc<str>>,
+    body: Option<Arc<BodyHook>>,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("realm", &self.realm)
+            .field("resource_metadata", &self.resource_metadata)
+            .field("custom_body", &self.body.is_some())
+            .finish()
+    }
+}
+
+impl Responder {
+    pub(crate) fn new(
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        body: Option<Arc<BodyHook>>,
+    ) -> Self {
+        Responder {
+            realm: realm.map(Arc::from),
+            resource_metadata: resource_metadata.map(Arc::from),
+            body,
+        }
+    }
+
+    /// Whether it writes anything differently from the default.
+    pub(crate) fn is_default(&self) -> bool {
+        self.realm.is_none() && self.resource_metadata.is_none() && self.body.is_none()
+    }
+
+    /// The responder the layer left on a request, if any.
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&Responder> {
+        extensions.get::<Responder>()
+    }
+
+    /// This responder with another realm, when one is given.
+    pub(crate) fn with_realm(&self, realm: Option<&str>) -> Responder {
+        match realm {
+            None => self.clone(),
+            Some(realm) => Responder {
+                realm: Some(realm.into()),
+                ..self.clone()
+            },
+        }
+    }
+
+    /// The response: the hook may choose the body, never the status or the challenge.
+    pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
+        let body = match &self.body {
+            Some(hook) => hook(error),
+            None => ErrorBody::standard(error),
+        };
+        let mut response = Response::new(Full::new(body.bytes));
+        *response.status_mut() = error.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, body.content_type);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) =
+            error.challenge_with(self.realm.as_deref(), self.resource_metadata.as_deref())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let AuthError::KeysUnavailable { retry_after } = error {
+            let seconds = retry_after.as_secs().max(1);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
