@@ -11,12 +11,12 @@ use reqwest::Url;
 use crate::error::AuthError;
 use crate::jwks::{self, CacheSettings, JwksCache, JwksLocation};
 use crate::keys::KeySet;
-use crate::respond::{ErrorBody, Responder};
+use crate::respond::{BodyHook, ErrorBody, Responder};
 use crate::rules::ClaimRule;
 use crate::scope::ScopeClaims;
 use crate::token_cache::TokenCache;
 use crate::validate::Rules;
-use crate::validator::{Inner, Keys, Validator};
+use crate::validator::{Issuer, Keys, Validator};
 
 /// The shortest HMAC secret accepted: RFC 7518 §3.2 asks for a key at least as long as the
 /// hash output (32 bytes for HS256).
@@ -49,7 +49,7 @@ pub struct ValidatorBuilder {
     rfc9068: bool,
     claim_rules: Vec<ClaimRule>,
     resource_metadata: Option<String>,
-    error_body: Option<Arc<dyn Fn(&AuthError) -> ErrorBody + Send + Sync>>,
+    error_body: Option<Arc<BodyHook>>,
 }
 
 #[derive(Clone)]
@@ -391,7 +391,7 @@ impl ValidatorBuilder {
             return Err(ConfigError { problems });
         };
         let keys = match secret {
-            Some(secret) => Keys::Secret(KeySet::secret(secret)),
+            Some(secret) => Keys::Secret(Arc::new(KeySet::secret(secret))),
             None => {
                 let client = match self.http_client {
                     Some(client) => client,
@@ -414,7 +414,7 @@ impl ValidatorBuilder {
             }
         };
         let leeway_secs = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        Ok(Validator::from_inner(Inner {
+        Ok(Validator::from_issuer(Issuer {
             rules: Rules {
                 issuer,
                 audiences: self.audiences,
@@ -493,6 +493,10 @@ fn list(problems: &[ConfigProblem]) -> String {
 }
 
 impl ConfigError {
+    pub(crate) fn new(problems: Vec<ConfigProblem>) -> Self {
+        ConfigError { problems }
+    }
+
     /// Each problem found.
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
@@ -506,6 +510,9 @@ pub enum ConfigProblem {
     /// No issuer was set.
     #[error("no issuer is configured")]
     MissingIssuer,
+    /// Two validators given to [`Validator::for_issuers`] have the same issuer.
+    #[error("the issuer {0} is configured twice")]
+    DuplicateIssuer(String),
     /// No audience was set.
     #[error("no audience is configured (use your API identifier)")]
     MissingAudience,

@@ -133,6 +133,21 @@ pub struct KeyStats {
     pub stale_serves: u64,
 }
 
+impl KeyStats {
+    /// The sum of two counters, for several issuers.
+    pub(crate) fn add(self, other: KeyStats) -> KeyStats {
+        KeyStats {
+            jwks_fetches: self.jwks_fetches + other.jwks_fetches,
+            discovery_fetches: self.discovery_fetches + other.discovery_fetches,
+            failed_refreshes: self.failed_refreshes + other.failed_refreshes,
+            not_modified: self.not_modified + other.not_modified,
+            unknown_kid_refetches: self.unknown_kid_refetches + other.unknown_kid_refetches,
+            requests_waited: self.requests_waited + other.requests_waited,
+            stale_serves: self.stale_serves + other.stale_serves,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     jwks_fetches: AtomicU64,

@@ -61,6 +61,7 @@ mod extract;
 mod jwks;
 mod keys;
 mod layer;
+mod metadata;
 mod respond;
 mod roca;
 mod rules;
@@ -84,6 +85,7 @@ pub use layer::{
     AuthorizeService, BearerBody, BearerLayer, BearerService, RequireClaims, RequireScopes,
     ResponseFuture,
 };
+pub use metadata::{MetadataService, ProtectedResourceMetadata};
 pub use respond::ErrorBody;
 pub use rules::ClaimRule;
 pub use scope::{ScopeClaims, ScopePolicy, Scopes};

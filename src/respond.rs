@@ -52,7 +52,7 @@ impl ErrorBody {
     }
 }
 
-type BodyHook = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
+pub(crate) type BodyHook = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
 
 /// How a validator's refusals are written. The layer leaves it in the request extensions so
 /// that route guards and extractors answer alike.

@@ -82,7 +82,8 @@ impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
 }
 
 /// Bounded by a number of entries; each costs the token's length plus its decoded claims
-/// (about 2-3 KiB for a typical 1 KiB access token).
+/// (about 2-3 KiB for a typical 1 KiB access token). Clones share the entries.
+#[derive(Clone)]
 pub(crate) struct TokenCache {
     entries: Cache<Box<str>, Arc<Entry>>,
 }

@@ -127,6 +127,26 @@ fn is_access_token_type(typ: &str) -> bool {
     media.eq_ignore_ascii_case("at+jwt")
 }
 
+/// The `iss` a token claims, before anything is verified: only to choose which issuer's
+/// configuration verifies it.
+pub(crate) fn unverified_issuer(token: &str) -> Result<String, TokenProblem> {
+    #[derive(Deserialize)]
+    struct IssuerOnly {
+        iss: Option<Value>,
+    }
+    let payload = token.split('.').nth(1).ok_or(TokenProblem::Malformed)?;
+    let json = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenProblem::Malformed)?;
+    let claims: IssuerOnly =
+        serde_json::from_slice(&json).map_err(|_| TokenProblem::MalformedClaims)?;
+    match claims.iss {
+        None => Err(TokenProblem::MissingClaim(Claim::Issuer)),
+        Some(Value::String(iss)) => Ok(iss),
+        Some(_) => Err(TokenProblem::InvalidClaim(Claim::Issuer)),
+    }
+}
+
 /// The outcome of verifying a parsed token against a key set.
 pub(crate) enum Outcome {
     /// Valid, verified with this key.

@@ -1,10 +1,11 @@
 //! [`Validator`]: the rules plus the keys, shared by every layer and clone.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::claims::VerifiedClaims;
-use crate::config::ValidatorBuilder;
+use crate::config::{ConfigError, ConfigProblem, ValidatorBuilder};
 use crate::error::{AuthError, TokenProblem};
 use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
 use crate::keys::KeySet;
@@ -29,10 +30,24 @@ use crate::validate::{self, Outcome, Rules};
 /// ```
 #[derive(Clone)]
 pub struct Validator {
-    inner: Arc<Inner>,
+    routing: Arc<Routing>,
 }
 
-pub(crate) struct Inner {
+enum Routing {
+    One(Issuer),
+    Many(ManyIssuers),
+}
+
+/// Several issuers, each with its own rules, keys and caches, chosen by the token's `iss`.
+struct ManyIssuers {
+    by_issuer: HashMap<String, Issuer>,
+    max_token_bytes: usize,
+    responder: Responder,
+}
+
+/// One issuer's configuration: its rules, its keys and its verified-token cache.
+#[derive(Clone)]
+pub(crate) struct Issuer {
     pub(crate) rules: Rules,
     pub(crate) keys: Keys,
     pub(crate) max_token_bytes: usize,
@@ -41,19 +56,22 @@ pub(crate) struct Inner {
     pub(crate) claim_rules: Vec<ClaimRule>,
 }
 
+#[derive(Clone)]
 pub(crate) enum Keys {
     Jwks(Arc<JwksCache>),
-    Secret(KeySet),
+    Secret(Arc<KeySet>),
 }
 
 impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rules = &self.inner.rules;
-        f.debug_struct("Validator")
-            .field("issuer", &rules.issuer)
-            .field("audiences", &rules.audiences)
-            .field("algorithms", &rules.algorithms)
-            .finish_non_exhaustive()
+        let mut list = f.debug_list();
+        for issuer in self.issuers() {
+            list.entry(&format_args!(
+                "{} for {:?} with {:?}",
+                issuer.rules.issuer, issuer.rules.audiences, issuer.rules.algorithms
+            ));
+        }
+        list.finish()
     }
 }
 
@@ -70,15 +88,168 @@ impl Validator {
         ValidatorBuilder::auth0(domain, audience)
     }
 
-    pub(crate) fn from_inner(inner: Inner) -> Self {
+    pub(crate) fn from_issuer(issuer: Issuer) -> Self {
         Validator {
-            inner: Arc::new(inner),
+            routing: Arc::new(Routing::One(issuer)),
         }
+    }
+
+    /// One validator for several issuers (multi-tenant APIs, Auth0 custom domains, moving
+    /// between tenants). Each keeps its own audiences, algorithms, rules and key set (fetched
+    /// lazily, one cache each). A token's unverified `iss` only selects the configuration;
+    /// the signature and every claim are then verified against it. A token from an issuer
+    /// not on the list is refused without any network request; keys of one issuer never
+    /// verify another's tokens.
+    ///
+    /// The way refusals are written (realm, error body, `resource_metadata`) is the first
+    /// validator's.
+    ///
+    /// ```
+    /// use bearer_guard::Validator;
+    ///
+    /// let tenant_a = Validator::auth0("tenant-a.eu.auth0.com", "https://api.example.com").build()?;
+    /// let tenant_b = Validator::auth0("login.example.com", "https://api.example.com").build()?;
+    /// let both = Validator::for_issuers([tenant_a, tenant_b])?;
+    /// # Ok::<(), bearer_guard::ConfigError>(())
+    /// ```
+    pub fn for_issuers(
+        validators: impl IntoIterator<Item = Validator>,
+    ) -> Result<Self, ConfigError> {
+        let mut by_issuer: HashMap<String, Issuer> = HashMap::new();
+        let mut problems = Vec::new();
+        let mut first_responder = None;
+        for validator in validators {
+            for issuer in validator.issuers().cloned().collect::<Vec<_>>() {
+                first_responder.get_or_insert_with(|| issuer.responder.clone());
+                let name = issuer.rules.issuer.clone();
+                if by_issuer.insert(name.clone(), issuer).is_some() {
+                    problems.push(ConfigProblem::DuplicateIssuer(name));
+                }
+            }
+        }
+        if by_issuer.is_empty() {
+            problems.push(ConfigProblem::MissingIssuer);
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::new(problems));
+        }
+        let max_token_bytes = by_issuer
+            .values()
+            .map(|i| i.max_token_bytes)
+            .max()
+            .unwrap_or(0);
+        Ok(Validator {
+            routing: Arc::new(Routing::Many(ManyIssuers {
+                by_issuer,
+                max_token_bytes,
+                responder: first_responder.unwrap_or_default(),
+            })),
+        })
     }
 
     /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
     /// and applies the validator's claim rules.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        self.route(token)?.validate(token).await
+    }
+
+    /// [`validate`](Self::validate) without waiting: `None` when a key set must be fetched
+    /// first (none yet, or an unknown `kid`). Never waits or takes a lock.
+    pub(crate) fn validate_now(&self, token: &str) -> Option<Result<VerifiedClaims, AuthError>> {
+        match self.route(token) {
+            Ok(issuer) => issuer.validate_now(token),
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// The issuer configuration for a token: the only one, or the one its unverified `iss`
+    /// names (which is then verified like every other claim).
+    fn route(&self, token: &str) -> Result<&Issuer, AuthError> {
+        match &*self.routing {
+            Routing::One(issuer) => Ok(issuer),
+            Routing::Many(many) => {
+                if token.len() > many.max_token_bytes {
+                    return Err(AuthError::InvalidToken(TokenProblem::TooLarge));
+                }
+                let iss = validate::unverified_issuer(token).map_err(AuthError::InvalidToken)?;
+                many.by_issuer
+                    .get(iss.as_str())
+                    .ok_or(AuthError::InvalidToken(TokenProblem::WrongIssuer))
+            }
+        }
+    }
+
+    fn issuers(&self) -> Box<dyn Iterator<Item = &Issuer> + '_> {
+        match &*self.routing {
+            Routing::One(issuer) => Box::new(std::iter::once(issuer)),
+            Routing::Many(many) => Box::new(many.by_issuer.values()),
+        }
+    }
+
+    /// How many verified tokens the cache holds (0 when it is off).
+    pub fn cached_tokens(&self) -> u64 {
+        self.issuers().map(Issuer::cached_tokens).sum()
+    }
+
+    /// The issuers this validator accepts.
+    pub fn issuer_names(&self) -> impl Iterator<Item = &str> {
+        self.issuers().map(|issuer| issuer.rules.issuer.as_str())
+    }
+
+    /// Fetches the key set now (secret mode: nothing to do), for start-up: call it before
+    /// serving so that the first requests do not wait, and to fail fast on a wrong issuer.
+    /// With several issuers, every one is fetched.
+    pub async fn warm_up(&self) -> Result<(), KeyFetchError> {
+        for issuer in self.issuers() {
+            issuer.warm_up().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether tokens can be verified right now without waiting for the issuer (every issuer,
+    /// with several): for a readiness probe.
+    pub fn is_ready(&self) -> bool {
+        self.issuers().all(Issuer::is_ready)
+    }
+
+    /// The cached key set's size, age and freshness (`None` in secret mode, before the first
+    /// successful fetch, and with several issuers).
+    pub fn key_set_status(&self) -> Option<KeySetStatus> {
+        match &*self.routing {
+            Routing::One(issuer) => issuer.key_set_status(),
+            Routing::Many(_) => None,
+        }
+    }
+
+    /// What the key set caches have done so far (all zero in secret mode; summed over the
+    /// issuers, with several).
+    pub fn key_stats(&self) -> KeyStats {
+        self.issuers()
+            .map(Issuer::key_stats)
+            .fold(KeyStats::default(), KeyStats::add)
+    }
+
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        match &*self.routing {
+            Routing::One(issuer) => issuer.max_token_bytes,
+            Routing::Many(many) => many.max_token_bytes,
+        }
+    }
+
+    /// How this validator's refusals are written; the layer hands it on to the route guards
+    /// and the extractors through the request extensions.
+    pub(crate) fn responder(&self) -> &Responder {
+        match &*self.routing {
+            Routing::One(issuer) => &issuer.responder,
+            Routing::Many(many) => &many.responder,
+        }
+    }
+}
+
+impl Issuer {
+    /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
+    /// and applies the validator's claim rules.
+    async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
         match self.validate_now(token) {
             Some(done) => done,
             None => self
@@ -96,12 +267,12 @@ impl Validator {
     }
 
     fn apply_rules(&self, claims: VerifiedClaims) -> Result<VerifiedClaims, AuthError> {
-        crate::rules::check_all(&self.inner.claim_rules, &claims, unix_now())?;
+        crate::rules::check_all(&self.claim_rules, &claims, unix_now())?;
         Ok(claims)
     }
 
     fn validate_with_cached_keys(&self, token: &str) -> Option<Result<VerifiedClaims, AuthError>> {
-        let inner = &*self.inner;
+        let inner = self;
         if token.len() > inner.max_token_bytes {
             return Some(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
         }
@@ -122,24 +293,24 @@ impl Validator {
 
     /// A hit of the verified-token cache that is still valid now, with the current keys.
     fn cached(&self, token: &str) -> Option<VerifiedClaims> {
-        let entry = self.inner.token_cache.as_ref()?.get(token)?;
-        let leeway = self.inner.rules.leeway_secs;
+        let entry = self.token_cache.as_ref()?.get(token)?;
+        let leeway = self.rules.leeway_secs;
         self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
             .then(|| entry.claims.clone())
     }
 
     /// Runs `use_keys` on the keys at hand: the secret, or the current usable key set.
     fn with_keys<R>(&self, use_keys: impl FnOnce(&KeySet) -> R) -> Option<R> {
-        match &self.inner.keys {
+        match &self.keys {
             Keys::Secret(keys) => Some(use_keys(keys)),
             Keys::Jwks(cache) => cache.with_current(use_keys),
         }
     }
 
     async fn validate_with_fresh_keys(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        let rules = &self.inner.rules;
+        let rules = &self.rules;
         let parsed = validate::parse(token, rules).map_err(AuthError::InvalidToken)?;
-        let Keys::Jwks(cache) = &self.inner.keys else {
+        let Keys::Jwks(cache) = &self.keys else {
             return Err(AuthError::InvalidToken(TokenProblem::UnknownKey));
         };
         let kid = parsed.kid.as_deref();
@@ -163,8 +334,8 @@ impl Validator {
     ) -> Result<VerifiedClaims, AuthError> {
         match outcome {
             Outcome::Valid(claims, key) => {
-                if let Some(cache) = &self.inner.token_cache {
-                    let leeway = self.inner.rules.leeway_secs;
+                if let Some(cache) = &self.token_cache {
+                    let leeway = self.rules.leeway_secs;
                     let entry = Entry::new(
                         claims.clone(),
                         key,
@@ -183,14 +354,14 @@ impl Validator {
     }
 
     /// How many verified tokens the cache holds (0 when it is off).
-    pub fn cached_tokens(&self) -> u64 {
-        self.inner.token_cache.as_ref().map_or(0, TokenCache::len)
+    fn cached_tokens(&self) -> u64 {
+        self.token_cache.as_ref().map_or(0, TokenCache::len)
     }
 
     /// Fetches the key set now (secret mode: nothing to do), for start-up: call it before
     /// serving so that the first requests do not wait, and to fail fast on a wrong issuer.
-    pub async fn warm_up(&self) -> Result<(), KeyFetchError> {
-        match &self.inner.keys {
+    async fn warm_up(&self) -> Result<(), KeyFetchError> {
+        match &self.keys {
             Keys::Jwks(cache) => cache.warm_up().await.map(drop),
             Keys::Secret(_) => Ok(()),
         }
@@ -198,8 +369,8 @@ impl Validator {
 
     /// Whether tokens can be verified right now without waiting for the issuer: for a
     /// readiness probe.
-    pub fn is_ready(&self) -> bool {
-        match &self.inner.keys {
+    fn is_ready(&self) -> bool {
+        match &self.keys {
             Keys::Jwks(cache) => cache.status().is_some(),
             Keys::Secret(_) => true,
         }
@@ -207,29 +378,19 @@ impl Validator {
 
     /// The cached key set's size, age and freshness (`None` in secret mode or before the
     /// first successful fetch).
-    pub fn key_set_status(&self) -> Option<KeySetStatus> {
-        match &self.inner.keys {
+    fn key_set_status(&self) -> Option<KeySetStatus> {
+        match &self.keys {
             Keys::Jwks(cache) => cache.status(),
             Keys::Secret(_) => None,
         }
     }
 
     /// What the key set cache has done so far (all zero in secret mode).
-    pub fn key_stats(&self) -> KeyStats {
-        match &self.inner.keys {
+    fn key_stats(&self) -> KeyStats {
+        match &self.keys {
             Keys::Jwks(cache) => cache.stats(),
             Keys::Secret(_) => KeyStats::default(),
         }
-    }
-
-    pub(crate) fn max_token_bytes(&self) -> usize {
-        self.inner.max_token_bytes
-    }
-
-    /// How this validator's refusals are written; the layer hands it on to the route guards
-    /// and the extractors through the request extensions.
-    pub(crate) fn responder(&self) -> &Responder {
-        &self.inner.responder
     }
 }
 
