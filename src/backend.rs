@@ -1,50 +1,213 @@
 //! The crypto backend, chosen by crate feature and used explicitly.
 //!
+//! With `aws-lc-rs` (the default), keys are parsed once, when a key set is fetched, into
+//! aws-lc-rs verification keys for each accepted algorithm; a request only runs the signature
+//! check. With `rust-crypto` alone, jsonwebtoken's RustCrypto provider verifies.
+//!
 //! jsonwebtoken picks a process-wide provider from its own features and panics at the first
 //! verification when both or neither are on (as `cargo test --all-features` would do). This
-//! crate never relies on that global: it names the provider itself, preferring aws-lc-rs, and
+//! crate never relies on that global: it names the backend itself, preferring aws-lc-rs, and
 //! [`self_test`] proves it works when a validator is built, so a feature mix-up is a
 //! configuration error at start-up, never a panic inside a request.
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-#[cfg(feature = "aws-lc-rs")]
-fn provider() -> Option<&'static jsonwebtoken::crypto::CryptoProvider> {
-    Some(&jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER)
-}
-
-#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
-fn provider() -> Option<&'static jsonwebtoken::crypto::CryptoProvider> {
-    Some(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER)
-}
-
-#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
-fn provider() -> Option<&'static jsonwebtoken::crypto::CryptoProvider> {
-    None
-}
-
 /// Why the backend could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BackendError {
     /// Neither `aws-lc-rs` nor `rust-crypto` is enabled.
+    #[cfg_attr(feature = "aws-lc-rs", allow(dead_code))]
     Missing,
     /// The backend refused the key or the signature.
     Rejected,
 }
 
-/// Verifies `signature` over `message`.
-pub(crate) fn verify(
-    alg: Algorithm,
-    key: &DecodingKey,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), BackendError> {
-    let provider = provider().ok_or(BackendError::Missing)?;
-    let verifier = (provider.verifier_factory)(&alg, key).map_err(|_| BackendError::Rejected)?;
-    verifier
-        .verify(message, &signature.to_vec())
-        .map_err(|_| BackendError::Rejected)
+#[cfg(feature = "aws-lc-rs")]
+mod imp {
+    use aws_lc_rs::hmac;
+    use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+    use jsonwebtoken::DecodingKeyKind;
+    use jsonwebtoken::{Algorithm, DecodingKey};
+
+    use super::BackendError;
+
+    /// A key prepared for each algorithm it may verify.
+    pub(crate) struct Verifier {
+        by_alg: Vec<(Algorithm, Prepared)>,
+    }
+
+    enum Prepared {
+        Public(ParsedPublicKey),
+        Hmac(hmac::Key),
+    }
+
+    fn public_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
+        use Algorithm::*;
+        Some(match alg {
+            RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            EdDSA => &signature::ED25519,
+            _ => return None,
+        })
+    }
+
+    fn hmac_algorithm(alg: Algorithm) -> Option<hmac::Algorithm> {
+        match alg {
+            Algorithm::HS256 => Some(hmac::HMAC_SHA256),
+            Algorithm::HS384 => Some(hmac::HMAC_SHA384),
+            Algorithm::HS512 => Some(hmac::HMAC_SHA512),
+            _ => None,
+        }
+    }
+
+    impl Verifier {
+        /// Parses `key` for each of `algs`; `Err` when it fits none of them.
+        pub(crate) fn new(key: &DecodingKey, algs: &[Algorithm]) -> Result<Self, BackendError> {
+            let mut by_alg = Vec::new();
+            for &alg in algs {
+                let prepared = match (key.kind(), public_algorithm(alg), hmac_algorithm(alg)) {
+                    (DecodingKeyKind::RsaModulusExponent { n, e }, Some(algorithm), _) => {
+                        ParsedPublicKey::new(algorithm, rsa_public_key_der(n, e))
+                            .ok()
+                            .map(Prepared::Public)
+                    }
+                    (DecodingKeyKind::SecretOrDer(bytes), Some(algorithm), _) => {
+                        ParsedPublicKey::new(algorithm, bytes)
+                            .ok()
+                            .map(Prepared::Public)
+                    }
+                    (DecodingKeyKind::SecretOrDer(secret), None, Some(algorithm)) => {
+                        Some(Prepared::Hmac(hmac::Key::new(algorithm, secret)))
+                    }
+                    _ => None,
+                };
+                if let Some(prepared) = prepared {
+                    by_alg.push((alg, prepared));
+                }
+            }
+            if by_alg.is_empty() {
+                return Err(BackendError::Rejected);
+            }
+            Ok(Verifier { by_alg })
+        }
+
+        pub(crate) fn verify(
+            &self,
+            alg: Algorithm,
+            message: &[u8],
+            signature: &[u8],
+        ) -> Result<(), BackendError> {
+            let (_, prepared) = self
+                .by_alg
+                .iter()
+                .find(|(prepared_for, _)| *prepared_for == alg)
+                .ok_or(BackendError::Rejected)?;
+            let verified = match prepared {
+                Prepared::Public(key) => key.verify_sig(message, signature).is_ok(),
+                Prepared::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
+            };
+            verified.then_some(()).ok_or(BackendError::Rejected)
+        }
+    }
+
+    /// DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`
+    /// (RFC 8017 A.1.1), the form aws-lc-rs parses.
+    fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+        let mut content = der_integer(n);
+        content.extend(der_integer(e));
+        der_tlv(0x30, &content)
+    }
+
+    fn der_integer(big_endian: &[u8]) -> Vec<u8> {
+        let first = big_endian
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(big_endian.len());
+        let digits = &big_endian[first..];
+        let mut content = Vec::with_capacity(digits.len() + 1);
+        if digits.first().is_none_or(|&top| top >= 0x80) {
+            content.push(0);
+        }
+        content.extend_from_slice(digits);
+        der_tlv(0x02, &content)
+    }
+
+    fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        match len {
+            0..=0x7f => out.push(len as u8),
+            0x80..=0xff => out.extend([0x81, len as u8]),
+            _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn der_integers_are_minimal_and_positive() {
+            assert_eq!(der_integer(&[0, 0, 1]), [0x02, 0x01, 0x01]);
+            assert_eq!(der_integer(&[0x80]), [0x02, 0x02, 0x00, 0x80]);
+            assert_eq!(der_integer(&[]), [0x02, 0x01, 0x00]);
+            let long = der_tlv(0x30, &[7; 300]);
+            assert_eq!(&long[..4], &[0x30, 0x82, 0x01, 0x2c]);
+        }
+    }
 }
+
+#[cfg(not(feature = "aws-lc-rs"))]
+mod imp {
+    use jsonwebtoken::{Algorithm, DecodingKey};
+
+    use super::BackendError;
+
+    /// The key as jsonwebtoken holds it; its RustCrypto provider verifies.
+    pub(crate) struct Verifier {
+        key: DecodingKey,
+    }
+
+    #[cfg(feature = "rust-crypto")]
+    fn provider() -> Option<&'static jsonwebtoken::crypto::CryptoProvider> {
+        Some(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER)
+    }
+
+    #[cfg(not(feature = "rust-crypto"))]
+    fn provider() -> Option<&'static jsonwebtoken::crypto::CryptoProvider> {
+        None
+    }
+
+    impl Verifier {
+        pub(crate) fn new(key: &DecodingKey, _algs: &[Algorithm]) -> Result<Self, BackendError> {
+            Ok(Verifier { key: key.clone() })
+        }
+
+        pub(crate) fn verify(
+            &self,
+            alg: Algorithm,
+            message: &[u8],
+            signature: &[u8],
+        ) -> Result<(), BackendError> {
+            let provider = provider().ok_or(BackendError::Missing)?;
+            let verifier =
+                (provider.verifier_factory)(&alg, &self.key).map_err(|_| BackendError::Rejected)?;
+            verifier
+                .verify(message, &signature.to_vec())
+                .map_err(|_| BackendError::Rejected)
+        }
+    }
+}
+
+pub(crate) use imp::Verifier;
 
 /// Proves the backend verifies a known HS256 MAC (RFC 7515 appendix A.1) and rejects a
 /// tampered one.
@@ -55,12 +218,13 @@ pub(crate) fn self_test() -> Result<(), BackendError> {
     const INPUT: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
     const MAC: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let key = DecodingKey::from_secret(&b64.decode(KEY).map_err(|_| BackendError::Rejected)?);
+    let secret = b64.decode(KEY).map_err(|_| BackendError::Rejected)?;
+    let verifier = Verifier::new(&DecodingKey::from_secret(&secret), &[Algorithm::HS256])?;
     let mac = b64.decode(MAC).map_err(|_| BackendError::Rejected)?;
-    verify(Algorithm::HS256, &key, INPUT.as_bytes(), &mac)?;
+    verifier.verify(Algorithm::HS256, INPUT.as_bytes(), &mac)?;
     let mut tampered = mac;
     tampered[0] ^= 1;
-    match verify(Algorithm::HS256, &key, INPUT.as_bytes(), &tampered) {
+    match verifier.verify(Algorithm::HS256, INPUT.as_bytes(), &tampered) {
         Err(BackendError::Rejected) => Ok(()),
         _ => Err(BackendError::Rejected),
     }

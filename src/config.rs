@@ -391,7 +391,7 @@ impl ValidatorBuilder {
             return Err(ConfigError { problems });
         };
         let keys = match secret {
-            Some(secret) => Keys::Secret(Arc::new(KeySet::secret(secret))),
+            Some(secret) => Keys::Secret(Arc::new(KeySet::secret(secret, &algorithms))),
             None => {
                 let client = match self.http_client {
                     Some(client) => client,

@@ -9,6 +9,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
+use crate::backend::Verifier;
 use crate::error::TokenProblem;
 
 /// RSA moduli shorter than this are refused (NIST SP 800-131A; RFC 7518 §3.3 says 2048).
@@ -19,7 +20,7 @@ pub(crate) struct VerificationKey {
     kind: KeyKind,
     /// The JWK's `alg`, when it names one: the only algorithm this key may verify.
     pinned_alg: Option<Algorithm>,
-    key: DecodingKey,
+    verifier: Verifier,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +57,43 @@ pub(crate) fn hmac_secret_fits(bytes: usize, alg: Algorithm) -> bool {
 }
 
 impl VerificationKey {
-    /// An HMAC secret (secret mode).
-    pub(crate) fn hmac(secret: &[u8]) -> Self {
-        VerificationKey {
-            kind: KeyKind::Hmac(secret.len()),
-            pinned_alg: None,
-            key: DecodingKey::from_secret(secret),
+    /// Prepares `key` for verification with each accepted algorithm its kind (and its JWK
+    /// `alg`, if any) allows; refused when it allows none.
+    fn prepare(
+        kind: KeyKind,
+        pinned_alg: Option<Algorithm>,
+        key: &DecodingKey,
+        accepted_algs: &[Algorithm],
+    ) -> Result<Self, KeySkipped> {
+        let algs: Vec<Algorithm> = accepted_algs
+            .iter()
+            .copied()
+            .filter(|&alg| kind.fits(alg) && pinned_alg.is_none_or(|pinned| pinned == alg))
+            .collect();
+        if algs.is_empty() {
+            return Err(KeySkipped::AlgorithmNotAccepted);
         }
+        let verifier = Verifier::new(key, &algs).map_err(|_| KeySkipped::Unparsable)?;
+        Ok(VerificationKey {
+            kind,
+            pinned_alg,
+            verifier,
+        })
+    }
+
+    /// An HMAC secret, for the accepted algorithms it is long enough for.
+    fn hmac(
+        secret: &[u8],
+        pinned_alg: Option<Algorithm>,
+        accepted_algs: &[Algorithm],
+    ) -> Result<Self, KeySkipped> {
+        let kind = KeyKind::Hmac(secret.len());
+        Self::prepare(
+            kind,
+            pinned_alg,
+            &DecodingKey::from_secret(secret),
+            accepted_algs,
+        )
     }
 
     /// Whether this key may verify a token signed with `alg`.
@@ -80,7 +111,8 @@ impl VerificationKey {
         if !self.accepts(alg) {
             return Err(TokenProblem::KeyMismatch);
         }
-        crate::backend::verify(alg, &self.key, signing_input, signature)
+        self.verifier
+            .verify(alg, signing_input, signature)
             .map_err(|_| TokenProblem::InvalidSignature)
     }
 }
@@ -201,12 +233,18 @@ impl KeySet {
         ))
     }
 
-    /// A key set holding just an HMAC secret (secret mode).
-    pub(crate) fn secret(secret: &[u8]) -> KeySet {
+    /// A key set holding just an HMAC secret (secret mode). A secret too short for every
+    /// algorithm (which configuration checks refuse first) gives an empty set, which
+    /// verifies nothing.
+    pub(crate) fn secret(secret: &[u8], accepted_algs: &[Algorithm]) -> KeySet {
+        let unnamed: Vec<_> = VerificationKey::hmac(secret, None, accepted_algs)
+            .map(Arc::new)
+            .into_iter()
+            .collect();
         KeySet {
             by_kid: HashMap::new(),
-            unnamed: vec![Arc::new(VerificationKey::hmac(secret))],
-            len: 1,
+            len: unnamed.len(),
+            unnamed,
         }
     }
 
@@ -283,13 +321,6 @@ fn check_metadata(raw: &Value) -> Result<Option<Algorithm>, KeySkipped> {
     }
 }
 
-/// Whether some accepted algorithm can be verified by a key of `kind` pinned to `pinned`.
-fn usable_for_any(kind: KeyKind, pinned: Option<Algorithm>, accepted: &[Algorithm]) -> bool {
-    accepted
-        .iter()
-        .any(|alg| kind.fits(*alg) && pinned.is_none_or(|p| p == *alg))
-}
-
 /// Applies the key policy of DESIGN.md to one public JWK.
 fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
     let pinned_alg = check_metadata(raw)?;
@@ -320,15 +351,8 @@ fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey
         AlgorithmParameters::OctetKey(_) => return Err(KeySkipped::Symmetric),
         _ => return Err(KeySkipped::UnsupportedType),
     };
-    if !usable_for_any(kind, pinned_alg, accepted_algs) {
-        return Err(KeySkipped::AlgorithmNotAccepted);
-    }
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| KeySkipped::Unparsable)?;
-    Ok(VerificationKey {
-        kind,
-        pinned_alg,
-        key,
-    })
+    VerificationKey::prepare(kind, pinned_alg, &key, accepted_algs)
 }
 
 /// Applies the key policy to one secret (`kty: oct`) JWK, for HMAC verification.
@@ -344,14 +368,7 @@ fn parse_secret(raw: &Value, accepted_algs: &[Algorithm]) -> Result<Verification
                 .ok()
         })
         .ok_or(KeySkipped::Unparsable)?;
-    let kind = KeyKind::Hmac(secret.len());
-    if !usable_for_any(kind, pinned_alg, accepted_algs) {
-        return Err(KeySkipped::AlgorithmNotAccepted);
-    }
-    Ok(VerificationKey {
-        pinned_alg,
-        ..VerificationKey::hmac(&secret)
-    })
+    VerificationKey::hmac(&secret, pinned_alg, accepted_algs)
 }
 
 fn is_secret(raw: &Value) -> bool {

@@ -90,3 +90,8 @@ pub use respond::ErrorBody;
 pub use rules::ClaimRule;
 pub use scope::{ScopeClaims, ScopePolicy, Scopes};
 pub use validator::Validator;
+
+/// The README's code blocks, compiled as doc tests so that they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
