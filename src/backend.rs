@@ -38,7 +38,7 @@ mod imp {
 
     enum Prepared {
         Public(ParsedPublicKey),
-        Hmac(hmac::Key),
+        Hmac(Box<hmac::Key>),
     }
 
     fn public_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
@@ -83,7 +83,7 @@ mod imp {
                             .map(Prepared::Public)
                     }
                     (DecodingKeyKind::SecretOrDer(secret), None, Some(algorithm)) => {
-                        Some(Prepared::Hmac(hmac::Key::new(algorithm, secret)))
+                        Some(Prepared::Hmac(Box::new(hmac::Key::new(algorithm, secret))))
                     }
                     _ => None,
                 };
