@@ -6,18 +6,30 @@
 //! | `GET /api/private` | a valid access token |
 //! | `GET /api/private-scoped` | a valid access token with the scope `read:messages` |
 //!
-//! Run it with no configuration to get a demo: an embedded test issuer on a loopback port, and
-//! ready-to-paste `curl` commands with freshly minted tokens (expect 200, 401, 200, 200, 403):
+//! Run it with no configuration to walk the whole client credentials flow on one machine. It
+//! starts an embedded issuer and does, in code, what Auth0's dashboard does:
+//!
+//! 1. registers the API `https://api.example.com` (RS256, or HS256 with `HS256_SECRET` as the
+//!    API's signing secret) with the scopes `read:messages` and `write:messages`;
+//! 2. registers a machine client and authorizes it for `read:messages` only (and a second
+//!    one for `write:messages` only, to show a 403);
+//! 3. serves the API on `BIND`, validating the issuer's tokens;
+//! 4. gets a token from the issuer's `POST /oauth/token` by the client credentials grant,
+//!    exactly as a client would;
+//! 5. prints ready-to-paste `curl` commands: the token request, then calls to the routes,
+//!    each labelled with the status to expect (200, 401, 200, 200, 403).
 //!
 //! ```text
 //! cargo run --example quickstart
-//! HS256_SECRET=0123456789abcdef0123456789abcdef cargo run --example quickstart   # HS256 demo
+//! HS256_SECRET=0123456789abcdef0123456789abcdef cargo run --example quickstart   # HS256 API
+//! cargo run --example quickstart -- --check   # run those requests itself and exit
 //! ```
 //!
 //! Point it at your authorization server with environment variables:
 //!
 //! - `AUTH0_DOMAIN` + `AUDIENCE`: `Validator::auth0(domain, audience)` (issuer
-//!   `https://{domain}/`, JWKS at `/.well-known/jwks.json`, RS256);
+//!   `https://{domain}/`, JWKS at `/.well-known/jwks.json`, RS256; with `HS256_SECRET`, the
+//!   same issuer and HS256 with that secret);
 //! - `ISSUER` + `AUDIENCE`: any issuer, exactly as in the tokens' `iss`; the key set is found by
 //!   discovery unless `JWKS_URI` is set; `HS256_SECRET` switches to HS256 with that secret
 //!   (with `AUTH0_DOMAIN`, `ISSUER` and `JWKS_URI` override what the preset derives);
@@ -36,7 +48,7 @@ use std::process::ExitCode;
 
 use axum::{Json, Router, routing::get};
 use bearer_guard::axum::Claims;
-use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer, TokenBuilder};
+use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer, generate_secret};
 use bearer_guard::{BearerLayer, RequireScopes, ScopeClaims, Validator, ValidatorBuilder};
 use serde_json::{Value, json};
 
@@ -69,10 +81,18 @@ fn var(name: &str) -> Option<String> {
 }
 
 /// The validator configuration: the demo issuer's, or the environment's.
-fn configure(demo: Option<&TestIssuer>, secret: Option<&str>) -> ValidatorBuilder {
+fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
+    let audience = var("AUDIENCE").unwrap_or_default();
     let mut builder = match (demo, var("AUTH0_DOMAIN")) {
-        (Some(issuer), _) => issuer.validator(),
-        (None, Some(domain)) => Validator::auth0(&domain, &var("AUDIENCE").unwrap_or_default()),
+        (Some(demo), _) => demo.issuer.validator(),
+        // An Auth0 API signing with HS256: the preset's issuer, no key set.
+        (None, Some(domain)) if secret.is_some() => {
+            let host = domain.trim_start_matches("https://").trim_end_matches('/');
+            Validator::builder()
+                .issuer(format!("https://{host}/"))
+                .audience(audience)
+        }
+        (None, Some(domain)) => Validator::auth0(&domain, &audience),
         (None, None) => match var("AUDIENCE") {
             Some(audience) => Validator::builder().audience(audience),
             None => Validator::builder(),
@@ -96,60 +116,202 @@ fn configure(demo: Option<&TestIssuer>, secret: Option<&str>) -> ValidatorBuilde
     })
 }
 
-/// Mints two demo tokens and prints a curl command per expected status.
-fn print_demo(issuer: &TestIssuer, secret: Option<&str>, base: &str) {
-    let mint = |scope: &str| {
-        let token = match secret {
-            Some(secret) => TokenBuilder::hs256(secret.as_bytes())
-                .issuer(issuer.issuer())
-                .audience(DEFAULT_AUDIENCE)
-                .claim("iat", unix_now())
-                .expires_in_secs(3600),
-            None => issuer.token(),
-        };
-        token
-            .claim("sub", "demo-client@clients")
-            .scope(scope)
-            .sign()
-    };
-    let (scoped, unscoped) = (mint("read:messages"), mint("write:messages"));
-    let alg = if secret.is_some() { "HS256" } else { "RS256" };
-    println!(
-        "\ndemo issuer {} ({alg}), tokens valid for 1 hour. Try:\n",
-        issuer.issuer()
-    );
-    let curl = |expect: &str, path: &str, token: Option<&str>| {
-        let auth = token.map_or(String::new(), |t| {
-            format!(" -H 'Authorization: Bearer {t}'")
-        });
-        println!("# expect {expect}\ncurl -i{auth} {base}{path}\n");
-    };
-    curl("200", "/api/public", None);
-    curl("401 (no token)", "/api/private", None);
-    curl("200", "/api/private", Some(&scoped));
-    curl(
-        "200 (token has read:messages)",
-        "/api/private-scoped",
-        Some(&scoped),
-    );
-    curl(
-        "403 (token lacks read:messages)",
-        "/api/private-scoped",
-        Some(&unscoped),
-    );
+/// A machine-to-machine client: what Auth0 shows on an application's Settings tab.
+struct Client {
+    id: &'static str,
+    secret: String,
 }
 
-fn unix_now() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |elapsed| elapsed.as_secs())
+/// The embedded issuer, set up as the seed's dashboard steps would set up a tenant.
+struct Demo {
+    issuer: TestIssuer,
+    /// Authorized for `read:messages` only.
+    reader: Client,
+    /// Authorized for `write:messages` only: its token shows the 403.
+    writer: Client,
+}
+
+impl Demo {
+    async fn start(signing_secret: Option<&str>) -> Self {
+        let issuer = TestIssuer::start().await;
+
+        // 1. Create an API: its identifier (the audience) and signing algorithm, then its
+        //    permissions (scopes).
+        let api = Api::new(DEFAULT_AUDIENCE).scopes(["read:messages", "write:messages"]);
+        let api = match signing_secret {
+            Some(secret) => api.hs256(secret.as_bytes()),
+            None => api,
+        };
+        issuer.register_api(api);
+
+        // 2. Create machine-to-machine applications (client id and secret) and authorize each
+        //    for the API with some of its permissions (a client grant).
+        let reader = Client {
+            id: "quickstart-client",
+            secret: generate_secret(),
+        };
+        let writer = Client {
+            id: "quickstart-writer",
+            secret: generate_secret(),
+        };
+        issuer.register_client(reader.id, reader.secret.as_str());
+        issuer.grant(reader.id, DEFAULT_AUDIENCE, ["read:messages"]);
+        issuer.register_client(writer.id, writer.secret.as_str());
+        issuer.grant(writer.id, DEFAULT_AUDIENCE, ["write:messages"]);
+
+        Demo {
+            issuer,
+            reader,
+            writer,
+        }
+    }
+}
+
+/// What a client does: `POST /oauth/token` with `grant_type=client_credentials` and the
+/// API's identifier as `audience`, authenticated by HTTP Basic; returns the access token and
+/// its scopes.
+async fn get_token(token_endpoint: &str, client: &Client) -> Result<(String, String), String> {
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("audience", DEFAULT_AUDIENCE)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(token_endpoint)
+        .basic_auth(client.id, Some(&client.secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .map_err(|error| format!("token request failed: {error}"))?;
+    let status = response.status();
+    let body: Value = response
+        .bytes()
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    match body["access_token"].as_str() {
+        Some(token) if status.is_success() => Ok((
+            token.to_owned(),
+            body["scope"].as_str().unwrap_or_default().to_owned(),
+        )),
+        _ => Err(format!("token request refused: {status} {body}")),
+    }
+}
+
+/// One call to print and, with `--check`, to make.
+struct Call {
+    expect: u16,
+    why: &'static str,
+    path: &'static str,
+    token: Option<String>,
+}
+
+/// Prints the steps and a curl command per call; returns the calls.
+async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, String> {
+    let issuer = &demo.issuer;
+    let (token, scope) = get_token(&issuer.token_endpoint(), &demo.reader).await?;
+    let (writer_token, _) = get_token(&issuer.token_endpoint(), &demo.writer).await?;
+
+    println!(
+        "\ndemo issuer {} set up like an Auth0 tenant:",
+        issuer.issuer()
+    );
+    println!(
+        "  API {DEFAULT_AUDIENCE} ({alg}), scopes read:messages write:messages\n  \
+         client {} authorized for read:messages\n  \
+         client {} authorized for write:messages",
+        demo.reader.id, demo.writer.id
+    );
+    println!(
+        "\n# 1. get a token by the client credentials grant (done just now: scope \"{scope}\")"
+    );
+    println!(
+        "curl -s --request POST --url {} \\\n  --user '{}:{}' \\\n  \
+         --data grant_type=client_credentials --data-urlencode audience={DEFAULT_AUDIENCE}\n",
+        issuer.token_endpoint(),
+        demo.reader.id,
+        demo.reader.secret
+    );
+    println!("# 2. call the API (tokens valid for 24 hours)\n");
+    let calls = vec![
+        Call {
+            expect: 200,
+            why: "no token needed",
+            path: "/api/public",
+            token: None,
+        },
+        Call {
+            expect: 401,
+            why: "no token",
+            path: "/api/private",
+            token: None,
+        },
+        Call {
+            expect: 200,
+            why: "a valid token",
+            path: "/api/private",
+            token: Some(token.clone()),
+        },
+        Call {
+            expect: 200,
+            why: "the token has read:messages",
+            path: "/api/private-scoped",
+            token: Some(token),
+        },
+        Call {
+            expect: 403,
+            why: "quickstart-writer's token lacks read:messages",
+            path: "/api/private-scoped",
+            token: Some(writer_token),
+        },
+    ];
+    for call in &calls {
+        let auth = call.token.as_ref().map_or(String::new(), |token| {
+            format!(" -H 'Authorization: Bearer {token}'")
+        });
+        println!(
+            "# expect {} ({})\ncurl -i{auth} {base}{}\n",
+            call.expect, call.why, call.path
+        );
+    }
+    Ok(calls)
+}
+
+/// Makes the calls and compares each status with its label.
+async fn check(base: &str, calls: &[Call]) -> bool {
+    let client = reqwest::Client::new();
+    let mut all_ok = true;
+    for call in calls {
+        let mut request = client.get(format!("{base}{}", call.path));
+        if let Some(token) = &call.token {
+            request = request.bearer_auth(token);
+        }
+        let status = match request.send().await {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => {
+                println!("check: GET {} failed: {error}", call.path);
+                all_ok = false;
+                continue;
+            }
+        };
+        let verdict = if status == call.expect { "ok" } else { "WRONG" };
+        all_ok &= status == call.expect;
+        println!(
+            "check: GET {:<20} expected {} got {status} {verdict}",
+            call.path, call.expect
+        );
+    }
+    all_ok
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let check_only = env::args().skip(1).any(|arg| arg == "--check");
     let secret = var("HS256_SECRET");
     // Demo mode: an embedded issuer, which must live as long as the server.
     let demo = match var("ISSUER").or(var("AUTH0_DOMAIN")) {
-        None => Some(TestIssuer::start().await),
+        None => Some(Demo::start(secret.as_deref()).await),
         Some(_) => None,
     };
     let validator = match configure(demo.as_ref(), secret.as_deref()).build() {
@@ -160,7 +322,7 @@ async fn main() -> ExitCode {
                 eprintln!("  - {problem}");
             }
             eprintln!("set AUTH0_DOMAIN or ISSUER, and AUDIENCE; optionally JWKS_URI, or");
-            eprintln!("HS256_SECRET with ISSUER (Auth0: ISSUER=https://{{domain}}/)");
+            eprintln!("HS256_SECRET with ISSUER or AUTH0_DOMAIN");
             return ExitCode::from(2);
         }
     };
@@ -186,13 +348,38 @@ async fn main() -> ExitCode {
         listener.local_addr().map_or(bind, |a| a.to_string())
     );
     println!("listening on {base}");
-    if let Some(issuer) = &demo {
-        print_demo(issuer, secret.as_deref(), &base);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    if let Some(demo) = &demo {
+        let alg = if secret.is_some() { "HS256" } else { "RS256" };
+        let calls = match print_demo(demo, alg, &base).await {
+            Ok(calls) => calls,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if check_only {
+            return if check(&base, &calls).await {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    } else if check_only {
+        eprintln!("--check needs the demo issuer (no ISSUER or AUTH0_DOMAIN)");
+        return ExitCode::from(2);
     }
 
-    if let Err(error) = axum::serve(listener, app).await {
-        eprintln!("server stopped: {error}");
-        return ExitCode::FAILURE;
+    match server.await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            eprintln!("server stopped: {error}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("server task failed: {error}");
+            ExitCode::FAILURE
+        }
     }
-    ExitCode::SUCCESS
 }

@@ -91,9 +91,10 @@ pub struct ClaimsRejection {
 }
 
 impl ClaimsRejection {
-    /// The refusal, when the claims did not fit the handler's type (401 `invalid_token`);
-    /// `None` when the route is not behind [`crate::BearerLayer`] at all, a server bug that
-    /// is answered with 500 (as axum's `Extension` does), never with a pass.
+    /// The refusal: 401 `invalid_token` when the claims did not fit the handler's type, 401
+    /// with a bare challenge on an anonymous request behind an optional layer. `None` when
+    /// the route is not behind [`crate::BearerLayer`] at all, a server bug that is answered
+    /// with 500 (as axum's `Extension` does), never with a pass.
     pub fn error(&self) -> Option<&AuthError> {
         self.error.as_ref()
     }
@@ -152,13 +153,20 @@ where
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let verified = parts
-            .extensions
-            .get::<VerifiedClaims>()
-            .ok_or(ClaimsRejection {
-                error: None,
-                responder: Responder::default(),
-            })?;
+        let Some(verified) = parts.extensions.get::<VerifiedClaims>() else {
+            // An optional layer leaves its responder on anonymous requests: a handler that
+            // requires claims then challenges like the layer would. No layer at all is a bug.
+            return Err(match Responder::of(&parts.extensions) {
+                Some(responder) => ClaimsRejection {
+                    error: Some(AuthError::MissingToken),
+                    responder: responder.clone(),
+                },
+                None => ClaimsRejection {
+                    error: None,
+                    responder: Responder::default(),
+                },
+            });
+        };
         from_verified(verified, parts)
     }
 }

@@ -60,12 +60,26 @@ impl TokenSource {
         let mut candidates: Vec<Cow<'a, str>> = Vec::new();
         match self {
             TokenSource::Cookie(name) => {
+                // Browsers send all of a site's cookies in one header, some of them not ASCII:
+                // only the named cookie has to be a token.
                 for header in request.headers().get_all(header::COOKIE) {
-                    let Ok(text) = header.to_str() else { continue };
-                    candidates.extend(text.split(';').filter_map(|pair| {
-                        let (key, value) = pair.trim().split_once('=')?;
-                        (key == name).then(|| Cow::Borrowed(value.trim_matches('"')))
-                    }));
+                    for pair in header.as_bytes().split(|&b| b == b';') {
+                        let pair = trim_spaces(pair);
+                        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                            continue;
+                        };
+                        if &pair[..eq] != name.as_bytes() {
+                            continue;
+                        }
+                        let value = std::str::from_utf8(&pair[eq + 1..]).map_err(|_| {
+                            AuthError::InvalidRequest(RequestProblem::InvalidCharacters)
+                        })?;
+                        let unquoted = value
+                            .strip_prefix('"')
+                            .and_then(|v| v.strip_suffix('"'))
+                            .unwrap_or(value);
+                        candidates.push(Cow::Borrowed(unquoted));
+                    }
                 }
             }
             TokenSource::Header(name) => {

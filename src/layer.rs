@@ -121,7 +121,10 @@ where
         let token = match extract::request_token(&request, &self.layer.sources, max_len) {
             Ok(token) => token,
             Err(AuthError::MissingToken) if self.layer.optional => {
-                hand_on_responder(&mut request, validator);
+                // Always left here, so that extractors requiring claims know a layer ran.
+                request
+                    .extensions_mut()
+                    .insert(validator.responder().clone());
                 return ResponseFuture::inner(self.inner.call(request));
             }
             Err(error) => return ResponseFuture::rejected(validator.responder().respond(&error)),

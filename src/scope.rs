@@ -168,8 +168,12 @@ impl ScopePolicy {
 
     /// The scopes named by the policy, space-delimited, for the `scope` challenge parameter.
     fn required(&self) -> String {
-        let mut names: Vec<&str> = self.alternatives.iter().flatten().map(|s| &**s).collect();
-        names.dedup();
+        let mut names: Vec<&str> = Vec::new();
+        for name in self.alternatives.iter().flatten() {
+            if !names.contains(&&**name) {
+                names.push(name);
+            }
+        }
         names.join(" ")
     }
 }

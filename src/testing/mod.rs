@@ -1,9 +1,12 @@
 //! A loopback test issuer and a token builder, for this crate's tests and yours
 //! (feature `test-util`).
 //!
-//! [`TestIssuer`] serves OIDC discovery and a JWK set over real HTTP on `127.0.0.1`, counts
-//! what it serves, and rotates keys on demand. [`TokenBuilder`] mints RS256 or HS256 tokens
-//! with every header member and claim settable, including malformed ones.
+//! [`TestIssuer`] serves OIDC discovery, a JWK set and a client credentials token endpoint
+//! over real HTTP on `127.0.0.1`, counts what it serves, and rotates keys and misbehaves on
+//! demand. [`TokenBuilder`] mints RS256 or HS256 tokens with every header member and claim
+//! settable, including malformed ones.
+//!
+//! Mint tokens directly:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -17,6 +20,60 @@
 //! assert!(claims.has_scope("read:messages"));
 //! # }
 //! ```
+//!
+//! Or set up what an Auth0 tenant's dashboard would (an [`Api`] with its scopes, a machine
+//! client, a grant of some scopes) and get tokens from `POST /oauth/token` by the client
+//! credentials grant, as a real client does (see [`TestIssuer::register_api`]):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use bearer_guard::testing::{Api, TestIssuer};
+//!
+//! let api = "https://api.example.com";
+//! let issuer = TestIssuer::start().await;
+//! issuer.register_api(Api::new(api).scopes(["read:messages", "write:messages"]));
+//! issuer.register_client("m2m-client", "m2m-secret");
+//! issuer.grant("m2m-client", api, ["read:messages"]);
+//!
+//! let token = issuer.client_credentials("m2m-client", "m2m-secret", api, None).await.unwrap();
+//! assert_eq!(token.scope, "read:messages");
+//! // A scope the client was not granted.
+//! let refused = issuer
+//!     .client_credentials("m2m-client", "m2m-secret", api, Some("write:messages"))
+//!     .await
+//!     .unwrap_err();
+//! assert_eq!((refused.status, refused.error.as_str()), (400, "invalid_scope"));
+//! # }
+//! ```
+//!
+//! The token endpoint (`{issuer}oauth/token`, advertised by discovery as `token_endpoint`):
+//!
+//! - takes `grant_type=client_credentials`, `audience` (the API identifier, as Auth0) and an
+//!   optional `scope` (none: every granted scope), as `application/x-www-form-urlencoded`
+//!   (RFC 6749 §4.4) or a JSON object (as Auth0 also accepts);
+//! - authenticates the client by HTTP Basic (`client_secret_basic`) or by `client_id` and
+//!   `client_secret` in the body (`client_secret_post`), exactly one of them, comparing
+//!   secrets in constant time;
+//! - answers `{access_token, token_type: "Bearer", expires_in, scope}` with
+//!   `Cache-Control: no-store`; the token is signed as the API says (RS256 with the issuer's
+//!   current key, or HS256 with the API's secret) and carries Auth0's claims: `iss`,
+//!   `sub` = `{client_id}@clients`, `aud`, `iat`, `exp`, `scope`, `azp`, `gty` =
+//!   `client-credentials`, plus `client_id` and `jti`;
+//! - refuses with RFC 6749 §5.2 errors, status 400 (401 with `WWW-Authenticate: Basic` for
+//!   `invalid_client` after HTTP Basic):
+//!
+//! | `error` | when |
+//! |---|---|
+//! | `invalid_request` | body not a form (or JSON), a repeated parameter, no `grant_type`, no `audience`, an `audience` that is no registered API, two client authentication methods |
+//! | `invalid_client` | no client authentication, an unknown client, a wrong secret |
+//! | `unsupported_grant_type` | any `grant_type` but `client_credentials` |
+//! | `unauthorized_client` | the client has no grant for the API |
+//! | `invalid_scope` | a requested scope the API does not define or the client was not granted |
+
+mod oauth;
+
+pub use oauth::{Api, DEFAULT_TOKEN_LIFETIME, OAuthError, TokenResponse, generate_secret};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -28,7 +85,7 @@ use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -45,7 +102,7 @@ use crate::validator::unix_now;
 /// `key_material` is one JWK or a JWK set. Secrets (`kty: oct`) are verified as in secret
 /// mode (`HS*` only); public keys as in key set mode (`RS*`, `PS*`, `ES256`, `ES384`,
 /// `EdDSA`). Key material the key policy refuses verifies nothing
-/// ([`TokenProblem::UnknownKey`]).
+/// ([`TokenProblem::UnknownKey`](crate::TokenProblem::UnknownKey)).
 pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::TokenProblem> {
     use crate::Algorithm::*;
     use crate::TokenProblem;
@@ -305,7 +362,7 @@ impl TokenBuilder {
 }
 
 /// A misbehaviour of the issuer, for outage and hostile-response tests. It applies to every
-/// endpoint (discovery and the JWK set) until cleared.
+/// endpoint (discovery, the JWK set and the token endpoint) until cleared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -330,6 +387,8 @@ struct IssuerState {
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
     not_modified: AtomicUsize,
+    registry: RwLock<oauth::Registry>,
+    token_requests: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -341,10 +400,14 @@ struct Behaviour {
     etag: bool,
 }
 
-/// An OpenID issuer on `127.0.0.1` serving discovery and a JWK set, for tests.
+/// An OpenID issuer on `127.0.0.1` serving discovery, a JWK set and a client credentials
+/// token endpoint, for tests.
 ///
 /// It counts what it serves, rotates keys, and misbehaves on demand ([`Fault`], delays,
-/// extra raw keys, `Cache-Control`, `ETag`). It stops when dropped.
+/// extra raw keys, `Cache-Control`, `ETag`). APIs, machine clients and their grants are
+/// registered with [`register_api`](Self::register_api),
+/// [`register_client`](Self::register_client) and [`grant`](Self::grant); clients then get
+/// tokens from [`token_endpoint`](Self::token_endpoint). It stops when dropped.
 pub struct TestIssuer {
     state: Arc<IssuerState>,
     port: u16,
@@ -385,6 +448,8 @@ impl TestIssuer {
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
             not_modified: AtomicUsize::new(0),
+            registry: RwLock::default(),
+            token_requests: AtomicUsize::new(0),
         });
         let server = serve(listener, Arc::clone(&state));
         TestIssuer {
@@ -523,6 +588,7 @@ fn serve(
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/oauth/token", post(oauth::token_endpoint))
         .with_state(state);
     tokio::spawn(async move {
         // The server ends when the task is aborted; an I/O error ends it early.
@@ -572,6 +638,7 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
         "jwks_uri": format!("{}.well-known/jwks.json", state.issuer),
         "token_endpoint": format!("{}oauth/token", state.issuer),
         "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
     .into_response()

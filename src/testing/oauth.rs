@@ -190,7 +190,8 @@ impl TestIssuer {
     /// use bearer_guard::testing::{Api, TestIssuer};
     ///
     /// let issuer = TestIssuer::start().await;
-    /// issuer.register_api(Api::new("https://api.example.com").scopes(["read:messages", "write:messages"]));
+    /// let api = Api::new("https://api.example.com").scopes(["read:messages", "write:messages"]);
+    /// issuer.register_api(api);
     /// issuer.register_client("my-client", "my-client-secret");
     /// issuer.grant("my-client", "https://api.example.com", ["read:messages"]);
     ///
@@ -206,9 +207,7 @@ impl TestIssuer {
     /// # }
     /// ```
     pub fn register_api(&self, api: Api) {
-        self.registry()
-            .apis
-            .insert(api.identifier.clone(), api);
+        self.registry().apis.insert(api.identifier.clone(), api);
     }
 
     /// Registers a machine-to-machine client with its secret (replacing any client with the
@@ -628,7 +627,10 @@ fn authenticate(
             let (id, secret) = parse_basic(value).ok_or_else(|| {
                 failed("client authentication by HTTP Basic or client_secret_post is required")
             })?;
-            if params.get("client_id").is_some_and(|form_id| *form_id != id) {
+            if params
+                .get("client_id")
+                .is_some_and(|form_id| *form_id != id)
+            {
                 return Err(refuse(
                     "invalid_request",
                     "client_id differs from the HTTP Basic credentials",
@@ -639,10 +641,7 @@ fn authenticate(
         None => match (params.get("client_id"), params.get("client_secret")) {
             (Some(id), Some(secret)) => (id.clone(), secret.clone(), false),
             (None, Some(_)) => {
-                return Err(refuse(
-                    "invalid_request",
-                    "client_secret without client_id",
-                ));
+                return Err(refuse("invalid_request", "client_secret without client_id"));
             }
             (_, None) => {
                 return Err(refuse(
@@ -676,8 +675,7 @@ fn authenticate(
 fn secrets_equal(expected: &[u8], presented: &[u8]) -> bool {
     use aws_lc_rs::digest::{SHA256, digest};
     let (expected, presented) = (digest(&SHA256, expected), digest(&SHA256, presented));
-    aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), presented.as_ref())
-        .is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), presented.as_ref()).is_ok()
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 7617, RFC 6749 §2.3.1), with

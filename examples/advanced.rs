@@ -1,0 +1,201 @@
+//! Every advanced feature of bearer-guard in one API, demonstrated against two embedded test
+//! issuers:
+//!
+//! - several issuers (`Validator::for_issuers`), each with its own audience, rules and keys;
+//! - RFC 9068 strict mode (`typ: at+jwt`, `client_id`, `jti`, ...) for the partner issuer;
+//! - claim rules for every route (`ValidatorBuilder::claim_rule`) and for one route
+//!   (`RequireClaims`, answered with 403 through `or_forbidden`);
+//! - an any-of-all scope policy: `admin` OR (`read:messages` AND `write:messages`);
+//! - optional authentication on a greeting route (`Option<Claims>`);
+//! - RFC 9728 protected resource metadata, served and named in every challenge;
+//! - an error hook writing RFC 9457 `application/problem+json` bodies;
+//! - a cookie token source for browser clients.
+//!
+//! `cargo run --example advanced` builds the app, sends it a few requests with tower's
+//! `oneshot`, prints what a client sees and exits (status 1 if an answer is not the expected one).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Json, Router};
+use bearer_guard::axum::Claims;
+use bearer_guard::testing::TestIssuer;
+use bearer_guard::{
+    AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireClaims,
+    RequireScopes, ScopePolicy, TokenSource, Validator,
+};
+use http::{Request, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const API: &str = "https://api.example.com";
+const PARTNER_API: &str = "https://partners.api.example.com";
+
+/// RFC 9457 problem details; the status and the `WWW-Authenticate` challenge stay the crate's.
+fn problem(error: &AuthError) -> ErrorBody {
+    ErrorBody::problem_json(&json!({
+        "type": format!("{API}/problems/{}", error.error_code().unwrap_or("unauthorized")),
+        "title": error.status().canonical_reason(),
+        "status": error.status().as_u16(),
+        "detail": error.description(),
+    }))
+}
+
+async fn hello(claims: Option<Claims>) -> Json<Value> {
+    let name = claims
+        .as_ref()
+        .and_then(|c| c.subject())
+        .unwrap_or("stranger");
+    Json(json!({ "message": format!("hello, {name}") }))
+}
+
+async fn messages(claims: Claims) -> Json<Value> {
+    Json(json!({ "messages": ["hi"], "issuer": claims.issuer(), "client": claims.client_id() }))
+}
+
+fn app(validator: Validator, metadata: &ProtectedResourceMetadata) -> Router {
+    let read = Router::new()
+        .route("/api/messages", get(messages))
+        .route_layer(RequireScopes::all(["read:messages"]));
+    let admin = Router::new()
+        .route("/api/admin", get(messages))
+        .route_layer(RequireScopes::policy(ScopePolicy::any_of_all([
+            vec!["admin"],
+            vec!["read:messages", "write:messages"],
+        ])));
+    let billing = Router::new()
+        .route("/api/billing", get(messages))
+        .route_layer(RequireClaims::new(
+            ClaimRule::equals("tier", "enterprise").or_forbidden(),
+        ));
+    let api = Router::new().merge(read).merge(admin).merge(billing).layer(
+        BearerLayer::new(validator.clone())
+            .token_source(TokenSource::Cookie("access_token".into())),
+    );
+    let public = Router::new()
+        .route("/hello", get(hello))
+        .layer(BearerLayer::new(validator).optional());
+    api.merge(public)
+        .route_service(&metadata.path(), metadata.service())
+}
+
+#[tokio::main]
+async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let internal = TestIssuer::start().await;
+    let partner = TestIssuer::start().await;
+    let metadata = ProtectedResourceMetadata::new(API)
+        .scopes_supported(["read:messages", "write:messages", "admin"])
+        .resource_name("Messages API");
+
+    // With several issuers, refusals are written the first validator's way: realm, metadata
+    // URL and error hook go there.
+    let internal_rules = Validator::builder()
+        .issuer(internal.issuer())
+        .audience(API)
+        .realm("messages")
+        .resource_metadata(metadata.url())
+        .error_body(problem)
+        .claim_rule(ClaimRule::max_age(Duration::from_secs(3600)))
+        .build()?;
+    let partner_rules = Validator::builder()
+        .issuer(partner.issuer())
+        .audience(PARTNER_API)
+        .rfc9068()
+        .claim_rule(ClaimRule::client_id_in(["partner-sync"]))
+        .build()?;
+    let validator = Validator::for_issuers([internal_rules, partner_rules])?;
+    let metadata = metadata.authorization_servers_of(&validator);
+    let app = app(validator, &metadata);
+
+    // Tokens as the two authorization servers would issue them.
+    let internal_token = |scope: &str| internal.token().audience(API).scope(scope);
+    let partner_token = partner
+        .token()
+        .audience(PARTNER_API)
+        .header("typ", "at+jwt")
+        .claim("client_id", "partner-sync")
+        .claim("jti", "p-1")
+        .scope("read:messages");
+    let rw = internal_token("read:messages write:messages").sign();
+    let read_only = internal_token("read:messages").sign();
+    let too_old = internal_token("read:messages")
+        .claim("iat", now() - 7200)
+        .sign();
+    let partner_ok = partner_token.clone().sign();
+    let partner_jwt = partner_token.clone().header("typ", "JWT").sign();
+    let partner_other = partner_token.claim("client_id", "someone").sign();
+
+    // (what, expected status, path, token in the Authorization header, token in the cookie)
+    const MSG: &str = "/api/messages";
+    let cases: [(&str, u16, &str, &str, &str); 13] = [
+        (
+            "RFC 9728 metadata",
+            200,
+            "/.well-known/oauth-protected-resource",
+            "",
+            "",
+        ),
+        ("optional auth, anonymous", 200, "/hello", "", ""),
+        ("optional auth, token", 200, "/hello", &rw, ""),
+        ("no token", 401, MSG, "", ""),
+        ("internal issuer", 200, MSG, &rw, ""),
+        ("partner issuer, at+jwt", 200, MSG, &partner_ok, ""),
+        ("partner, typ JWT (strict)", 401, MSG, &partner_jwt, ""),
+        ("partner, other client", 401, MSG, &partner_other, ""),
+        ("token older than 1 h", 401, MSG, &too_old, ""),
+        ("read only, admin route", 403, "/api/admin", &read_only, ""),
+        ("read + write in a cookie", 200, "/api/admin", "", &rw),
+        ("claim rule of one route", 403, "/api/billing", &rw, ""),
+        ("header and cookie", 400, MSG, &rw, &rw),
+    ];
+    let mut failures = 0;
+    for (what, expected, path, bearer, cookie) in cases {
+        let mut request = Request::get(path).body(Body::empty())?;
+        if !bearer.is_empty() {
+            let value = format!("Bearer {bearer}").parse()?;
+            request.headers_mut().insert(header::AUTHORIZATION, value);
+        }
+        if !cookie.is_empty() {
+            let value = format!("theme=dark; access_token={cookie}").parse()?;
+            request.headers_mut().insert(header::COOKIE, value);
+        }
+        let response = app.clone().oneshot(request).await?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await?;
+        let ok = status.as_u16() == expected;
+        failures += usize::from(!ok);
+        println!(
+            "[{}] {what}: GET {path} -> {status}",
+            if ok { "ok" } else { "UNEXPECTED" }
+        );
+        if let Some(challenge) = headers.get(header::WWW_AUTHENTICATE) {
+            println!("    WWW-Authenticate: {}", challenge.to_str()?);
+        }
+        let kind = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str())
+            .transpose()?;
+        println!(
+            "    {}: {}",
+            kind.unwrap_or("-"),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    println!(
+        "\nissuers: {} (internal), {} (partner)",
+        internal.issuer(),
+        partner.issuer()
+    );
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,351 @@
+//! Several issuers behind one layer: `Validator::for_issuers`.
+//!
+//! Two loopback issuers, A and B, each with its own audience and its own key. A token's
+//! unverified `iss` only chooses which configuration verifies it; keys of one issuer never
+//! verify another's tokens, unknown issuers cost no network request, and key sets are
+//! fetched lazily, one issuer at a time.
+
+mod common;
+
+use bearer_guard::testing::{SigningKey, TestIssuer};
+use bearer_guard::{ConfigProblem, Validator};
+use common::{PRIVATE, Reply, SCOPE, SCOPED, app, send, send_token};
+use http::StatusCode;
+
+const AUDIENCE_A: &str = "https://a.api.example.com";
+const AUDIENCE_B: &str = "https://b.api.example.com";
+
+/// Issuers A and B (keys with distinct `kid`s), and one validator accepting both, each with
+/// its own audience.
+struct TwoIssuers {
+    a: TestIssuer,
+    b: TestIssuer,
+    validator: Validator,
+    app: axum::Router,
+}
+
+impl TwoIssuers {
+    async fn start() -> Self {
+        Self::start_with_keys(SigningKey::generate("a-key"), SigningKey::generate("b-key")).await
+    }
+
+    async fn start_with_keys(key_a: SigningKey, key_b: SigningKey) -> Self {
+        let a = TestIssuer::start_with_key(key_a).await;
+        let b = TestIssuer::start_with_key(key_b).await;
+        let for_a = Validator::builder()
+            .issuer(a.issuer())
+            .audience(AUDIENCE_A)
+            .build()
+            .expect("valid configuration for A");
+        let for_b = Validator::builder()
+            .issuer(b.issuer())
+            .audience(AUDIENCE_B)
+            .build()
+            .expect("valid configuration for B");
+        let validator = Validator::for_issuers([for_a, for_b]).expect("two distinct issuers");
+        TwoIssuers {
+            app: app(validator.clone()),
+            validator,
+            a,
+            b,
+        }
+    }
+
+    /// `(discovery, jwks)` fetches served by A and by B.
+    fn fetches(&self) -> [(usize, usize); 2] {
+        [
+            (self.a.discovery_fetches(), self.a.jwks_fetches()),
+            (self.b.discovery_fetches(), self.b.jwks_fetches()),
+        ]
+    }
+}
+
+/// A token of A (B) for A's (B's) audience only.
+fn token_a(f: &TwoIssuers) -> bearer_guard::testing::TokenBuilder {
+    f.a.token().audience(AUDIENCE_A)
+}
+
+fn token_b(f: &TwoIssuers) -> bearer_guard::testing::TokenBuilder {
+    f.b.token().audience(AUDIENCE_B)
+}
+
+#[track_caller]
+fn assert_invalid_token_saying(reply: &Reply, description: &str) {
+    reply.assert_invalid_token();
+    assert_eq!(
+        reply.param("error_description").as_deref(),
+        Some(description),
+        "{reply:#?}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_from_either_issuer_are_accepted_with_their_own_claims() {
+    let f = TwoIssuers::start().await;
+
+    let from_a = send_token(&f.app, PRIVATE, &token_a(&f).sign()).await;
+    let body = from_a.assert_ok();
+    assert_eq!(body["iss"], f.a.issuer());
+    assert_eq!(body["aud"], serde_json::json!([AUDIENCE_A]));
+
+    let from_b = send_token(&f.app, SCOPED, &token_b(&f).scope(SCOPE).sign()).await;
+    let body = from_b.assert_ok();
+    assert_eq!(body["iss"], f.b.issuer());
+    assert_eq!(body["aud"], serde_json::json!([AUDIENCE_B]));
+    assert_eq!(body["scopes"], serde_json::json!([SCOPE]));
+
+    // Each key set was fetched once, from its own issuer.
+    assert_eq!(f.fetches(), [(1, 1), (1, 1)]);
+    assert_eq!(f.validator.key_stats().jwks_fetches, 2);
+
+    // The scope guard still applies per route, whatever the issuer.
+    send_token(&f.app, SCOPED, &token_a(&f).sign())
+        .await
+        .assert_insufficient_scope(SCOPE);
+}
+
+#[tokio::test]
+async fn each_issuer_keeps_its_own_audience() {
+    let f = TwoIssuers::start().await;
+    // A's token carrying B's audience: B's audience is fine for B, not for A.
+    let reply = send_token(&f.app, PRIVATE, &token_a(&f).audience(AUDIENCE_B).sign()).await;
+    assert_invalid_token_saying(&reply, "the token is not intended for this API");
+    // And the other way round.
+    let reply = send_token(&f.app, PRIVATE, &token_b(&f).audience(AUDIENCE_A).sign()).await;
+    assert_invalid_token_saying(&reply, "the token is not intended for this API");
+    // An array holding only the other issuer's audience does not help either.
+    let both_wrong = token_a(&f)
+        .audience(serde_json::json!([AUDIENCE_B, "https://other.example"]))
+        .sign();
+    let reply = send_token(&f.app, PRIVATE, &both_wrong).await;
+    assert_invalid_token_saying(&reply, "the token is not intended for this API");
+    // Sanity: the right audiences pass.
+    send_token(&f.app, PRIVATE, &token_a(&f).sign())
+        .await
+        .assert_ok();
+    send_token(&f.app, PRIVATE, &token_b(&f).sign())
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn an_issuer_not_on_the_list_is_refused_without_any_fetch() {
+    let f = TwoIssuers::start().await;
+    let stranger = TestIssuer::start().await;
+
+    // A perfectly valid token of an issuer that is not on the list.
+    let token = stranger.token().audience(AUDIENCE_A).sign();
+    let reply = send_token(&f.app, PRIVATE, &token).await;
+    assert_invalid_token_saying(&reply, "the token issuer is not accepted");
+
+    // A token signed with A's own key but claiming another issuer.
+    let forged = token_a(&f).issuer("https://evil.example/").sign();
+    let reply = send_token(&f.app, PRIVATE, &forged).await;
+    assert_invalid_token_saying(&reply, "the token issuer is not accepted");
+
+    // Near-misses of A's issuer are other issuers: byte-for-byte comparison.
+    let a_without_slash = f.a.issuer().trim_end_matches('/').to_owned();
+    let a_upper = f.a.issuer().to_uppercase();
+    for iss in [a_without_slash, a_upper, format!("{} ", f.a.issuer())] {
+        let token = token_a(&f).issuer(iss.as_str()).sign();
+        let reply = send_token(&f.app, PRIVATE, &token).await;
+        assert_invalid_token_saying(&reply, "the token issuer is not accepted");
+    }
+
+    // `iss` missing or not a string.
+    let reply = send_token(&f.app, PRIVATE, &token_a(&f).without_claim("iss").sign()).await;
+    assert_invalid_token_saying(&reply, "the token lacks the iss claim");
+    let reply = send_token(&f.app, PRIVATE, &token_a(&f).issuer(42).sign()).await;
+    assert_invalid_token_saying(&reply, "the iss claim is invalid");
+
+    // Not one network request, to any issuer.
+    assert_eq!(f.fetches(), [(0, 0), (0, 0)]);
+    assert_eq!(
+        (stranger.discovery_fetches(), stranger.jwks_fetches()),
+        (0, 0)
+    );
+    let stats = f.validator.key_stats();
+    assert_eq!((stats.discovery_fetches, stats.jwks_fetches), (0, 0));
+}
+
+#[tokio::test]
+async fn a_token_claiming_b_but_signed_with_a_key_is_refused() {
+    let f = TwoIssuers::start().await;
+    // A's keys are fetched and usable: a lenient "try every key" would now accept.
+    send_token(&f.app, PRIVATE, &token_a(&f).sign())
+        .await
+        .assert_ok();
+    assert_eq!(f.fetches(), [(1, 1), (0, 0)]);
+
+    // Everything B's validator wants, but signed by A's key (and naming A's kid).
+    let forged = token_a(&f).issuer(f.b.issuer()).audience(AUDIENCE_B).sign();
+    let reply = send_token(&f.app, PRIVATE, &forged).await;
+    assert_invalid_token_saying(&reply, "no signing key matches the token");
+
+    // The same, naming B's kid.
+    let forged = token_a(&f)
+        .issuer(f.b.issuer())
+        .audience(AUDIENCE_B)
+        .header("kid", "b-key")
+        .sign();
+    let reply = send_token(&f.app, PRIVATE, &forged).await;
+    assert_invalid_token_saying(&reply, "the token signature is invalid");
+
+    // A's key set was not consulted again; B's was fetched for B's tokens only.
+    assert_eq!(f.a.jwks_fetches(), 1);
+    // B's genuine tokens still pass.
+    send_token(&f.app, PRIVATE, &token_b(&f).sign())
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn issuers_whose_keys_share_a_kid_do_not_verify_each_other() {
+    // Both issuers publish `key-1` (the TestIssuer default), with different key material.
+    let f =
+        TwoIssuers::start_with_keys(SigningKey::generate("key-1"), SigningKey::generate("key-1"))
+            .await;
+    send_token(&f.app, PRIVATE, &token_a(&f).sign())
+        .await
+        .assert_ok();
+    send_token(&f.app, PRIVATE, &token_b(&f).sign())
+        .await
+        .assert_ok();
+    let forged = token_a(&f).issuer(f.b.issuer()).audience(AUDIENCE_B).sign();
+    let reply = send_token(&f.app, PRIVATE, &forged).await;
+    assert_invalid_token_saying(&reply, "the token signature is invalid");
+    let forged = token_b(&f).issuer(f.a.issuer()).audience(AUDIENCE_A).sign();
+    let reply = send_token(&f.app, PRIVATE, &forged).await;
+    assert_invalid_token_saying(&reply, "the token signature is invalid");
+}
+
+#[tokio::test]
+async fn key_sets_are_fetched_lazily_per_issuer() {
+    let f = TwoIssuers::start().await;
+    assert_eq!(
+        f.fetches(),
+        [(0, 0), (0, 0)],
+        "nothing fetched at build time"
+    );
+    assert!(!f.validator.is_ready());
+
+    for _ in 0..3 {
+        send_token(&f.app, PRIVATE, &token_a(&f).sign())
+            .await
+            .assert_ok();
+    }
+    // Only A, once; B was never used and was never fetched.
+    assert_eq!(f.fetches(), [(1, 1), (0, 0)]);
+    assert!(!f.validator.is_ready(), "B's keys are not there yet");
+    // A request without a token costs nothing either.
+    send(&f.app, PRIVATE, None).await.assert_bare_challenge();
+    assert_eq!(f.fetches(), [(1, 1), (0, 0)]);
+
+    send_token(&f.app, PRIVATE, &token_b(&f).sign())
+        .await
+        .assert_ok();
+    assert_eq!(f.fetches(), [(1, 1), (1, 1)]);
+    assert!(f.validator.is_ready());
+}
+
+#[tokio::test]
+async fn one_issuer_down_does_not_affect_the_other() {
+    let f = TwoIssuers::start().await;
+    f.b.stop();
+    send_token(&f.app, PRIVATE, &token_b(&f).sign())
+        .await
+        .assert_keys_unavailable();
+    send_token(&f.app, PRIVATE, &token_a(&f).sign())
+        .await
+        .assert_ok();
+    assert_eq!(f.a.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn warm_up_fetches_every_issuer() {
+    let f = TwoIssuers::start().await;
+    f.validator.warm_up().await.expect("both issuers answer");
+    assert_eq!(f.fetches(), [(1, 1), (1, 1)]);
+    assert!(f.validator.is_ready());
+    let mut names: Vec<&str> = f.validator.issuer_names().collect();
+    names.sort_unstable();
+    let mut expected = [f.a.issuer(), f.b.issuer()];
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn each_issuer_keeps_its_own_rules() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    // A is strict (RFC 9068), B is not.
+    let strict_a = a.validator().rfc9068().build().unwrap();
+    let lenient_b = b.validator().build().unwrap();
+    let app = app(Validator::for_issuers([strict_a, lenient_b]).unwrap());
+
+    let plain_jwt_a = a.token().sign();
+    let reply = send_token(&app, PRIVATE, &plain_jwt_a).await;
+    assert_invalid_token_saying(&reply, "the token is not a JWT access token (typ at+jwt)");
+    send_token(&app, PRIVATE, &b.token().sign())
+        .await
+        .assert_ok();
+    let access_token_a = a
+        .token()
+        .header("typ", "at+jwt")
+        .claim("client_id", "client-a")
+        .claim("jti", "a-1")
+        .sign();
+    send_token(&app, PRIVATE, &access_token_a).await.assert_ok();
+}
+
+#[tokio::test]
+async fn refusals_are_written_the_first_validators_way() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let first = a.validator().realm("realm-a").build().unwrap();
+    let second = b.validator().realm("realm-b").build().unwrap();
+    let app = app(Validator::for_issuers([first, second]).unwrap());
+    for reply in [
+        send(&app, PRIVATE, None).await,
+        send_token(&app, PRIVATE, &b.token().expires_in_secs(-3600).sign()).await,
+        send_token(&app, SCOPED, &b.token().sign()).await,
+    ] {
+        assert_ne!(reply.status, StatusCode::OK, "{reply:#?}");
+        assert_eq!(
+            reply.param("realm").as_deref(),
+            Some("realm-a"),
+            "{reply:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn duplicate_issuers_are_a_configuration_error() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let once = a.validator().build().unwrap();
+    // The same issuer, even with another audience, is a duplicate.
+    let again = a.validator().audience(AUDIENCE_B).build().unwrap();
+    let other = b.validator().build().unwrap();
+
+    let error = Validator::for_issuers([once.clone(), other.clone(), again])
+        .expect_err("the same issuer twice");
+    assert_eq!(
+        error.problems(),
+        [ConfigProblem::DuplicateIssuer(a.issuer().to_owned())]
+    );
+    assert!(error.to_string().contains(a.issuer()), "{error}");
+
+    // A validator that already holds the issuer counts too.
+    let both = Validator::for_issuers([once.clone(), other]).unwrap();
+    let error = Validator::for_issuers([both, once]).expect_err("nested duplicate");
+    assert_eq!(
+        error.problems(),
+        [ConfigProblem::DuplicateIssuer(a.issuer().to_owned())]
+    );
+
+    // No validator at all is no issuer.
+    let error = Validator::for_issuers([]).expect_err("an empty list");
+    assert_eq!(error.problems(), [ConfigProblem::MissingIssuer]);
+    assert_eq!(a.jwks_fetches() + b.jwks_fetches(), 0);
+}
