@@ -11,11 +11,9 @@
 //! HTTP/2 header the layer reads). The handler finds the verified claims in the request's
 //! extensions and checks the method's scope itself.
 //!
-//! The layer refuses with an HTTP response (401/403/400/503, `WWW-Authenticate`, a JSON body).
-//! A gRPC client reads that JSON as gRPC frames and reports `INTERNAL` ("invalid compression
-//! flag"), so this example wraps the layer in a `map_response` that turns each refusal into a
-//! gRPC status (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `INVALID_ARGUMENT`, `UNAVAILABLE`),
-//! keeping the `WWW-Authenticate` and `Retry-After` headers: see [`grpc_status`].
+//! The layer sees `content-type: application/grpc` and refuses with a gRPC status
+//! (`UNAUTHENTICATED`, `PERMISSION_DENIED`, `INVALID_ARGUMENT`, `UNAVAILABLE`) in a
+//! trailers-only response, keeping the `WWW-Authenticate` and `Retry-After` headers.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,11 +21,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer};
-use bearer_guard::{BearerBody, BearerLayer, ScopePolicy, VerifiedClaims};
+use bearer_guard::{BearerLayer, ScopePolicy, VerifiedClaims};
 use bytes::{Buf, BufMut};
-use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::uri::PathAndQuery;
-use http_body_util::Either;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::{Code, Status};
@@ -134,32 +130,6 @@ impl tower::Service<http::Request<tonic::body::Body>> for MessagesServer {
     }
 }
 
-/// Turns a refusal of `BearerLayer` (the `Right` body: its JSON) into a gRPC status, a
-/// trailers-only response that gRPC clients understand; passes the service's responses on.
-fn grpc_status(
-    response: http::Response<BearerBody<tonic::body::Body>>,
-) -> http::Response<tonic::body::Body> {
-    let (parts, body) = response.into_parts();
-    if let Either::Left(body) = body {
-        return http::Response::from_parts(parts, body);
-    }
-    let code = match parts.status.as_u16() {
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
-        503 => Code::Unavailable,
-        _ => Code::InvalidArgument,
-    };
-    let challenge = parts.headers.get(WWW_AUTHENTICATE);
-    let message = challenge.and_then(|value| value.to_str().ok());
-    let mut grpc = Status::new(code, message.unwrap_or("refused")).into_http();
-    for name in [WWW_AUTHENTICATE, RETRY_AFTER] {
-        if let Some(value) = parts.headers.get(&name) {
-            grpc.headers_mut().insert(name, value.clone());
-        }
-    }
-    grpc
-}
-
 /// Calls `Read` with this token (if any); returns the reply or the status code and message.
 async fn read(
     channel: tonic::transport::Channel,
@@ -195,10 +165,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     issuer.grant("grpc-writer", DEFAULT_AUDIENCE, ["write:messages"]);
     let validator = issuer.validator_for(DEFAULT_AUDIENCE).build()?;
 
-    // The layer wraps every service of the server; its refusals become gRPC statuses.
-    let layer = tower::ServiceBuilder::new()
-        .map_response(grpc_status)
-        .layer(BearerLayer::new(validator));
+    // The layer wraps every service of the server; it answers gRPC requests with gRPC statuses.
+    let layer = BearerLayer::new(validator);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -66,9 +66,10 @@ impl VerifiedClaims {
         self.0.subject.as_deref()
     }
 
-    /// `client_id` or, failing that, `azp`: the OAuth client the token was issued to.
+    /// The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp` (Auth0,
+    /// Keycloak, Entra ID v2), else `cid` (Okta).
     pub fn client_id(&self) -> Option<&str> {
-        ["client_id", "azp"]
+        ["client_id", "azp", "cid"]
             .iter()
             .find_map(|name| self.0.all.get(*name).and_then(Value::as_str))
     }

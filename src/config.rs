@@ -39,6 +39,8 @@ pub struct ValidatorBuilder {
     algorithms: Option<Vec<Algorithm>>,
     leeway: Duration,
     jwks_uri: Option<String>,
+    /// Set by a preset, and replaced by a secret given afterwards.
+    jwks_uri_from_preset: bool,
     secret: Option<Secret>,
     http_client: Option<reqwest::Client>,
     scope_claims: ScopeClaims,
@@ -80,6 +82,7 @@ impl Default for ValidatorBuilder {
             algorithms: None,
             leeway: Duration::from_secs(60),
             jwks_uri: None,
+            jwks_uri_from_preset: false,
             secret: None,
             http_client: None,
             scope_claims: ScopeClaims::default(),
@@ -135,6 +138,7 @@ impl ValidatorBuilder {
     /// The key set URL, instead of discovering it from the issuer.
     pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.jwks_uri = Some(uri.into());
+        self.jwks_uri_from_preset = false;
         self
     }
 
@@ -142,7 +146,15 @@ impl ValidatorBuilder {
     /// raw bytes of the string, as Auth0 shows an API's signing secret; at least 32 bytes.
     pub fn hs256_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.secret = Some(Secret::Bytes(secret.into()));
+        self.drop_preset_key_set();
         self
+    }
+
+    fn drop_preset_key_set(&mut self) {
+        if self.jwks_uri_from_preset {
+            self.jwks_uri = None;
+            self.jwks_uri_from_preset = false;
+        }
     }
 
     /// Like [`hs256_secret`](Self::hs256_secret), for a secret given base64-encoded
@@ -157,6 +169,7 @@ impl ValidatorBuilder {
             Ok(bytes) => Secret::Bytes(bytes),
             Err(_) => Secret::NotBase64,
         });
+        self.drop_preset_key_set();
         self
     }
 
@@ -441,15 +454,17 @@ impl ValidatorBuilder {
             .trim()
             .trim_start_matches("https://")
             .trim_end_matches('/');
-        ValidatorBuilder::default()
+        let mut builder = ValidatorBuilder::default()
             .issuer(format!("https://{host}/"))
             .jwks_uri(format!("https://{host}/.well-known/jwks.json"))
             .audience(audience)
-            .algorithms([Algorithm::RS256])
             .scope_claims(ScopeClaims {
                 permissions: true,
                 ..ScopeClaims::default()
-            })
+            });
+        // An Auth0 API signed with HS256 has no key set: a secret given later replaces it.
+        builder.jwks_uri_from_preset = true;
+        builder
     }
 }
 
@@ -634,6 +649,18 @@ mod tests {
             found,
             [ConfigProblem::SecretShorterThanHash(Algorithm::HS512)]
         );
+    }
+
+    #[test]
+    fn the_auth0_preset_takes_an_hs256_secret_instead_of_its_key_set() {
+        let built = ValidatorBuilder::auth0("tenant.auth0.com", "https://api.example.com")
+            .hs256_secret([7u8; 32])
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+        let explicit = ValidatorBuilder::auth0("tenant.auth0.com", "https://api.example.com")
+            .jwks_uri("https://tenant.auth0.com/keys")
+            .hs256_secret([7u8; 32]);
+        assert_eq!(problems(explicit), [ConfigProblem::SecretAndKeySet]);
     }
 
     #[test]

@@ -127,14 +127,20 @@ where
                     .insert(validator.responder().clone());
                 return ResponseFuture::inner(self.inner.call(request));
             }
-            Err(error) => return ResponseFuture::rejected(validator.responder().respond(&error)),
+            Err(error) => {
+                let response = validator.responder().respond_to(request.headers(), &error);
+                return ResponseFuture::rejected(response);
+            }
         };
         match validator.validate_now(&token) {
             Some(Ok(claims)) => {
                 authenticated(&mut request, claims, validator);
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Some(Err(error)) => ResponseFuture::rejected(validator.responder().respond(&error)),
+            Some(Err(error)) => {
+                let response = validator.responder().respond_to(request.headers(), &error);
+                ResponseFuture::rejected(response)
+            }
             None => {
                 // The key set must be fetched first. The ready service goes into the future;
                 // a fresh clone takes its place for the next request.
@@ -148,7 +154,11 @@ where
                             authenticated(&mut request, claims, &validator);
                             inner.call(request).await.map(|r| r.map(Either::Left))
                         }
-                        Err(error) => Ok(validator.responder().respond(&error).map(Either::Right)),
+                        Err(error) => {
+                            let response =
+                                validator.responder().respond_to(request.headers(), &error);
+                            Ok(response.map(Either::Right))
+                        }
                     }
                 }))
             }
@@ -402,7 +412,7 @@ where
                     .cloned()
                     .unwrap_or_default()
                     .with_realm(self.realm.as_deref());
-                ResponseFuture::rejected(responder.respond(&error))
+                ResponseFuture::rejected(responder.respond_to(request.headers(), &error))
             }
         }
     }

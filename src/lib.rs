@@ -47,8 +47,8 @@
 //! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front.
 //! - [`BearerLayer`], [`RequireScopes`]: the middleware.
 //! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`]: what handlers see and require.
-//! - [`axum`](crate::axum) (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
-//! - [`testing`](crate::testing) (feature `test-util`): a loopback test issuer and token
+//! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
+//! - [`testing`] (feature `test-util`): a loopback test issuer and token
 //!   builder.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

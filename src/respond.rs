@@ -107,6 +107,46 @@ impl Responder {
         }
     }
 
+    /// The response to a request with these headers: a gRPC status for gRPC requests (which
+    /// read any HTTP error as a broken stream), the HTTP response otherwise.
+    pub(crate) fn respond_to(
+        &self,
+        request: &http::HeaderMap,
+        error: &AuthError,
+    ) -> Response<Full<Bytes>> {
+        let grpc = request
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        if grpc {
+            self.grpc(error)
+        } else {
+            self.respond(error)
+        }
+    }
+
+    /// A trailers-only gRPC response (HTTP 200, `grpc-status`, `grpc-message`), with the
+    /// same `WWW-Authenticate` and `Retry-After` as the HTTP refusal.
+    fn grpc(&self, error: &AuthError) -> Response<Full<Bytes>> {
+        let code: u16 = match error.status().as_u16() {
+            400 => 3,  // INVALID_ARGUMENT
+            403 => 7,  // PERMISSION_DENIED
+            503 => 14, // UNAVAILABLE
+            _ => 16,   // UNAUTHENTICATED
+        };
+        let mut response = self.respond(error).map(|_| Full::new(Bytes::new()));
+        *response.status_mut() = http::StatusCode::OK;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", HeaderValue::from(code));
+        if let Ok(message) = HeaderValue::from_str(&grpc_message(&error.description())) {
+            headers.insert("grpc-message", message);
+        }
+        response
+    }
+
     /// The response: the hook may choose the body, never the status or the challenge.
     pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
         let body = match &self.body {
@@ -128,5 +168,53 @@ impl Responder {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// Percent-encodes a `grpc-message` (gRPC over HTTP/2: printable ASCII except `%` as is).
+fn grpc_message(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TokenProblem;
+
+    #[test]
+    fn grpc_requests_get_a_grpc_status_with_the_same_challenge() {
+        let mut request = http::HeaderMap::new();
+        request.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
+        let error = AuthError::InvalidToken(TokenProblem::Expired);
+        let response = Responder::default().respond_to(&request, &error);
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()["grpc-status"], "16");
+        assert_eq!(response.headers()["grpc-message"], "the token has expired");
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            error.challenge(None).unwrap()
+        );
+        let forbidden = AuthError::InsufficientScope {
+            required: "a".into(),
+        };
+        let response = Responder::default().respond_to(&request, &forbidden);
+        assert_eq!(response.headers()["grpc-status"], "7");
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded() {
+        assert_eq!(grpc_message("100% sure\n"), "100%25 sure%0A");
+        assert_eq!(grpc_message("é"), "%C3%A9");
     }
 }

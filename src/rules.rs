@@ -85,8 +85,8 @@ impl ClaimRule {
         )
     }
 
-    /// The token must have been issued to one of these clients (`client_id`, or `azp` when
-    /// there is no `client_id`).
+    /// The token must have been issued to one of these clients, as
+    /// [`VerifiedClaims::client_id`] reads it (`client_id`, else `azp`, else `cid`).
     pub fn client_id_in<I, S>(clients: I) -> Self
     where
         I: IntoIterator<Item = S>,
