@@ -38,22 +38,39 @@ pub(crate) struct Parsed<'a> {
     signature: &'a str,
 }
 
-/// The header members this crate reads. Unknown members are ignored, and `jku`, `x5u`, `jwk`
-/// and `x5c` are never read at all: a token does not get to say which key verifies it.
-/// A repeated member name fails deserialization.
-#[derive(Deserialize)]
+/// The header members this crate reads, from a JSON object with unique member names (an
+/// array, a repeated name or invalid UTF-8 anywhere is a malformed header). Unknown members are
+/// ignored, and `jku`, `x5u`, `jwk` and `x5c` are never read at all: a token does not get to
+/// say which key verifies it.
 struct Header {
     alg: String,
-    #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
     cty: Option<String>,
-    #[serde(default)]
-    crit: Option<Value>,
-    #[serde(default)]
-    b64: Option<Value>,
+    /// `crit` or `b64` is present, with any value (`null` included).
+    has_crit: bool,
+    has_b64: bool,
+}
+
+impl Header {
+    fn parse(json: &[u8]) -> Result<Header, TokenProblem> {
+        let UniqueKeyObject(mut members) =
+            serde_json::from_slice(json).map_err(|_| TokenProblem::MalformedHeader)?;
+        // A member that is present must be a string: `null` is not "absent".
+        let mut string = |name: &str| match members.remove(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(_) => Err(TokenProblem::MalformedHeader),
+        };
+        Ok(Header {
+            alg: string("alg")?.ok_or(TokenProblem::MalformedHeader)?,
+            kid: string("kid")?,
+            typ: string("typ")?,
+            cty: string("cty")?,
+            has_crit: members.contains_key("crit"),
+            has_b64: members.contains_key("b64"),
+        })
+    }
 }
 
 /// Splits the token, decodes the header and applies the algorithm allow-list, all before any
@@ -79,25 +96,20 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
     let header_json = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| TokenProblem::MalformedHeader)?;
-    let header: Header =
-        serde_json::from_slice(&header_json).map_err(|_| TokenProblem::MalformedHeader)?;
+    let header = Header::parse(&header_json)?;
     let alg = header
         .alg
         .parse::<Algorithm>()
         .ok()
         .filter(|alg| rules.algorithms.contains(alg))
         .ok_or(TokenProblem::AlgorithmNotAllowed)?;
-    if header.crit.is_some() {
+    if header.has_crit {
         return Err(TokenProblem::UnsupportedCritical);
     }
-    if header.b64.is_some() {
+    if header.has_b64 {
         return Err(TokenProblem::UnencodedPayload);
     }
-    if header
-        .cty
-        .as_deref()
-        .is_some_and(|cty| cty.eq_ignore_ascii_case("JWT"))
-    {
+    if header.cty.as_deref().is_some_and(is_jwt_media_type) {
         return Err(TokenProblem::Nested);
     }
     if rules.rfc9068 && !header.typ.as_deref().is_some_and(is_access_token_type) {
@@ -119,12 +131,21 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
 
 /// `at+jwt` or `application/at+jwt`, in any letter case (RFC 9068 §2.1, RFC 7515 §4.1.9).
 fn is_access_token_type(typ: &str) -> bool {
+    media_subtype(typ).eq_ignore_ascii_case("at+jwt")
+}
+
+/// `JWT` or `application/jwt`, in any letter case: a nested token (RFC 7519 §5.2).
+fn is_jwt_media_type(cty: &str) -> bool {
+    media_subtype(cty).eq_ignore_ascii_case("jwt")
+}
+
+/// A `typ` or `cty` without its optional `application/` prefix (RFC 7515 §4.1.9).
+fn media_subtype(media_type: &str) -> &str {
     const PREFIX: &str = "application/";
-    let media = match typ.get(..PREFIX.len()) {
-        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &typ[PREFIX.len()..],
-        _ => typ,
-    };
-    media.eq_ignore_ascii_case("at+jwt")
+    match media_type.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &media_type[PREFIX.len()..],
+        _ => media_type,
+    }
 }
 
 /// The `iss` a token claims, before anything is verified: only to choose which issuer's
@@ -377,6 +398,39 @@ mod tests {
         assert_eq!(
             header(json!({"kid": "a"})),
             Err(TokenProblem::MalformedHeader)
+        );
+    }
+
+    #[test]
+    fn header_members_must_have_their_types_and_null_is_not_absent() {
+        assert_eq!(
+            header(json!(["HS256", "k"])),
+            Err(TokenProblem::MalformedHeader)
+        );
+        assert_eq!(
+            header(json!({"alg": "HS256", "kid": null})),
+            Err(TokenProblem::MalformedHeader)
+        );
+        assert_eq!(
+            header(json!({"alg": "HS256", "typ": 1})),
+            Err(TokenProblem::MalformedHeader)
+        );
+        assert_eq!(
+            header(json!({"alg": "HS256", "crit": null})),
+            Err(TokenProblem::UnsupportedCritical)
+        );
+        assert_eq!(
+            header(json!({"alg": "HS256", "b64": null})),
+            Err(TokenProblem::UnencodedPayload)
+        );
+        assert_eq!(
+            header(json!({"alg": "HS256", "cty": "Application/JWT"})),
+            Err(TokenProblem::Nested)
+        );
+        let non_utf8 = URL_SAFE_NO_PAD.encode(b"{\"alg\":\"HS256\",\"x\":\"\xff\"}");
+        assert_eq!(
+            parse(&format!("{non_utf8}.e30.c2ln"), &rules()).err(),
+            Some(TokenProblem::MalformedHeader)
         );
     }
 
