@@ -80,9 +80,11 @@ struct Doorkeeper {
 
 impl Doorkeeper {
     fn new(capacity: u64) -> Self {
-        let slots = usize::try_from(capacity.saturating_mul(2))
+        // Four slots per entry: a token used again after N others keeps its slot with
+        // probability about e^(-N / slots), so busy APIs still admit their tokens quickly.
+        let slots = usize::try_from(capacity.saturating_mul(4))
             .unwrap_or(usize::MAX)
-            .clamp(1024, 1 << 16);
+            .clamp(1024, 1 << 18);
         Doorkeeper {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             hasher: RandomState::default(),
@@ -91,9 +93,20 @@ impl Doorkeeper {
 
     /// Whether `token` was recorded before; records it.
     fn seen_before(&self, token: &str) -> bool {
-        let hash = self.hasher.hash_one(token) | 1;
-        let slot = &self.slots[(hash % self.slots.len() as u64) as usize];
+        let (slot, hash) = self.slot(token);
         slot.swap(hash, Ordering::Relaxed) == hash
+    }
+
+    /// Whether `token` is recorded now. A cached token whose slot another token took is
+    /// verified again and recorded anew: slower once, never wrong.
+    fn recorded(&self, token: &str) -> bool {
+        let (slot, hash) = self.slot(token);
+        slot.load(Ordering::Relaxed) == hash
+    }
+
+    fn slot(&self, token: &str) -> (&AtomicU64, u64) {
+        let hash = self.hasher.hash_one(token) | 1;
+        (&self.slots[(hash % self.slots.len() as u64) as usize], hash)
     }
 }
 
@@ -133,7 +146,12 @@ impl TokenCache {
         }
     }
 
+    /// The entry of a token. A token the doorkeeper has not recorded skips the cache lookup
+    /// altogether: a first-seen token pays one hash, not a miss of the cache.
     pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
+        if !self.doorkeeper.recorded(token) {
+            return None;
+        }
         self.entries.get(token)
     }
 
