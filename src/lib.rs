@@ -43,13 +43,18 @@
 //! The body is `{"error": ..., "error_description": ...}`; descriptions are fixed texts that
 //! never echo the token.
 //!
-//! ## Modules
-//! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front.
-//! - [`BearerLayer`], [`RequireScopes`]: the middleware.
-//! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`]: what handlers see and require.
+//! ## What is where
+//! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front; presets such as
+//!   [`Validator::auth0`]; several issuers with [`Validator::for_issuers`]; key set health with
+//!   [`Validator::warm_up`], [`Validator::is_ready`] and [`Validator::key_stats`].
+//! - [`BearerLayer`] (optional authentication, [`TokenSource`]s), [`RequireScopes`] and
+//!   [`RequireClaims`]: the middleware. gRPC requests are refused with gRPC statuses.
+//! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`], [`ClaimRule`]: what handlers see and what
+//!   routes require.
+//! - [`ProtectedResourceMetadata`]: the RFC 9728 document; [`ErrorBody`]: your error format.
 //! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
-//! - [`testing`] (feature `test-util`): a loopback test issuer and token
-//!   builder.
+//! - [`testing`] (feature `test-util`): a loopback test issuer (discovery, JWKS, a client
+//!   credentials token endpoint, key rotation and faults) and a token builder.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
