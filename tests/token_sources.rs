@@ -4,15 +4,13 @@
 
 mod common;
 
-use axum::body::Body;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{BearerLayer, RequireScopes, TokenSource, Validator, VerifiedClaims};
-use common::{Reply, SCOPE};
-use http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use common::{Reply, SCOPE, get_with};
+use http::{HeaderName, StatusCode, header};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const PRIVATE: &str = "/private";
 const SCOPED: &str = "/scoped";
@@ -32,28 +30,6 @@ fn app(layer: BearerLayer) -> Router {
 }
 
 /// `GET uri` with these headers (raw values), as a client sees the answer.
-async fn get_with(app: &Router, uri: &str, headers: &[(HeaderName, &[u8])]) -> Reply {
-    let mut request = Request::get(uri).body(Body::empty()).expect("a request");
-    for (name, value) in headers {
-        let value = HeaderValue::from_bytes(value).expect("a valid header value");
-        request.headers_mut().append(name.clone(), value);
-    }
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("a body");
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Reply {
-        status: parts.status,
-        challenge: parts
-            .headers
-            .get(header::WWW_AUTHENTICATE)
-            .map(|value| value.to_str().expect("an ASCII challenge").to_owned()),
-        headers: parts.headers,
-        body,
-    }
-}
-
 struct Fixture {
     issuer: TestIssuer,
     validator: Validator,

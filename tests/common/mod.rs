@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{BearerLayer, RequireScopes, Validator, ValidatorBuilder, VerifiedClaims};
-use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -111,6 +111,8 @@ pub struct Reply {
     pub headers: HeaderMap,
     /// The body as JSON (a JSON string holding the text if the body is not JSON).
     pub body: Value,
+    /// The body as sent.
+    pub raw_body: Vec<u8>,
 }
 
 /// `GET path` with an optional `Authorization` header.
@@ -125,23 +127,34 @@ pub async fn send_token(app: &Router, path: &str, token: &str) -> Reply {
 }
 
 /// `GET path` with one `Authorization` header per value (raw bytes, so malformed values
-/// can be sent too).
+/// can be sent too); the response must not echo any of them.
 pub async fn send_raw(app: &Router, path: &str, authorizations: &[&[u8]]) -> Reply {
-    let mut request = Request::get(path).body(Body::empty()).expect("request");
+    let headers: Vec<(HeaderName, &[u8])> = authorizations
+        .iter()
+        .map(|value| (header::AUTHORIZATION, *value))
+        .collect();
+    let reply = get_with(app, path, &headers).await;
     for value in authorizations {
+        assert_no_echo(value, &reply.headers, &reply.raw_body);
+    }
+    reply
+}
+
+/// `GET uri` with these headers (raw values, appended in order).
+pub async fn get_with(app: &Router, uri: &str, headers: &[(HeaderName, &[u8])]) -> Reply {
+    let mut request = Request::get(uri).body(Body::empty()).expect("request");
+    for (name, value) in headers {
         let value = HeaderValue::from_bytes(value).expect("a valid header value");
-        request.headers_mut().append(header::AUTHORIZATION, value);
+        request.headers_mut().append(name.clone(), value);
     }
     let response = app.clone().oneshot(request).await.expect("infallible");
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
+    let raw_body = axum::body::to_bytes(body, 1 << 20)
         .await
-        .expect("a body under 1 MiB");
-    for value in authorizations {
-        assert_no_echo(value, &parts.headers, &bytes);
-    }
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        .expect("a body under 1 MiB")
+        .to_vec();
+    let body = serde_json::from_slice(&raw_body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw_body).into_owned()));
     Reply {
         status: parts.status,
         challenge: parts
@@ -150,6 +163,7 @@ pub async fn send_raw(app: &Router, path: &str, authorizations: &[&[u8]]) -> Rep
             .map(|value| value.to_str().expect("an ASCII challenge").to_owned()),
         headers: parts.headers,
         body,
+        raw_body,
     }
 }
 
