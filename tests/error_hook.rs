@@ -10,26 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::get;
-use bearer_guard::axum::Claims;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    AuthError, BearerLayer, ClaimRule, ErrorBody, RequireClaims, RequireScopes, Validator,
-    ValidatorBuilder,
+    AuthError, BearerLayer, ClaimRule, ErrorBody, RequireScopes, Validator, ValidatorBuilder,
 };
-use common::{PRIVATE, Reply, SCOPE, SCOPED, send, send_raw};
+use common::{PRIVATE, RULED, Reply, SCOPE, SCOPED, SHAPED, guarded_app, send, send_raw};
 use http::{StatusCode, header};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-const RULED: &str = "/api/ruled";
-const SHAPED: &str = "/api/shaped";
 const METADATA_URL: &str = "https://api.example.com/.well-known/oauth-protected-resource";
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Shaped {
-    org_id: String,
-}
 
 /// The problem document the hook writes for `error`.
 fn problem(error: &AuthError) -> Value {
@@ -52,23 +41,6 @@ fn hook(calls: &Arc<AtomicUsize>) -> impl Fn(&AuthError) -> ErrorBody + Send + S
         calls.fetch_add(1, Ordering::SeqCst);
         ErrorBody::problem_json(&problem(error))
     }
-}
-
-fn app(validator: Validator) -> Router {
-    let scoped = Router::new()
-        .route(SCOPED, get(|| async { "scoped" }))
-        .route_layer(RequireScopes::all([SCOPE]));
-    let ruled = Router::new()
-        .route(RULED, get(|| async { "ruled" }))
-        .route_layer(RequireClaims::new(
-            ClaimRule::includes("roles", "admin").or_forbidden(),
-        ));
-    Router::new()
-        .merge(scoped)
-        .merge(ruled)
-        .route(PRIVATE, get(|| async { "private" }))
-        .route(SHAPED, get(|_: Claims<Shaped>| async { "shaped" }))
-        .layer(BearerLayer::new(validator))
 }
 
 /// The same configuration with and without the hook, each behind its own router.
@@ -94,8 +66,8 @@ async fn pair() -> Pair {
         .build()
         .unwrap();
     Pair {
-        plain: app(plain),
-        hooked: app(hooked),
+        plain: guarded_app(plain),
+        hooked: guarded_app(hooked),
         issuer,
         calls,
     }
@@ -283,7 +255,7 @@ async fn the_hook_sees_the_error_it_writes_for() {
         })
         .build()
         .unwrap();
-    let app = app(validator);
+    let app = guarded_app(validator);
     let reply = send(&app, PRIVATE, None).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply.challenge.as_deref(), Some("Bearer"));

@@ -5,21 +5,17 @@
 mod common;
 
 use axum::Router;
-use axum::routing::get;
-use bearer_guard::axum::Claims;
 use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer};
-use bearer_guard::{
-    BearerLayer, ClaimRule, ProtectedResourceMetadata, RequireClaims, RequireScopes, Validator,
+use bearer_guard::{ProtectedResourceMetadata, Validator};
+use common::{
+    PRIVATE, RULED, Reply, SCOPE, SCOPED, SHAPED, guarded_app, parse_challenge, send, send_raw,
+    send_token,
 };
-use common::{PRIVATE, Reply, SCOPE, SCOPED, parse_challenge, send, send_raw, send_token};
 use http::{StatusCode, header};
-use serde::Deserialize;
 use serde_json::json;
 
 const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 const METADATA_URL: &str = "https://api.example.com/.well-known/oauth-protected-resource";
-const RULED: &str = "/api/ruled";
-const SHAPED: &str = "/api/shaped";
 
 fn metadata() -> ProtectedResourceMetadata {
     ProtectedResourceMetadata::new(DEFAULT_AUDIENCE)
@@ -27,30 +23,9 @@ fn metadata() -> ProtectedResourceMetadata {
         .resource_name("Messages API")
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Shaped {
-    org_id: String,
-}
-
-/// The quickstart routes behind the layer, a claim-guarded and an extractor route, and the
-/// metadata document outside the layer.
+/// The guarded routes, and the metadata document outside the layer.
 fn metadata_app(validator: Validator, metadata: &ProtectedResourceMetadata) -> Router {
-    let scoped = Router::new()
-        .route(SCOPED, get(|| async { "scoped" }))
-        .route_layer(RequireScopes::all([SCOPE]));
-    let ruled = Router::new()
-        .route(RULED, get(|| async { "ruled" }))
-        .route_layer(RequireClaims::new(
-            ClaimRule::includes("roles", "admin").or_forbidden(),
-        ));
-    Router::new()
-        .merge(scoped)
-        .merge(ruled)
-        .route(PRIVATE, get(|| async { "private" }))
-        .route(SHAPED, get(|_: Claims<Shaped>| async { "shaped" }))
-        .layer(BearerLayer::new(validator))
-        .route_service(&metadata.path(), metadata.service())
+    guarded_app(validator).route_service(&metadata.path(), metadata.service())
 }
 
 struct Fixture {

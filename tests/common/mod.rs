@@ -12,8 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use bearer_guard::axum::Claims;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, RequireScopes, Validator, ValidatorBuilder, VerifiedClaims};
+use bearer_guard::{
+    BearerLayer, ClaimRule, RequireClaims, RequireScopes, Validator, ValidatorBuilder,
+    VerifiedClaims,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -100,6 +104,36 @@ impl Fixture {
             "(discovery, jwks) fetches counted by the validator"
         );
     }
+}
+
+/// A route guarded by a claim rule (`roles` must include `admin`, else 403).
+pub const RULED: &str = "/api/ruled";
+/// A route whose handler needs claims of the [`Shaped`] form (else 401).
+pub const SHAPED: &str = "/api/shaped";
+
+/// The custom claims [`SHAPED`] requires.
+#[derive(serde::Deserialize)]
+pub struct Shaped {
+    pub org_id: String,
+}
+
+/// Every way a route behind the layer can refuse: `PRIVATE` (authentication), `SCOPED`
+/// (`RequireScopes`), `RULED` (`RequireClaims`) and `SHAPED` (the `Claims<T>` extractor).
+pub fn guarded_app(validator: Validator) -> Router {
+    let scoped = Router::new()
+        .route(SCOPED, get(|| async { "scoped" }))
+        .route_layer(RequireScopes::all([SCOPE]));
+    let ruled = Router::new()
+        .route(RULED, get(|| async { "ruled" }))
+        .route_layer(RequireClaims::new(
+            ClaimRule::includes("roles", "admin").or_forbidden(),
+        ));
+    Router::new()
+        .merge(scoped)
+        .merge(ruled)
+        .route(PRIVATE, get(|| async { "private" }))
+        .route(SHAPED, get(|_: Claims<Shaped>| async { "shaped" }))
+        .layer(BearerLayer::new(validator))
 }
 
 /// What a client sees.
