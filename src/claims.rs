@@ -94,6 +94,23 @@ impl VerifiedClaims {
         &self.0.all
     }
 
+    /// About how many bytes these claims take in memory: the typed copies plus every JSON
+    /// value, with the allocator's and the map's per-node costs. An estimate that grows
+    /// with the number of values, not just their text, since a token of many tiny values
+    /// decodes into far more memory than its length.
+    pub(crate) fn approximate_heap_bytes(&self) -> usize {
+        let inner = &self.0;
+        let strings = |list: &mut dyn Iterator<Item = usize>| -> usize {
+            list.map(|len| len + STRING_COST).sum()
+        };
+        std::mem::size_of::<ClaimsInner>()
+            + inner.issuer.len()
+            + strings(&mut inner.audiences.iter().map(String::len))
+            + inner.subject.as_ref().map_or(0, |s| s.len() + STRING_COST)
+            + strings(&mut inner.scopes.iter().map(str::len))
+            + object_bytes(&inner.all)
+    }
+
     /// The claims as a type of your own (unknown fields are ignored unless your type denies
     /// them).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
@@ -112,6 +129,28 @@ impl fmt::Debug for VerifiedClaims {
             .field("scopes", &self.0.scopes)
             .finish_non_exhaustive()
     }
+}
+
+/// What a heap string costs beyond its bytes: its handle and the allocator's rounding.
+const STRING_COST: usize = 32;
+/// What one member of a JSON object costs beyond its key and value: the map's node share.
+const MEMBER_COST: usize = 48;
+
+fn object_bytes(object: &Map<String, Value>) -> usize {
+    object
+        .iter()
+        .map(|(key, value)| MEMBER_COST + key.len() + STRING_COST + value_bytes(value))
+        .sum()
+}
+
+fn value_bytes(value: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match value {
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+            Value::String(text) => text.len() + STRING_COST,
+            Value::Array(items) => items.iter().map(value_bytes).sum(),
+            Value::Object(object) => object_bytes(object),
+        }
 }
 
 /// Deserializes a borrowed claims map without cloning it into a `Value`.
@@ -197,5 +236,19 @@ mod tests {
         let claims = VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all);
         assert_eq!(claims.deserialize::<Custom>().unwrap().org, "acme");
         assert_eq!(claims.subject(), Some("client@clients"));
+    }
+
+    #[test]
+    fn the_memory_estimate_grows_with_the_number_of_values() {
+        let claims = |all: Map<String, Value>| {
+            VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all)
+                .approximate_heap_bytes()
+        };
+        let mut one_string = Map::new();
+        one_string.insert("x".into(), Value::from("a".repeat(4000)));
+        let mut many_values = Map::new();
+        many_values.insert("x".into(), Value::from(vec![0; 2000]));
+        // About the same JSON length (4 kB), but 2,000 values of 32 bytes each.
+        assert!(claims(many_values) > 10 * claims(one_string));
     }
 }

@@ -23,6 +23,19 @@ use crate::validator::{Issuer, Keys, Validator};
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 /// The largest leeway accepted: beyond this, "expired" stops meaning much.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// The default budget of the verified-token cache: about 10,000 typical access tokens.
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 32 << 20;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// The bounds of the duration settings: past them a setting means nothing useful, and every
+/// sum of them stays far from overflowing a clock.
+const DURATION_BOUNDS: [(&str, Duration); 5] = [
+    ("jwks_ttl", Duration::from_secs(7 * 24 * 3600)),
+    ("jwks_ttl_bounds", Duration::from_secs(7 * 24 * 3600)),
+    ("stale_if_error", Duration::from_secs(7 * 24 * 3600)),
+    ("refetch_cooldown", Duration::from_secs(3600)),
+    ("fetch_timeout", Duration::from_secs(60)),
+];
 
 /// Builds a [`Validator`]. Start from [`Validator::builder`] or a preset such as
 /// [`Validator::auth0`].
@@ -30,7 +43,7 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// Defaults: key set by discovery from the issuer, `RS256` (or `HS256` with a secret),
 /// 60 s leeway, 16 KiB token cap, scopes from `scope` and `scp`; key set TTL 10 min
 /// (`max-age` honoured within 1 min to 24 h), stale-if-error 24 h, refetch cooldown 30 s,
-/// fetch timeout 5 s, body cap 1 MiB, at most 100 keys; verified-token cache of 10,000.
+/// fetch timeout 5 s, body cap 1 MiB, at most 100 keys; verified-token cache of 32 MiB.
 #[derive(Clone)]
 #[must_use]
 pub struct ValidatorBuilder {
@@ -47,7 +60,7 @@ pub struct ValidatorBuilder {
     max_token_bytes: usize,
     cache: CacheSettings,
     realm: Option<String>,
-    token_cache_capacity: u64,
+    token_cache_bytes: u64,
     rfc9068: bool,
     claim_rules: Vec<ClaimRule>,
     resource_metadata: Option<String>,
@@ -90,15 +103,15 @@ impl Default for ValidatorBuilder {
             cache: CacheSettings {
                 ttl: Duration::from_secs(600),
                 min_ttl: Duration::from_secs(60),
-                max_ttl: Duration::from_secs(24 * 3600),
-                stale_if_error: Duration::from_secs(24 * 3600),
+                max_ttl: DAY,
+                stale_if_error: DAY,
                 refetch_cooldown: Duration::from_secs(30),
                 timeout: Duration::from_secs(5),
                 max_body_bytes: 1024 * 1024,
                 max_keys: 100,
             },
             realm: None,
-            token_cache_capacity: 10_000,
+            token_cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
             rfc9068: false,
             claim_rules: Vec::new(),
             resource_metadata: None,
@@ -193,14 +206,15 @@ impl ValidatorBuilder {
     }
 
     /// How long a fetched key set is fresh when the issuer sends no `Cache-Control:
-    /// max-age` (default 10 min). The key set is refreshed in the background before then.
+    /// max-age` (default 10 min, at most 7 days). The key set is refreshed in the background
+    /// before then.
     pub fn jwks_ttl(mut self, ttl: Duration) -> Self {
         self.cache.ttl = ttl;
         self
     }
 
-    /// The bounds an issuer's `Cache-Control: max-age` is clamped to (default 1 min to 24 h);
-    /// `no-cache` and `no-store` count as the lower bound.
+    /// The bounds an issuer's `Cache-Control: max-age` is clamped to (default 1 min to 24 h;
+    /// the upper bound at most 7 days); `no-cache` and `no-store` count as the lower bound.
     pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
         self.cache.min_ttl = min;
         self.cache.max_ttl = max;
@@ -208,8 +222,8 @@ impl ValidatorBuilder {
     }
 
     /// How long past its freshness the last good key set keeps verifying tokens while the
-    /// issuer cannot be reached or answers garbage (default 24 h). After that, requests get
-    /// 503 until a fetch succeeds.
+    /// issuer cannot be reached or answers garbage (default 24 h, at most 7 days). After
+    /// that, requests get 503 until a fetch succeeds.
     pub fn stale_if_error(mut self, window: Duration) -> Self {
         self.cache.stale_if_error = window;
         self
@@ -227,26 +241,31 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The least time between two fetches caused by unknown `kid`s (default 30 s).
+    /// The least time between two fetches caused by unknown `kid`s (default 30 s, at most
+    /// 1 h). A token signed with a key the issuer just published is accepted at the latest
+    /// one cooldown after it is first seen.
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.cache.refetch_cooldown = cooldown;
         self
     }
 
-    /// The total time a discovery or key set request may take (default 5 s).
+    /// The total time a discovery or key set request may take (default 5 s, at most 60 s).
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.cache.timeout = timeout;
         self
     }
 
-    /// How many verified tokens to keep in memory (default 10,000; `0` turns the cache off).
+    /// The memory budget of the verified-token cache, in bytes (default 32 MiB; `0` turns
+    /// the cache off).
     ///
     /// A token that passed every check is served from this cache until it expires: its time
     /// claims are rechecked on each hit and the entry is not used once its key has left the
-    /// key set. Each entry costs the token plus its decoded claims, about 2-3 KiB for a
-    /// typical access token, so the default bounds it near 30 MiB.
-    pub fn token_cache_capacity(mut self, tokens: u64) -> Self {
-        self.token_cache_capacity = tokens;
+    /// key set. Each entry is weighed as the token's length plus an estimate of its decoded
+    /// claims in memory: about 2-3 KiB for a typical access token (so the default holds
+    /// about 10,000), but far more for a large token of many small JSON values, which is why
+    /// the budget is in bytes rather than entries.
+    pub fn token_cache_bytes(mut self, bytes: u64) -> Self {
+        self.token_cache_bytes = bytes;
         self
     }
 
@@ -389,6 +408,18 @@ impl ValidatorBuilder {
         if self.cache.min_ttl > self.cache.max_ttl {
             problems.push(ConfigProblem::TtlBoundsReversed);
         }
+        let durations = [
+            self.cache.ttl,
+            self.cache.max_ttl,
+            self.cache.stale_if_error,
+            self.cache.refetch_cooldown,
+            self.cache.timeout,
+        ];
+        for ((setting, max), value) in DURATION_BOUNDS.into_iter().zip(durations) {
+            if value > max {
+                problems.push(ConfigProblem::DurationTooLong { setting, max });
+            }
+        }
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
                 crate::backend::BackendError::Missing => {
@@ -419,6 +450,7 @@ impl ValidatorBuilder {
                     },
                 };
                 Keys::Jwks(Arc::new(JwksCache::new(
+                    &issuer,
                     location,
                     client,
                     self.cache.clone(),
@@ -443,8 +475,8 @@ impl ValidatorBuilder {
                 self.resource_metadata.as_deref(),
                 self.error_body,
             ),
-            token_cache: (self.token_cache_capacity > 0)
-                .then(|| TokenCache::new(self.token_cache_capacity)),
+            token_cache: (self.token_cache_bytes > 0)
+                .then(|| TokenCache::new(self.token_cache_bytes)),
             claim_rules: self.claim_rules,
         }))
     }
@@ -574,6 +606,14 @@ pub enum ConfigProblem {
     /// The lower TTL bound exceeds the upper one.
     #[error("the lower bound of jwks_ttl_bounds exceeds the upper bound")]
     TtlBoundsReversed,
+    /// A duration setting exceeds its bound.
+    #[error("{setting} may be at most {max:?}")]
+    DurationTooLong {
+        /// The builder method that sets it.
+        setting: &'static str,
+        /// Its bound.
+        max: Duration,
+    },
     /// The crypto backend is missing or broken.
     #[error("{0}")]
     CryptoBackend(&'static str),
@@ -694,6 +734,48 @@ mod tests {
             problems(base.hs256_secret_base64("QUFB")),
             [ConfigProblem::SecretTooShort { bytes: 3 }]
         );
+    }
+
+    #[test]
+    fn every_duration_setting_is_bounded() {
+        let huge = Duration::MAX;
+        let found = problems(
+            ValidatorBuilder::default()
+                .issuer("https://issuer.example/")
+                .audience("api")
+                .jwks_ttl(huge)
+                .jwks_ttl_bounds(Duration::from_secs(60), huge)
+                .stale_if_error(huge)
+                .refetch_cooldown(huge)
+                .fetch_timeout(huge),
+        );
+        let settings: Vec<_> = found
+            .iter()
+            .map(|problem| match problem {
+                ConfigProblem::DurationTooLong { setting, .. } => *setting,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                "jwks_ttl",
+                "jwks_ttl_bounds",
+                "stale_if_error",
+                "refetch_cooldown",
+                "fetch_timeout"
+            ]
+        );
+        let at_the_bounds = ValidatorBuilder::default()
+            .issuer("https://issuer.example/")
+            .audience("api")
+            .jwks_ttl(7 * DAY)
+            .jwks_ttl_bounds(Duration::from_secs(60), 7 * DAY)
+            .stale_if_error(7 * DAY)
+            .refetch_cooldown(Duration::from_secs(3600))
+            .fetch_timeout(Duration::from_secs(60))
+            .build();
+        assert!(at_the_bounds.is_ok(), "{at_the_bounds:?}");
     }
 
     #[test]

@@ -7,9 +7,8 @@
 //! its TTL ends; it holds only a weak reference and stops when the last `Validator` clone is
 //! dropped. Bookkeeping sits behind a short `std` mutex that is never held across an `.await`.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::keys::{KeySet, KeySetRejected};
+use crate::telemetry;
 
 /// Where the key set comes from.
 #[derive(Debug, Clone)]
@@ -53,14 +53,17 @@ pub(crate) struct CacheSettings {
 
 /// The longest wait between two retries of a failing refresh.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
-/// How many unknown `kid`s are remembered between key set changes.
-const UNKNOWN_KID_MEMORY: usize = 1024;
+/// The refresh task fetches at 75-90 % of the freshness; a key set still not refreshed
+/// past this fraction means the task is gone (its runtime shut down).
+const REFRESH_OVERDUE_FRACTION: f64 = 0.95;
 
 /// One fetched key set and its freshness.
 pub(crate) struct Snapshot {
     pub(crate) keys: Arc<KeySet>,
     fetched_at: Instant,
     fresh_until: Instant,
+    /// When the refresh task should long have refreshed it.
+    refresh_overdue_at: Instant,
     usable_until: Instant,
     ttl: Duration,
     etag: Option<String>,
@@ -100,9 +103,17 @@ pub enum KeyFetchError {
     /// Not a JWK set, or too many keys.
     #[error("{0}")]
     KeySet(String),
-    /// A JWK set in which no key passed the key policy.
+    /// A JWK set in which no key passed the key policy. The set is installed all the same
+    /// (a well-formed key set is authoritative): tokens are refused until it has a usable key.
     #[error("the key set has no usable key")]
     NoUsableKeys,
+    /// The answer came from another origin than the URL asked, or from a URL that is neither
+    /// https nor loopback http (a custom `http_client` followed a redirect).
+    #[error("the answer came from {0}, not the origin that was asked")]
+    CrossOriginRedirect(Url),
+    /// The fetch never finished: the runtime that ran it shut down. The next request retries.
+    #[error("the fetch was interrupted (its runtime shut down)")]
+    Interrupted,
 }
 
 impl From<KeySetRejected> for KeyFetchError {
@@ -148,8 +159,21 @@ impl KeyStats {
     }
 }
 
-#[derive(Default)]
+/// What the cache counts; each event also goes to the `metrics` facade (feature `metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    JwksFetch,
+    DiscoveryFetch,
+    FailedRefresh,
+    NotModified,
+    UnknownKidRefetch,
+    RequestWaited,
+    StaleServe,
+}
+
 struct Counters {
+    /// The issuer, as the `issuer` label of the metrics.
+    issuer: Arc<str>,
     jwks_fetches: AtomicU64,
     discovery_fetches: AtomicU64,
     failed_refreshes: AtomicU64,
@@ -159,8 +183,54 @@ struct Counters {
     stale_serves: AtomicU64,
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+impl Counters {
+    fn new(issuer: &str) -> Self {
+        Counters {
+            issuer: issuer.into(),
+            jwks_fetches: AtomicU64::new(0),
+            discovery_fetches: AtomicU64::new(0),
+            failed_refreshes: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+            unknown_kid_refetches: AtomicU64::new(0),
+            requests_waited: AtomicU64::new(0),
+            stale_serves: AtomicU64::new(0),
+        }
+    }
+
+    fn count(&self, event: Event) {
+        let counter = match event {
+            Event::JwksFetch => &self.jwks_fetches,
+            Event::DiscoveryFetch => &self.discovery_fetches,
+            Event::FailedRefresh => &self.failed_refreshes,
+            Event::NotModified => &self.not_modified,
+            Event::UnknownKidRefetch => &self.unknown_kid_refetches,
+            Event::RequestWaited => &self.requests_waited,
+            Event::StaleServe => &self.stale_serves,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match event {
+            Event::JwksFetch => telemetry::issuer_request(&self.issuer, "jwks"),
+            Event::DiscoveryFetch => telemetry::issuer_request(&self.issuer, "discovery"),
+            Event::StaleServe => telemetry::stale_serve(&self.issuer),
+            Event::FailedRefresh
+            | Event::NotModified
+            | Event::UnknownKidRefetch
+            | Event::RequestWaited => {}
+        }
+    }
+
+    fn snapshot(&self) -> KeyStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        KeyStats {
+            jwks_fetches: read(&self.jwks_fetches),
+            discovery_fetches: read(&self.discovery_fetches),
+            failed_refreshes: read(&self.failed_refreshes),
+            not_modified: read(&self.not_modified),
+            unknown_kid_refetches: read(&self.unknown_kid_refetches),
+            requests_waited: read(&self.requests_waited),
+            stale_serves: read(&self.stale_serves),
+        }
+    }
 }
 
 /// The state of the cached key set, for health checks.
@@ -178,12 +248,12 @@ pub struct KeySetStatus {
 }
 
 struct Bookkeeping {
-    inflight: Option<SharedFetch>,
+    /// The fetch in flight, with the generation that tells it apart from later ones.
+    inflight: Option<(u64, SharedFetch)>,
+    generations: u64,
     last_attempt: Option<Instant>,
-    /// Handed to the refresh task when it starts.
-    refresher_stop: Option<oneshot::Receiver<()>>,
-    /// `kid`s that were still unknown after the last refetch allowed, with when.
-    unknown_kids: HashMap<Box<str>, Instant>,
+    /// Dropping it tells the refresh task to end (it is dropped with the cache).
+    stop_refresher: Option<oneshot::Sender<()>>,
 }
 
 /// Why a refresh is wanted: it decides whether the cooldown applies.
@@ -206,18 +276,19 @@ pub(crate) struct JwksCache {
     discovered_uri: ArcSwapOption<Url>,
     bookkeeping: Mutex<Bookkeeping>,
     counters: Counters,
-    /// Dropped with the cache, which tells the refresh task to end.
-    _stop_refresher: oneshot::Sender<()>,
+    /// Whether a refresh task is running; cleared by the task itself when it ends or its
+    /// runtime drops it, so that the next request starts another.
+    refresher_alive: Arc<AtomicBool>,
 }
 
 impl JwksCache {
     pub(crate) fn new(
+        issuer: &str,
         location: JwksLocation,
         client: reqwest::Client,
         settings: CacheSettings,
         accepted_algs: Vec<Algorithm>,
     ) -> Self {
-        let (stop, stopped) = oneshot::channel();
         JwksCache {
             location,
             client,
@@ -227,27 +298,43 @@ impl JwksCache {
             discovered_uri: ArcSwapOption::empty(),
             bookkeeping: Mutex::new(Bookkeeping {
                 inflight: None,
+                generations: 0,
                 last_attempt: None,
-                refresher_stop: Some(stopped),
-                unknown_kids: HashMap::new(),
+                stop_refresher: None,
             }),
-            counters: Counters::default(),
-            _stop_refresher: stop,
+            counters: Counters::new(issuer),
+            refresher_alive: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Runs `use_keys` on the current key set if it is still usable; never locks or waits.
-    pub(crate) fn with_current<R>(&self, use_keys: impl FnOnce(&KeySet) -> R) -> Option<R> {
+    pub(crate) fn with_current<R>(
+        self: &Arc<Self>,
+        use_keys: impl FnOnce(&KeySet) -> R,
+    ) -> Option<R> {
         let guard = self.current.load();
         let snapshot = guard.as_ref()?;
         let now = Instant::now();
         if now >= snapshot.usable_until {
             return None;
         }
+        if now >= snapshot.refresh_overdue_at {
+            self.revive_refresher();
+        }
         if now >= snapshot.fresh_until {
-            bump(&self.counters.stale_serves);
+            self.counters.count(Event::StaleServe);
         }
         Some(use_keys(&snapshot.keys))
+    }
+
+    /// Starts refreshing again when the refresh task is gone (its runtime shut down) and the
+    /// key set is past the time it should have been refreshed.
+    fn revive_refresher(self: &Arc<Self>) {
+        if !self.refresher_alive.load(Ordering::Acquire)
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            self.start_refresh(RefreshReason::Scheduled);
+        }
     }
 
     fn usable_snapshot(&self) -> Option<Arc<Snapshot>> {
@@ -257,54 +344,42 @@ impl JwksCache {
     }
 
     /// The freshest usable key set this cache can offer a request that could not be decided
-    /// with the current one: no usable key set yet, or `unknown_kid` missing from it. A fetch
-    /// is joined or started when the cooldown allows; otherwise the current set is returned.
-    /// `Err` holds how long until a fetch may be tried again, when there is no key set.
-    pub(crate) async fn refreshed(
-        self: &Arc<Self>,
-        unknown_kid: Option<&str>,
-    ) -> Result<Arc<Snapshot>, Duration> {
-        bump(&self.counters.requests_waited);
-        let current = self.usable_snapshot();
-        let reason = if current.is_some() {
+    /// with the current one (no usable key set yet, or a `kid` missing from it). A fetch is
+    /// joined, or started when the cooldown since the last attempt has passed; otherwise the
+    /// current set is returned. `Err` holds how long until a fetch may be tried again, when
+    /// there is no key set.
+    pub(crate) async fn refreshed(self: &Arc<Self>) -> Result<Arc<Snapshot>, Duration> {
+        self.counters.count(Event::RequestWaited);
+        let reason = if self.usable_snapshot().is_some() {
             RefreshReason::UnknownKid
         } else {
             RefreshReason::Cold
         };
-        let remembered = unknown_kid.is_some_and(|kid| self.recently_unknown(kid));
-        if !(remembered && current.is_some()) {
-            if let Some(fetch) = self.start_refresh(reason) {
-                if let Ok(snapshot) = fetch.await {
-                    return Ok(snapshot);
-                }
+        // A fetch interrupted by its runtime's shutdown is retried once, at once.
+        for _ in 0..2 {
+            let Some(fetch) = self.start_refresh(reason) else {
+                break;
+            };
+            match fetch.await {
+                Ok(snapshot) => return Ok(snapshot),
+                Err(KeyFetchError::Interrupted) => continue,
+                Err(_) => break,
             }
         }
         self.usable_snapshot().ok_or_else(|| self.retry_after())
     }
 
-    /// Remembers that `kid` is not in the current key set, so that until the cooldown has
-    /// passed or the key set changes, it costs no bookkeeping beyond a lookup.
-    pub(crate) fn remember_unknown(&self, kid: &str) {
-        let mut book = self.book();
-        if book.unknown_kids.len() < UNKNOWN_KID_MEMORY {
-            book.unknown_kids.insert(kid.into(), Instant::now());
-        }
-    }
-
-    fn recently_unknown(&self, kid: &str) -> bool {
-        let cooldown = self.settings.refetch_cooldown;
-        self.book()
-            .unknown_kids
-            .get(kid)
-            .is_some_and(|since| since.elapsed() < cooldown)
-    }
-
     /// Fetches now (ignoring the cooldown) unless a fetch is already running, and waits.
+    /// A key set without a usable key is installed, and reported as
+    /// [`KeyFetchError::NoUsableKeys`].
     pub(crate) async fn warm_up(self: &Arc<Self>) -> Result<KeySetStatus, KeyFetchError> {
         if let Some(fetch) = self.start_refresh(RefreshReason::Scheduled) {
             fetch.await?;
         }
-        self.status().ok_or(KeyFetchError::NoUsableKeys)
+        match self.status() {
+            Some(status) if status.keys > 0 => Ok(status),
+            _ => Err(KeyFetchError::NoUsableKeys),
+        }
     }
 
     pub(crate) fn status(&self) -> Option<KeySetStatus> {
@@ -324,44 +399,60 @@ impl JwksCache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Joins the fetch in flight, or starts one if the cooldown allows.
+    /// Joins the fetch in flight, or starts one if the cooldown allows; (re)starts the
+    /// refresh task when none is running.
     fn start_refresh(self: &Arc<Self>, reason: RefreshReason) -> Option<SharedFetch> {
         let mut book = self.book();
-        if let Some(fetch) = &book.inflight {
-            return Some(fetch.clone());
-        }
-        let now = Instant::now();
-        let cooling = book
-            .last_attempt
-            .is_some_and(|last| now.duration_since(last) < self.settings.refetch_cooldown);
-        if cooling && reason != RefreshReason::Scheduled {
-            tracing::debug!(?reason, "bearer-guard: refetch skipped, cooldown in effect");
-            return None;
-        }
-        if reason == RefreshReason::UnknownKid {
-            bump(&self.counters.unknown_kid_refetches);
-        }
-        book.last_attempt = Some(now);
-        let cache = Arc::clone(self);
-        let task = tokio::spawn(async move {
-            let result = cache.fetch().await;
-            if let Err(error) = &result {
-                bump(&cache.counters.failed_refreshes);
-                let stale = cache.current.load().is_some();
-                tracing::warn!(%error, ?reason, keeping_previous = stale, "bearer-guard: key set refresh failed");
+        let mut started = None;
+        let fetch = match &book.inflight {
+            Some((_, fetch)) => fetch.clone(),
+            None => {
+                let now = Instant::now();
+                let cooling = book
+                    .last_attempt
+                    .is_some_and(|last| now.duration_since(last) < self.settings.refetch_cooldown);
+                if cooling && reason != RefreshReason::Scheduled {
+                    tracing::debug!(?reason, "bearer-guard: refetch skipped, cooldown in effect");
+                    return None;
+                }
+                if reason == RefreshReason::UnknownKid {
+                    self.counters.count(Event::UnknownKidRefetch);
+                }
+                book.generations += 1;
+                let (reply, outcome) = oneshot::channel();
+                let fetch = async move { outcome.await.unwrap_or(Err(KeyFetchError::Interrupted)) }
+                    .boxed()
+                    .shared();
+                book.inflight = Some((book.generations, fetch.clone()));
+                started = Some(FetchInFlight {
+                    cache: Arc::clone(self),
+                    generation: book.generations,
+                    previous_attempt: book.last_attempt.replace(now),
+                    reply: Some(reply),
+                });
+                fetch
             }
-            cache.book().inflight = None;
-            result
+        };
+        let refresher_stopped = (!self.refresher_alive.load(Ordering::Acquire)).then(|| {
+            self.refresher_alive.store(true, Ordering::Release);
+            let (stop, stopped) = oneshot::channel();
+            book.stop_refresher = Some(stop);
+            stopped
         });
-        let fetch = async move {
-            task.await
-                .unwrap_or_else(|_| Err(KeyFetchError::Transport("fetch task ended".into())))
+        // Tasks are spawned with the lock released: a runtime that is shutting down drops a
+        // task at once, and dropping one takes the lock.
+        drop(book);
+        if let Some(in_flight) = started {
+            tokio::spawn(in_flight.run(reason));
         }
-        .boxed()
-        .shared();
-        book.inflight = Some(fetch.clone());
-        if let Some(stopped) = book.refresher_stop.take() {
-            tokio::spawn(refresh_ahead(Arc::downgrade(self), stopped, fetch.clone()));
+        if let Some(stopped) = refresher_stopped {
+            let alive = AliveFlag(Arc::clone(&self.refresher_alive));
+            tokio::spawn(refresh_ahead(
+                Arc::downgrade(self),
+                stopped,
+                fetch.clone(),
+                alive,
+            ));
         }
         Some(fetch)
     }
@@ -389,39 +480,41 @@ impl JwksCache {
         match self.current.load_full() {
             None => Duration::from_secs(1),
             Some(snapshot) => {
-                let due = snapshot.fetched_at + snapshot.ttl.mul_f64(0.75 + 0.15 * jitter);
+                let due = later(
+                    snapshot.fetched_at,
+                    snapshot.ttl.mul_f64(0.75 + 0.15 * jitter),
+                );
                 due.saturating_duration_since(Instant::now())
             }
         }
     }
 
     pub(crate) fn stats(&self) -> KeyStats {
-        let c = &self.counters;
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        KeyStats {
-            jwks_fetches: read(&c.jwks_fetches),
-            discovery_fetches: read(&c.discovery_fetches),
-            failed_refreshes: read(&c.failed_refreshes),
-            not_modified: read(&c.not_modified),
-            unknown_kid_refetches: read(&c.unknown_kid_refetches),
-            requests_waited: read(&c.requests_waited),
-            stale_serves: read(&c.stale_serves),
-        }
+        self.counters.snapshot()
     }
 
     async fn fetch(&self) -> Result<Arc<Snapshot>, KeyFetchError> {
         let uri = self.jwks_uri().await?;
+        let fetched = self.fetch_key_set(&uri).await;
+        if fetched.is_err() && matches!(self.location, JwksLocation::Discover { .. }) {
+            // The key set may have moved: the next fetch asks the issuer's metadata again.
+            self.discovered_uri.store(None);
+        }
+        fetched
+    }
+
+    async fn fetch_key_set(&self, uri: &Url) -> Result<Arc<Snapshot>, KeyFetchError> {
         let previous = self.current.load_full();
         let etag = previous.as_ref().and_then(|p| p.etag.clone());
-        bump(&self.counters.jwks_fetches);
+        self.counters.count(Event::JwksFetch);
         let started = Instant::now();
         let span = tracing::debug_span!("bearer_guard.jwks_fetch", url = %uri);
-        let fetched = self.get(&uri, etag.as_deref()).instrument(span).await?;
+        let fetched = self.get(uri, etag.as_deref()).instrument(span).await?;
         let ttl = self.freshness(fetched.cache_control.as_ref());
         let (keys, decision) = match (fetched.body, &previous) {
             (None, Some(previous)) => {
-                bump(&self.counters.not_modified);
-                (Arc::clone(&previous.keys), "not modified")
+                self.counters.count(Event::NotModified);
+                (Arc::clone(&previous.keys), "not_modified")
             }
             (None, None) => return Err(KeyFetchError::Status(304)),
             (Some(body), _) => {
@@ -431,7 +524,9 @@ impl JwksCache {
                     tracing::warn!(kid = kid.as_deref().unwrap_or("-"), %reason, url = %uri, "bearer-guard: skipped a key of the key set");
                 }
                 if keys.len() == 0 {
-                    return Err(KeyFetchError::NoUsableKeys);
+                    // Authoritative all the same: an issuer that empties its set, or moves
+                    // to algorithms this API refuses, means its old keys must stop verifying.
+                    tracing::warn!(url = %uri, skipped = skipped.len(), "bearer-guard: the key set has no usable key; every token is refused until it has one");
                 }
                 (Arc::new(keys), "replaced")
             }
@@ -442,12 +537,14 @@ impl JwksCache {
             keys,
             fetched_at: now,
             fresh_until,
+            refresh_overdue_at: later(now, ttl.mul_f64(REFRESH_OVERDUE_FRACTION)),
             usable_until: later(fresh_until, self.settings.stale_if_error),
             ttl,
             etag: fetched.etag.or(etag),
         });
         self.current.store(Some(Arc::clone(&snapshot)));
-        self.book().unknown_kids.clear();
+        telemetry::key_set_fetch(&self.counters.issuer, decision, Some(Duration::ZERO));
+        telemetry::key_set_installed(&self.counters.issuer, snapshot.keys.len());
         tracing::info!(
             url = %uri,
             keys = snapshot.keys.len(),
@@ -485,17 +582,21 @@ impl JwksCache {
         }
     }
 
-    /// OIDC discovery, then RFC 8414, then Auth0's `{issuer}/.well-known/jwks.json`. A
-    /// metadata document naming another issuer is an error (it is someone else's metadata);
-    /// the fallback is taken only when both metadata URLs answered with an HTTP error.
+    /// OIDC discovery, then RFC 8414, then Auth0's `{issuer}/.well-known/jwks.json`. The
+    /// fallback is taken only when the issuer said that neither metadata document exists
+    /// (404 or 410 for both); any other failure (5xx, 429, HTML, a timeout) fails this fetch
+    /// and is never remembered. A metadata document naming another issuer is an error (it is
+    /// someone else's metadata), and so is one pointing a non-loopback issuer's key set at
+    /// plain http.
     async fn discover(&self, issuer: &str) -> Result<Url, KeyFetchError> {
         #[derive(Deserialize)]
         struct Metadata {
             issuer: String,
             jwks_uri: String,
         }
+        let issuer_url = Url::parse(issuer).map_err(|_| KeyFetchError::BadMetadata)?;
         for metadata_url in metadata_urls(issuer)? {
-            bump(&self.counters.discovery_fetches);
+            self.counters.count(Event::DiscoveryFetch);
             match self.get(&metadata_url, None).await {
                 Ok(Fetched {
                     body: Some(body), ..
@@ -509,10 +610,14 @@ impl JwksCache {
                     }
                     let uri =
                         Url::parse(&metadata.jwks_uri).map_err(|_| KeyFetchError::BadMetadata)?;
+                    if !is_allowed_discovered_url(&issuer_url, &uri) {
+                        return Err(KeyFetchError::InsecureUrl(uri));
+                    }
                     tracing::debug!(%metadata_url, jwks_uri = %uri, "bearer-guard: discovered the key set");
                     return Ok(uri);
                 }
-                Ok(_) | Err(KeyFetchError::Status(_) | KeyFetchError::NotJson(_)) => continue,
+                Err(KeyFetchError::Status(404 | 410)) => continue,
+                Ok(_) => return Err(KeyFetchError::BadMetadata),
                 Err(other) => return Err(other),
             }
         }
@@ -520,8 +625,9 @@ impl JwksCache {
         Url::parse(&format!("{base}/.well-known/jwks.json")).map_err(|_| KeyFetchError::BadMetadata)
     }
 
-    /// GET under the limits: an allowed URL, a total timeout, 2xx JSON only (or 304 to a
-    /// conditional request), a body cap enforced while reading.
+    /// GET under the limits: an allowed URL, a total timeout, an answer from the origin that
+    /// was asked, 2xx JSON only (or 304 to a conditional request), a body cap enforced while
+    /// reading.
     async fn get(&self, url: &Url, etag: Option<&str>) -> Result<Fetched, KeyFetchError> {
         if !is_allowed_url(url) {
             return Err(KeyFetchError::InsecureUrl(url.clone()));
@@ -538,6 +644,12 @@ impl JwksCache {
                 request = request.header(http::header::IF_NONE_MATCH, etag);
             }
             let mut response = request.send().await.map_err(transport)?;
+            // The default client follows same-origin redirects only; a custom one may follow
+            // any, so the origin of the answer is checked here for every client.
+            let answered_from = response.url();
+            if answered_from.origin() != url.origin() || !is_allowed_url(answered_from) {
+                return Err(KeyFetchError::CrossOriginRedirect(answered_from.clone()));
+            }
             let status = response.status();
             tracing::debug!(%url, status = status.as_u16(), "bearer-guard: issuer answered");
             let headers = response.headers();
@@ -594,6 +706,75 @@ impl JwksCache {
     }
 }
 
+/// One fetch, run in its own task so that a cancelled request cannot cancel it; every
+/// request that joins it shares its outcome.
+///
+/// Dropped unfinished (its runtime shut down), it leaves the in-flight slot and does not
+/// count toward the cooldown, so the next request starts another at once.
+struct FetchInFlight {
+    cache: Arc<JwksCache>,
+    generation: u64,
+    previous_attempt: Option<Instant>,
+    /// Taken when the outcome is sent.
+    reply: Option<oneshot::Sender<Result<Arc<Snapshot>, KeyFetchError>>>,
+}
+
+impl FetchInFlight {
+    async fn run(mut self, reason: RefreshReason) {
+        let cache = Arc::clone(&self.cache);
+        let outcome = cache.fetch().await;
+        if let Err(error) = &outcome {
+            cache.counters.count(Event::FailedRefresh);
+            let age = cache
+                .current
+                .load()
+                .as_ref()
+                .map(|s| s.fetched_at.elapsed());
+            telemetry::key_set_fetch(&cache.counters.issuer, "failed", age);
+            let stale = cache.current.load().is_some();
+            tracing::warn!(%error, ?reason, keeping_previous = stale, "bearer-guard: key set refresh failed");
+        }
+        // The slot is freed before the outcome is told, so that a request retrying after it
+        // starts a new fetch instead of joining this one.
+        self.leave_slot(true);
+        if let Some(reply) = self.reply.take() {
+            // Nobody waiting is fine: the outcome is in the cache already.
+            let _ = reply.send(outcome);
+        }
+    }
+
+    fn leave_slot(&self, finished: bool) {
+        let mut book = self.cache.book();
+        let ours = book
+            .inflight
+            .as_ref()
+            .is_some_and(|(generation, _)| *generation == self.generation);
+        if ours {
+            book.inflight = None;
+            if !finished {
+                book.last_attempt = self.previous_attempt;
+            }
+        }
+    }
+}
+
+impl Drop for FetchInFlight {
+    fn drop(&mut self) {
+        if self.reply.is_some() {
+            self.leave_slot(false);
+        }
+    }
+}
+
+/// Clears the "refresh task running" flag when the task ends, however it ends.
+struct AliveFlag(Arc<AtomicBool>);
+
+impl Drop for AliveFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// What one GET brought back.
 struct Fetched {
     /// `None` for a 304 to a conditional request.
@@ -603,11 +784,12 @@ struct Fetched {
 }
 
 /// Refreshes the key set ahead of its expiry until the cache is dropped. Starts with the
-/// first fetch, so that its schedule follows from that fetch's outcome.
+/// fetch it was started beside, so that its schedule follows from that fetch's outcome.
 async fn refresh_ahead(
     cache: Weak<JwksCache>,
     mut stopped: oneshot::Receiver<()>,
     first: SharedFetch,
+    _alive: AliveFlag,
 ) {
     let mut fetch = first;
     let mut failures = 0u32;
@@ -656,6 +838,13 @@ pub(crate) fn is_allowed_url(url: &Url) -> bool {
         "http" => is_loopback(url),
         _ => false,
     }
+}
+
+/// A key set URL found in the issuer's metadata: allowed like any URL, and plain http only
+/// when the issuer itself is on a loopback host (an https issuer's metadata must not point
+/// the server at a local plain-http port).
+fn is_allowed_discovered_url(issuer: &Url, jwks_uri: &Url) -> bool {
+    is_allowed_url(jwks_uri) && (jwks_uri.scheme() == "https" || is_loopback(issuer))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -731,6 +920,24 @@ mod tests {
         assert!(!allowed("http://issuer.example/jwks"));
         assert!(!allowed("http://127.0.0.1.nip.io/jwks"));
         assert!(!allowed("file:///etc/passwd"));
+    }
+
+    #[test]
+    fn a_discovered_key_set_is_plain_http_only_for_a_loopback_issuer() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let https_issuer = url("https://tenant.example/");
+        let loopback_issuer = url("http://127.0.0.1:8080/");
+        let local_http = url("http://127.0.0.1:9000/keys");
+        assert!(!is_allowed_discovered_url(&https_issuer, &local_http));
+        assert!(is_allowed_discovered_url(&loopback_issuer, &local_http));
+        assert!(is_allowed_discovered_url(
+            &https_issuer,
+            &url("https://keys.example/jwks")
+        ));
+        assert!(!is_allowed_discovered_url(
+            &loopback_issuer,
+            &url("http://keys.example/jwks")
+        ));
     }
 
     #[test]

@@ -168,6 +168,7 @@ where
 
 /// Hands the verified claims, and how to write later refusals, to the inner service.
 fn authenticated<B>(request: &mut Request<B>, claims: VerifiedClaims, validator: &Validator) {
+    crate::telemetry::request_accepted();
     request.extensions_mut().insert(claims);
     hand_on_responder(request, validator);
 }

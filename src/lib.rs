@@ -71,6 +71,7 @@ mod respond;
 mod roca;
 mod rules;
 mod scope;
+mod telemetry;
 mod token_cache;
 mod validate;
 mod validator;
@@ -81,7 +82,10 @@ pub mod axum;
 pub mod testing;
 
 pub use claims::VerifiedClaims;
-pub use config::{ConfigError, ConfigProblem, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, ValidatorBuilder};
+pub use config::{
+    ConfigError, ConfigProblem, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES,
+    ValidatorBuilder,
+};
 pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
 pub use extract::TokenSource;
 pub use jsonwebtoken::Algorithm;

@@ -149,6 +149,7 @@ impl Responder {
 
     /// The response: the hook may choose the body, never the status or the challenge.
     pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
+        crate::telemetry::request_refused(error);
         let body = match &self.body {
             Some(hook) => hook(error),
             None => ErrorBody::standard(error),

@@ -20,6 +20,11 @@ use crate::keys::{KeySet, VerificationKey};
 
 /// The longest an entry is kept, whatever the token's `exp` says.
 const MAX_ENTRY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// What an entry costs beyond its token and claims: the entry itself, its `Arc`s and the
+/// cache's own node.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
+/// The typical weight of an entry, for sizing the doorkeeper from a byte budget.
+const TYPICAL_ENTRY_BYTES: u64 = 2048;
 
 /// A verified token and what a hit must recheck.
 pub(crate) struct Entry {
@@ -30,6 +35,8 @@ pub(crate) struct Entry {
     pub(crate) not_before: Option<i64>,
     /// How long moka keeps it: until `exp` plus the leeway.
     lifetime: Duration,
+    /// What it weighs against the cache's byte budget; set when it is inserted.
+    weight: u32,
 }
 
 impl Entry {
@@ -58,6 +65,7 @@ impl Entry {
             alg,
             not_before,
             lifetime,
+            weight: 0,
         }
     }
 
@@ -80,9 +88,9 @@ struct Doorkeeper {
 
 impl Doorkeeper {
     fn new(capacity: u64) -> Self {
-        // Four slots per entry: a token used again after N others keeps its slot with
+        // `capacity` in bytes. Four slots per typical entry: a token used again after N others keeps its slot with
         // probability about e^(-N / slots), so busy APIs still admit their tokens quickly.
-        let slots = usize::try_from(capacity.saturating_mul(4))
+        let slots = usize::try_from((capacity / TYPICAL_ENTRY_BYTES).saturating_mul(4))
             .unwrap_or(usize::MAX)
             .clamp(1024, 1 << 18);
         Doorkeeper {
@@ -110,6 +118,12 @@ impl Doorkeeper {
     }
 }
 
+/// An entry's weight against the byte budget.
+#[allow(clippy::borrowed_box)] // moka's weigher signature.
+fn weigh(_token: &Box<str>, entry: &Arc<Entry>) -> u32 {
+    entry.weight
+}
+
 struct UntilExpiry;
 
 impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
@@ -123,9 +137,10 @@ impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
     }
 }
 
-/// Bounded by a number of entries; each costs the token's length plus its decoded claims
-/// (about 2.5 KiB for a typical 800-byte access token, measured in `tests/memory.rs`).
-/// Clones share the entries.
+/// Bounded by a byte budget: each entry weighs the token's length plus an estimate of its
+/// decoded claims (`VerifiedClaims::approximate_heap_bytes`), about 2.5 KiB for a typical
+/// 800-byte access token (measured in `tests/memory.rs`), and far more for a token of many
+/// small values. Clones share the entries.
 ///
 /// A token enters only the second time it verifies: one used once (a client that fetches a
 /// token per request) never pays for an insert, which costs about as much as an HS256 check.
@@ -136,13 +151,14 @@ pub(crate) struct TokenCache {
 }
 
 impl TokenCache {
-    pub(crate) fn new(capacity: u64) -> Self {
+    pub(crate) fn new(max_bytes: u64) -> Self {
         TokenCache {
             entries: Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(max_bytes)
+                .weigher(weigh)
                 .expire_after(UntilExpiry)
                 .build_with_hasher(RandomState::default()),
-            doorkeeper: Arc::new(Doorkeeper::new(capacity)),
+            doorkeeper: Arc::new(Doorkeeper::new(max_bytes)),
         }
     }
 
@@ -156,8 +172,10 @@ impl TokenCache {
     }
 
     /// Caches a verified token, if it was verified before.
-    pub(crate) fn insert(&self, token: &str, entry: Entry) {
+    pub(crate) fn insert(&self, token: &str, mut entry: Entry) {
         if !entry.lifetime.is_zero() && self.doorkeeper.seen_before(token) {
+            let bytes = token.len() + entry.claims.approximate_heap_bytes() + ENTRY_OVERHEAD_BYTES;
+            entry.weight = u32::try_from(bytes).unwrap_or(u32::MAX);
             self.entries.insert(token.into(), Arc::new(entry));
         }
     }
@@ -166,5 +184,11 @@ impl TokenCache {
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
+    }
+
+    /// The weight of the entries held, in estimated bytes (after pending maintenance).
+    pub(crate) fn weighed_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
     }
 }

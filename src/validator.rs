@@ -191,6 +191,15 @@ impl Validator {
         self.issuers().map(Issuer::cached_tokens).sum()
     }
 
+    /// What the verified-token cache weighs against its budget
+    /// ([`token_cache_bytes`](ValidatorBuilder::token_cache_bytes)), in estimated bytes.
+    pub fn cached_token_bytes(&self) -> u64 {
+        self.issuers()
+            .filter_map(|issuer| issuer.token_cache.as_ref())
+            .map(TokenCache::weighed_bytes)
+            .sum()
+    }
+
     /// The issuers this validator accepts.
     pub fn issuer_names(&self) -> impl Iterator<Item = &str> {
         self.issuers().map(|issuer| issuer.rules.issuer.as_str())
@@ -293,10 +302,14 @@ impl Issuer {
 
     /// A hit of the verified-token cache that is still valid now, with the current keys.
     fn cached(&self, token: &str) -> Option<VerifiedClaims> {
-        let entry = self.token_cache.as_ref()?.get(token)?;
+        let cache = self.token_cache.as_ref()?;
         let leeway = self.rules.leeway_secs;
-        self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
-            .then(|| entry.claims.clone())
+        let hit = cache.get(token).and_then(|entry| {
+            self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
+                .then(|| entry.claims.clone())
+        });
+        crate::telemetry::token_cache_lookup(hit.is_some());
+        hit
     }
 
     /// Runs `use_keys` on the keys at hand: the secret, or the current usable key set.
@@ -313,15 +326,11 @@ impl Issuer {
         let Keys::Jwks(cache) = &self.keys else {
             return Err(AuthError::InvalidToken(TokenProblem::UnknownKey));
         };
-        let kid = parsed.kid.as_deref();
         let snapshot = cache
-            .refreshed(kid)
+            .refreshed()
             .await
             .map_err(|retry_after| AuthError::KeysUnavailable { retry_after })?;
         let outcome = validate::verify(&parsed, &snapshot.keys, rules, unix_now());
-        if let (Outcome::UnknownKey, Some(kid)) = (&outcome, kid) {
-            cache.remember_unknown(kid);
-        }
         self.finish(token, &parsed, outcome)
     }
 

@@ -23,10 +23,12 @@ use bearer_guard::Validator;
 const SECRET: &[u8] = b"memory-test-secret-memory-test-secret!";
 const ISSUER: &str = "https://issuer.memory.test/";
 const AUDIENCE: &str = "https://api.example.com";
-/// The cache bound under test.
+/// The cache's byte budget under test.
+const BUDGET: u64 = 16 << 20;
+/// Tokens that fill the budget: each weighs about 2 KiB (the token, about 300 bytes here,
+/// its decoded claims and the cache's own bookkeeping).
 const CAPACITY: u64 = 10_000;
-/// What one entry may cost: the token (about 300 bytes here), its decoded claims and the
-/// cache's own bookkeeping come to well under this.
+/// What one entry may really cost in resident memory, at most.
 const MAX_BYTES_PER_ENTRY: u64 = 4096;
 /// Allocator arenas, the cache's fixed structures and measurement noise.
 const SLACK_BYTES: u64 = 16 << 20;
@@ -103,7 +105,7 @@ async fn flood(total: u64) {
         .issuer(ISSUER)
         .audience(AUDIENCE)
         .hs256_secret(SECRET)
-        .token_cache_capacity(CAPACITY)
+        .token_cache_bytes(BUDGET)
         .build()
         .unwrap();
     let minter = Minter::new();
@@ -131,27 +133,40 @@ async fn flood(total: u64) {
     }
     let evicting = full.elapsed();
     let held = validator.cached_tokens();
+    let weighed = validator.cached_token_bytes();
     let after = resident_bytes();
 
     let per_entry = filled.saturating_sub(before) / filled_entries.max(1);
     let growth = after.saturating_sub(before);
-    let bound = CAPACITY * MAX_BYTES_PER_ENTRY + SLACK_BYTES;
+    // The weight is an estimate: real memory may exceed it by half at most.
+    let bound = BUDGET + BUDGET / 2 + SLACK_BYTES;
     let micros = |took: std::time::Duration, tokens: u64| took.as_secs_f64() * 1e6 / tokens as f64;
     println!(
         "{total} distinct tokens in {:.1} s ({:.1} µs per token while the cache fills, {:.1} µs \
-         once it is full, minting included), cache capacity {CAPACITY}: RSS {:.1} MiB before, \
+         once it is full, minting included), cache budget {:.1} MiB: RSS {:.1} MiB before, \
          {:.1} MiB with {filled_entries} entries ({per_entry} B per entry), {:.1} MiB after \
-         with {held} entries held; growth {:.1} MiB, bound {:.1} MiB",
+         with {held} entries held, weighed {:.1} MiB ({} B per entry); growth {:.1} MiB, \
+         bound {:.1} MiB",
         started.elapsed().as_secs_f64(),
         micros(filling, CAPACITY),
         micros(evicting, total - CAPACITY),
+        mib(BUDGET),
         mib(before),
         mib(filled),
         mib(after),
+        mib(weighed),
+        weighed / held.max(1),
         mib(growth),
         mib(bound),
     );
-    assert!(held <= CAPACITY, "{held} entries held, capacity {CAPACITY}");
+    assert!(
+        weighed <= BUDGET,
+        "{weighed} bytes weighed, budget {BUDGET}"
+    );
+    assert!(
+        held >= CAPACITY / 2,
+        "{held} entries held: the budget fits about {CAPACITY}"
+    );
     assert!(
         per_entry <= MAX_BYTES_PER_ENTRY,
         "{per_entry} B per entry, more than {MAX_BYTES_PER_ENTRY}"

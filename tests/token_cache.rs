@@ -70,8 +70,13 @@ async fn a_cached_token_whose_key_left_the_key_set_is_not_served() {
 #[tokio::test]
 async fn the_cache_is_bounded_and_can_be_turned_off() {
     let issuer = TestIssuer::start().await;
-    let bounded = issuer.validator().token_cache_capacity(10).build().unwrap();
-    let off = issuer.validator().token_cache_capacity(0).build().unwrap();
+    let budget = 16 * 1024;
+    let bounded = issuer
+        .validator()
+        .token_cache_bytes(budget)
+        .build()
+        .unwrap();
+    let off = issuer.validator().token_cache_bytes(0).build().unwrap();
     for i in 0..100 {
         let token = issuer.token().claim("jti", i).sign();
         for _ in 0..2 {
@@ -79,7 +84,10 @@ async fn the_cache_is_bounded_and_can_be_turned_off() {
             off.validate(&token).await.unwrap();
         }
     }
+    // Each of these tokens weighs 1-3 KiB: a handful fit the budget, never all 100.
     let held = bounded.cached_tokens();
-    assert!((1..=10).contains(&held), "{held}");
+    assert!((1..=16).contains(&held), "{held}");
+    let weight = bounded.cached_token_bytes();
+    assert!(weight > 0 && weight <= budget, "{weight}");
     assert_eq!(off.cached_tokens(), 0);
 }

@@ -1,0 +1,155 @@
+//! Operational metrics, reported through the [`metrics`](https://docs.rs/metrics) facade when
+//! the `metrics` feature is on (a no-op otherwise), so that any exporter (Prometheus,
+//! OpenTelemetry, StatsD, ...) picks them up. Labels carry reasons and issuers, never token
+//! contents.
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `bearer_guard_requests_total` | counter | `outcome` (`accepted`, `refused`), `error`, `problem` | requests decided by the layer, the route guards and the extractors |
+//! | `bearer_guard_token_cache_hits_total` | counter | | requests served from the verified-token cache |
+//! | `bearer_guard_token_cache_misses_total` | counter | | requests whose token was verified in full |
+//! | `bearer_guard_issuer_requests_total` | counter | `issuer`, `document` (`discovery`, `jwks`) | HTTP requests to the issuer |
+//! | `bearer_guard_key_set_fetches_total` | counter | `issuer`, `outcome` (`replaced`, `not_modified`, `failed`) | key set refreshes |
+//! | `bearer_guard_key_set_stale_serves_total` | counter | `issuer` | tokens verified with a key set past its freshness |
+//! | `bearer_guard_key_set_keys` | gauge | `issuer` | usable keys in the current key set |
+//! | `bearer_guard_key_set_age_seconds` | gauge | `issuer` | time since the last successful fetch, updated at every fetch attempt |
+//! | `bearer_guard_key_set_last_success_timestamp_seconds` | gauge | `issuer` | Unix time of the last successful fetch |
+//!
+//! Install the recorder before the first request; the names and labels are part of the
+//! crate's stable interface.
+#![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+
+use crate::error::{AuthError, RequestProblem, TokenProblem};
+
+/// A request let through with verified claims.
+pub(crate) fn request_accepted() {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("bearer_guard_requests_total", "outcome" => "accepted").increment(1);
+}
+
+/// A request refused, with the error code and the problem as labels.
+pub(crate) fn request_refused(error: &AuthError) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "bearer_guard_requests_total",
+        "outcome" => "refused",
+        "error" => error.error_code().unwrap_or("missing_token"),
+        "problem" => problem(error),
+    )
+    .increment(1);
+}
+
+/// A lookup of the verified-token cache.
+pub(crate) fn token_cache_lookup(hit: bool) {
+    #[cfg(feature = "metrics")]
+    if hit {
+        ::metrics::counter!("bearer_guard_token_cache_hits_total").increment(1);
+    } else {
+        ::metrics::counter!("bearer_guard_token_cache_misses_total").increment(1);
+    }
+}
+
+/// An HTTP request to the issuer for `document` (`discovery` or `jwks`).
+pub(crate) fn issuer_request(issuer: &str, document: &'static str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "bearer_guard_issuer_requests_total",
+        "issuer" => issuer.to_owned(),
+        "document" => document,
+    )
+    .increment(1);
+}
+
+/// A key set refresh ended: `replaced`, `not_modified` or `failed`. `age` is the time since
+/// the last successful fetch (zero when this one succeeded; `None` before any success).
+pub(crate) fn key_set_fetch(issuer: &str, outcome: &'static str, age: Option<std::time::Duration>) {
+    #[cfg(feature = "metrics")]
+    {
+        ::metrics::counter!(
+            "bearer_guard_key_set_fetches_total",
+            "issuer" => issuer.to_owned(),
+            "outcome" => outcome,
+        )
+        .increment(1);
+        if let Some(age) = age {
+            ::metrics::gauge!("bearer_guard_key_set_age_seconds", "issuer" => issuer.to_owned())
+                .set(age.as_secs_f64());
+        }
+    }
+}
+
+/// A key set was installed with `keys` usable keys.
+pub(crate) fn key_set_installed(issuer: &str, keys: usize) {
+    #[cfg(feature = "metrics")]
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        ::metrics::gauge!("bearer_guard_key_set_keys", "issuer" => issuer.to_owned())
+            .set(keys as f64);
+        ::metrics::gauge!(
+            "bearer_guard_key_set_last_success_timestamp_seconds",
+            "issuer" => issuer.to_owned(),
+        )
+        .set(now);
+    }
+}
+
+/// A token verified with a key set past its freshness.
+pub(crate) fn stale_serve(issuer: &str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("bearer_guard_key_set_stale_serves_total", "issuer" => issuer.to_owned())
+        .increment(1);
+}
+
+/// The `problem` label: what exactly was wrong, as a fixed snake_case name.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+fn problem(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::MissingToken => "no_token",
+        AuthError::InvalidRequest(problem) => request_problem(*problem),
+        AuthError::InvalidToken(problem) => token_problem(*problem),
+        AuthError::InsufficientScope { .. } => "scope",
+        AuthError::RuleFailed { .. } => "claim_rule",
+        AuthError::KeysUnavailable { .. } => "keys_unavailable",
+    }
+}
+
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+fn request_problem(problem: RequestProblem) -> &'static str {
+    match problem {
+        RequestProblem::EmptyToken => "empty_token",
+        RequestProblem::SeveralTokens => "several_tokens",
+        RequestProblem::InvalidCharacters => "invalid_characters",
+        RequestProblem::SeveralAuthorizationHeaders => "several_authorization_headers",
+        RequestProblem::TokenInSeveralPlaces => "token_in_several_places",
+    }
+}
+
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+fn token_problem(problem: TokenProblem) -> &'static str {
+    match problem {
+        TokenProblem::TooLarge => "too_large",
+        TokenProblem::Malformed => "malformed",
+        TokenProblem::Encrypted => "encrypted",
+        TokenProblem::MalformedHeader => "malformed_header",
+        TokenProblem::AlgorithmNotAllowed => "algorithm_not_allowed",
+        TokenProblem::UnsupportedCritical => "unsupported_critical",
+        TokenProblem::UnencodedPayload => "unencoded_payload",
+        TokenProblem::Nested => "nested",
+        TokenProblem::UnknownKey => "unknown_key",
+        TokenProblem::AmbiguousKey => "ambiguous_key",
+        TokenProblem::KeyMismatch => "key_mismatch",
+        TokenProblem::InvalidSignature => "invalid_signature",
+        TokenProblem::MalformedClaims => "malformed_claims",
+        TokenProblem::MissingClaim(_) => "missing_claim",
+        TokenProblem::InvalidClaim(_) => "invalid_claim",
+        TokenProblem::Expired => "expired",
+        TokenProblem::NotYetValid => "not_yet_valid",
+        TokenProblem::IssuedInFuture => "issued_in_future",
+        TokenProblem::WrongIssuer => "wrong_issuer",
+        TokenProblem::WrongAudience => "wrong_audience",
+        TokenProblem::NotAnAccessToken => "not_an_access_token",
+        TokenProblem::UnexpectedClaims => "unexpected_claims",
+    }
+}
