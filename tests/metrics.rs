@@ -1,0 +1,227 @@
+//! The `metrics` feature: each reported metric moves when what it counts happens.
+//!
+//! One test in this binary, since the recorder is global: an in-memory recorder from
+//! `metrics-util` collects what the crate reports while a router takes requests and the
+//! issuer serves, fails and recovers. The recorder resets counters and gauges when read (a
+//! gauge not set since reads as zero), so the test adds the counters up over its readings
+//! and keeps the largest gauge value seen.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bearer_guard::testing::Fault;
+use common::{Fixture, PRIVATE, SCOPED, now};
+use http::StatusCode;
+use metrics_util::CompositeKey;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+/// One reading of the recorder: counter increments and gauge values since the last one.
+struct Reading(Vec<(CompositeKey, DebugValue)>);
+
+impl Reading {
+    fn take() -> Self {
+        static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+        let snapshotter = SNAPSHOTTER.get_or_init(|| {
+            let recorder = DebuggingRecorder::new();
+            let snapshotter = recorder.snapshotter();
+            recorder
+                .install()
+                .expect("the only recorder of this binary");
+            snapshotter
+        });
+        Reading(
+            snapshotter
+                .snapshot()
+                .into_vec()
+                .into_iter()
+                .map(|(key, _unit, _description, value)| (key, value))
+                .collect(),
+        )
+    }
+
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a DebugValue> + 'a {
+        self.0.iter().filter_map(move |(key, value)| {
+            let key = key.key();
+            let has_labels = labels.iter().all(|(name, wanted)| {
+                key.labels()
+                    .any(|label| label.key() == *name && label.value() == *wanted)
+            });
+            (key.name() == name && has_labels).then_some(value)
+        })
+    }
+
+    /// The increments of every counter `name` carrying these labels.
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.matching(name, labels)
+            .map(|value| match value {
+                DebugValue::Counter(count) => *count,
+                other => panic!("{name} is not a counter: {other:?}"),
+            })
+            .sum()
+    }
+
+    /// The value of gauge `name` with these labels, if it was set since the last reading.
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.matching(name, labels).find_map(|value| match value {
+            DebugValue::Gauge(value) => Some(value.into_inner()),
+            _ => None,
+        })
+    }
+}
+
+/// Counters summed over several readings.
+#[derive(Default)]
+struct Totals(HashMap<String, u64>);
+
+impl Totals {
+    fn add(&mut self, reading: &Reading, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let key = format!("{name}{labels:?}");
+        let total = self.0.entry(key).or_default();
+        *total += reading.counter(name, labels);
+        *total
+    }
+}
+
+fn labels<'a>(owned: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    owned.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn every_metric_moves_when_what_it_counts_happens() {
+    Reading::take(); // installs the recorder before the validator exists
+    let fixture = Fixture::start_with(|builder| {
+        builder
+            .jwks_ttl(Duration::from_millis(400))
+            .stale_if_error(Duration::from_secs(60))
+    })
+    .await;
+    let issuer = fixture.issuer.issuer().to_owned();
+    let by_issuer = |extra: &'static [(&'static str, &'static str)]| {
+        let mut labels = vec![("issuer", issuer.clone())];
+        labels.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        labels
+    };
+
+    // Phase 1: traffic of every kind while the issuer is healthy.
+    let token = fixture.issuer.token().scope("read:messages").sign();
+    for _ in 0..3 {
+        assert_eq!(fixture.send(PRIVATE, &token).await.status, StatusCode::OK);
+    }
+    let unscoped = fixture.issuer.token().sign();
+    assert_eq!(
+        fixture.send(SCOPED, &unscoped).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let expired = fixture.issuer.token().claim("exp", now() - 3600).sign();
+    assert_eq!(
+        fixture.send(PRIVATE, &expired).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        common::send(&fixture.app, PRIVATE, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let healthy = Reading::take();
+    let mut totals = Totals::default();
+    let requests = "bearer_guard_requests_total";
+    // Three of `token` and the unscoped one pass the layer.
+    assert_eq!(
+        totals.add(&healthy, requests, &[("outcome", "accepted")]),
+        4
+    );
+    let refusals = [
+        (("insufficient_scope", "scope"), 1),
+        (("invalid_token", "expired"), 1),
+        (("missing_token", "no_token"), 1),
+    ];
+    for ((error, problem), expected) in refusals {
+        let labels = [
+            ("outcome", "refused"),
+            ("error", error),
+            ("problem", problem),
+        ];
+        assert_eq!(
+            totals.add(&healthy, requests, &labels),
+            expected,
+            "{labels:?}"
+        );
+    }
+    // `token` enters the cache on its second verification and is a hit on its third.
+    assert!(totals.add(&healthy, "bearer_guard_token_cache_hits_total", &[]) >= 1);
+    assert!(totals.add(&healthy, "bearer_guard_token_cache_misses_total", &[]) >= 2);
+    let discovery = by_issuer(&[("document", "discovery")]);
+    let jwks = by_issuer(&[("document", "jwks")]);
+    let requests_to_issuer = "bearer_guard_issuer_requests_total";
+    assert_eq!(
+        totals.add(&healthy, requests_to_issuer, &labels(&discovery)),
+        1
+    );
+    assert!(totals.add(&healthy, requests_to_issuer, &labels(&jwks)) >= 1);
+    let replaced = by_issuer(&[("outcome", "replaced")]);
+    let fetches = "bearer_guard_key_set_fetches_total";
+    assert!(totals.add(&healthy, fetches, &labels(&replaced)) >= 1);
+    let issuer_only = by_issuer(&[]);
+    assert_eq!(
+        healthy.gauge("bearer_guard_key_set_keys", &labels(&issuer_only)),
+        Some(1.0)
+    );
+    assert_eq!(
+        healthy.gauge("bearer_guard_key_set_age_seconds", &labels(&issuer_only)),
+        Some(0.0)
+    );
+    let last_success = healthy
+        .gauge(
+            "bearer_guard_key_set_last_success_timestamp_seconds",
+            &labels(&issuer_only),
+        )
+        .expect("set by the first fetch");
+    assert!((last_success - now() as f64).abs() < 5.0, "{last_success}");
+
+    // Phase 2: the issuer fails; refreshes fail and the stale key set keeps serving.
+    fixture.issuer.set_fault(Some(Fault::Status(500)));
+    let failed = by_issuer(&[("outcome", "failed")]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut failures = 0;
+    let mut stale_serves = 0;
+    let mut age: f64 = 0.0;
+    while (failures == 0 || stale_serves == 0 || age <= 0.0)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(fixture.send(PRIVATE, &token).await.status, StatusCode::OK);
+        let reading = Reading::take();
+        failures = totals.add(&reading, fetches, &labels(&failed));
+        stale_serves = totals.add(
+            &reading,
+            "bearer_guard_key_set_stale_serves_total",
+            &labels(&issuer_only),
+        );
+        let reported = reading.gauge("bearer_guard_key_set_age_seconds", &labels(&issuer_only));
+        age = age.max(reported.unwrap_or(0.0));
+    }
+    assert!(failures >= 1, "no failed fetch counted");
+    assert!(stale_serves >= 1, "no stale serve counted");
+    // Set at each failed fetch: the time since the last success.
+    assert!(age > 0.0 && age < 10.0, "{age}");
+
+    // Phase 3: the issuer recovers; the next refresh succeeds and is counted.
+    fixture.issuer.set_fault(None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let replaced_before = totals.add(&Reading(Vec::new()), fetches, &labels(&replaced));
+    let mut recovered = false;
+    while !recovered && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reading = Reading::take();
+        recovered = totals.add(&reading, fetches, &labels(&replaced)) > replaced_before;
+    }
+    assert!(recovered, "no successful refresh reported after recovery");
+    assert!(fixture.validator.key_set_status().is_some_and(|s| !s.stale));
+}
