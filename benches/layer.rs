@@ -66,8 +66,10 @@ const ROUNDS: usize = 9;
 const ROUND_TIME: Duration = Duration::from_millis(30);
 /// Calls per round for the new-token cases (their tokens are minted up front, each used once).
 const NEW_TOKEN_CALLS: usize = 400;
-/// The token cache capacity of the `layer_new_token_full_cache` cases, filled before they run.
-const FULL_CACHE_CAPACITY: u64 = 1000;
+/// The token cache budget of the `layer_new_token_full_cache` cases (about 400 of these
+/// tokens), filled with [`FILL_TOKENS`] before they run.
+const FULL_CACHE_BYTES: u64 = 1 << 20;
+const FILL_TOKENS: usize = 1000;
 
 /// A token and its `Authorization` header value.
 #[derive(Clone)]
@@ -386,7 +388,7 @@ fn ec_jwk(pair: &EcdsaKeyPair, kid: &str) -> Value {
 /// Builds a validator and warms it up with `token` (key set fetched, token cached).
 async fn warm(builder: &ValidatorBuilder, cache: Option<u64>, token: &Token) -> Validator {
     let builder = match cache {
-        Some(capacity) => builder.clone().token_cache_capacity(capacity),
+        Some(bytes) => builder.clone().token_cache_bytes(bytes),
         None => builder.clone(),
     };
     let validator = builder.build().unwrap();
@@ -437,14 +439,14 @@ async fn algorithm_group(
         let (new_tokens, fill) = new_tokens.split_at(ROUNDS * NEW_TOKEN_CALLS);
         let validator = warm(builder, None, token).await;
         let for_layer = warm(builder, None, token).await;
-        let full = warm(builder, Some(FULL_CACHE_CAPACITY), token).await;
+        let full = warm(builder, Some(FULL_CACHE_BYTES), token).await;
         // Twice each: a token enters the cache the second time it verifies.
         for token in fill {
             for _ in 0..2 {
                 full.validate(&token.text).await.expect("fill the cache");
             }
         }
-        assert!(full.cached_tokens() >= FULL_CACHE_CAPACITY * 9 / 10);
+        assert!(full.cached_token_bytes() >= FULL_CACHE_BYTES * 9 / 10);
         cases.push(Case::new_tokens(
             "validator_new_token",
             "Validator, new token each call (default cache)",
@@ -459,7 +461,7 @@ async fn algorithm_group(
         ));
         cases.push(Case::new_tokens(
             "layer_new_token_full_cache",
-            &format!("layer, new token each call, cache full ({FULL_CACHE_CAPACITY} entries)"),
+            &format!("layer, new token each call, cache full ({FULL_CACHE_BYTES} bytes)"),
             &Target::layer(Some(&full)),
             new_tokens,
         ));
@@ -479,7 +481,7 @@ async fn algorithm_group(
 /// Every group, on warmed-up validators. New-token pools are minted only when `benchmarking`.
 async fn setup(cores: usize, benchmarking: bool) -> (Vec<TestIssuer>, Vec<Group>) {
     let pool_size = if benchmarking {
-        ROUNDS * NEW_TOKEN_CALLS + FULL_CACHE_CAPACITY as usize
+        ROUNDS * NEW_TOKEN_CALLS + FILL_TOKENS
     } else {
         0
     };
