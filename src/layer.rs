@@ -23,10 +23,11 @@ use tower_service::Service;
 use crate::claims::VerifiedClaims;
 use crate::error::AuthError;
 use crate::extract::{self, TokenSource};
+use crate::issuer::{Validation, unix_now};
 use crate::respond::Responder;
 use crate::rules::ClaimRule;
 use crate::scope::ScopePolicy;
-use crate::validator::{Validator, unix_now};
+use crate::validator::Validator;
 
 /// The response body of the middleware: the inner service's, or a refusal's JSON.
 pub type BearerBody<B> = Either<B, Full<Bytes>>;
@@ -132,24 +133,23 @@ where
                 return ResponseFuture::rejected(response);
             }
         };
-        match validator.validate_now(&token) {
-            Some(Ok(claims)) => {
+        match validator.start(&token) {
+            Validation::Done(Ok(claims)) => {
                 authenticated(&mut request, claims, validator);
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Some(Err(error)) => {
+            Validation::Done(Err(error)) => {
                 let response = validator.responder().respond_to(request.headers(), &error);
                 ResponseFuture::rejected(response)
             }
-            None => {
-                // The key set must be fetched first. The ready service goes into the future;
-                // a fresh clone takes its place for the next request.
-                let token = token.into_owned();
+            Validation::NeedsKeys(pending) => {
+                // The parsed token waits for the key set. The ready service goes into the
+                // future; a fresh clone takes its place for the next request.
                 let validator = validator.clone();
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::waiting(Box::pin(async move {
-                    match validator.validate(&token).await {
+                    match pending.finish().await {
                         Ok(claims) => {
                             authenticated(&mut request, claims, &validator);
                             inner.call(request).await.map(|r| r.map(Either::Left))

@@ -63,6 +63,7 @@ mod claims;
 mod config;
 mod error;
 mod extract;
+mod issuer;
 mod jwks;
 mod keys;
 mod layer;
@@ -73,6 +74,7 @@ mod rules;
 mod scope;
 mod telemetry;
 mod token_cache;
+mod transport;
 mod validate;
 mod validator;
 

@@ -28,14 +28,46 @@ pub(crate) struct Rules {
     pub(crate) rfc9068: bool,
 }
 
-/// A token whose structure and header passed, and whose algorithm is allowed.
-pub(crate) struct Parsed<'a> {
+/// A token whose structure and header passed, and whose algorithm is allowed. It holds the
+/// token as `T`: borrowed while a request is decided at once, owned (see
+/// [`into_owned`](Parsed::into_owned)) when it must wait for the key set, so that the wait
+/// continues the work instead of starting over.
+pub(crate) struct Parsed<T> {
+    token: T,
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
-    signing_input: &'a str,
+    /// Where the signing input (`header.payload`) ends in the token.
+    signing_input_len: usize,
     /// The decoded payload.
     payload: Vec<u8>,
-    signature: &'a str,
+}
+
+impl<T: AsRef<str>> Parsed<T> {
+    /// The token this was parsed from.
+    pub(crate) fn token(&self) -> &str {
+        self.token.as_ref()
+    }
+
+    fn signing_input(&self) -> &str {
+        &self.token()[..self.signing_input_len]
+    }
+
+    fn signature(&self) -> &str {
+        &self.token()[self.signing_input_len + 1..]
+    }
+}
+
+impl Parsed<&str> {
+    /// The same parsed token, owning its text.
+    pub(crate) fn into_owned(self) -> Parsed<Box<str>> {
+        Parsed {
+            token: self.token.into(),
+            alg: self.alg,
+            kid: self.kid,
+            signing_input_len: self.signing_input_len,
+            payload: self.payload,
+        }
+    }
 }
 
 /// The header members this crate reads, from a JSON object with unique member names (an
@@ -75,7 +107,7 @@ impl Header {
 
 /// Splits the token, decodes the header and applies the algorithm allow-list, all before any
 /// key is looked up.
-pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, TokenProblem> {
+pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>, TokenProblem> {
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature)) =
         (segments.next(), segments.next(), segments.next())
@@ -92,7 +124,7 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
     if header.is_empty() || signature.is_empty() {
         return Err(TokenProblem::Malformed);
     }
-    let signing_input = &token[..header.len() + 1 + payload.len()];
+    let signing_input_len = header.len() + 1 + payload.len();
     let header_json = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| TokenProblem::MalformedHeader)?;
@@ -121,11 +153,11 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<'a>, Tok
         .decode(payload)
         .map_err(|_| TokenProblem::Malformed)?;
     Ok(Parsed {
+        token,
         alg,
         kid: header.kid,
-        signing_input,
+        signing_input_len,
         payload,
-        signature,
     })
 }
 
@@ -179,7 +211,12 @@ pub(crate) enum Outcome {
 
 /// Chooses the key, verifies the signature, then checks the claims at time `now` (Unix
 /// seconds).
-pub(crate) fn verify(parsed: &Parsed<'_>, keys: &KeySet, rules: &Rules, now: i64) -> Outcome {
+pub(crate) fn verify(
+    parsed: &Parsed<impl AsRef<str>>,
+    keys: &KeySet,
+    rules: &Rules,
+    now: i64,
+) -> Outcome {
     let key = match verify_signature(parsed, keys) {
         Ok(key) => key,
         Err(outcome) => return outcome,
@@ -193,7 +230,7 @@ pub(crate) fn verify(parsed: &Parsed<'_>, keys: &KeySet, rules: &Rules, now: i64
 /// Chooses the key and verifies the signature, without looking at the claims; returns the key
 /// that verified it.
 pub(crate) fn verify_signature(
-    parsed: &Parsed<'_>,
+    parsed: &Parsed<impl AsRef<str>>,
     keys: &KeySet,
 ) -> Result<Arc<VerificationKey>, Outcome> {
     let key = match keys.choose(parsed.kid.as_deref(), parsed.alg) {
@@ -202,9 +239,9 @@ pub(crate) fn verify_signature(
         KeyChoice::Rejected(problem) => return Err(Outcome::Invalid(problem)),
     };
     let signature = URL_SAFE_NO_PAD
-        .decode(parsed.signature)
+        .decode(parsed.signature())
         .map_err(|_| Outcome::Invalid(TokenProblem::Malformed))?;
-    key.verify(parsed.alg, parsed.signing_input.as_bytes(), &signature)
+    key.verify(parsed.alg, parsed.signing_input().as_bytes(), &signature)
         .map_err(Outcome::Invalid)?;
     Ok(Arc::clone(key))
 }

@@ -1,5 +1,5 @@
-//! The issuer's key set: discovery, fetching under limits, and a lock-free snapshot cache
-//! that refreshes ahead of expiry, survives outages and resists hostile responses.
+//! The key set cache: a lock-free snapshot that requests read, one shared fetch at a time,
+//! refresh ahead of expiry, and what survives an outage.
 //!
 //! Requests read the current [`Snapshot`] through an `ArcSwap` and never take a lock. A fetch
 //! runs in its own task (so a cancelled request cannot cancel it) and is shared: every
@@ -8,32 +8,21 @@
 //! dropped. Bookkeeping sits behind a short `std` mutex that is never held across an `.await`.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use headers::{CacheControl, HeaderMapExt};
+use headers::CacheControl;
 use jsonwebtoken::Algorithm;
-use reqwest::Url;
-use serde::Deserialize;
 use tokio::sync::oneshot;
-use tracing::Instrument;
 
-use crate::keys::{KeySet, KeySetRejected};
+use super::fetch::{Fetcher, KeyFetchError};
+use super::stats::{Counters, Event, KeyStats};
+use crate::keys::KeySet;
 use crate::telemetry;
-
-/// Where the key set comes from.
-#[derive(Debug, Clone)]
-pub(crate) enum JwksLocation {
-    /// Found through the issuer's metadata (OIDC discovery, then RFC 8414, then
-    /// `{issuer}/.well-known/jwks.json`).
-    Discover { issuer: String },
-    /// A `jwks_uri` given in the configuration.
-    Uri(Url),
-}
 
 /// Freshness and limits of the cache.
 #[derive(Debug, Clone)]
@@ -46,8 +35,6 @@ pub(crate) struct CacheSettings {
     /// How long past its freshness the last good key set keeps serving while fetches fail.
     pub(crate) stale_if_error: Duration,
     pub(crate) refetch_cooldown: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) max_body_bytes: usize,
     pub(crate) max_keys: usize,
 }
 
@@ -69,169 +56,7 @@ pub(crate) struct Snapshot {
     etag: Option<String>,
 }
 
-/// Why a discovery or key set fetch failed. The previous key set, if any, stays in use.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyFetchError {
-    /// The URL is neither https nor http to a loopback host.
-    #[error("{0} is neither https nor a loopback http URL")]
-    InsecureUrl(Url),
-    /// Connection, TLS or protocol failure.
-    #[error("request failed: {0}")]
-    Transport(String),
-    /// No complete answer within the fetch timeout.
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    /// A status other than 2xx (or 304 to a conditional request).
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// A `Content-Type` that is not JSON.
-    #[error("content type {0:?} is not JSON")]
-    NotJson(String),
-    /// A body over the size cap.
-    #[error("body larger than {0} bytes")]
-    TooLarge(usize),
-    /// Issuer metadata without `issuer` and `jwks_uri`.
-    #[error("metadata is not a JSON object with `issuer` and `jwks_uri`")]
-    BadMetadata,
-    /// Issuer metadata naming another issuer (someone else's metadata).
-    #[error("metadata names issuer {found:?}, not the configured one")]
-    IssuerMismatch {
-        /// The `issuer` the document names.
-        found: String,
-    },
-    /// Not a JWK set, or too many keys.
-    #[error("{0}")]
-    KeySet(String),
-    /// A JWK set in which no key passed the key policy. The set is installed all the same
-    /// (a well-formed key set is authoritative): tokens are refused until it has a usable key.
-    #[error("the key set has no usable key")]
-    NoUsableKeys,
-    /// The answer came from another origin than the URL asked, or from a URL that is neither
-    /// https nor loopback http (a custom `http_client` followed a redirect).
-    #[error("the answer came from {0}, not the origin that was asked")]
-    CrossOriginRedirect(Url),
-    /// The fetch never finished: the runtime that ran it shut down. The next request retries.
-    #[error("the fetch was interrupted (its runtime shut down)")]
-    Interrupted,
-}
-
-impl From<KeySetRejected> for KeyFetchError {
-    fn from(rejected: KeySetRejected) -> Self {
-        KeyFetchError::KeySet(rejected.to_string())
-    }
-}
-
 type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, KeyFetchError>>>;
-
-/// Counters of what the key set cache did, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeyStats {
-    /// Requests for the key set document.
-    pub jwks_fetches: u64,
-    /// Requests for issuer metadata (OIDC discovery and RFC 8414).
-    pub discovery_fetches: u64,
-    /// Key set refreshes that failed (the previous key set stayed in use).
-    pub failed_refreshes: u64,
-    /// Revalidations answered `304 Not Modified`.
-    pub not_modified: u64,
-    /// Refreshes started because a token named an unknown `kid`.
-    pub unknown_kid_refetches: u64,
-    /// Requests that had to wait for a fetch (cold start or unknown `kid`).
-    pub requests_waited: u64,
-    /// Requests verified with a key set past its freshness (issuer unreachable).
-    pub stale_serves: u64,
-}
-
-impl KeyStats {
-    /// The sum of two counters, for several issuers.
-    pub(crate) fn add(self, other: KeyStats) -> KeyStats {
-        KeyStats {
-            jwks_fetches: self.jwks_fetches + other.jwks_fetches,
-            discovery_fetches: self.discovery_fetches + other.discovery_fetches,
-            failed_refreshes: self.failed_refreshes + other.failed_refreshes,
-            not_modified: self.not_modified + other.not_modified,
-            unknown_kid_refetches: self.unknown_kid_refetches + other.unknown_kid_refetches,
-            requests_waited: self.requests_waited + other.requests_waited,
-            stale_serves: self.stale_serves + other.stale_serves,
-        }
-    }
-}
-
-/// What the cache counts; each event also goes to the `metrics` facade (feature `metrics`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Event {
-    JwksFetch,
-    DiscoveryFetch,
-    FailedRefresh,
-    NotModified,
-    UnknownKidRefetch,
-    RequestWaited,
-    StaleServe,
-}
-
-struct Counters {
-    /// The issuer, as the `issuer` label of the metrics.
-    issuer: Arc<str>,
-    jwks_fetches: AtomicU64,
-    discovery_fetches: AtomicU64,
-    failed_refreshes: AtomicU64,
-    not_modified: AtomicU64,
-    unknown_kid_refetches: AtomicU64,
-    requests_waited: AtomicU64,
-    stale_serves: AtomicU64,
-}
-
-impl Counters {
-    fn new(issuer: &str) -> Self {
-        Counters {
-            issuer: issuer.into(),
-            jwks_fetches: AtomicU64::new(0),
-            discovery_fetches: AtomicU64::new(0),
-            failed_refreshes: AtomicU64::new(0),
-            not_modified: AtomicU64::new(0),
-            unknown_kid_refetches: AtomicU64::new(0),
-            requests_waited: AtomicU64::new(0),
-            stale_serves: AtomicU64::new(0),
-        }
-    }
-
-    fn count(&self, event: Event) {
-        let counter = match event {
-            Event::JwksFetch => &self.jwks_fetches,
-            Event::DiscoveryFetch => &self.discovery_fetches,
-            Event::FailedRefresh => &self.failed_refreshes,
-            Event::NotModified => &self.not_modified,
-            Event::UnknownKidRefetch => &self.unknown_kid_refetches,
-            Event::RequestWaited => &self.requests_waited,
-            Event::StaleServe => &self.stale_serves,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        match event {
-            Event::JwksFetch => telemetry::issuer_request(&self.issuer, "jwks"),
-            Event::DiscoveryFetch => telemetry::issuer_request(&self.issuer, "discovery"),
-            Event::StaleServe => telemetry::stale_serve(&self.issuer),
-            Event::FailedRefresh
-            | Event::NotModified
-            | Event::UnknownKidRefetch
-            | Event::RequestWaited => {}
-        }
-    }
-
-    fn snapshot(&self) -> KeyStats {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        KeyStats {
-            jwks_fetches: read(&self.jwks_fetches),
-            discovery_fetches: read(&self.discovery_fetches),
-            failed_refreshes: read(&self.failed_refreshes),
-            not_modified: read(&self.not_modified),
-            unknown_kid_refetches: read(&self.unknown_kid_refetches),
-            requests_waited: read(&self.requests_waited),
-            stale_serves: read(&self.stale_serves),
-        }
-    }
-}
 
 /// The state of the cached key set, for health checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,12 +93,10 @@ enum RefreshReason {
 }
 
 pub(crate) struct JwksCache {
-    location: JwksLocation,
-    client: reqwest::Client,
+    fetcher: Fetcher,
     settings: CacheSettings,
     accepted_algs: Vec<Algorithm>,
     current: ArcSwapOption<Snapshot>,
-    discovered_uri: ArcSwapOption<Url>,
     bookkeeping: Mutex<Bookkeeping>,
     counters: Counters,
     /// Whether a refresh task is running; cleared by the task itself when it ends or its
@@ -284,18 +107,15 @@ pub(crate) struct JwksCache {
 impl JwksCache {
     pub(crate) fn new(
         issuer: &str,
-        location: JwksLocation,
-        client: reqwest::Client,
+        fetcher: Fetcher,
         settings: CacheSettings,
         accepted_algs: Vec<Algorithm>,
     ) -> Self {
         JwksCache {
-            location,
-            client,
+            fetcher,
             settings,
             accepted_algs,
             current: ArcSwapOption::empty(),
-            discovered_uri: ArcSwapOption::empty(),
             bookkeeping: Mutex::new(Bookkeeping {
                 inflight: None,
                 generations: 0,
@@ -493,23 +313,17 @@ impl JwksCache {
         self.counters.snapshot()
     }
 
+    /// Fetches the key set and installs it: a well-formed one replaces the current set, a
+    /// `304` renews the current set's freshness.
     async fn fetch(&self) -> Result<Arc<Snapshot>, KeyFetchError> {
-        let uri = self.jwks_uri().await?;
-        let fetched = self.fetch_key_set(&uri).await;
-        if fetched.is_err() && matches!(self.location, JwksLocation::Discover { .. }) {
-            // The key set may have moved: the next fetch asks the issuer's metadata again.
-            self.discovered_uri.store(None);
-        }
-        fetched
-    }
-
-    async fn fetch_key_set(&self, uri: &Url) -> Result<Arc<Snapshot>, KeyFetchError> {
         let previous = self.current.load_full();
         let etag = previous.as_ref().and_then(|p| p.etag.clone());
-        self.counters.count(Event::JwksFetch);
         let started = Instant::now();
-        let span = tracing::debug_span!("bearer_guard.jwks_fetch", url = %uri);
-        let fetched = self.get(uri, etag.as_deref()).instrument(span).await?;
+        let fetched = self
+            .fetcher
+            .key_set(etag.as_deref(), &self.counters)
+            .await?;
+        let uri = &fetched.url;
         let ttl = self.freshness(fetched.cache_control.as_ref());
         let (keys, decision) = match (fetched.body, &previous) {
             (None, Some(previous)) => {
@@ -566,143 +380,6 @@ impl JwksCache {
             }),
             None => settings.ttl,
         }
-    }
-
-    async fn jwks_uri(&self) -> Result<Url, KeyFetchError> {
-        match &self.location {
-            JwksLocation::Uri(uri) => Ok(uri.clone()),
-            JwksLocation::Discover { issuer } => {
-                if let Some(uri) = self.discovered_uri.load_full() {
-                    return Ok((*uri).clone());
-                }
-                let uri = self.discover(issuer).await?;
-                self.discovered_uri.store(Some(Arc::new(uri.clone())));
-                Ok(uri)
-            }
-        }
-    }
-
-    /// OIDC discovery, then RFC 8414, then Auth0's `{issuer}/.well-known/jwks.json`. The
-    /// fallback is taken only when the issuer said that neither metadata document exists
-    /// (404 or 410 for both); any other failure (5xx, 429, HTML, a timeout) fails this fetch
-    /// and is never remembered. A metadata document naming another issuer is an error (it is
-    /// someone else's metadata), and so is one pointing a non-loopback issuer's key set at
-    /// plain http.
-    async fn discover(&self, issuer: &str) -> Result<Url, KeyFetchError> {
-        #[derive(Deserialize)]
-        struct Metadata {
-            issuer: String,
-            jwks_uri: String,
-        }
-        let issuer_url = Url::parse(issuer).map_err(|_| KeyFetchError::BadMetadata)?;
-        for metadata_url in metadata_urls(issuer)? {
-            self.counters.count(Event::DiscoveryFetch);
-            match self.get(&metadata_url, None).await {
-                Ok(Fetched {
-                    body: Some(body), ..
-                }) => {
-                    let metadata: Metadata =
-                        serde_json::from_slice(&body).map_err(|_| KeyFetchError::BadMetadata)?;
-                    if metadata.issuer != issuer {
-                        return Err(KeyFetchError::IssuerMismatch {
-                            found: metadata.issuer,
-                        });
-                    }
-                    let uri =
-                        Url::parse(&metadata.jwks_uri).map_err(|_| KeyFetchError::BadMetadata)?;
-                    if !is_allowed_discovered_url(&issuer_url, &uri) {
-                        return Err(KeyFetchError::InsecureUrl(uri));
-                    }
-                    tracing::debug!(%metadata_url, jwks_uri = %uri, "bearer-guard: discovered the key set");
-                    return Ok(uri);
-                }
-                Err(KeyFetchError::Status(404 | 410)) => continue,
-                Ok(_) => return Err(KeyFetchError::BadMetadata),
-                Err(other) => return Err(other),
-            }
-        }
-        let base = issuer.trim_end_matches('/');
-        Url::parse(&format!("{base}/.well-known/jwks.json")).map_err(|_| KeyFetchError::BadMetadata)
-    }
-
-    /// GET under the limits: an allowed URL, a total timeout, an answer from the origin that
-    /// was asked, 2xx JSON only (or 304 to a conditional request), a body cap enforced while
-    /// reading.
-    async fn get(&self, url: &Url, etag: Option<&str>) -> Result<Fetched, KeyFetchError> {
-        if !is_allowed_url(url) {
-            return Err(KeyFetchError::InsecureUrl(url.clone()));
-        }
-        let limit = self.settings.max_body_bytes;
-        let request = async {
-            let transport =
-                |e: reqwest::Error| KeyFetchError::Transport(e.without_url().to_string());
-            let mut request = self
-                .client
-                .get(url.clone())
-                .header(http::header::ACCEPT, "application/json");
-            if let Some(etag) = etag {
-                request = request.header(http::header::IF_NONE_MATCH, etag);
-            }
-            let mut response = request.send().await.map_err(transport)?;
-            // The default client follows same-origin redirects only; a custom one may follow
-            // any, so the origin of the answer is checked here for every client.
-            let answered_from = response.url();
-            if answered_from.origin() != url.origin() || !is_allowed_url(answered_from) {
-                return Err(KeyFetchError::CrossOriginRedirect(answered_from.clone()));
-            }
-            let status = response.status();
-            tracing::debug!(%url, status = status.as_u16(), "bearer-guard: issuer answered");
-            let headers = response.headers();
-            let cache_control = headers.typed_get::<CacheControl>();
-            let etag_seen = headers
-                .get(http::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            if status == http::StatusCode::NOT_MODIFIED && etag.is_some() {
-                return Ok(Fetched {
-                    body: None,
-                    cache_control,
-                    etag: etag_seen,
-                });
-            }
-            if !status.is_success() {
-                return Err(KeyFetchError::Status(status.as_u16()));
-            }
-            if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
-                let essence = content_type
-                    .to_str()
-                    .unwrap_or("")
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                if essence != "application/json" && !essence.ends_with("+json") {
-                    return Err(KeyFetchError::NotJson(essence.chars().take(64).collect()));
-                }
-            }
-            if response
-                .content_length()
-                .is_some_and(|len| len > limit as u64)
-            {
-                return Err(KeyFetchError::TooLarge(limit));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(transport)? {
-                if body.len() + chunk.len() > limit {
-                    return Err(KeyFetchError::TooLarge(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Fetched {
-                body: Some(body),
-                cache_control,
-                etag: etag_seen,
-            })
-        };
-        tokio::time::timeout(self.settings.timeout, request)
-            .await
-            .map_err(|_| KeyFetchError::Timeout(self.settings.timeout))?
     }
 }
 
@@ -775,14 +452,6 @@ impl Drop for AliveFlag {
     }
 }
 
-/// What one GET brought back.
-struct Fetched {
-    /// `None` for a 304 to a conditional request.
-    body: Option<Vec<u8>>,
-    cache_control: Option<CacheControl>,
-    etag: Option<String>,
-}
-
 /// Refreshes the key set ahead of its expiry until the cache is dropped. Starts with the
 /// fetch it was started beside, so that its schedule follows from that fetch's outcome.
 async fn refresh_ahead(
@@ -831,114 +500,9 @@ fn random_fraction() -> f64 {
     (RandomState::new().hash_one(0u8) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// `https`, or `http` to a loopback host (for local issuers and tests).
-pub(crate) fn is_allowed_url(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => is_loopback(url),
-        _ => false,
-    }
-}
-
-/// A key set URL found in the issuer's metadata: allowed like any URL, and plain http only
-/// when the issuer itself is on a loopback host (an https issuer's metadata must not point
-/// the server at a local plain-http port).
-fn is_allowed_discovered_url(issuer: &Url, jwks_uri: &Url) -> bool {
-    is_allowed_url(jwks_uri) && (jwks_uri.scheme() == "https" || is_loopback(issuer))
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// The OIDC discovery URL and the RFC 8414 one (which puts the issuer's path after the
-/// well-known segment).
-fn metadata_urls(issuer: &str) -> Result<[Url; 2], KeyFetchError> {
-    let parsed = Url::parse(issuer).map_err(|_| KeyFetchError::BadMetadata)?;
-    let base = issuer.trim_end_matches('/');
-    let oidc = Url::parse(&format!("{base}/.well-known/openid-configuration"))
-        .map_err(|_| KeyFetchError::BadMetadata)?;
-    let path = parsed.path().trim_end_matches('/');
-    let mut rfc8414 = parsed.clone();
-    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    Ok([oidc, rfc8414])
-}
-
-/// Redirects only within the origin that was asked, and at most a few.
-pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same_origin = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
-        if attempt.previous().len() > 3 || !same_origin {
-            attempt.stop()
-        } else {
-            attempt.follow()
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_urls_follow_oidc_and_rfc8414() {
-        let [oidc, rfc] = metadata_urls("https://tenant.auth0.com/").unwrap();
-        assert_eq!(
-            oidc.as_str(),
-            "https://tenant.auth0.com/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            rfc.as_str(),
-            "https://tenant.auth0.com/.well-known/oauth-authorization-server"
-        );
-        let [oidc, rfc] = metadata_urls("https://idp.example/realms/main").unwrap();
-        assert_eq!(
-            oidc.as_str(),
-            "https://idp.example/realms/main/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            rfc.as_str(),
-            "https://idp.example/.well-known/oauth-authorization-server/realms/main"
-        );
-    }
-
-    #[test]
-    fn only_https_or_loopback_http() {
-        let allowed = |u: &str| is_allowed_url(&Url::parse(u).unwrap());
-        assert!(allowed("https://issuer.example/jwks"));
-        assert!(allowed("http://127.0.0.1:8080/jwks"));
-        assert!(allowed("http://localhost/jwks"));
-        assert!(allowed("http://[::1]/jwks"));
-        assert!(!allowed("http://issuer.example/jwks"));
-        assert!(!allowed("http://127.0.0.1.nip.io/jwks"));
-        assert!(!allowed("file:///etc/passwd"));
-    }
-
-    #[test]
-    fn a_discovered_key_set_is_plain_http_only_for_a_loopback_issuer() {
-        let url = |u: &str| Url::parse(u).unwrap();
-        let https_issuer = url("https://tenant.example/");
-        let loopback_issuer = url("http://127.0.0.1:8080/");
-        let local_http = url("http://127.0.0.1:9000/keys");
-        assert!(!is_allowed_discovered_url(&https_issuer, &local_http));
-        assert!(is_allowed_discovered_url(&loopback_issuer, &local_http));
-        assert!(is_allowed_discovered_url(
-            &https_issuer,
-            &url("https://keys.example/jwks")
-        ));
-        assert!(!is_allowed_discovered_url(
-            &loopback_issuer,
-            &url("http://keys.example/jwks")
-        ));
-    }
 
     #[test]
     fn jitter_stays_in_the_unit_interval() {

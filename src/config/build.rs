@@ -1,0 +1,432 @@
+//! `build`: check every setting (reporting every problem at once), then assemble the
+//! issuer's pipeline from settings known to be sound.
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use reqwest::Url;
+
+use super::{
+    ConfigError, ConfigProblem, KeySource, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, Secret,
+    ValidatorBuilder,
+};
+use crate::issuer::{Issuer, Keys};
+use crate::jwks::{Fetcher, JwksCache, JwksLocation};
+use crate::keys::KeySet;
+use crate::respond::Responder;
+use crate::token_cache::TokenCache;
+use crate::transport;
+use crate::validate::Rules;
+use crate::validator::Validator;
+
+/// The bounds of the duration settings: past them a setting means nothing useful, and every
+/// sum of them stays far from overflowing a clock.
+const DURATION_BOUNDS: [(&str, Duration); 5] = [
+    ("jwks_ttl", Duration::from_secs(7 * 24 * 3600)),
+    ("jwks_ttl_bounds", Duration::from_secs(7 * 24 * 3600)),
+    ("stale_if_error", Duration::from_secs(7 * 24 * 3600)),
+    ("refetch_cooldown", Duration::from_secs(3600)),
+    ("fetch_timeout", Duration::from_secs(60)),
+];
+
+/// What checking found sound, in the form assembling needs.
+struct Checked {
+    issuer: String,
+    algorithms: Vec<Algorithm>,
+    keys: CheckedKeys,
+}
+
+enum CheckedKeys {
+    Secret(Vec<u8>),
+    KeySet(JwksLocation),
+}
+
+impl ValidatorBuilder {
+    /// Checks the whole configuration and reports every problem at once.
+    pub fn build(self) -> Result<Validator, ConfigError> {
+        let checked = self.check().map_err(ConfigError::new)?;
+        self.assemble(checked)
+    }
+
+    /// Every problem of the configuration, or what assembling needs.
+    fn check(&self) -> Result<Checked, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let issuer = match &self.issuer {
+            None => Err(ConfigProblem::MissingIssuer),
+            Some(issuer) => check_url(issuer, "issuer").map(|_| issuer.clone()),
+        };
+        let issuer = issuer.map_err(|problem| problems.push(problem)).ok();
+        if self.audiences.is_empty() {
+            problems.push(ConfigProblem::MissingAudience);
+        }
+        if self.audiences.iter().any(|aud| aud.trim().is_empty()) {
+            problems.push(ConfigProblem::EmptyAudience);
+        }
+        let keys = self.check_keys(issuer.as_deref(), &mut problems);
+        let algorithms = self.check_algorithms(&mut problems);
+        self.check_limits(&mut problems);
+        if let Err(error) = crate::backend::self_test() {
+            problems.push(ConfigProblem::CryptoBackend(match error {
+                crate::backend::BackendError::Missing => {
+                    "no crypto backend: enable the `aws-lc-rs` or `rust-crypto` feature"
+                }
+                crate::backend::BackendError::Rejected => {
+                    "the crypto backend failed its known-answer test"
+                }
+            }));
+        }
+        match (issuer, keys) {
+            (Some(issuer), Some(keys)) if problems.is_empty() => Ok(Checked {
+                issuer,
+                algorithms,
+                keys,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The key source: a secret long enough, or a key set URL that is allowed.
+    fn check_keys(
+        &self,
+        issuer: Option<&str>,
+        problems: &mut Vec<ConfigProblem>,
+    ) -> Option<CheckedKeys> {
+        if self.key_sources_conflict {
+            problems.push(ConfigProblem::SecretAndKeySet);
+        }
+        match &self.key_source {
+            KeySource::Secret(Secret::NotBase64) => {
+                problems.push(ConfigProblem::SecretNotBase64);
+                None
+            }
+            KeySource::Secret(Secret::Bytes(bytes)) => {
+                if bytes.len() < MIN_HMAC_SECRET_BYTES {
+                    problems.push(ConfigProblem::SecretTooShort { bytes: bytes.len() });
+                }
+                Some(CheckedKeys::Secret(bytes.clone()))
+            }
+            KeySource::KeySetUri { uri, .. } => match check_url(uri, "jwks_uri") {
+                Ok(url) => Some(CheckedKeys::KeySet(JwksLocation::Uri(url))),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+            KeySource::Discovery => issuer.map(|issuer| {
+                CheckedKeys::KeySet(JwksLocation::Discover {
+                    issuer: issuer.to_owned(),
+                })
+            }),
+        }
+    }
+
+    /// The algorithm list: not empty, of the key source's family, and (for HMAC) no longer
+    /// a hash than the secret.
+    fn check_algorithms(&self, problems: &mut Vec<ConfigProblem>) -> Vec<Algorithm> {
+        let secret = match &self.key_source {
+            KeySource::Secret(Secret::Bytes(bytes)) => Some(bytes.as_slice()),
+            _ => None,
+        };
+        let secret_mode = matches!(self.key_source, KeySource::Secret(_));
+        let algorithms = self.algorithms.clone().unwrap_or_else(|| {
+            vec![if secret_mode {
+                Algorithm::HS256
+            } else {
+                Algorithm::RS256
+            }]
+        });
+        if algorithms.is_empty() {
+            problems.push(ConfigProblem::NoAlgorithm);
+        }
+        for &alg in &algorithms {
+            let symmetric = matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+            if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES) {
+                if symmetric && !crate::keys::hmac_secret_fits(secret.len(), alg) {
+                    problems.push(ConfigProblem::SecretShorterThanHash(alg));
+                }
+            }
+            if secret_mode && !symmetric {
+                problems.push(ConfigProblem::AlgorithmNeedsKeySet(alg));
+            }
+            if !secret_mode && symmetric {
+                problems.push(ConfigProblem::AlgorithmNeedsSecret(alg));
+            }
+        }
+        algorithms
+    }
+
+    /// The leeway, the limits that must be positive, and the bounded durations.
+    fn check_limits(&self, problems: &mut Vec<ConfigProblem>) {
+        if self.leeway > MAX_LEEWAY {
+            problems.push(ConfigProblem::LeewayTooLarge(self.leeway));
+        }
+        let zero = [
+            ("max_token_bytes", self.max_token_bytes == 0),
+            ("jwks_ttl", self.cache.ttl.is_zero()),
+            ("fetch_timeout", self.limits.timeout.is_zero()),
+            ("max_jwks_bytes", self.limits.max_body_bytes == 0),
+            ("max_keys", self.cache.max_keys == 0),
+        ];
+        for (setting, is_zero) in zero {
+            if is_zero {
+                problems.push(ConfigProblem::ZeroLimit(setting));
+            }
+        }
+        if self.cache.min_ttl > self.cache.max_ttl {
+            problems.push(ConfigProblem::TtlBoundsReversed);
+        }
+        let durations = [
+            self.cache.ttl,
+            self.cache.max_ttl,
+            self.cache.stale_if_error,
+            self.cache.refetch_cooldown,
+            self.limits.timeout,
+        ];
+        for ((setting, max), value) in DURATION_BOUNDS.into_iter().zip(durations) {
+            if value > max {
+                problems.push(ConfigProblem::DurationTooLong { setting, max });
+            }
+        }
+    }
+
+    /// The validator, from settings `check` found sound.
+    fn assemble(self, checked: Checked) -> Result<Validator, ConfigError> {
+        let Checked {
+            issuer,
+            algorithms,
+            keys,
+        } = checked;
+        let keys = match keys {
+            CheckedKeys::Secret(secret) => Keys::Secret(KeySet::secret(&secret, &algorithms)),
+            CheckedKeys::KeySet(location) => {
+                let client = match self.http_client {
+                    Some(client) => client,
+                    None => transport::default_client(self.limits.timeout).map_err(|error| {
+                        ConfigError::new(vec![ConfigProblem::HttpClient(error.to_string())])
+                    })?,
+                };
+                let fetcher = Fetcher::new(location, client, self.limits);
+                Keys::Jwks(std::sync::Arc::new(JwksCache::new(
+                    &issuer,
+                    fetcher,
+                    self.cache,
+                    algorithms.clone(),
+                )))
+            }
+        };
+        let rules = Rules {
+            issuer,
+            audiences: self.audiences,
+            algorithms,
+            leeway_secs: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+            scope_claims: self.scope_claims,
+            rfc9068: self.rfc9068,
+        };
+        let responder = Responder::new(
+            self.realm.as_deref(),
+            self.resource_metadata.as_deref(),
+            self.error_body,
+        );
+        let token_cache =
+            (self.token_cache_bytes > 0).then(|| TokenCache::new(self.token_cache_bytes));
+        Ok(Validator::one(Issuer::new(
+            rules,
+            keys,
+            self.max_token_bytes,
+            responder,
+            token_cache,
+            self.claim_rules,
+        )))
+    }
+}
+
+/// Parses a URL and applies the transport rule: https, or http on a loopback host.
+fn check_url(raw: &str, role: &'static str) -> Result<Url, ConfigProblem> {
+    match Url::parse(raw) {
+        Ok(url) if url.query().is_none() && url.fragment().is_none() => {
+            if transport::is_allowed_url(&url) {
+                Ok(url)
+            } else {
+                Err(ConfigProblem::InsecureUrl(role))
+            }
+        }
+        _ => Err(ConfigProblem::InvalidUrl(role)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    fn problems(builder: ValidatorBuilder) -> Vec<ConfigProblem> {
+        builder
+            .build()
+            .err()
+            .map(|e| e.problems().to_vec())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let found = problems(
+            ValidatorBuilder::default()
+                .issuer("http://issuer.example/")
+                .audience(" ")
+                .hs256_secret("short")
+                .algorithms([Algorithm::RS256])
+                .leeway(Duration::from_secs(3600)),
+        );
+        assert_eq!(
+            found,
+            [
+                ConfigProblem::InsecureUrl("issuer"),
+                ConfigProblem::EmptyAudience,
+                ConfigProblem::SecretTooShort { bytes: 5 },
+                ConfigProblem::AlgorithmNeedsKeySet(Algorithm::RS256),
+                ConfigProblem::LeewayTooLarge(Duration::from_secs(3600)),
+            ]
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required() {
+        assert_eq!(
+            problems(ValidatorBuilder::default()),
+            [ConfigProblem::MissingIssuer, ConfigProblem::MissingAudience]
+        );
+    }
+
+    #[test]
+    fn key_set_mode_refuses_hmac_and_empty_algorithm_lists() {
+        let base = ValidatorBuilder::default()
+            .issuer("https://issuer.example/")
+            .audience("api");
+        assert_eq!(
+            problems(base.clone().algorithms([Algorithm::HS256])),
+            [ConfigProblem::AlgorithmNeedsSecret(Algorithm::HS256)]
+        );
+        assert_eq!(problems(base.algorithms([])), [ConfigProblem::NoAlgorithm]);
+    }
+
+    #[test]
+    fn hs384_and_hs512_need_secrets_as_long_as_their_hash() {
+        let found = problems(
+            ValidatorBuilder::default()
+                .issuer("https://issuer.example/")
+                .audience("api")
+                .hs256_secret([7u8; 48])
+                .algorithms([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]),
+        );
+        assert_eq!(
+            found,
+            [ConfigProblem::SecretShorterThanHash(Algorithm::HS512)]
+        );
+    }
+
+    #[test]
+    fn the_auth0_preset_takes_an_hs256_secret_instead_of_its_key_set() {
+        let built = Validator::auth0("tenant.auth0.com", "https://api.example.com")
+            .hs256_secret([7u8; 32])
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+        let explicit = Validator::auth0("tenant.auth0.com", "https://api.example.com")
+            .jwks_uri("https://tenant.auth0.com/keys")
+            .hs256_secret([7u8; 32]);
+        assert_eq!(problems(explicit), [ConfigProblem::SecretAndKeySet]);
+    }
+
+    #[test]
+    fn secret_and_jwks_uri_conflict() {
+        let found = problems(
+            ValidatorBuilder::default()
+                .issuer("https://issuer.example/")
+                .audience("api")
+                .hs256_secret([7u8; 32])
+                .jwks_uri("https://issuer.example/jwks"),
+        );
+        assert_eq!(found, [ConfigProblem::SecretAndKeySet]);
+    }
+
+    #[test]
+    fn base64_secrets_are_decoded_and_checked() {
+        let base = ValidatorBuilder::default()
+            .issuer("https://issuer.example/")
+            .audience("api");
+        assert!(
+            base.clone()
+                .hs256_secret_base64(&"QUFB".repeat(11))
+                .build()
+                .is_ok()
+        );
+        assert_eq!(
+            problems(base.clone().hs256_secret_base64("not base64!")),
+            [ConfigProblem::SecretNotBase64]
+        );
+        assert_eq!(
+            problems(base.hs256_secret_base64("QUFB")),
+            [ConfigProblem::SecretTooShort { bytes: 3 }]
+        );
+    }
+
+    #[test]
+    fn every_duration_setting_is_bounded() {
+        let huge = Duration::MAX;
+        let found = problems(
+            ValidatorBuilder::default()
+                .issuer("https://issuer.example/")
+                .audience("api")
+                .jwks_ttl(huge)
+                .jwks_ttl_bounds(Duration::from_secs(60), huge)
+                .stale_if_error(huge)
+                .refetch_cooldown(huge)
+                .fetch_timeout(huge),
+        );
+        let settings: Vec<_> = found
+            .iter()
+            .map(|problem| match problem {
+                ConfigProblem::DurationTooLong { setting, .. } => *setting,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                "jwks_ttl",
+                "jwks_ttl_bounds",
+                "stale_if_error",
+                "refetch_cooldown",
+                "fetch_timeout"
+            ]
+        );
+        let at_the_bounds = ValidatorBuilder::default()
+            .issuer("https://issuer.example/")
+            .audience("api")
+            .jwks_ttl(WEEK)
+            .jwks_ttl_bounds(Duration::from_secs(60), WEEK)
+            .stale_if_error(WEEK)
+            .refetch_cooldown(Duration::from_secs(3600))
+            .fetch_timeout(Duration::from_secs(60))
+            .build();
+        assert!(at_the_bounds.is_ok(), "{at_the_bounds:?}");
+    }
+
+    #[test]
+    fn loopback_http_is_allowed() {
+        let built = ValidatorBuilder::default()
+            .issuer("http://127.0.0.1:9/")
+            .audience("api")
+            .build();
+        assert!(built.is_ok(), "{built:?}");
+    }
+
+    #[test]
+    fn debug_output_redacts_the_secret() {
+        let text = format!(
+            "{:?}",
+            ValidatorBuilder::default().hs256_secret("s3cr3t-value")
+        );
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+}

@@ -1,0 +1,105 @@
+//! What can be wrong with a configuration: every problem `build` found, at once.
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+use super::{MAX_LEEWAY, MIN_HMAC_SECRET_BYTES};
+
+/// Everything wrong with a configuration, found by one [`ValidatorBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid bearer-guard configuration: {}", list(.problems))]
+pub struct ConfigError {
+    problems: Vec<ConfigProblem>,
+}
+
+fn list(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ConfigError {
+    pub(crate) fn new(problems: Vec<ConfigProblem>) -> Self {
+        ConfigError { problems }
+    }
+
+    /// Each problem found.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+}
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// No issuer was set.
+    #[error("no issuer is configured")]
+    MissingIssuer,
+    /// Two validators given to [`Validator::for_issuers`] have the same issuer.
+    #[error("the issuer {0} is configured twice")]
+    DuplicateIssuer(String),
+    /// No audience was set.
+    #[error("no audience is configured (use your API identifier)")]
+    MissingAudience,
+    /// An audience is empty or blank.
+    #[error("an audience is empty")]
+    EmptyAudience,
+    /// A URL does not parse, or has a query or fragment.
+    #[error("the {0} is not a valid URL")]
+    InvalidUrl(&'static str),
+    /// A URL is plain http to a host that is not loopback.
+    #[error("the {0} must use https (plain http only for loopback hosts)")]
+    InsecureUrl(&'static str),
+    /// The algorithm list is empty.
+    #[error("no algorithm is allowed")]
+    NoAlgorithm,
+    /// An asymmetric algorithm was allowed in secret mode.
+    #[error("{0:?} needs a key set, but a shared secret is configured")]
+    AlgorithmNeedsKeySet(Algorithm),
+    /// An HMAC algorithm was allowed in key set mode.
+    #[error("{0:?} needs a shared secret; key sets verify asymmetric algorithms only")]
+    AlgorithmNeedsSecret(Algorithm),
+    /// The HMAC secret is shorter than [`MIN_HMAC_SECRET_BYTES`].
+    #[error("the HS256 secret has {bytes} bytes; at least {MIN_HMAC_SECRET_BYTES} are required")]
+    SecretTooShort {
+        /// Its length.
+        bytes: usize,
+    },
+    /// The secret is shorter than the hash output of an allowed HMAC algorithm (RFC 7518
+    /// §3.2: 48 bytes for HS384, 64 for HS512).
+    #[error("the secret is shorter than the {0:?} hash output")]
+    SecretShorterThanHash(Algorithm),
+    /// The base64 secret does not decode.
+    #[error("the HS256 secret is not valid base64")]
+    SecretNotBase64,
+    /// Both a secret and a key set URL were given.
+    #[error("both a shared secret and a jwks_uri are configured; choose one")]
+    SecretAndKeySet,
+    /// The leeway exceeds [`MAX_LEEWAY`].
+    #[error("a leeway of {0:?} is larger than the {MAX_LEEWAY:?} allowed")]
+    LeewayTooLarge(Duration),
+    /// A limit or duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+    /// The lower TTL bound exceeds the upper one.
+    #[error("the lower bound of jwks_ttl_bounds exceeds the upper bound")]
+    TtlBoundsReversed,
+    /// A duration setting exceeds its bound.
+    #[error("{setting} may be at most {max:?}")]
+    DurationTooLong {
+        /// The builder method that sets it.
+        setting: &'static str,
+        /// Its bound.
+        max: Duration,
+    },
+    /// The crypto backend is missing or broken.
+    #[error("{0}")]
+    CryptoBackend(&'static str),
+    /// The default HTTP client could not be built.
+    #[error("the HTTP client could not be built: {0}")]
+    HttpClient(String),
+}

@@ -1,0 +1,235 @@
+//! One issuer's validation pipeline: the size cap, the verified-token cache, parsing, the key
+//! set (or secret), the claim checks and the claim rules, in that order.
+//!
+//! [`Issuer::start`] decides a token without waiting or locking whenever the keys at hand
+//! can; otherwise it hands back a [`PendingValidation`] that carries the parsed token into
+//! the wait for the key set, so the work continues where it stopped.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::claims::VerifiedClaims;
+use crate::error::{AuthError, TokenProblem};
+use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
+use crate::keys::KeySet;
+use crate::respond::Responder;
+use crate::rules::ClaimRule;
+use crate::token_cache::{Entry, TokenCache};
+use crate::validate::{self, Outcome, Parsed, Rules};
+
+/// Where an issuer's keys come from.
+pub(crate) enum Keys {
+    /// Its key set, fetched and cached.
+    Jwks(Arc<JwksCache>),
+    /// A shared secret (HMAC).
+    Secret(KeySet),
+}
+
+/// One issuer's rules, keys and caches.
+pub(crate) struct Issuer {
+    rules: Rules,
+    keys: Keys,
+    max_token_bytes: usize,
+    responder: Responder,
+    token_cache: Option<TokenCache>,
+    claim_rules: Vec<ClaimRule>,
+}
+
+/// The first step of a validation: a decision, or the parsed token waiting for keys.
+pub(crate) enum Validation {
+    Done(Result<VerifiedClaims, AuthError>),
+    NeedsKeys(PendingValidation),
+}
+
+/// A parsed token whose key set must be fetched first (none yet, or an unknown `kid`).
+pub(crate) struct PendingValidation {
+    issuer: Arc<Issuer>,
+    parsed: Parsed<Box<str>>,
+}
+
+impl PendingValidation {
+    /// Waits for the key set (joining a fetch in flight, or starting one when the cooldown
+    /// allows) and finishes the validation with it.
+    pub(crate) async fn finish(self) -> Result<VerifiedClaims, AuthError> {
+        let PendingValidation { issuer, parsed } = self;
+        let Keys::Jwks(cache) = &issuer.keys else {
+            // A secret has no fresher version to wait for: no key of it fits the token.
+            return Err(AuthError::InvalidToken(TokenProblem::UnknownKey));
+        };
+        let snapshot = cache
+            .refreshed()
+            .await
+            .map_err(|retry_after| AuthError::KeysUnavailable { retry_after })?;
+        let outcome = validate::verify(&parsed, &snapshot.keys, &issuer.rules, unix_now());
+        issuer.conclude(&parsed, outcome)
+    }
+}
+
+impl Issuer {
+    pub(crate) fn new(
+        rules: Rules,
+        keys: Keys,
+        max_token_bytes: usize,
+        responder: Responder,
+        token_cache: Option<TokenCache>,
+        claim_rules: Vec<ClaimRule>,
+    ) -> Self {
+        Issuer {
+            rules,
+            keys,
+            max_token_bytes,
+            responder,
+            token_cache,
+            claim_rules,
+        }
+    }
+
+    /// The issuer identifier tokens must carry in `iss`.
+    pub(crate) fn name(&self) -> &str {
+        &self.rules.issuer
+    }
+
+    pub(crate) fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
+    pub(crate) fn responder(&self) -> &Responder {
+        &self.responder
+    }
+
+    /// Decides `token` with the keys at hand, never waiting or locking; or hands back what
+    /// must wait for the key set.
+    pub(crate) fn start(self: &Arc<Self>, token: &str) -> Validation {
+        if token.len() > self.max_token_bytes {
+            return Validation::Done(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
+        }
+        if let Some(claims) = self.cached(token) {
+            return Validation::Done(self.apply_rules(claims));
+        }
+        let parsed = match validate::parse(token, &self.rules) {
+            Ok(parsed) => parsed,
+            Err(problem) => return Validation::Done(Err(AuthError::InvalidToken(problem))),
+        };
+        let outcome =
+            self.with_keys(|keys| validate::verify(&parsed, keys, &self.rules, unix_now()));
+        match outcome {
+            None | Some(Outcome::UnknownKey) => Validation::NeedsKeys(PendingValidation {
+                issuer: Arc::clone(self),
+                parsed: parsed.into_owned(),
+            }),
+            Some(decided) => Validation::Done(self.conclude(&parsed, decided)),
+        }
+    }
+
+    /// A hit of the verified-token cache that is still valid now, with the current keys.
+    fn cached(self: &Arc<Self>, token: &str) -> Option<VerifiedClaims> {
+        let cache = self.token_cache.as_ref()?;
+        let leeway = self.rules.leeway_secs;
+        let hit = cache.get(token).and_then(|entry| {
+            self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
+                .then(|| entry.claims.clone())
+        });
+        crate::telemetry::token_cache_lookup(hit.is_some());
+        hit
+    }
+
+    /// Runs `use_keys` on the keys at hand: the secret, or the current usable key set.
+    fn with_keys<R>(self: &Arc<Self>, use_keys: impl FnOnce(&KeySet) -> R) -> Option<R> {
+        match &self.keys {
+            Keys::Secret(keys) => Some(use_keys(keys)),
+            Keys::Jwks(cache) => cache.with_current(use_keys),
+        }
+    }
+
+    /// The end of a full validation: a valid token enters the verified-token cache, then the
+    /// claim rules apply.
+    fn conclude(
+        &self,
+        parsed: &Parsed<impl AsRef<str>>,
+        outcome: Outcome,
+    ) -> Result<VerifiedClaims, AuthError> {
+        let claims = match outcome {
+            Outcome::Valid(claims, key) => {
+                if let Some(cache) = &self.token_cache {
+                    let entry = Entry::new(
+                        claims.clone(),
+                        key,
+                        parsed.kid.as_deref(),
+                        parsed.alg,
+                        unix_now(),
+                        self.rules.leeway_secs,
+                    );
+                    cache.insert(parsed.token(), entry);
+                }
+                claims
+            }
+            Outcome::Invalid(problem) => return Err(AuthError::InvalidToken(problem)),
+            Outcome::UnknownKey => return Err(AuthError::InvalidToken(TokenProblem::UnknownKey)),
+        };
+        self.apply_rules(claims)
+    }
+
+    /// The validator's claim rules, checked on every request (cache hits included).
+    fn apply_rules(&self, claims: VerifiedClaims) -> Result<VerifiedClaims, AuthError> {
+        crate::rules::check_all(&self.claim_rules, &claims, unix_now())?;
+        Ok(claims)
+    }
+
+    /// How many verified tokens the cache holds (0 when it is off).
+    pub(crate) fn cached_tokens(&self) -> u64 {
+        self.token_cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// What the verified-token cache weighs, in estimated bytes (0 when it is off).
+    pub(crate) fn cached_token_bytes(&self) -> u64 {
+        self.token_cache
+            .as_ref()
+            .map_or(0, TokenCache::weighed_bytes)
+    }
+
+    /// Fetches the key set now (secret mode: nothing to do).
+    pub(crate) async fn warm_up(&self) -> Result<(), KeyFetchError> {
+        match &self.keys {
+            Keys::Jwks(cache) => cache.warm_up().await.map(drop),
+            Keys::Secret(_) => Ok(()),
+        }
+    }
+
+    /// Whether tokens can be decided right now without waiting for the issuer.
+    pub(crate) fn is_ready(&self) -> bool {
+        match &self.keys {
+            Keys::Jwks(cache) => cache.status().is_some(),
+            Keys::Secret(_) => true,
+        }
+    }
+
+    /// The cached key set's size, age and freshness (`None` in secret mode or before the
+    /// first successful fetch).
+    pub(crate) fn key_set_status(&self) -> Option<KeySetStatus> {
+        match &self.keys {
+            Keys::Jwks(cache) => cache.status(),
+            Keys::Secret(_) => None,
+        }
+    }
+
+    /// What the key set cache has done so far (all zero in secret mode).
+    pub(crate) fn key_stats(&self) -> KeyStats {
+        match &self.keys {
+            Keys::Jwks(cache) => cache.stats(),
+            Keys::Secret(_) => KeyStats::default(),
+        }
+    }
+}
+
+/// The current time in Unix seconds, the unit of JWT time claims.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
