@@ -517,12 +517,14 @@ impl TestIssuer {
     /// # async fn main() {
     /// use bearer_guard::testing::{Endpoint, Fault, TestIssuer};
     ///
-    /// // An IdP behind a proxy that answers 502 for discovery while it starts.
+    /// // Discovery answers, the key set fails.
     /// let issuer = TestIssuer::start().await;
-    /// issuer.set_fault_at(Endpoint::Discovery, Some(Fault::Status(502)));
+    /// issuer.set_fault_at(Endpoint::KeySet, Some(Fault::Status(500)));
     /// let validator = issuer.validator().build().unwrap();
     /// assert!(validator.warm_up().await.is_err());
-    /// issuer.set_fault_at(Endpoint::Discovery, None);
+    /// assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
+    /// issuer.set_fault_at(Endpoint::KeySet, None);
+    /// assert!(validator.warm_up().await.is_ok());
     /// # }
     /// ```
     pub fn set_fault_at(&self, endpoint: Endpoint, fault: Option<Fault>) {
@@ -630,9 +632,29 @@ impl TestIssuer {
     /// Generates a key with `kid`, publishes it and signs new tokens with it.
     pub fn rotate(&self, kid: &str) -> SigningKey {
         let key = SigningKey::generate(kid);
-        self.publish(key.clone());
-        *self.state.signing.write().expect("lock") = key.clone();
+        self.rotate_to(key.clone());
         key
+    }
+
+    /// Publishes `key` and signs new tokens with it: [`rotate`](Self::rotate) with a key made
+    /// beforehand, for tests that time a rotation to the millisecond (generating an RSA key
+    /// takes tens to hundreds of milliseconds).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{SigningKey, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// let next = SigningKey::generate("key-2");
+    /// // ... later, at the right moment:
+    /// issuer.rotate_to(next);
+    /// assert_eq!(issuer.signing_key().kid(), Some("key-2"));
+    /// # }
+    /// ```
+    pub fn rotate_to(&self, key: SigningKey) {
+        self.publish(key.clone());
+        *self.state.signing.write().expect("lock") = key;
     }
 
     /// Removes the key with `kid` from the JWK set.
@@ -684,7 +706,10 @@ fn serve(
 async fn misbehave(state: &IssuerState, endpoint: Endpoint) -> Option<Response> {
     let (delay, fault) = {
         let behaviour = state.behaviour.read().expect("lock");
-        let fault = behaviour.faults_at.get(&endpoint).or(behaviour.fault.as_ref());
+        let fault = behaviour
+            .faults_at
+            .get(&endpoint)
+            .or(behaviour.fault.as_ref());
         (behaviour.delay, fault.cloned())
     };
     if !delay.is_zero() {
