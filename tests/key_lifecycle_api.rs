@@ -94,7 +94,7 @@ fn bloated_token(issuer: &TestIssuer, serial: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verified_token_cache_is_bounded_by_bytes() {
     const BUDGET: u64 = 1 << 20;
-    const SENT: usize = 24;
+    const SENT: usize = 40;
     let fixture = Fixture::start_with(|builder| builder.token_cache_bytes(BUDGET)).await;
     let small = fixture.issuer.token().sign();
     for _ in 0..2 {
@@ -124,9 +124,10 @@ async fn the_verified_token_cache_is_bounded_by_bytes() {
         bytes <= BUDGET,
         "{bytes} bytes cached, over the {BUDGET} budget"
     );
-    // Each weighs its 16 KB plus about 200 KB of decoded claims: a handful fit in 1 MiB.
+    // Each weighs its 16 KB plus about 200 KB of decoded claims: a handful fit in 1 MiB (at
+    // most 10 even if the estimate of the decoded claims were as low as 84 KB).
     assert!(
-        (1..=8).contains(&cached),
+        (1..=10).contains(&cached),
         "{cached} of {SENT} bloated tokens cached in {BUDGET} bytes"
     );
     // Every token still passes, cached or not.
