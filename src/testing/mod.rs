@@ -361,8 +361,9 @@ impl TokenBuilder {
     }
 }
 
-/// A misbehaviour of the issuer, for outage and hostile-response tests. It applies to every
-/// endpoint (discovery, the JWK set and the token endpoint) until cleared.
+/// A misbehaviour of the issuer, for outage and hostile-response tests. Set with
+/// [`TestIssuer::set_fault`] it applies to every endpoint (discovery, the JWK set and the
+/// token endpoint), with [`TestIssuer::set_fault_at`] to one [`Endpoint`], until cleared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -378,11 +379,30 @@ pub enum Fault {
     Hang,
 }
 
+/// One of the issuer's endpoints, for [`TestIssuer::set_fault_at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The OpenID discovery document, `{issuer}.well-known/openid-configuration`. (The issuer
+    /// serves no RFC 8414 metadata: `/.well-known/oauth-authorization-server` always answers
+    /// 404.)
+    Discovery,
+    /// The JWK set, at [`TestIssuer::jwks_uri`] (see [`TestIssuer::set_jwks_path`]).
+    KeySet,
+    /// The token endpoint, [`TestIssuer::token_endpoint`].
+    Token,
+}
+
+/// Where the JWK set is served unless [`TestIssuer::set_jwks_path`] moves it.
+const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
+
 /// What the issuer publishes, how it behaves, and what it counts.
 struct IssuerState {
     issuer: String,
     published: RwLock<Vec<SigningKey>>,
     signing: RwLock<SigningKey>,
+    /// The path the JWK set is served at (and discovery names).
+    jwks_path: RwLock<String>,
     behaviour: RwLock<Behaviour>,
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
@@ -393,7 +413,10 @@ struct IssuerState {
 
 #[derive(Default)]
 struct Behaviour {
+    /// The fault of every endpoint.
     fault: Option<Fault>,
+    /// Faults of single endpoints, which take precedence over `fault`.
+    faults_at: std::collections::HashMap<Endpoint, Fault>,
     delay: Duration,
     extra_jwks: Vec<Value>,
     cache_control: Option<String>,
@@ -403,8 +426,9 @@ struct Behaviour {
 /// An OpenID issuer on `127.0.0.1` serving discovery, a JWK set and a client credentials
 /// token endpoint, for tests.
 ///
-/// It counts what it serves, rotates keys, and misbehaves on demand ([`Fault`], delays,
-/// extra raw keys, `Cache-Control`, `ETag`). APIs, machine clients and their grants are
+/// It counts what it serves, rotates keys, and misbehaves on demand ([`Fault`] on every
+/// endpoint or on one [`Endpoint`], delays, extra raw keys, `Cache-Control`, `ETag`, a JWK
+/// set served at another path than Auth0's). APIs, machine clients and their grants are
 /// registered with [`register_api`](Self::register_api),
 /// [`register_client`](Self::register_client) and [`grant`](Self::grant); clients then get
 /// tokens from [`token_endpoint`](Self::token_endpoint). It stops when dropped.
@@ -444,6 +468,7 @@ impl TestIssuer {
             issuer: format!("http://127.0.0.1:{port}/"),
             published: RwLock::new(vec![key.clone()]),
             signing: RwLock::new(key),
+            jwks_path: RwLock::new(DEFAULT_JWKS_PATH.to_owned()),
             behaviour: RwLock::default(),
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
@@ -477,9 +502,59 @@ impl TestIssuer {
         }
     }
 
-    /// Misbehaves on every endpoint from now on (`None`: behave again).
+    /// Misbehaves on every endpoint from now on (`None`: behave again). An endpoint's own
+    /// fault ([`set_fault_at`](Self::set_fault_at)) takes precedence over this one.
     pub fn set_fault(&self, fault: Option<Fault>) {
         self.behaviour().fault = fault;
+    }
+
+    /// Misbehaves on this endpoint only from now on, whatever [`set_fault`](Self::set_fault)
+    /// says; `None` clears the endpoint's own fault (the one of every endpoint, if any,
+    /// applies to it again).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{Endpoint, Fault, TestIssuer};
+    ///
+    /// // Discovery answers, the key set fails.
+    /// let issuer = TestIssuer::start().await;
+    /// issuer.set_fault_at(Endpoint::KeySet, Some(Fault::Status(500)));
+    /// let validator = issuer.validator().build().unwrap();
+    /// assert!(validator.warm_up().await.is_err());
+    /// assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
+    /// issuer.set_fault_at(Endpoint::KeySet, None);
+    /// assert!(validator.warm_up().await.is_ok());
+    /// # }
+    /// ```
+    pub fn set_fault_at(&self, endpoint: Endpoint, fault: Option<Fault>) {
+        let mut behaviour = self.behaviour();
+        match fault {
+            Some(fault) => behaviour.faults_at.insert(endpoint, fault),
+            None => behaviour.faults_at.remove(&endpoint),
+        };
+    }
+
+    /// Serves the JWK set at `path` from now on instead of where it was (by default
+    /// `/.well-known/jwks.json`, Auth0's layout), as Keycloak (`/realms/{realm}/protocol/
+    /// openid-connect/certs`), Okta (`/v1/keys`) and others do: discovery names the new
+    /// place as `jwks_uri`, [`jwks_uri`](Self::jwks_uri) returns it, and the old path answers
+    /// 404. It can move at any time, as when an issuer is reconfigured.
+    ///
+    /// # Panics
+    ///
+    /// If `path` does not start with `/`, has a query or fragment, or is one of the issuer's
+    /// other endpoints.
+    pub fn set_jwks_path(&self, path: &str) {
+        assert!(
+            path.starts_with('/') && !path.contains(['?', '#']),
+            "a JWK set path is absolute, without query or fragment: {path:?}"
+        );
+        assert!(
+            !matches!(path, "/.well-known/openid-configuration" | "/oauth/token"),
+            "{path:?} is another endpoint of the issuer"
+        );
+        *self.state.jwks_path.write().expect("lock") = path.to_owned();
     }
 
     /// Waits this long before answering each request.
@@ -517,9 +592,10 @@ impl TestIssuer {
         &self.state.issuer
     }
 
-    /// The JWK set URL.
+    /// The JWK set URL (as discovery names it): `{issuer}.well-known/jwks.json` unless
+    /// [`set_jwks_path`](Self::set_jwks_path) moved it.
     pub fn jwks_uri(&self) -> String {
-        format!("{}.well-known/jwks.json", self.state.issuer)
+        self.state.jwks_uri()
     }
 
     /// A validator builder for this issuer and [`DEFAULT_AUDIENCE`], finding the key set by
@@ -556,9 +632,29 @@ impl TestIssuer {
     /// Generates a key with `kid`, publishes it and signs new tokens with it.
     pub fn rotate(&self, kid: &str) -> SigningKey {
         let key = SigningKey::generate(kid);
-        self.publish(key.clone());
-        *self.state.signing.write().expect("lock") = key.clone();
+        self.rotate_to(key.clone());
         key
+    }
+
+    /// Publishes `key` and signs new tokens with it: [`rotate`](Self::rotate) with a key made
+    /// beforehand, for tests that time a rotation to the millisecond (generating an RSA key
+    /// takes tens to hundreds of milliseconds).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{SigningKey, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// let next = SigningKey::generate("key-2");
+    /// // ... later, at the right moment:
+    /// issuer.rotate_to(next);
+    /// assert_eq!(issuer.signing_key().kid(), Some("key-2"));
+    /// # }
+    /// ```
+    pub fn rotate_to(&self, key: SigningKey) {
+        self.publish(key.clone());
+        *self.state.signing.write().expect("lock") = key;
     }
 
     /// Removes the key with `kid` from the JWK set.
@@ -581,14 +677,23 @@ impl TestIssuer {
     }
 }
 
+impl IssuerState {
+    fn jwks_uri(&self) -> String {
+        let path = self.jwks_path.read().expect("lock");
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+}
+
 fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<IssuerState>,
 ) -> tokio::task::JoinHandle<()> {
+    // The JWK set is served by the fallback, which reads its current path from the state,
+    // so that it can move while the issuer runs.
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth/token", post(oauth::token_endpoint))
+        .fallback(jwks_or_not_found)
         .with_state(state);
     tokio::spawn(async move {
         // The server ends when the task is aborted; an I/O error ends it early.
@@ -596,11 +701,16 @@ fn serve(
     })
 }
 
-/// Applies the configured delay, then the fault if there is one.
-async fn misbehave(state: &IssuerState) -> Option<Response> {
+/// Applies the configured delay, then the endpoint's fault (its own, else the one of every
+/// endpoint) if there is one.
+async fn misbehave(state: &IssuerState, endpoint: Endpoint) -> Option<Response> {
     let (delay, fault) = {
         let behaviour = state.behaviour.read().expect("lock");
-        (behaviour.delay, behaviour.fault.clone())
+        let fault = behaviour
+            .faults_at
+            .get(&endpoint)
+            .or(behaviour.fault.as_ref());
+        (behaviour.delay, fault.cloned())
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -630,12 +740,12 @@ async fn misbehave(state: &IssuerState) -> Option<Response> {
 
 async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    if let Some(response) = misbehave(&state).await {
+    if let Some(response) = misbehave(&state, Endpoint::Discovery).await {
         return response;
     }
     Json(json!({
         "issuer": state.issuer,
-        "jwks_uri": format!("{}.well-known/jwks.json", state.issuer),
+        "jwks_uri": state.jwks_uri(),
         "token_endpoint": format!("{}oauth/token", state.issuer),
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -644,9 +754,24 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     .into_response()
 }
 
-async fn jwks(State(state): State<Arc<IssuerState>>, request: HeaderMap) -> Response {
+/// The JWK set at its current path; 404 for every other path.
+async fn jwks_or_not_found(
+    State(state): State<Arc<IssuerState>>,
+    method: http::Method,
+    uri: http::Uri,
+    request: HeaderMap,
+) -> Response {
+    let at_jwks_path = *state.jwks_path.read().expect("lock") == uri.path();
+    match (at_jwks_path, method) {
+        (false, _) => StatusCode::NOT_FOUND.into_response(),
+        (true, http::Method::GET | http::Method::HEAD) => jwks(state, request).await,
+        (true, _) => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+    }
+}
+
+async fn jwks(state: Arc<IssuerState>, request: HeaderMap) -> Response {
     state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    if let Some(response) = misbehave(&state).await {
+    if let Some(response) = misbehave(&state, Endpoint::KeySet).await {
         return response;
     }
     let (document, cache_control, etag) = {

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::{IssuerState, TestIssuer, TokenBuilder, misbehave};
+use super::{Endpoint, IssuerState, TestIssuer, TokenBuilder, misbehave};
 use crate::validator::unix_now;
 use crate::{Algorithm, ValidatorBuilder};
 
@@ -452,7 +452,7 @@ pub(super) async fn token_endpoint(
     body: Bytes,
 ) -> Response {
     state.token_requests.fetch_add(1, Ordering::SeqCst);
-    if let Some(response) = misbehave(&state).await {
+    if let Some(response) = misbehave(&state, Endpoint::Token).await {
         return response;
     }
     match issue(&state, &headers, &body) {
