@@ -828,3 +828,101 @@ fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(methods: &[&str], tool_names: &[&str]) -> Message {
+        Message {
+            methods: methods.iter().map(|m| (*m).to_owned()).collect(),
+            tool_names: tool_names.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn reads_only_method_and_tool_names() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"send","arguments":{"name":"not this","method":"nor this"}}}"#;
+        assert_eq!(
+            parse(body),
+            Some(Parsed::Single(message(&["tools/call"], &["send"])))
+        );
+        let batch = br#"[{"method":"a"}, 1, null, [], {"result":{}}, {"method":{"x":1}}]"#;
+        assert_eq!(
+            parse(batch),
+            Some(Parsed::Batch(vec![
+                message(&["a"], &[]),
+                message(&[], &[]),
+                message(&[], &[]),
+                message(&[], &[]),
+                message(&[], &[]),
+                message(&[], &[]),
+            ]))
+        );
+        // Repeated keys: every value.
+        let repeated = br#"{"method":"x","method":"tools/call","params":{"name":"a","name":"b"}}"#;
+        assert_eq!(
+            parse(repeated),
+            Some(Parsed::Single(message(&["x", "tools/call"], &["a", "b"])))
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_rpc_have_no_messages() {
+        for body in [
+            &b""[..],
+            b"nope",
+            b"1",
+            b"\"tools/call\"",
+            b"{} {}",
+            b"{\"method\":",
+        ] {
+            assert_eq!(parse(body), None, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn deep_arguments_cannot_hide_the_tool() {
+        // What the layer skips is skipped without a depth limit (serde_json's `IgnoredAny`),
+        // so it reads at least every body rmcp reads (rmcp's `Value`s stop at depth 128).
+        let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
+        let body =
+            format!(r#"{{"method":"tools/call","params":{{"arguments":{deep},"name":"send"}}}}"#);
+        assert_eq!(
+            parse(body.as_bytes()),
+            Some(Parsed::Single(message(&["tools/call"], &["send"])))
+        );
+    }
+
+    #[test]
+    fn requirements_combine_method_and_tool() {
+        let scopes = McpScopes::new()
+            .tools(&[
+                ToolScope::all("send", &["write"]),
+                ToolScope::any("find", &["a", "b"]),
+            ])
+            .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
+        let names = |body: &[u8]| -> Vec<String> {
+            let required = scopes.requirements(body);
+            required
+                .iter()
+                .flat_map(|p| p.names())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            names(br#"{"method":"tools/call","params":{"name":"send"}}"#),
+            ["tools", "write"]
+        );
+        assert_eq!(
+            names(br#"[{"method":"tools/call","params":{"name":"send"}},{"method":"tools/call","params":{"name":"find"}}]"#),
+            ["tools", "write", "a", "b"]
+        );
+        assert!(names(br#"{"method":"tools/list"}"#).is_empty());
+        assert_eq!(
+            ToolScope::public("x").policy(),
+            ScopePolicy::all(Vec::<String>::new())
+        );
+    }
+}
