@@ -47,7 +47,6 @@
 //! use axum::Router;
 //! use bearer_guard::mcp::{McpScopes, ToolScope};
 //! use bearer_guard::{BearerLayer, ProtectedResourceMetadata, ScopePolicy, Validator};
-//! use tower::ServiceExt;
 //!
 //! /// Next to the tools (say, below rmcp's `#[tool_router] impl`): what each one needs.
 //! const TOOL_SCOPES: &[ToolScope] = &[
@@ -81,7 +80,7 @@
 //! # Ok(app) }
 //! ```
 //!
-//! A tool handler finds the token's [`VerifiedClaims`](crate::VerifiedClaims) in the
+//! A tool handler finds the token's [`VerifiedClaims`] in the
 //! extensions of the HTTP request parts that rmcp hands to tools
 //! (`Extension(parts): Extension<http::request::Parts>`, then
 //! `parts.extensions.get::<VerifiedClaims>()`); see `examples/mcp_server.rs`. The request
