@@ -53,6 +53,8 @@
 //!   routes require.
 //! - [`ProtectedResourceMetadata`]: the RFC 9728 document; [`ErrorBody`]: your error format.
 //! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
+//! - [`mcp`] (feature `mcp`): MCP servers: per-tool and per-method scopes read from the
+//!   JSON-RPC body, and how the rest of the MCP authorization specification maps onto the crate.
 //! - [`testing`] (feature `test-util`): a loopback test issuer (discovery, JWKS, a client
 //!   credentials token endpoint, key rotation and faults) and a token builder.
 #![forbid(unsafe_code)]
@@ -80,6 +82,8 @@ mod validator;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

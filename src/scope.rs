@@ -169,12 +169,17 @@ impl ScopePolicy {
     /// The scopes named by the policy, space-delimited, for the `scope` challenge parameter.
     fn required(&self) -> String {
         let mut names: Vec<&str> = Vec::new();
-        for name in self.alternatives.iter().flatten() {
-            if !names.contains(&&**name) {
+        for name in self.names() {
+            if !names.contains(&name) {
                 names.push(name);
             }
         }
         names.join(" ")
+    }
+
+    /// Every scope the policy names, in order, repeats included.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.alternatives.iter().flatten().map(|name| &**name)
     }
 }
 

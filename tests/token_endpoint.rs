@@ -802,7 +802,7 @@ async fn invalid_request_for_missing_or_unknown_parameters() {
         &[
             ("grant_type", "client_credentials"),
             ("audience", API),
-            ("resource", "https://ignored.example.com"),
+            ("unknown_parameter", "ignored"),
         ],
     )
     .await

@@ -1,5 +1,14 @@
 //! The client credentials grant of the test issuer: APIs, machine clients, client grants and
-//! `POST /oauth/token` (RFC 6749 §4.4, with Auth0's `audience` parameter).
+//! `POST /oauth/token` (RFC 6749 §4.4, with Auth0's `audience` parameter and RFC 8707's
+//! `resource`).
+//!
+//! The API a token is for is named by Auth0's `audience`, or by one or more RFC 8707
+//! `resource` parameters (what MCP clients send: the MCP server's canonical URI), or both
+//! (the token is then for all of them). A `resource` must be an absolute URI without a
+//! fragment naming a registered API, else the request is refused with `invalid_target`. A
+//! token for several APIs has all of them in `aud` (an array), the union of the scopes
+//! granted for them, the shortest of their lifetimes, and is refused with `invalid_target`
+//! when they do not sign alike (RS256, or HS256 with one secret).
 //!
 //! What an Auth0 tenant's dashboard sets up, as code:
 //!
@@ -313,11 +322,76 @@ impl TestIssuer {
         audience: &str,
         scope: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
+        let mut params = vec![("audience", audience)];
+        params.extend(scope.map(|scope| ("scope", scope)));
+        self.token_request(client_id, client_secret, &params).await
+    }
+
+    /// Gets a token as an OAuth 2.1 / MCP client does, naming the APIs by RFC 8707
+    /// `resource` parameters (one per resource) instead of Auth0's `audience`; otherwise as
+    /// [`client_credentials`](Self::client_credentials).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{Api, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// issuer.register_api(Api::new("http://127.0.0.1:3011/mcp").scopes(["read:messages"]));
+    /// issuer.register_client("mcp-client", "mcp-client-secret");
+    /// issuer.grant("mcp-client", "http://127.0.0.1:3011/mcp", ["read:messages"]);
+    ///
+    /// let token = issuer
+    ///     .client_credentials_for_resources(
+    ///         "mcp-client",
+    ///         "mcp-client-secret",
+    ///         &["http://127.0.0.1:3011/mcp"],
+    ///         Some("read:messages"),
+    ///     )
+    ///     .await
+    ///     .unwrap();
+    /// let validator = issuer.validator_for("http://127.0.0.1:3011/mcp").build().unwrap();
+    /// assert!(validator.validate(&token.access_token).await.is_ok());
+    ///
+    /// // A resource the issuer does not know: RFC 8707's invalid_target.
+    /// let refused = issuer
+    ///     .client_credentials_for_resources("mcp-client", "mcp-client-secret", &["https://other.example/"], None)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!((refused.status, refused.error.as_str()), (400, "invalid_target"));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The endpoint's refusal: its status and `error` (RFC 6749 §5.2, RFC 8707
+    /// `invalid_target`).
+    ///
+    /// # Panics
+    /// As [`client_credentials`](Self::client_credentials).
+    pub async fn client_credentials_for_resources(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        resources: &[&str],
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut params: Vec<(&str, &str)> = resources.iter().map(|r| ("resource", *r)).collect();
+        params.extend(scope.map(|scope| ("scope", scope)));
+        self.token_request(client_id, client_secret, &params).await
+    }
+
+    /// `POST`s a client credentials request with these parameters, authenticated by HTTP
+    /// Basic.
+    async fn token_request(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        params: &[(&str, &str)],
+    ) -> Result<TokenResponse, OAuthError> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", CLIENT_CREDENTIALS)
-            .append_pair("audience", audience);
-        if let Some(scope) = scope {
-            form.append_pair("scope", scope);
+        form.append_pair("grant_type", CLIENT_CREDENTIALS);
+        for (name, value) in params {
+            form.append_pair(name, value);
         }
         let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
         let (user, password): (String, String) = (encode(client_id), encode(client_secret));
@@ -374,7 +448,7 @@ pub struct OAuthError {
     /// The HTTP status: 400, or 401 for `invalid_client` with HTTP Basic.
     pub status: u16,
     /// The `error` code: `invalid_request`, `invalid_client`, `unauthorized_client`,
-    /// `invalid_scope`, `unsupported_grant_type`.
+    /// `invalid_scope`, `unsupported_grant_type`, or RFC 8707's `invalid_target`.
     pub error: String,
     /// The `error_description`.
     pub error_description: Option<String>,
@@ -480,29 +554,54 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
             ));
         }
     }
-    let audience = params
-        .get("audience")
-        .ok_or_else(|| refuse("invalid_request", "audience is required"))?;
+    let targets = targets(&params)?;
 
     let registry = state.registry.read().expect("lock");
-    let api = registry
-        .apis
-        .get(audience)
-        .ok_or_else(|| refuse("invalid_request", "audience is not a registered API"))?;
-    let granted = registry
-        .grants
-        .get(&(client_id.clone(), audience.clone()))
-        .ok_or_else(|| {
-            refuse(
-                "unauthorized_client",
-                "the client is not authorized for this API",
-            )
+    let mut apis: Vec<&Api> = Vec::new();
+    for (target, by_resource) in &targets {
+        let api = registry.apis.get(target).ok_or_else(|| {
+            if *by_resource {
+                refuse("invalid_target", "the resource is not a registered API")
+            } else {
+                refuse("invalid_request", "audience is not a registered API")
+            }
         })?;
-    let scopes = requested_scopes(params.get("scope").map(String::as_str), api, granted)?;
+        apis.push(api);
+    }
+    let mut defined: Vec<String> = Vec::new();
+    let mut granted: Vec<String> = Vec::new();
+    for api in &apis {
+        let grant = registry
+            .grants
+            .get(&(client_id.clone(), api.identifier.clone()))
+            .ok_or_else(|| {
+                refuse(
+                    "unauthorized_client",
+                    "the client is not authorized for this API",
+                )
+            })?;
+        union(&mut defined, &api.scopes);
+        union(&mut granted, grant);
+    }
+    let api = apis[0];
+    if apis.iter().any(|other| other.secret != api.secret) {
+        return Err(refuse(
+            "invalid_target",
+            "the resources do not sign their tokens alike",
+        ));
+    }
+    let scopes = requested_scopes(params.get("scope").map(String::as_str), &defined, &granted)?;
     let scope = scopes.join(" ");
+    let audience: Value = match apis.as_slice() {
+        [api] => api.identifier.as_str().into(),
+        apis => apis.iter().map(|api| api.identifier.as_str()).collect(),
+    };
+    let token_lifetime = apis.iter().map(|api| api.token_lifetime).min();
+    let token_lifetime = token_lifetime.unwrap_or(api.token_lifetime);
+    let rfc9068 = apis.iter().any(|api| api.rfc9068);
 
     let now = unix_now();
-    let lifetime = i64::try_from(api.token_lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+    let lifetime = i64::try_from(token_lifetime.as_secs()).unwrap_or(i64::MAX / 2);
     let builder = match &api.secret {
         Some(secret) => TokenBuilder::hs256(secret.clone()),
         None => TokenBuilder::rs256(&state.signing.read().expect("lock")),
@@ -510,7 +609,7 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     let mut builder = builder
         .claim("iss", state.issuer.as_str())
         .claim("sub", format!("{client_id}@clients"))
-        .claim("aud", api.identifier.as_str())
+        .claim("aud", audience)
         .claim("iat", now)
         .claim("exp", now.saturating_add(lifetime))
         .claim("azp", client_id.as_str())
@@ -520,7 +619,7 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     if !scope.is_empty() {
         builder = builder.scope(&scope);
     }
-    if api.rfc9068 {
+    if rfc9068 {
         builder = builder.header("typ", "at+jwt");
     }
     Ok(json!({
@@ -533,8 +632,9 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
 
 /// The request parameters, from a form (RFC 6749) or a JSON object (Auth0 accepts both).
 /// Parameters without a value count as omitted (RFC 6749 §3.1); a repeated one is an
-/// `invalid_request` (§3.2).
-fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Refusal> {
+/// `invalid_request` (§3.2), except `resource`, which RFC 8707 lets a client repeat (in
+/// JSON: a string or an array of strings).
+fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -568,9 +668,16 @@ fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, Stri
                 serde_json::from_slice(body).map_err(|_| malformed())?;
             object
                 .into_iter()
-                .map(|(name, value)| match value {
-                    Value::String(text) => Ok((name, text)),
-                    _ => Err(refuse("invalid_request", "parameters must be strings")),
+                .flat_map(|(name, value)| match value {
+                    Value::String(text) => vec![Ok((name, text))],
+                    Value::Array(items) if name == RESOURCE => items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::String(text) => Ok((RESOURCE.to_owned(), text)),
+                            _ => Err(refuse("invalid_request", "parameters must be strings")),
+                        })
+                        .collect(),
+                    _ => vec![Err(refuse("invalid_request", "parameters must be strings"))],
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -581,16 +688,76 @@ fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, Stri
             ));
         }
     };
-    let mut params = HashMap::new();
+    let mut params = Params::default();
     for (name, value) in pairs {
         if value.is_empty() {
             continue;
         }
-        if params.insert(name, value).is_some() {
+        if name == RESOURCE {
+            params.resources.push(value);
+        } else if params.values.insert(name, value).is_some() {
             return Err(refuse("invalid_request", "a parameter is repeated"));
         }
     }
     Ok(params)
+}
+
+/// RFC 8707's parameter naming the resource (the API) a token is for.
+const RESOURCE: &str = "resource";
+
+/// The parameters of a token request: every `resource`, and the others by name.
+#[derive(Default)]
+struct Params {
+    values: HashMap<String, String>,
+    resources: Vec<String>,
+}
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&String> {
+        self.values.get(name)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+}
+
+/// The APIs the token is for: `audience` (Auth0) and every `resource` (RFC 8707), each once,
+/// with whether it was named by `resource`.
+fn targets(params: &Params) -> Result<Vec<(String, bool)>, Refusal> {
+    let mut targets: Vec<(String, bool)> = Vec::new();
+    if let Some(audience) = params.get("audience") {
+        targets.push((audience.clone(), false));
+    }
+    for resource in &params.resources {
+        // RFC 8707 §2: an absolute URI, without a fragment.
+        let absolute = url::Url::parse(resource).is_ok_and(|url| url.fragment().is_none());
+        if !absolute {
+            return Err(refuse(
+                "invalid_target",
+                "a resource must be an absolute URI without a fragment",
+            ));
+        }
+        if !targets.iter().any(|(seen, _)| seen == resource) {
+            targets.push((resource.clone(), true));
+        }
+    }
+    if targets.is_empty() {
+        return Err(refuse(
+            "invalid_request",
+            "audience or resource is required",
+        ));
+    }
+    Ok(targets)
+}
+
+/// Appends to `all` the items of `more` it does not have yet.
+fn union(all: &mut Vec<String>, more: &[String]) {
+    for item in more {
+        if !all.contains(item) {
+            all.push(item.clone());
+        }
+    }
 }
 
 /// Authenticates the client by HTTP Basic (`client_secret_basic`) or by `client_id` and
@@ -598,7 +765,7 @@ fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, Stri
 fn authenticate(
     state: &IssuerState,
     headers: &HeaderMap,
-    params: &HashMap<String, String>,
+    params: &Params,
 ) -> Result<String, Refusal> {
     let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
     let basic = match (authorization.next(), authorization.next()) {
@@ -702,10 +869,10 @@ fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
 }
 
 /// The scopes of the token: every granted scope when none are requested, else the requested
-/// ones, each of which must be defined by the API and granted to the client.
+/// ones, each of which must be defined by the API(s) and granted to the client.
 fn requested_scopes(
     requested: Option<&str>,
-    api: &Api,
+    defined: &[String],
     granted: &[String],
 ) -> Result<Vec<String>, Refusal> {
     let requested: Vec<&str> = requested
@@ -721,7 +888,7 @@ fn requested_scopes(
         if !is_scope_token(scope) {
             return Err(refuse("invalid_scope", "the scope is malformed"));
         }
-        if !api.scopes.iter().any(|defined| defined == scope) {
+        if !defined.iter().any(|defined| defined == scope) {
             return Err(refuse(
                 "invalid_scope",
                 "a requested scope is not defined by the API",
