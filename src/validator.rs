@@ -190,6 +190,3 @@ impl Validator {
         }
     }
 }
-
-/// The clock of time claims; here until the test kit imports it from `issuer`.
-pub(crate) use crate::issuer::unix_now;

@@ -34,8 +34,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::{Endpoint, IssuerState, TestIssuer, TokenBuilder, misbehave};
-use crate::validator::unix_now;
+use super::issuer::{Endpoint, IssuerState, TestIssuer, misbehave};
+use super::tokens::TokenBuilder;
+use crate::issuer::unix_now;
 use crate::{Algorithm, ValidatorBuilder};
 
 /// How long an access token from the token endpoint lives unless the [`Api`] says otherwise:

@@ -1,0 +1,244 @@
+//! Signing keys and a token builder that can mint any token, valid or not.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::issuer::unix_now;
+
+/// An RSA-2048 signing key with an optional `kid`.
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: Option<String>,
+    pair: Arc<KeyPair>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A fresh RSA-2048 key with this `kid`.
+    pub fn generate(kid: impl Into<String>) -> Self {
+        SigningKey {
+            kid: Some(kid.into()),
+            pair: Arc::new(KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation")),
+        }
+    }
+
+    /// A fresh RSA-2048 key published without a `kid`.
+    pub fn generate_without_kid() -> Self {
+        SigningKey {
+            kid: None,
+            ..Self::generate("")
+        }
+    }
+
+    /// The key's `kid`.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The public key as a JWK (`kty`, `n`, `e`, `kid`, `use: sig`, `alg: RS256`).
+    pub fn jwk(&self) -> Value {
+        let components = PublicKeyComponents::<Vec<u8>>::from(self.pair.public_key());
+        let mut jwk = json!({
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(&components.n),
+            "e": URL_SAFE_NO_PAD.encode(&components.e),
+        });
+        if let Some(kid) = &self.kid {
+            jwk["kid"] = Value::from(kid.as_str());
+        }
+        jwk
+    }
+
+    /// The public key as DER `SubjectPublicKeyInfo` (what a PEM file holds), for
+    /// algorithm-confusion tests.
+    pub fn public_key_spki_der(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::AsDer;
+        self.pair
+            .public_key()
+            .as_der()
+            .expect("DER encoding of an RSA public key")
+            .as_ref()
+            .to_vec()
+    }
+
+    /// The raw signature of `message` (a JWS signing input) with this key, for tests that
+    /// assemble a JWS by hand: `alg` is `RS256`, `RS384`, `RS512`, `PS256`, `PS384` or
+    /// `PS512`.
+    ///
+    /// # Panics
+    /// On any other algorithm: an RSA key signs nothing else.
+    pub fn sign(&self, alg: crate::Algorithm, message: &[u8]) -> Vec<u8> {
+        use crate::Algorithm::*;
+        use aws_lc_rs::signature::{
+            RSA_PKCS1_SHA384, RSA_PKCS1_SHA512, RSA_PSS_SHA256, RSA_PSS_SHA384, RSA_PSS_SHA512,
+            RsaEncoding,
+        };
+        let padding: &'static dyn RsaEncoding = match alg {
+            RS256 => &RSA_PKCS1_SHA256,
+            RS384 => &RSA_PKCS1_SHA384,
+            RS512 => &RSA_PKCS1_SHA512,
+            PS256 => &RSA_PSS_SHA256,
+            PS384 => &RSA_PSS_SHA384,
+            PS512 => &RSA_PSS_SHA512,
+            other => panic!("an RSA key cannot sign {other:?}"),
+        };
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(padding, &SystemRandom::new(), message, &mut signature)
+            .expect("RSA signing");
+        signature
+    }
+}
+
+/// How a [`TokenBuilder`] signs.
+#[derive(Clone, Debug)]
+enum Signer {
+    Rs256(SigningKey),
+    Hmac(Vec<u8>),
+}
+
+/// Mints a compact JWS. Defaults come from the issuer that made it; everything can be
+/// changed, including into something invalid, which is what attack tests need.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TokenBuilder {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    raw_payload: Option<String>,
+    signer: Signer,
+}
+
+impl TokenBuilder {
+    /// An RS256 token signed by `key`, with no claims yet.
+    pub fn rs256(key: &SigningKey) -> Self {
+        let mut header = Map::new();
+        header.insert("alg".into(), "RS256".into());
+        header.insert("typ".into(), "JWT".into());
+        if let Some(kid) = key.kid() {
+            header.insert("kid".into(), kid.into());
+        }
+        TokenBuilder {
+            header,
+            claims: Map::new(),
+            raw_payload: None,
+            signer: Signer::Rs256(key.clone()),
+        }
+    }
+
+    /// An HS256 token MAC-ed with `secret`, with no claims yet.
+    pub fn hs256(secret: impl Into<Vec<u8>>) -> Self {
+        let mut header = Map::new();
+        header.insert("alg".into(), "HS256".into());
+        header.insert("typ".into(), "JWT".into());
+        TokenBuilder {
+            header,
+            claims: Map::new(),
+            raw_payload: None,
+            signer: Signer::Hmac(secret.into()),
+        }
+    }
+
+    /// Sets a claim to any JSON value (numbers as strings, arrays for `iss`, ...).
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a claim.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// Sets a header member (`kid`, `alg`, `jku`, `crit`, ...).
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a header member.
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.header.remove(name);
+        self
+    }
+
+    /// Sets `scope` (space-delimited).
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+
+    /// Sets `aud`.
+    pub fn audience(self, audience: impl Into<Value>) -> Self {
+        self.claim("aud", audience)
+    }
+
+    /// Sets `iss`.
+    pub fn issuer(self, issuer: impl Into<Value>) -> Self {
+        self.claim("iss", issuer)
+    }
+
+    /// Sets `exp` relative to now; negative seconds give an expired token.
+    pub fn expires_in_secs(self, seconds: i64) -> Self {
+        self.claim("exp", unix_now() + seconds)
+    }
+
+    /// Sets `nbf` relative to now.
+    pub fn not_before_in_secs(self, seconds: i64) -> Self {
+        self.claim("nbf", unix_now() + seconds)
+    }
+
+    /// Uses this exact text as the payload JSON (duplicate names, non-objects, ...),
+    /// ignoring the claims set so far.
+    pub fn raw_payload(mut self, json: impl Into<String>) -> Self {
+        self.raw_payload = Some(json.into());
+        self
+    }
+
+    /// Signs with another RSA key, keeping the header's `kid`.
+    pub fn signed_by(mut self, key: &SigningKey) -> Self {
+        self.signer = Signer::Rs256(key.clone());
+        self
+    }
+
+    /// MACs with `secret` (and sets `alg: HS256`), keeping everything else: the
+    /// algorithm-confusion attack when `secret` is the issuer's public key.
+    pub fn hmac_with(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.header.insert("alg".into(), "HS256".into());
+        self.signer = Signer::Hmac(secret.into());
+        self
+    }
+
+    /// The compact serialization `header.payload.signature`.
+    pub fn sign(self) -> String {
+        let header = URL_SAFE_NO_PAD.encode(Value::Object(self.header).to_string());
+        let payload = self
+            .raw_payload
+            .unwrap_or_else(|| Value::Object(self.claims).to_string());
+        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = match &self.signer {
+            Signer::Rs256(key) => key.sign(crate::Algorithm::RS256, signing_input.as_bytes()),
+            Signer::Hmac(secret) => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                aws_lc_rs::hmac::sign(&key, signing_input.as_bytes())
+                    .as_ref()
+                    .to_vec()
+            }
+        };
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
