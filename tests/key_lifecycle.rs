@@ -1,7 +1,7 @@
 //! The life of a key set under real traffic (issue 10): a new signing key while its tokens
 //! keep coming, discovery that fails at start-up, keys the issuer removes (down to an empty
 //! set), fetches cut off by their runtime, the smaller limits, and one test that lives like
-//! production through all of it. Every test drives a real axum router through `BearerLayer`
+//! production through all of it; and the byte-bounded verified-token cache. Every test drives a real axum router through `BearerLayer`
 //! against the loopback test issuer and checks statuses and fetch counts.
 //!
 //! Timing: the refetch cooldown is 1 s where it matters; a new key must be accepted within
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use bearer_guard::testing::{Endpoint, Fault, SigningKey, TestIssuer};
-use bearer_guard::{KeyFetchError, Validator};
+use bearer_guard::{ConfigProblem, KeyFetchError, Validator};
 use common::{Fixture, PRIVATE, app, send_token};
 use http::StatusCode;
 use serde_json::json;
@@ -438,44 +438,54 @@ fn every_duration_setting_is_bounded_at_build_time() {
             .issuer("https://issuer.example/")
             .audience("https://api.example.com")
     };
+    // (builder method, its bound, a builder past the bound)
     let too_long = [
-        ("jwks_ttl(Duration::MAX)", base().jwks_ttl(Duration::MAX)),
-        ("jwks_ttl(7 days + 1 s)", base().jwks_ttl(WEEK + SECOND)),
+        ("jwks_ttl", WEEK, base().jwks_ttl(Duration::MAX)),
+        ("jwks_ttl", WEEK, base().jwks_ttl(WEEK + SECOND)),
         (
-            "jwks_ttl_bounds(1 min, Duration::MAX)",
+            "jwks_ttl_bounds",
+            WEEK,
             base().jwks_ttl_bounds(MINUTE, Duration::MAX),
         ),
         (
-            "jwks_ttl_bounds(1 min, 7 days + 1 s)",
+            "jwks_ttl_bounds",
+            WEEK,
             base().jwks_ttl_bounds(MINUTE, WEEK + SECOND),
         ),
+        ("stale_if_error", WEEK, base().stale_if_error(Duration::MAX)),
+        ("stale_if_error", WEEK, base().stale_if_error(WEEK + SECOND)),
         (
-            "stale_if_error(Duration::MAX)",
-            base().stale_if_error(Duration::MAX),
-        ),
-        (
-            "stale_if_error(7 days + 1 s)",
-            base().stale_if_error(WEEK + SECOND),
-        ),
-        (
-            "refetch_cooldown(Duration::MAX)",
+            "refetch_cooldown",
+            HOUR,
             base().refetch_cooldown(Duration::MAX),
         ),
         (
-            "refetch_cooldown(1 h + 1 s)",
+            "refetch_cooldown",
+            HOUR,
             base().refetch_cooldown(HOUR + SECOND),
         ),
         (
-            "fetch_timeout(Duration::MAX)",
+            "fetch_timeout",
+            60 * SECOND,
             base().fetch_timeout(Duration::MAX),
         ),
-        ("fetch_timeout(61 s)", base().fetch_timeout(61 * SECOND)),
+        (
+            "fetch_timeout",
+            60 * SECOND,
+            base().fetch_timeout(61 * SECOND),
+        ),
     ];
-    for (setting, builder) in too_long {
-        assert!(
-            builder.build().is_err(),
-            "{setting} was accepted by build()"
+    for (setting, max, builder) in too_long {
+        let error = match builder.build() {
+            Ok(_) => panic!("{setting} over {max:?} was accepted by build()"),
+            Err(error) => error,
+        };
+        assert_eq!(
+            error.problems(),
+            [ConfigProblem::DurationTooLong { setting, max }],
+            "{error}"
         );
+        assert!(error.to_string().contains(setting), "{error}");
     }
     let at_the_bound = [
         ("jwks_ttl(7 days)", base().jwks_ttl(WEEK)),
@@ -1125,5 +1135,104 @@ fn report_and_check(
         "{} violations of the production contract:\n{}",
         violations.len(),
         violations.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_through_a_custom_client_is_a_cross_origin_redirect() {
+    let issuer = TestIssuer::start().await;
+    let elsewhere = TestIssuer::start_with_key(SigningKey::generate("elsewhere-1")).await;
+    issuer.set_fault_at(
+        Endpoint::KeySet,
+        Some(Fault::RedirectTo(elsewhere.jwks_uri())),
+    );
+    let validator = issuer
+        .validator()
+        .http_client(reqwest::Client::new())
+        .build()
+        .unwrap();
+    match validator.warm_up().await {
+        Err(KeyFetchError::CrossOriginRedirect(url)) => {
+            assert_eq!(url.as_str(), elsewhere.jwks_uri(), "the final URL")
+        }
+        other => panic!("expected CrossOriginRedirect, got {other:?}"),
+    }
+    assert!(!validator.is_ready());
+    let forged = elsewhere.token().issuer(issuer.issuer()).sign();
+    assert!(validator.validate(&forged).await.is_err());
+}
+
+/// A token of about 16 KB whose payload is thousands of tiny JSON values: cheap to send,
+/// about 200 KB once decoded.
+fn bloated_token(issuer: &TestIssuer, serial: usize) -> String {
+    let token = issuer
+        .token()
+        .claim("jti", format!("bloated-{serial}"))
+        .claim("x", vec![0; 5_700])
+        .sign();
+    assert!(
+        (15_000..=16 * 1024).contains(&token.len()),
+        "{} bytes",
+        token.len()
+    );
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verified_token_cache_is_bounded_by_bytes() {
+    const BUDGET: u64 = 1 << 20;
+    const SENT: usize = 40;
+    let fixture = Fixture::start_with(|builder| builder.token_cache_bytes(BUDGET)).await;
+    let small = fixture.issuer.token().sign();
+    for _ in 0..2 {
+        fixture.send(PRIVATE, &small).await.assert_ok();
+    }
+    assert_eq!(fixture.validator.cached_tokens(), 1);
+    let one_small = fixture.validator.cached_token_bytes();
+    assert!(
+        one_small >= small.len() as u64 && one_small < 64 * 1024,
+        "{one_small} bytes for one {}-byte token",
+        small.len()
+    );
+
+    let tokens: Vec<String> = (0..SENT)
+        .map(|serial| bloated_token(&fixture.issuer, serial))
+        .collect();
+    // Each sent twice: a token enters the cache the second time it verifies.
+    for token in &tokens {
+        for _ in 0..2 {
+            fixture.send(PRIVATE, token).await.assert_ok();
+        }
+    }
+    let cached = fixture.validator.cached_tokens();
+    let bytes = fixture.validator.cached_token_bytes();
+    println!("{SENT} bloated tokens sent twice: {cached} cached, {bytes} bytes");
+    assert!(
+        bytes <= BUDGET,
+        "{bytes} bytes cached, over the {BUDGET} budget"
+    );
+    // Each weighs its 16 KB plus about 200 KB of decoded claims: a handful fit in 1 MiB (at
+    // most 10 even if the estimate of the decoded claims were as low as 84 KB).
+    assert!(
+        (1..=10).contains(&cached),
+        "{cached} of {SENT} bloated tokens cached in {BUDGET} bytes"
+    );
+    // Every token still passes, cached or not.
+    for token in &tokens {
+        fixture.send(PRIVATE, token).await.assert_ok();
+    }
+
+    // 0 turns the cache off.
+    let off = Fixture::start_with(|builder| builder.token_cache_bytes(0)).await;
+    let token = off.issuer.token().sign();
+    for _ in 0..3 {
+        off.send(PRIVATE, &token).await.assert_ok();
+    }
+    assert_eq!(
+        (
+            off.validator.cached_tokens(),
+            off.validator.cached_token_bytes()
+        ),
+        (0, 0)
     );
 }

@@ -7,9 +7,8 @@
 //! its TTL ends; it holds only a weak reference and stops when the last `Validator` clone is
 //! dropped. Bookkeeping sits behind a short `std` mutex that is never held across an `.await`.
 
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -20,6 +19,7 @@ use jsonwebtoken::Algorithm;
 use tokio::sync::oneshot;
 
 use super::fetch::{Fetcher, KeyFetchError};
+use super::refresh::{AliveFlag, FetchInFlight, refresh_ahead};
 use super::stats::{Counters, Event, KeyStats};
 use crate::keys::KeySet;
 use crate::telemetry;
@@ -38,8 +38,6 @@ pub(crate) struct CacheSettings {
     pub(crate) max_keys: usize,
 }
 
-/// The longest wait between two retries of a failing refresh.
-const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
 /// The refresh task fetches at 75-90 % of the freshness; a key set still not refreshed
 /// past this fraction means the task is gone (its runtime shut down).
 const REFRESH_OVERDUE_FRACTION: f64 = 0.95;
@@ -47,16 +45,16 @@ const REFRESH_OVERDUE_FRACTION: f64 = 0.95;
 /// One fetched key set and its freshness.
 pub(crate) struct Snapshot {
     pub(crate) keys: Arc<KeySet>,
-    fetched_at: Instant,
+    pub(super) fetched_at: Instant,
     fresh_until: Instant,
     /// When the refresh task should long have refreshed it.
     refresh_overdue_at: Instant,
     usable_until: Instant,
-    ttl: Duration,
+    pub(super) ttl: Duration,
     etag: Option<String>,
 }
 
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, KeyFetchError>>>;
+pub(super) type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, KeyFetchError>>>;
 
 /// The state of the cached key set, for health checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,18 +70,18 @@ pub struct KeySetStatus {
     pub stale: bool,
 }
 
-struct Bookkeeping {
+pub(super) struct Bookkeeping {
     /// The fetch in flight, with the generation that tells it apart from later ones.
-    inflight: Option<(u64, SharedFetch)>,
+    pub(super) inflight: Option<(u64, SharedFetch)>,
     generations: u64,
-    last_attempt: Option<Instant>,
+    pub(super) last_attempt: Option<Instant>,
     /// Dropping it tells the refresh task to end (it is dropped with the cache).
     stop_refresher: Option<oneshot::Sender<()>>,
 }
 
 /// Why a refresh is wanted: it decides whether the cooldown applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RefreshReason {
+pub(super) enum RefreshReason {
     /// No usable key set.
     Cold,
     /// A token names a `kid` the snapshot lacks.
@@ -96,9 +94,9 @@ pub(crate) struct JwksCache {
     fetcher: Fetcher,
     settings: CacheSettings,
     accepted_algs: Vec<Algorithm>,
-    current: ArcSwapOption<Snapshot>,
+    pub(super) current: ArcSwapOption<Snapshot>,
     bookkeeping: Mutex<Bookkeeping>,
-    counters: Counters,
+    pub(super) counters: Counters,
     /// Whether a refresh task is running; cleared by the task itself when it ends or its
     /// runtime drops it, so that the next request starts another.
     refresher_alive: Arc<AtomicBool>,
@@ -213,7 +211,7 @@ impl JwksCache {
         })
     }
 
-    fn book(&self) -> MutexGuard<'_, Bookkeeping> {
+    pub(super) fn book(&self) -> MutexGuard<'_, Bookkeeping> {
         self.bookkeeping
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -221,7 +219,7 @@ impl JwksCache {
 
     /// Joins the fetch in flight, or starts one if the cooldown allows; (re)starts the
     /// refresh task when none is running.
-    fn start_refresh(self: &Arc<Self>, reason: RefreshReason) -> Option<SharedFetch> {
+    pub(super) fn start_refresh(self: &Arc<Self>, reason: RefreshReason) -> Option<SharedFetch> {
         let mut book = self.book();
         let mut started = None;
         let fetch = match &book.inflight {
@@ -289,33 +287,13 @@ impl JwksCache {
             .max(Duration::from_secs(1))
     }
 
-    /// When the refresh task should next fetch: at 75-90 % of the freshness of a good key
-    /// set, or after an exponential backoff while refreshes fail.
-    fn next_refresh_in(&self, failures: u32) -> Duration {
-        let jitter = random_fraction();
-        if failures > 0 {
-            let backoff = Duration::from_secs(1u64 << failures.min(16)) / 2;
-            return backoff.min(MAX_RETRY_BACKOFF).mul_f64(0.8 + 0.4 * jitter);
-        }
-        match self.current.load_full() {
-            None => Duration::from_secs(1),
-            Some(snapshot) => {
-                let due = later(
-                    snapshot.fetched_at,
-                    snapshot.ttl.mul_f64(0.75 + 0.15 * jitter),
-                );
-                due.saturating_duration_since(Instant::now())
-            }
-        }
-    }
-
     pub(crate) fn stats(&self) -> KeyStats {
         self.counters.snapshot()
     }
 
     /// Fetches the key set and installs it: a well-formed one replaces the current set, a
     /// `304` renews the current set's freshness.
-    async fn fetch(&self) -> Result<Arc<Snapshot>, KeyFetchError> {
+    pub(super) async fn fetch(&self) -> Result<Arc<Snapshot>, KeyFetchError> {
         let previous = self.current.load_full();
         let etag = previous.as_ref().and_then(|p| p.etag.clone());
         let started = Instant::now();
@@ -383,134 +361,15 @@ impl JwksCache {
     }
 }
 
-/// One fetch, run in its own task so that a cancelled request cannot cancel it; every
-/// request that joins it shares its outcome.
-///
-/// Dropped unfinished (its runtime shut down), it leaves the in-flight slot and does not
-/// count toward the cooldown, so the next request starts another at once.
-struct FetchInFlight {
-    cache: Arc<JwksCache>,
-    generation: u64,
-    previous_attempt: Option<Instant>,
-    /// Taken when the outcome is sent.
-    reply: Option<oneshot::Sender<Result<Arc<Snapshot>, KeyFetchError>>>,
-}
-
-impl FetchInFlight {
-    async fn run(mut self, reason: RefreshReason) {
-        let cache = Arc::clone(&self.cache);
-        let outcome = cache.fetch().await;
-        if let Err(error) = &outcome {
-            cache.counters.count(Event::FailedRefresh);
-            let age = cache
-                .current
-                .load()
-                .as_ref()
-                .map(|s| s.fetched_at.elapsed());
-            telemetry::key_set_fetch(&cache.counters.issuer, "failed", age);
-            let stale = cache.current.load().is_some();
-            tracing::warn!(%error, ?reason, keeping_previous = stale, "bearer-guard: key set refresh failed");
-        }
-        // The slot is freed before the outcome is told, so that a request retrying after it
-        // starts a new fetch instead of joining this one.
-        self.leave_slot(true);
-        if let Some(reply) = self.reply.take() {
-            // Nobody waiting is fine: the outcome is in the cache already.
-            let _ = reply.send(outcome);
-        }
-    }
-
-    fn leave_slot(&self, finished: bool) {
-        let mut book = self.cache.book();
-        let ours = book
-            .inflight
-            .as_ref()
-            .is_some_and(|(generation, _)| *generation == self.generation);
-        if ours {
-            book.inflight = None;
-            if !finished {
-                book.last_attempt = self.previous_attempt;
-            }
-        }
-    }
-}
-
-impl Drop for FetchInFlight {
-    fn drop(&mut self) {
-        if self.reply.is_some() {
-            self.leave_slot(false);
-        }
-    }
-}
-
-/// Clears the "refresh task running" flag when the task ends, however it ends.
-struct AliveFlag(Arc<AtomicBool>);
-
-impl Drop for AliveFlag {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-/// Refreshes the key set ahead of its expiry until the cache is dropped. Starts with the
-/// fetch it was started beside, so that its schedule follows from that fetch's outcome.
-async fn refresh_ahead(
-    cache: Weak<JwksCache>,
-    mut stopped: oneshot::Receiver<()>,
-    first: SharedFetch,
-    _alive: AliveFlag,
-) {
-    let mut fetch = first;
-    let mut failures = 0u32;
-    loop {
-        let succeeded = tokio::select! {
-            _ = &mut stopped => return,
-            outcome = fetch => outcome.is_ok(),
-        };
-        failures = if succeeded {
-            0
-        } else {
-            failures.saturating_add(1)
-        };
-        let Some(delay) = cache.upgrade().map(|c| c.next_refresh_in(failures)) else {
-            return;
-        };
-        tokio::select! {
-            _ = &mut stopped => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        let Some(next) = cache
-            .upgrade()
-            .and_then(|c| c.start_refresh(RefreshReason::Scheduled))
-        else {
-            return;
-        };
-        fetch = next;
-    }
-}
-
 /// `start + duration`, saturating far in the future instead of overflowing.
-fn later(start: Instant, duration: Duration) -> Instant {
+pub(super) fn later(start: Instant, duration: Duration) -> Instant {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     start.checked_add(duration.min(CENTURY)).unwrap_or(start)
-}
-
-/// A number in `[0, 1)` for jitter, from the standard library's randomly keyed hasher.
-fn random_fraction() -> f64 {
-    (RandomState::new().hash_one(0u8) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_in_the_unit_interval() {
-        for _ in 0..1000 {
-            let f = random_fraction();
-            assert!((0.0..1.0).contains(&f), "{f}");
-        }
-    }
 
     #[test]
     fn later_saturates() {

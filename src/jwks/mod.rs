@@ -3,6 +3,7 @@
 
 mod cache;
 mod fetch;
+mod refresh;
 mod stats;
 
 pub use cache::KeySetStatus;
