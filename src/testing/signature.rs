@@ -1,6 +1,9 @@
 //! Signature checks on their own, for signature test vectors such as Wycheproof's.
 
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
+
+use crate::keys::{KeyParser, KeySet, KeySkipped, VerificationKey, check_metadata};
 
 /// Verifies the signature of a compact JWS against JWK key material exactly as the validator
 /// would (algorithm allow-list, header rules, key policy, key choice, signature) but without
@@ -28,8 +31,14 @@ pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::To
             RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
         ]
     };
+    // Secrets are parsed as secret mode takes them; key sets never hold them.
+    let parse_one: KeyParser = if all_secrets {
+        parse_secret
+    } else {
+        crate::keys::parse_key
+    };
     let (keys, _skipped) =
-        crate::keys::KeySet::parse(document.to_string().as_bytes(), &algorithms, 100)
+        KeySet::parse_with(document.to_string().as_bytes(), &algorithms, 100, parse_one)
             .map_err(|_| TokenProblem::UnknownKey)?;
     let rules = crate::validate::Rules {
         issuer: String::new(),
@@ -46,4 +55,55 @@ pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::To
             crate::validate::Outcome::Invalid(problem) => problem,
             _ => TokenProblem::UnknownKey,
         })
+}
+
+/// Applies the key policy to one secret (`kty: oct`) JWK, for HMAC verification.
+fn parse_secret(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
+    use base64::Engine;
+    let pinned_alg = check_metadata(raw)?;
+    let secret = raw
+        .get("k")
+        .and_then(Value::as_str)
+        .and_then(|k| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(k)
+                .ok()
+        })
+        .ok_or(KeySkipped::Unparsable)?;
+    VerificationKey::hmac(&secret, pinned_alg, accepted_algs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TokenProblem;
+    use crate::keys::KeyChoice;
+
+    #[test]
+    fn secrets_must_be_as_long_as_the_hash() {
+        use base64::Engine;
+        let secret = |bytes: usize| {
+            let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![1u8; bytes]);
+            json!({"kty": "oct", "kid": "s", "k": k})
+        };
+        let hs = &[Algorithm::HS256, Algorithm::HS384];
+        let parse = |jwk: Value| {
+            let document = json!({ "keys": [jwk] }).to_string();
+            KeySet::parse_with(document.as_bytes(), hs, 10, parse_secret).unwrap()
+        };
+        let (set, _) = parse(secret(40));
+        assert!(matches!(
+            set.choose(Some("s"), Algorithm::HS256),
+            KeyChoice::Found(_)
+        ));
+        assert!(matches!(
+            set.choose(Some("s"), Algorithm::HS384),
+            KeyChoice::Rejected(TokenProblem::KeyMismatch)
+        ));
+        let (short, skipped) = parse(secret(31));
+        assert_eq!(
+            (short.len(), skipped[0].1.clone()),
+            (0, KeySkipped::AlgorithmNotAccepted)
+        );
+    }
 }

@@ -1,144 +1,22 @@
 //! Verification keys: a JWK set parsed once, under the key policy, into keys ready to verify.
 //!
-//! This module does no I/O; `jwks` fetches the bytes and hands them here.
+//! This module does no I/O; `jwks` fetches the bytes and hands them here. The policy each key
+//! must pass is in [`policy`].
+
+mod policy;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use crate::backend::Verifier;
 use crate::error::TokenProblem;
 
-/// RSA moduli shorter than this are refused (NIST SP 800-131A; RFC 7518 §3.3 says 2048).
-const MIN_RSA_MODULUS_BITS: usize = 2048;
-
-/// A public key (or HMAC secret) checked against the key policy, ready to verify signatures.
-pub(crate) struct VerificationKey {
-    kind: KeyKind,
-    /// The JWK's `alg`, when it names one: the only algorithm this key may verify.
-    pinned_alg: Option<Algorithm>,
-    verifier: Verifier,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
-    Rsa,
-    EcP256,
-    EcP384,
-    Ed25519,
-    /// A secret of this many bytes.
-    Hmac(usize),
-}
-
-impl KeyKind {
-    fn fits(self, alg: Algorithm) -> bool {
-        use Algorithm::*;
-        matches!(
-            (self, alg),
-            (KeyKind::Rsa, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
-                | (KeyKind::EcP256, ES256)
-                | (KeyKind::EcP384, ES384)
-                | (KeyKind::Ed25519, EdDSA)
-        ) || matches!(self, KeyKind::Hmac(bytes) if hmac_secret_fits(bytes, alg))
-    }
-}
-
-/// RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
-pub(crate) fn hmac_secret_fits(bytes: usize, alg: Algorithm) -> bool {
-    match alg {
-        Algorithm::HS256 => bytes >= 32,
-        Algorithm::HS384 => bytes >= 48,
-        Algorithm::HS512 => bytes >= 64,
-        _ => false,
-    }
-}
-
-impl VerificationKey {
-    /// Prepares `key` for verification with each accepted algorithm its kind (and its JWK
-    /// `alg`, if any) allows; refused when it allows none.
-    fn prepare(
-        kind: KeyKind,
-        pinned_alg: Option<Algorithm>,
-        key: &DecodingKey,
-        accepted_algs: &[Algorithm],
-    ) -> Result<Self, KeySkipped> {
-        let algs: Vec<Algorithm> = accepted_algs
-            .iter()
-            .copied()
-            .filter(|&alg| kind.fits(alg) && pinned_alg.is_none_or(|pinned| pinned == alg))
-            .collect();
-        if algs.is_empty() {
-            return Err(KeySkipped::AlgorithmNotAccepted);
-        }
-        let verifier = Verifier::new(key, &algs).map_err(|_| KeySkipped::Unparsable)?;
-        Ok(VerificationKey {
-            kind,
-            pinned_alg,
-            verifier,
-        })
-    }
-
-    /// An HMAC secret, for the accepted algorithms it is long enough for.
-    fn hmac(
-        secret: &[u8],
-        pinned_alg: Option<Algorithm>,
-        accepted_algs: &[Algorithm],
-    ) -> Result<Self, KeySkipped> {
-        let kind = KeyKind::Hmac(secret.len());
-        Self::prepare(
-            kind,
-            pinned_alg,
-            &DecodingKey::from_secret(secret),
-            accepted_algs,
-        )
-    }
-
-    /// Whether this key may verify a token signed with `alg`.
-    pub(crate) fn accepts(&self, alg: Algorithm) -> bool {
-        self.kind.fits(alg) && self.pinned_alg.is_none_or(|pinned| pinned == alg)
-    }
-
-    /// Checks `signature` over `signing_input` with the crate's crypto backend.
-    pub(crate) fn verify(
-        &self,
-        alg: Algorithm,
-        signing_input: &[u8],
-        signature: &[u8],
-    ) -> Result<(), TokenProblem> {
-        if !self.accepts(alg) {
-            return Err(TokenProblem::KeyMismatch);
-        }
-        self.verifier
-            .verify(alg, signing_input, signature)
-            .map_err(|_| TokenProblem::InvalidSignature)
-    }
-}
-
-/// Why a key of a set was left out. Logged, never fatal to the rest of the set.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum KeySkipped {
-    #[error("not a JWK this crate can parse")]
-    Unparsable,
-    #[error("`use` is not `sig`")]
-    NotForSignatures,
-    #[error("`key_ops` does not include `verify`")]
-    NoVerifyOperation,
-    #[error("key type or curve not supported for signatures")]
-    UnsupportedType,
-    #[error("RSA modulus shorter than {MIN_RSA_MODULUS_BITS} bits")]
-    WeakRsa,
-    #[error("RSA modulus with the ROCA fingerprint (CVE-2017-15361)")]
-    RocaVulnerable,
-    #[error("`alg` is not an accepted algorithm for this key")]
-    AlgorithmNotAccepted,
-    #[error("symmetric keys are never taken from a key set")]
-    Symmetric,
-    #[error("another key has the same `kid`")]
-    DuplicateKid,
-}
+#[cfg(feature = "test-util")]
+pub(crate) use policy::check_metadata;
+use policy::is_secret;
+pub(crate) use policy::{KeySkipped, VerificationKey, hmac_secret_fits, parse_key};
 
 /// A key left out of a set: its `kid`, if it had one, and why.
 pub(crate) type SkippedKey = (Option<String>, KeySkipped);
@@ -153,6 +31,9 @@ pub(crate) enum KeySetRejected {
     #[error("the key set mixes secret and public keys")]
     MixedSymmetry,
 }
+
+/// Applies the key policy to one JWK of a set, for the accepted algorithms.
+pub(crate) type KeyParser = fn(&Value, &[Algorithm]) -> Result<VerificationKey, KeySkipped>;
 
 /// The keys of one fetched JWK set, indexed by `kid`.
 pub(crate) struct KeySet {
@@ -173,12 +54,23 @@ pub(crate) enum KeyChoice<'a> {
 impl KeySet {
     /// Parses a JWK set document. Keys that fail the policy are skipped and reported;
     /// `accepted_algs` are the algorithms the validator allows, so a key pinned to another
-    /// algorithm is useless and left out. With HMAC algorithms only, the keys must be
-    /// secrets (`kty: oct`); otherwise secrets are skipped. A set mixing both is refused.
+    /// algorithm is useless and left out. Secrets (`kty: oct`) are skipped: key sets hold
+    /// public keys only. A set mixing secrets and public keys is refused.
     pub(crate) fn parse(
         document: &[u8],
         accepted_algs: &[Algorithm],
         max_keys: usize,
+    ) -> Result<(KeySet, Vec<SkippedKey>), KeySetRejected> {
+        Self::parse_with(document, accepted_algs, max_keys, parse_key)
+    }
+
+    /// [`parse`](Self::parse) with another parser for each key (the test kit's, for sets of
+    /// secrets): the same limits, the same refusal of mixed sets and duplicate `kid`s.
+    pub(crate) fn parse_with(
+        document: &[u8],
+        accepted_algs: &[Algorithm],
+        max_keys: usize,
+        parse_one: KeyParser,
     ) -> Result<(KeySet, Vec<SkippedKey>), KeySetRejected> {
         #[derive(serde::Deserialize)]
         struct Document {
@@ -193,10 +85,6 @@ impl KeySet {
         if secrets > 0 && secrets < document.keys.len() {
             return Err(KeySetRejected::MixedSymmetry);
         }
-        let hmac_mode = accepted_algs
-            .iter()
-            .all(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
-        let parse_one = if hmac_mode { parse_secret } else { parse_key };
         // Two keys under one `kid` make "which key signed this?" ambiguous: use neither,
         // even when one of them would not parse.
         let mut kid_counts: HashMap<&str, usize> = HashMap::new();
@@ -295,103 +183,6 @@ impl KeySet {
     }
 }
 
-/// The JWK members every key must pass: `use` absent or `sig`, `key_ops` absent or with
-/// `verify`, `alg` absent or a known signature algorithm. Returns the pinned algorithm.
-fn check_metadata(raw: &Value) -> Result<Option<Algorithm>, KeySkipped> {
-    match raw.get("use") {
-        None => {}
-        Some(Value::String(usage)) if usage == "sig" => {}
-        Some(_) => return Err(KeySkipped::NotForSignatures),
-    }
-    if let Some(ops) = raw.get("key_ops") {
-        let Value::Array(ops) = ops else {
-            return Err(KeySkipped::NoVerifyOperation);
-        };
-        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
-            return Err(KeySkipped::NoVerifyOperation);
-        }
-    }
-    match raw.get("alg") {
-        None => Ok(None),
-        Some(Value::String(name)) => name
-            .parse::<Algorithm>()
-            .map(Some)
-            .map_err(|_| KeySkipped::AlgorithmNotAccepted),
-        Some(_) => Err(KeySkipped::Unparsable),
-    }
-}
-
-/// Applies the key policy of DESIGN.md to one public JWK.
-fn parse_key(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
-    let pinned_alg = check_metadata(raw)?;
-    if is_secret(raw) {
-        return Err(KeySkipped::Symmetric);
-    }
-    let jwk: Jwk = serde_json::from_value(raw.clone()).map_err(|_| KeySkipped::Unparsable)?;
-    let kind = match &jwk.algorithm {
-        AlgorithmParameters::RSA(rsa) => {
-            let modulus = decode_unsigned(&rsa.n).ok_or(KeySkipped::Unparsable)?;
-            if bit_length(&modulus) < MIN_RSA_MODULUS_BITS {
-                return Err(KeySkipped::WeakRsa);
-            }
-            if crate::roca::has_fingerprint(&modulus) {
-                return Err(KeySkipped::RocaVulnerable);
-            }
-            KeyKind::Rsa
-        }
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => KeyKind::EcP256,
-            EllipticCurve::P384 => KeyKind::EcP384,
-            _ => return Err(KeySkipped::UnsupportedType),
-        },
-        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
-            EllipticCurve::Ed25519 => KeyKind::Ed25519,
-            _ => return Err(KeySkipped::UnsupportedType),
-        },
-        AlgorithmParameters::OctetKey(_) => return Err(KeySkipped::Symmetric),
-        _ => return Err(KeySkipped::UnsupportedType),
-    };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| KeySkipped::Unparsable)?;
-    VerificationKey::prepare(kind, pinned_alg, &key, accepted_algs)
-}
-
-/// Applies the key policy to one secret (`kty: oct`) JWK, for HMAC verification.
-fn parse_secret(raw: &Value, accepted_algs: &[Algorithm]) -> Result<VerificationKey, KeySkipped> {
-    use base64::Engine;
-    let pinned_alg = check_metadata(raw)?;
-    let secret = raw
-        .get("k")
-        .and_then(Value::as_str)
-        .and_then(|k| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(k)
-                .ok()
-        })
-        .ok_or(KeySkipped::Unparsable)?;
-    VerificationKey::hmac(&secret, pinned_alg, accepted_algs)
-}
-
-fn is_secret(raw: &Value) -> bool {
-    raw.get("kty").and_then(Value::as_str) == Some("oct")
-}
-
-/// A base64url big-endian unsigned integer, without its leading zero bytes.
-fn decode_unsigned(b64: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(b64)
-        .ok()?;
-    let first = bytes.iter().position(|&b| b != 0)?;
-    Some(bytes[first..].to_vec())
-}
-
-/// The bit length of a big-endian integer with no leading zero bytes.
-fn bit_length(integer: &[u8]) -> usize {
-    integer.first().map_or(0, |&top| {
-        (integer.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,7 +190,7 @@ mod tests {
 
     const RS256: &[Algorithm] = &[Algorithm::RS256];
 
-    fn modulus(bits: usize) -> String {
+    pub(super) fn modulus(bits: usize) -> String {
         use base64::Engine;
         let mut bytes = vec![0xffu8; bits / 8];
         bytes[0] = 0xc1;
@@ -412,14 +203,6 @@ mod tests {
 
     fn parse(keys: Vec<Value>) -> (KeySet, Vec<SkippedKey>) {
         KeySet::parse(json!({ "keys": keys }).to_string().as_bytes(), RS256, 100).unwrap()
-    }
-
-    #[test]
-    fn counts_modulus_bits() {
-        let bits = |b64: &str| decode_unsigned(b64).map(|n| bit_length(&n));
-        assert_eq!(bits(&modulus(2048)), Some(2048));
-        assert_eq!(bits("AAAB"), Some(1));
-        assert_eq!(bits("AAAA"), None);
     }
 
     #[test]
@@ -473,33 +256,6 @@ mod tests {
             (set.len(), skipped.len()),
             (0, 1),
             "secrets never verify RS256"
-        );
-    }
-
-    #[test]
-    fn secrets_must_be_as_long_as_the_hash() {
-        use base64::Engine;
-        let secret = |bytes: usize| {
-            let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![1u8; bytes]);
-            json!({"kty": "oct", "kid": "s", "k": k})
-        };
-        let hs = &[Algorithm::HS256, Algorithm::HS384];
-        let parse = |jwk: Value| {
-            KeySet::parse(json!({ "keys": [jwk] }).to_string().as_bytes(), hs, 10).unwrap()
-        };
-        let (set, _) = parse(secret(40));
-        assert!(matches!(
-            set.choose(Some("s"), Algorithm::HS256),
-            KeyChoice::Found(_)
-        ));
-        assert!(matches!(
-            set.choose(Some("s"), Algorithm::HS384),
-            KeyChoice::Rejected(TokenProblem::KeyMismatch)
-        ));
-        let (short, skipped) = parse(secret(31));
-        assert_eq!(
-            (short.len(), skipped[0].1.clone()),
-            (0, KeySkipped::AlgorithmNotAccepted)
         );
     }
 

@@ -1,0 +1,421 @@
+//! MCP servers (feature `mcp`): per-tool and per-method scope requirements, read from the
+//! JSON-RPC body of Model Context Protocol requests over streamable HTTP.
+//!
+//! The MCP authorization specification makes an MCP server an OAuth 2.1 resource server.
+//! The parts of it this crate covers, and where:
+//!
+//! | the MCP server must | with bearer-guard |
+//! |---|---|
+//! | validate access tokens, issued for this server (RFC 8707: `aud` is its canonical URI) | [`BearerLayer`](crate::BearerLayer) with the canonical URI as the audience |
+//! | publish RFC 9728 metadata, at the path-inserted well-known URI | [`ProtectedResourceMetadata`](crate::ProtectedResourceMetadata): `path()` is `/.well-known/oauth-protected-resource/mcp` for `https://host/mcp` |
+//! | name it in `resource_metadata=` in its 401 challenges | [`ValidatorBuilder::resource_metadata`](crate::ValidatorBuilder::resource_metadata) |
+//! | answer a missing scope with 403 `insufficient_scope` naming the scopes the operation needs | [`McpScopes`]: per tool (`tools/call` by `params.name`) and per method |
+//!
+//! [`McpScopes`] sits between [`BearerLayer`](crate::BearerLayer) and the MCP service (rmcp's
+//! `StreamableHttpService`, or any other). For a `POST` it reads the body once (at most
+//! [`max_body_bytes`](McpScopes::max_body_bytes)), finds each JSON-RPC message's `method`
+//! and, for `tools/call`, the tool's `params.name`, and checks the verified token's scopes
+//! against what you required. The body then goes on to the service byte for byte; other
+//! requests (`GET` for the SSE stream, `DELETE` to end a session) go on untouched, their
+//! body not read.
+//!
+//! - A message whose method (or tool) has no requirement goes on with any valid token; so does
+//!   a body that is not JSON-RPC (not JSON, not an object): the service answers it. The layer
+//!   reads JSON with serde_json, as rmcp does, so a body the layer cannot read is one rmcp
+//!   refuses as well.
+//! - A batch (a JSON array of messages) passes only if every message in it passes.
+//! - A refusal is 403 `insufficient_scope` whose `scope=` lists **every** scope the request
+//!   needs (for a batch, every scope of every message with a requirement), not only the
+//!   missing ones: what the MCP specification asks. A client stepping up requests a new token
+//!   with the union of these and the scopes it already has; that union is the client's job
+//!   (rmcp's client does it), the server does not know which scopes a client holds elsewhere.
+//!   The challenge carries `resource_metadata=` and the realm when the validator has them,
+//!   and the body is written by the validator's [error hook](crate::ValidatorBuilder::error_body).
+//! - A request with a requirement but no verified claims (no [`BearerLayer`](crate::BearerLayer)
+//!   in front, or an [optional](crate::BearerLayer::optional) one and no token) gets 401.
+//! - A body over the limit is refused with 413, one that cannot be read with 400; both with a
+//!   JSON-RPC error body. Never a 500.
+//!
+//! Requirements can be declared in the layer ([`McpScopes::tool`], [`McpScopes::method`]) or
+//! next to the tools, as a `const` table of [`ToolScope`]s that the tool module exports and
+//! the layer takes with [`McpScopes::tools`]. [`McpScopes::check_tools`] compares the table
+//! with the tools the server really has (rmcp: `ToolRouter::list_all`), so that a tool added
+//! without a requirement, or a requirement left behind by a renamed tool, fails at start-up
+//! rather than silently serving any valid token.
+//!
+//! ```
+//! use axum::Router;
+//! use bearer_guard::mcp::{McpScopes, ToolScope};
+//! use bearer_guard::{BearerLayer, ProtectedResourceMetadata, ScopePolicy, Validator};
+//!
+//! /// Next to the tools (say, below rmcp's `#[tool_router] impl`): what each one needs.
+//! const TOOL_SCOPES: &[ToolScope] = &[
+//!     ToolScope::public("whoami"),
+//!     ToolScope::all("read_messages", &["read:messages"]),
+//!     ToolScope::all("send_message", &["read:messages", "write:messages"]),
+//! ];
+//!
+//! # fn app(mcp_service: axum::routing::Router) -> Result<Router, Box<dyn std::error::Error>> {
+//! // The canonical URI of the MCP server: the audience of its tokens (RFC 8707).
+//! let resource = "https://mcp.example.com/mcp";
+//! let metadata = ProtectedResourceMetadata::new(resource)
+//!     .scopes_supported(["read:messages", "write:messages"]);
+//! let validator = Validator::builder()
+//!     .issuer("https://my-tenant.us.auth0.com/")
+//!     .audience(resource)
+//!     .resource_metadata(metadata.url()) // https://mcp.example.com/.well-known/oauth-protected-resource/mcp
+//!     .build()?;
+//! let metadata = metadata.authorization_servers_of(&validator);
+//!
+//! let scopes = McpScopes::new()
+//!     .tools(TOOL_SCOPES)
+//!     .method("resources/read", ScopePolicy::all(["read:messages"]));
+//! // With rmcp: the names from `Server::tool_router().list_all()`.
+//! scopes.check_tools(["whoami", "read_messages", "send_message"])?;
+//!
+//! let app = Router::new()
+//!     .nest_service("/mcp", scopes.layer_on(mcp_service)) // rmcp's StreamableHttpService
+//!     .layer(BearerLayer::new(validator))
+//!     .route_service(&metadata.path(), metadata.service()); // outside the layer
+//! # Ok(app) }
+//! ```
+//!
+//! A tool handler finds the token's [`VerifiedClaims`](crate::VerifiedClaims) in the
+//! extensions of the HTTP request parts that rmcp hands to tools
+//! (`Extension(parts): Extension<http::request::Parts>`, then
+//! `parts.extensions.get::<VerifiedClaims>()`); see `examples/mcp_server.rs`. The request
+//! parts also hold the client's `Authorization` header: an MCP server must never pass that
+//! token on to another service (it was issued for this server only); a tool that calls an
+//! upstream API gets its own token for it.
+
+mod jsonrpc;
+mod service;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use tower_layer::Layer;
+
+use crate::scope::ScopePolicy;
+use jsonrpc::{Parsed, parse};
+pub use service::{McpResponseFuture, McpScopesService};
+
+/// The JSON-RPC method of a tool call, whose requirement is looked up by `params.name`.
+pub const TOOLS_CALL: &str = "tools/call";
+
+/// The default of [`McpScopes::max_body_bytes`]: 4 MiB, rmcp's own limit for a request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The request body [`McpScopes`] hands on: the original body (requests other than `POST`,
+/// not read) or the buffered bytes of a `POST`, unchanged.
+pub type McpRequestBody<B> = Either<B, Full<Bytes>>;
+
+/// A tool's scope requirement, declared next to the tool as a `const`.
+///
+/// ```
+/// use bearer_guard::mcp::ToolScope;
+///
+/// pub const TOOL_SCOPES: &[ToolScope] = &[
+///     ToolScope::public("whoami"),                               // any valid token
+///     ToolScope::all("send_message", &["read:messages", "write:messages"]),
+///     ToolScope::any("search", &["read:messages", "admin"]),     // one of them
+/// ];
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolScope {
+    tool: &'static str,
+    scopes: &'static [&'static str],
+    any: bool,
+}
+
+impl ToolScope {
+    /// The tool `tool` needs every one of `scopes`.
+    pub const fn all(tool: &'static str, scopes: &'static [&'static str]) -> Self {
+        ToolScope {
+            tool,
+            scopes,
+            any: false,
+        }
+    }
+
+    /// The tool `tool` needs at least one of `scopes`.
+    pub const fn any(tool: &'static str, scopes: &'static [&'static str]) -> Self {
+        ToolScope {
+            tool,
+            scopes,
+            any: true,
+        }
+    }
+
+    /// The tool `tool` needs no scope: any valid token may call it. Declaring it keeps
+    /// [`McpScopes::check_tools`] content.
+    pub const fn public(tool: &'static str) -> Self {
+        Self::all(tool, &[])
+    }
+
+    /// The tool's name, as in `tools/list` and `tools/call`.
+    pub fn tool(&self) -> &'static str {
+        self.tool
+    }
+
+    /// The requirement as a [`ScopePolicy`].
+    pub fn policy(&self) -> ScopePolicy {
+        if self.any && !self.scopes.is_empty() {
+            ScopePolicy::any(self.scopes.iter().copied())
+        } else {
+            ScopePolicy::all(self.scopes.iter().copied())
+        }
+    }
+}
+
+/// The requirements of an [`McpScopes`] layer.
+#[derive(Debug, Default, Clone)]
+struct Table {
+    tools: HashMap<String, ScopePolicy>,
+    methods: HashMap<String, ScopePolicy>,
+    unlisted_tools: Option<ScopePolicy>,
+}
+
+/// Scope requirements per MCP tool and per JSON-RPC method: a tower layer for an MCP
+/// server's streamable HTTP endpoint, behind [`BearerLayer`](crate::BearerLayer). See the
+/// [module documentation](self) for what it reads and answers.
+///
+/// ```
+/// use bearer_guard::ScopePolicy;
+/// use bearer_guard::mcp::McpScopes;
+///
+/// let scopes = McpScopes::new()
+///     .tool("read_messages", ScopePolicy::all(["read:messages"]))
+///     .tool("send_message", ScopePolicy::all(["read:messages", "write:messages"]))
+///     // Also required of every tool call, on top of the tool's own requirement.
+///     .method("tools/call", ScopePolicy::all(["mcp:tools"]))
+///     .method("resources/read", ScopePolicy::all(["read:messages"]))
+///     // Tools not listed: this instead of nothing.
+///     .unlisted_tools(ScopePolicy::all(["admin"]));
+/// # let _ = scopes;
+/// ```
+#[derive(Clone, Debug)]
+pub struct McpScopes {
+    table: Arc<Table>,
+    max_body_bytes: usize,
+    realm: Option<String>,
+}
+
+impl Default for McpScopes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl McpScopes {
+    /// No requirements yet: every request with a valid token passes.
+    pub fn new() -> Self {
+        McpScopes {
+            table: Arc::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            realm: None,
+        }
+    }
+
+    fn table(&mut self) -> &mut Table {
+        Arc::make_mut(&mut self.table)
+    }
+
+    /// `tools/call` of the tool `name` requires `policy` (replacing any earlier requirement
+    /// of that tool).
+    pub fn tool(mut self, name: impl Into<String>, policy: ScopePolicy) -> Self {
+        self.table().tools.insert(name.into(), policy);
+        self
+    }
+
+    /// The requirements declared next to the tools.
+    pub fn tools<'a, I>(mut self, declared: I) -> Self
+    where
+        I: IntoIterator<Item = &'a ToolScope>,
+    {
+        for scope in declared {
+            self.table()
+                .tools
+                .insert(scope.tool.to_owned(), scope.policy());
+        }
+        self
+    }
+
+    /// The JSON-RPC method `method` (`tools/list`, `resources/read`, `prompts/get`, ...)
+    /// requires `policy`. For `tools/call` it is required of every tool, on top of the tool's
+    /// own requirement.
+    pub fn method(mut self, method: impl Into<String>, policy: ScopePolicy) -> Self {
+        self.table().methods.insert(method.into(), policy);
+        self
+    }
+
+    /// What a `tools/call` of a tool without its own requirement needs (default: nothing
+    /// beyond a valid token).
+    pub fn unlisted_tools(mut self, policy: ScopePolicy) -> Self {
+        self.table().unlisted_tools = Some(policy);
+        self
+    }
+
+    /// The largest `POST` body read (default [`DEFAULT_MAX_BODY_BYTES`]); a larger one is
+    /// refused with 413 before it reaches the service.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// The `realm` of the challenges this layer sends (default: the validator's).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Wraps `service` (the same as [`Layer::layer`]).
+    pub fn layer_on<S>(&self, service: S) -> McpScopesService<S> {
+        self.layer(service)
+    }
+
+    /// Compares the requirements with the tools the server has: every tool must have a
+    /// requirement (its own, [`ToolScope::public`] included, or
+    /// [`unlisted_tools`](Self::unlisted_tools)), and every tool with a requirement must
+    /// exist. Call it at start-up with the server's tool names (rmcp:
+    /// `Server::tool_router().list_all()`, each `tool.name`).
+    ///
+    /// # Errors
+    /// The tools without a requirement and the requirements of unknown tools.
+    pub fn check_tools<I, S>(&self, tools: I) -> Result<(), ToolCoverageError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let tools: Vec<String> = tools.into_iter().map(|t| t.as_ref().to_owned()).collect();
+        let mut unguarded: Vec<String> = Vec::new();
+        if self.table.unlisted_tools.is_none() {
+            unguarded = tools
+                .iter()
+                .filter(|tool| !self.table.tools.contains_key(*tool))
+                .cloned()
+                .collect();
+        }
+        let mut unknown: Vec<String> = self
+            .table
+            .tools
+            .keys()
+            .filter(|declared| !tools.contains(declared))
+            .cloned()
+            .collect();
+        unguarded.sort();
+        unknown.sort();
+        if unguarded.is_empty() && unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolCoverageError { unguarded, unknown })
+        }
+    }
+
+    /// The policies `body` requires, in order (none: it passes with any valid token).
+    fn requirements(&self, body: &[u8]) -> Vec<&ScopePolicy> {
+        let messages = match parse(body) {
+            Some(Parsed::Single(message)) => vec![message],
+            Some(Parsed::Batch(messages)) => messages,
+            None => return Vec::new(),
+        };
+        let table = &*self.table;
+        let mut required: Vec<&ScopePolicy> = Vec::new();
+        for message in &messages {
+            for method in &message.methods {
+                require(&mut required, table.methods.get(method.as_str()));
+                if method != TOOLS_CALL {
+                    continue;
+                }
+                for name in &message.tool_names {
+                    let own = table.tools.get(name.as_str());
+                    require(&mut required, own.or(table.unlisted_tools.as_ref()));
+                }
+                if message.tool_names.is_empty() {
+                    // A tools/call without a string name, which the service refuses: only
+                    // what every unlisted tool needs.
+                    require(&mut required, table.unlisted_tools.as_ref());
+                }
+            }
+        }
+        required
+    }
+}
+
+/// Adds `policy` to `required` unless it is there already.
+fn require<'a>(required: &mut Vec<&'a ScopePolicy>, policy: Option<&'a ScopePolicy>) {
+    if let Some(policy) = policy {
+        if !required.iter().any(|seen| std::ptr::eq(*seen, policy)) {
+            required.push(policy);
+        }
+    }
+}
+
+/// What [`McpScopes::check_tools`] found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCoverageError {
+    /// Tools of the server without any requirement.
+    pub unguarded: Vec<String>,
+    /// Tools with a requirement that the server does not have (a typo, a renamed tool).
+    pub unknown: Vec<String>,
+}
+
+impl fmt::Display for ToolCoverageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.unguarded.is_empty() {
+            parts.push(format!(
+                "tools without a scope requirement: {}",
+                self.unguarded.join(", ")
+            ));
+        }
+        if !self.unknown.is_empty() {
+            parts.push(format!(
+                "scope requirements for tools the server does not have: {}",
+                self.unknown.join(", ")
+            ));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for ToolCoverageError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_combine_method_and_tool() {
+        let scopes = McpScopes::new()
+            .tools(&[
+                ToolScope::all("send", &["write"]),
+                ToolScope::any("find", &["a", "b"]),
+            ])
+            .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
+        let names = |body: &[u8]| -> Vec<String> {
+            let required = scopes.requirements(body);
+            required
+                .iter()
+                .flat_map(|p| p.names())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            names(br#"{"method":"tools/call","params":{"name":"send"}}"#),
+            ["tools", "write"]
+        );
+        assert_eq!(
+            names(br#"[{"method":"tools/call","params":{"name":"send"}},{"method":"tools/call","params":{"name":"find"}}]"#),
+            ["tools", "write", "a", "b"]
+        );
+        assert!(names(br#"{"method":"tools/list"}"#).is_empty());
+        assert_eq!(
+            ToolScope::public("x").policy(),
+            ScopePolicy::all(Vec::<String>::new())
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! The client side of the token endpoint: getting a token as a machine client does, and the
+//! token response or OAuth error it gets back.
+
+use std::fmt;
+
+use http::header;
+use serde_json::Value;
+
+use super::super::issuer::TestIssuer;
+use super::CLIENT_CREDENTIALS;
+
+impl TestIssuer {
+    /// Gets a token from [`token_endpoint`](Self::token_endpoint) as a machine client does:
+    /// `POST` with `grant_type=client_credentials`, `audience`, `scope` when given, and the
+    /// client's credentials by HTTP Basic (form-urlencoded as RFC 6749 §2.3.1 says).
+    ///
+    /// # Errors
+    /// The endpoint's refusal: its status and RFC 6749 §5.2 `error`.
+    ///
+    /// # Panics
+    /// When the endpoint cannot be reached or answers something that is not OAuth (a
+    /// [`Fault`](crate::testing::Fault), say).
+    pub async fn client_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        audience: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut params = vec![("audience", audience)];
+        params.extend(scope.map(|scope| ("scope", scope)));
+        self.token_request(client_id, client_secret, &params).await
+    }
+
+    /// Gets a token as an OAuth 2.1 / MCP client does, naming the APIs by RFC 8707
+    /// `resource` parameters (one per resource) instead of Auth0's `audience`; otherwise as
+    /// [`client_credentials`](Self::client_credentials).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{Api, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// issuer.register_api(Api::new("http://127.0.0.1:3011/mcp").scopes(["read:messages"]));
+    /// issuer.register_client("mcp-client", "mcp-client-secret");
+    /// issuer.grant("mcp-client", "http://127.0.0.1:3011/mcp", ["read:messages"]);
+    ///
+    /// let token = issuer
+    ///     .client_credentials_for_resources(
+    ///         "mcp-client",
+    ///         "mcp-client-secret",
+    ///         &["http://127.0.0.1:3011/mcp"],
+    ///         Some("read:messages"),
+    ///     )
+    ///     .await
+    ///     .unwrap();
+    /// let validator = issuer.validator_for("http://127.0.0.1:3011/mcp").build().unwrap();
+    /// assert!(validator.validate(&token.access_token).await.is_ok());
+    ///
+    /// // A resource the issuer does not know: RFC 8707's invalid_target.
+    /// let refused = issuer
+    ///     .client_credentials_for_resources("mcp-client", "mcp-client-secret", &["https://other.example/"], None)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!((refused.status, refused.error.as_str()), (400, "invalid_target"));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The endpoint's refusal: its status and `error` (RFC 6749 §5.2, RFC 8707
+    /// `invalid_target`).
+    ///
+    /// # Panics
+    /// As [`client_credentials`](Self::client_credentials).
+    pub async fn client_credentials_for_resources(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        resources: &[&str],
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut params: Vec<(&str, &str)> = resources.iter().map(|r| ("resource", *r)).collect();
+        params.extend(scope.map(|scope| ("scope", scope)));
+        self.token_request(client_id, client_secret, &params).await
+    }
+
+    /// `POST`s a client credentials request with these parameters, authenticated by HTTP
+    /// Basic.
+    async fn token_request(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        params: &[(&str, &str)],
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", CLIENT_CREDENTIALS);
+        for (name, value) in params {
+            form.append_pair(name, value);
+        }
+        let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+        let (user, password): (String, String) = (encode(client_id), encode(client_secret));
+        let response = reqwest::Client::new()
+            .post(self.token_endpoint())
+            .basic_auth(user, Some(password))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.finish())
+            .send()
+            .await
+            .expect("the token endpoint answers");
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.expect("the token response body");
+        if status == 200 {
+            return Ok(serde_json::from_slice(&body).expect("a token response"));
+        }
+        let body: Value = serde_json::from_slice(&body).expect("an OAuth error response");
+        Err(OAuthError {
+            status,
+            error: body["error"].as_str().unwrap_or_default().to_owned(),
+            error_description: body["error_description"].as_str().map(str::to_owned),
+            www_authenticate: challenge,
+        })
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[non_exhaustive]
+pub struct TokenResponse {
+    /// The access token, a JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// The scopes granted, space-delimited (may be empty).
+    pub scope: String,
+}
+
+/// A token request refused by the token endpoint (RFC 6749 §5.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OAuthError {
+    /// The HTTP status: 400, or 401 for `invalid_client` with HTTP Basic.
+    pub status: u16,
+    /// The `error` code: `invalid_request`, `invalid_client`, `unauthorized_client`,
+    /// `invalid_scope`, `unsupported_grant_type`, or RFC 8707's `invalid_target`.
+    pub error: String,
+    /// The `error_description`.
+    pub error_description: Option<String>,
+    /// The `WWW-Authenticate` header, if any (`Basic realm="..."` after a failed HTTP Basic
+    /// authentication).
+    pub www_authenticate: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.error)?;
+        if let Some(description) = &self.error_description {
+            write!(f, ": {description}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OAuthError {}

@@ -1,0 +1,61 @@
+//! The JOSE header of a token: the members this crate reads, and the media types of `typ`
+//! and `cty`.
+
+use serde_json::Value;
+
+use crate::claims::UniqueKeyObject;
+use crate::error::TokenProblem;
+
+/// The header members this crate reads, from a JSON object with unique member names (an
+/// array, a repeated name or invalid UTF-8 anywhere is a malformed header). Unknown members are
+/// ignored, and `jku`, `x5u`, `jwk` and `x5c` are never read at all: a token does not get to
+/// say which key verifies it.
+pub(super) struct Header {
+    pub(super) alg: String,
+    pub(super) kid: Option<String>,
+    pub(super) typ: Option<String>,
+    pub(super) cty: Option<String>,
+    /// `crit` or `b64` is present, with any value (`null` included).
+    pub(super) has_crit: bool,
+    pub(super) has_b64: bool,
+}
+
+impl Header {
+    pub(super) fn parse(json: &[u8]) -> Result<Header, TokenProblem> {
+        let UniqueKeyObject(mut members) =
+            serde_json::from_slice(json).map_err(|_| TokenProblem::MalformedHeader)?;
+        // A member that is present must be a string: `null` is not "absent".
+        let mut string = |name: &str| match members.remove(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(_) => Err(TokenProblem::MalformedHeader),
+        };
+        Ok(Header {
+            alg: string("alg")?.ok_or(TokenProblem::MalformedHeader)?,
+            kid: string("kid")?,
+            typ: string("typ")?,
+            cty: string("cty")?,
+            has_crit: members.contains_key("crit"),
+            has_b64: members.contains_key("b64"),
+        })
+    }
+}
+
+/// `at+jwt` or `application/at+jwt`, in any letter case (RFC 9068 §2.1, RFC 7515 §4.1.9).
+pub(super) fn is_access_token_type(typ: &str) -> bool {
+    media_subtype(typ).eq_ignore_ascii_case("at+jwt")
+}
+
+/// `JWT` or `application/jwt`, in any letter case: a nested token (RFC 7519 §5.2).
+pub(super) fn is_jwt_media_type(cty: &str) -> bool {
+    media_subtype(cty).eq_ignore_ascii_case("jwt")
+}
+
+/// A `typ` or `cty` without its optional `application/` prefix (RFC 7515 §4.1.9).
+fn media_subtype(media_type: &str) -> &str {
+    const PREFIX: &str = "application/";
+    match media_type.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &media_type[PREFIX.len()..],
+        _ => media_type,
+    }
+}
