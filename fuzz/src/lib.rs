@@ -447,7 +447,7 @@ fn check_accepted_header(header: &[u8]) {
     }
 }
 
-/// A NumericDate as DESIGN.md reads it.
+/// A NumericDate as the crate reads it (README, "Behaviour": a number, possibly a float).
 fn numeric_date(value: &Value) -> Option<i64> {
     let number = value.as_number()?;
     number

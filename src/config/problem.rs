@@ -6,7 +6,7 @@ use jsonwebtoken::Algorithm;
 
 use super::{MAX_LEEWAY, MIN_HMAC_SECRET_BYTES};
 
-/// Everything wrong with a configuration, found by one [`ValidatorBuilder::build`].
+/// Everything wrong with a configuration, found by one [`ValidatorBuilder::build`](crate::ValidatorBuilder::build).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid bearer-guard configuration: {}", list(.problems))]
 pub struct ConfigError {
@@ -39,7 +39,7 @@ pub enum ConfigProblem {
     /// No issuer was set.
     #[error("no issuer is configured")]
     MissingIssuer,
-    /// Two validators given to [`Validator::for_issuers`] have the same issuer.
+    /// Two validators given to [`Validator::for_issuers`](crate::Validator::for_issuers) have the same issuer.
     #[error("the issuer {0} is configured twice")]
     DuplicateIssuer(String),
     /// No audience was set.

@@ -162,7 +162,7 @@ pub(crate) fn check_metadata(raw: &Value) -> Result<Option<Algorithm>, KeySkippe
     }
 }
 
-/// Applies the key policy of DESIGN.md to one public JWK.
+/// Applies the key policy (README, "Keys") to one public JWK.
 pub(crate) fn parse_key(
     raw: &Value,
     accepted_algs: &[Algorithm],
