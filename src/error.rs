@@ -50,6 +50,14 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The issuer's introspection endpoint could not decide an opaque token (unreachable,
+    /// 5xx, a timeout, a malformed answer, or the API's own credentials refused): 503 with
+    /// `Retry-After`. The token is never accepted then.
+    #[error("the issuer's token introspection is unavailable")]
+    IntrospectionUnavailable {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
 }
 
 /// What is wrong with the `Authorization` header itself (400 `invalid_request`).
@@ -189,6 +197,9 @@ pub enum TokenProblem {
     /// RFC 9068 strict mode: `typ` is not `at+jwt` (the token is not an access token).
     #[error("the token is not a JWT access token (typ at+jwt)")]
     NotAnAccessToken,
+    /// Introspection: the issuer says the token is not active (unknown, revoked or expired).
+    #[error("the token is not active")]
+    Inactive,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,
@@ -217,7 +228,9 @@ impl AuthError {
                 ..
             } => StatusCode::FORBIDDEN,
             AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
-            AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -233,7 +246,9 @@ impl AuthError {
                 ..
             } => Some("insufficient_scope"),
             AuthError::RuleFailed { .. } => Some("invalid_token"),
-            AuthError::KeysUnavailable { .. } => Some("temporarily_unavailable"),
+            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
+                Some("temporarily_unavailable")
+            }
         }
     }
 
@@ -249,6 +264,9 @@ impl AuthError {
             AuthError::RuleFailed { description, .. } => description.clone(),
             AuthError::KeysUnavailable { .. } => {
                 "the issuer's signing keys are unavailable; try again later".to_owned()
+            }
+            AuthError::IntrospectionUnavailable { .. } => {
+                "the issuer's token introspection is unavailable; try again later".to_owned()
             }
         }
     }
@@ -270,7 +288,9 @@ impl AuthError {
         }
         match self {
             AuthError::MissingToken => {}
-            AuthError::KeysUnavailable { .. } => return None,
+            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
+                return None;
+            }
             AuthError::InsufficientScope { required } => {
                 params.push(("error", "insufficient_scope".to_owned()));
                 params.push(("error_description", self.description()));

@@ -1,15 +1,19 @@
 //! One issuer's validation pipeline: the size cap, the verified-token cache, parsing, the key
-//! set (or secret), the claim checks and the claim rules, in that order.
+//! set (or secret), the claim checks and the claim rules, in that order; or, for a token
+//! that is not a compact JWS when introspection is configured, the introspection result
+//! cache and the issuer's introspection endpoint, then the claim rules.
 //!
-//! [`Issuer::start`] decides a token without waiting or locking whenever the keys at hand
-//! can; otherwise it hands back a [`PendingValidation`] that carries the parsed token into
-//! the wait for the key set, so the work continues where it stopped.
+//! [`Issuer::start`] decides a token without waiting or locking whenever the keys (or the
+//! cached introspection results) at hand can; otherwise it hands back a
+//! [`PendingValidation`] that carries the parsed token into the wait for the key set, or
+//! the opaque token into its introspection call, so the work continues where it stopped.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, TokenProblem};
+use crate::introspection::{self, IntrospectionStats, Introspector, Lookup};
 use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
 use crate::keys::KeySet;
 use crate::respond::Responder;
@@ -23,6 +27,8 @@ pub(crate) enum Keys {
     Jwks(Arc<JwksCache>),
     /// A shared secret (HMAC).
     Secret(KeySet),
+    /// Public keys given at build time: never fetched, never refreshed.
+    Static(Arc<KeySet>),
 }
 
 /// One issuer's rules, keys and caches.
@@ -33,6 +39,11 @@ pub(crate) struct Issuer {
     responder: Responder,
     token_cache: Option<TokenCache>,
     claim_rules: Vec<ClaimRule>,
+    /// Opaque tokens go here, when configured.
+    introspection: Option<Arc<Introspector>>,
+    /// Whether compact JWS tokens are validated locally (always without introspection; in
+    /// mixed mode with it). Without, every token is introspected.
+    local_jwt: bool,
 }
 
 /// The first step of a validation: a decision, or the parsed token waiting for keys.
@@ -41,17 +52,34 @@ pub(crate) enum Validation {
     NeedsKeys(PendingValidation),
 }
 
-/// A parsed token whose key set must be fetched first (none yet, or an unknown `kid`).
+/// A token that must wait: a parsed token whose key set must be fetched first (none yet,
+/// or an unknown `kid`), or an opaque token to introspect.
 pub(crate) struct PendingValidation {
     issuer: Arc<Issuer>,
-    parsed: Parsed<Box<str>>,
+    wait: Wait,
+}
+
+enum Wait {
+    Keys(Parsed<Box<str>>),
+    Introspection { key: [u8; 32], token: Box<str> },
 }
 
 impl PendingValidation {
     /// Waits for the key set (joining a fetch in flight, or starting one when the cooldown
-    /// allows) and finishes the validation with it.
+    /// allows) and finishes the validation with it; or introspects the token (joining the
+    /// call in flight for it, if any).
     pub(crate) async fn finish(self) -> Result<VerifiedClaims, AuthError> {
-        let PendingValidation { issuer, parsed } = self;
+        let PendingValidation { issuer, wait } = self;
+        let parsed = match wait {
+            Wait::Keys(parsed) => parsed,
+            Wait::Introspection { key, token } => {
+                let Some(introspector) = &issuer.introspection else {
+                    return Err(AuthError::InvalidToken(TokenProblem::Malformed));
+                };
+                let claims = introspector.introspect(key, &token).await?;
+                return issuer.apply_rules(claims);
+            }
+        };
         let Keys::Jwks(cache) = &issuer.keys else {
             // A secret has no fresher version to wait for: no key of it fits the token.
             return Err(AuthError::InvalidToken(TokenProblem::UnknownKey));
@@ -81,7 +109,26 @@ impl Issuer {
             responder,
             token_cache,
             claim_rules,
+            introspection: None,
+            local_jwt: true,
         }
+    }
+
+    /// Introspects opaque tokens with `introspector`; compact JWS tokens are still validated
+    /// locally when `local_jwt` (mixed mode), else introspected too.
+    pub(crate) fn with_introspection(
+        mut self,
+        introspector: Introspector,
+        local_jwt: bool,
+    ) -> Self {
+        self.introspection = Some(Arc::new(introspector));
+        self.local_jwt = local_jwt;
+        self
+    }
+
+    /// Whether this issuer introspects opaque tokens.
+    pub(crate) fn introspects(&self) -> bool {
+        self.introspection.is_some()
     }
 
     /// The issuer identifier tokens must carry in `iss`.
@@ -107,6 +154,24 @@ impl Issuer {
         if token.len() > self.max_token_bytes {
             return Validation::Done(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
         }
+        if let Some(introspector) = &self.introspection {
+            if !(self.local_jwt && introspection::is_compact_jws(token)) {
+                return match introspector.lookup(token) {
+                    Lookup::Decided(decided) => Validation::Done(
+                        decided
+                            .map_err(AuthError::InvalidToken)
+                            .and_then(|claims| self.apply_rules(claims)),
+                    ),
+                    Lookup::Miss(key) => Validation::NeedsKeys(PendingValidation {
+                        issuer: Arc::clone(self),
+                        wait: Wait::Introspection {
+                            key,
+                            token: token.into(),
+                        },
+                    }),
+                };
+            }
+        }
         if let Some(claims) = self.cached(token) {
             return Validation::Done(self.apply_rules(claims));
         }
@@ -119,7 +184,7 @@ impl Issuer {
         match outcome {
             None | Some(Outcome::UnknownKey) => Validation::NeedsKeys(PendingValidation {
                 issuer: Arc::clone(self),
-                parsed: parsed.into_owned(),
+                wait: Wait::Keys(parsed.into_owned()),
             }),
             Some(decided) => Validation::Done(self.conclude(&parsed, decided)),
         }
@@ -141,6 +206,7 @@ impl Issuer {
     fn with_keys<R>(self: &Arc<Self>, use_keys: impl FnOnce(&KeySet) -> R) -> Option<R> {
         match &self.keys {
             Keys::Secret(keys) => Some(use_keys(keys)),
+            Keys::Static(keys) => Some(use_keys(keys)),
             Keys::Jwks(cache) => cache.with_current(use_keys),
         }
     }
@@ -191,37 +257,48 @@ impl Issuer {
             .map_or(0, TokenCache::weighed_bytes)
     }
 
-    /// Fetches the key set now (secret mode: nothing to do).
+    /// Fetches the key set now (secret and static keys: nothing to do). With introspection
+    /// only, the key set is fetched lazily, for signed responses: nothing to do either.
     pub(crate) async fn warm_up(&self) -> Result<(), KeyFetchError> {
         match &self.keys {
-            Keys::Jwks(cache) => cache.warm_up().await.map(drop),
-            Keys::Secret(_) => Ok(()),
+            Keys::Jwks(cache) if self.local_jwt => cache.warm_up().await.map(drop),
+            _ => Ok(()),
         }
     }
 
-    /// Whether tokens can be decided right now without waiting for the issuer.
+    /// Whether tokens can be decided right now without waiting for the issuer's key set.
     pub(crate) fn is_ready(&self) -> bool {
         match &self.keys {
-            Keys::Jwks(cache) => cache.status().is_some(),
-            Keys::Secret(_) => true,
+            Keys::Jwks(cache) if self.local_jwt => cache.status().is_some(),
+            _ => true,
         }
     }
 
-    /// The cached key set's size, age and freshness (`None` in secret mode or before the
-    /// first successful fetch).
+    /// The cached key set's size, age and freshness (`None` with a secret or static keys,
+    /// or before the first successful fetch).
     pub(crate) fn key_set_status(&self) -> Option<KeySetStatus> {
         match &self.keys {
             Keys::Jwks(cache) => cache.status(),
-            Keys::Secret(_) => None,
+            Keys::Secret(_) | Keys::Static(_) => None,
         }
     }
 
-    /// What the key set cache has done so far (all zero in secret mode).
+    /// What the key set cache has done so far (all zero with a secret or static keys).
     pub(crate) fn key_stats(&self) -> KeyStats {
         match &self.keys {
             Keys::Jwks(cache) => cache.stats(),
-            Keys::Secret(_) => KeyStats::default(),
+            Keys::Secret(_) | Keys::Static(_) => self
+                .introspection
+                .as_ref()
+                .map_or_else(KeyStats::default, |introspector| introspector.key_stats()),
         }
+    }
+
+    /// What introspection has done so far (all zero without it).
+    pub(crate) fn introspection_stats(&self) -> IntrospectionStats {
+        self.introspection
+            .as_ref()
+            .map_or_else(IntrospectionStats::default, |i| i.stats())
     }
 }
 

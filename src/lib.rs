@@ -65,6 +65,7 @@ mod claims;
 mod config;
 mod error;
 mod extract;
+mod introspection;
 mod issuer;
 mod jwks;
 mod keys;
@@ -94,6 +95,7 @@ pub use config::{
 };
 pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
 pub use extract::TokenSource;
+pub use introspection::{IntrospectionAuth, IntrospectionStats};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
 pub use layer::{

@@ -164,7 +164,9 @@ impl Responder {
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
-        if let AuthError::KeysUnavailable { retry_after } = error {
+        if let AuthError::KeysUnavailable { retry_after }
+        | AuthError::IntrospectionUnavailable { retry_after } = error
+        {
             let seconds = retry_after.as_secs().max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

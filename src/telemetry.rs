@@ -112,6 +112,7 @@ fn problem(error: &AuthError) -> &'static str {
         AuthError::InsufficientScope { .. } => "scope",
         AuthError::RuleFailed { .. } => "claim_rule",
         AuthError::KeysUnavailable { .. } => "keys_unavailable",
+        AuthError::IntrospectionUnavailable { .. } => "introspection_unavailable",
     }
 }
 
@@ -150,6 +151,7 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::WrongIssuer => "wrong_issuer",
         TokenProblem::WrongAudience => "wrong_audience",
         TokenProblem::NotAnAccessToken => "not_an_access_token",
+        TokenProblem::Inactive => "inactive",
         TokenProblem::UnexpectedClaims => "unexpected_claims",
     }
 }

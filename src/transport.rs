@@ -1,10 +1,114 @@
 //! The transport policy of every request to the issuer: which URLs may be fetched, which
-//! redirects followed, and the default HTTP client. `config` checks configured URLs with it,
-//! the key set fetch every URL it is about to ask and every answer it gets.
+//! redirects followed, the default HTTP client, and [`send_bounded`], the one way a request
+//! to the issuer is sent and its answer read under the limits. `config` checks configured
+//! URLs with it; the key set fetch, discovery and token introspection send through it.
 
 use std::time::Duration;
 
+use http::{HeaderMap, StatusCode};
 use reqwest::Url;
+
+use crate::jwks::KeyFetchError;
+
+/// The limits of every request to the issuer.
+#[derive(Debug, Clone)]
+pub(crate) struct FetchLimits {
+    pub(crate) timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+}
+
+/// A 2xx answer read whole under the limits (or a 304 to a conditional request).
+pub(crate) struct Answer {
+    pub(crate) headers: HeaderMap,
+    /// The media type without parameters, in lower case (empty when none was sent).
+    pub(crate) media_type: String,
+    /// `None` for a 304 to a conditional request.
+    pub(crate) body: Option<Vec<u8>>,
+}
+
+/// `application/json` or any `+json` media type.
+pub(crate) fn is_json(media_type: &str) -> bool {
+    media_type == "application/json" || media_type.ends_with("+json")
+}
+
+/// Sends `request` (to `url`) under the limits: an allowed URL, a total timeout, an answer
+/// from the origin that was asked, a 2xx status (or 304 when `conditional`), a media type
+/// that `accepts` takes (an answer without `Content-Type` is taken), and a body cap enforced
+/// while reading.
+pub(crate) async fn send_bounded(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    limits: &FetchLimits,
+    conditional: bool,
+    accepts: fn(&str) -> bool,
+) -> Result<Answer, KeyFetchError> {
+    if !is_allowed_url(url) {
+        return Err(KeyFetchError::InsecureUrl(url.clone()));
+    }
+    let limit = limits.max_body_bytes;
+    let exchange = async {
+        let transport = |e: reqwest::Error| KeyFetchError::Transport(e.without_url().to_string());
+        let mut response = request.send().await.map_err(transport)?;
+        // The default client follows same-origin redirects only; a custom one may follow
+        // any, so the origin of the answer is checked here for every client.
+        let answered_from = response.url();
+        if answered_from.origin() != url.origin() || !is_allowed_url(answered_from) {
+            return Err(KeyFetchError::CrossOriginRedirect(answered_from.clone()));
+        }
+        let status = response.status();
+        tracing::debug!(%url, status = status.as_u16(), "bearer-guard: issuer answered");
+        let headers = std::mem::take(response.headers_mut());
+        if status == StatusCode::NOT_MODIFIED && conditional {
+            return Ok(Answer {
+                headers,
+                media_type: String::new(),
+                body: None,
+            });
+        }
+        if !status.is_success() {
+            return Err(KeyFetchError::Status(status.as_u16()));
+        }
+        let media_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|value| {
+                value
+                    .to_str()
+                    .unwrap_or("")
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        if headers.contains_key(http::header::CONTENT_TYPE) && !accepts(&media_type) {
+            return Err(KeyFetchError::NotJson(
+                media_type.chars().take(64).collect(),
+            ));
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(KeyFetchError::TooLarge(limit));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(KeyFetchError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            headers,
+            media_type,
+            body: Some(body),
+        })
+    };
+    tokio::time::timeout(limits.timeout, exchange)
+        .await
+        .map_err(|_| KeyFetchError::Timeout(limits.timeout))?
+}
 
 /// `https`, or `http` to a loopback host (for local issuers and tests).
 pub(crate) fn is_allowed_url(url: &Url) -> bool {

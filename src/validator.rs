@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, TokenProblem};
+use crate::introspection::{IntrospectionStats, is_compact_jws};
 use crate::issuer::{Issuer, Validation};
 use crate::jwks::{KeyFetchError, KeySetStatus, KeyStats};
 use crate::respond::Responder;
@@ -40,6 +41,9 @@ enum Routing {
 /// Several issuers, each with its own rules, keys and caches, chosen by the token's `iss`.
 struct ManyIssuers {
     by_issuer: HashMap<String, Arc<Issuer>>,
+    /// The one issuer that introspects, if exactly one does: opaque tokens carry no `iss`,
+    /// so they go there.
+    introspecting: Option<Arc<Issuer>>,
     max_token_bytes: usize,
     responder: Responder,
 }
@@ -69,9 +73,15 @@ impl Validator {
     /// and refusals are written by `responder`.
     pub(crate) fn many(issuers: Vec<Arc<Issuer>>, responder: Responder) -> Self {
         let max_token_bytes = issuers.iter().map(|i| i.max_token_bytes()).max();
+        let mut introspecting = issuers.iter().filter(|issuer| issuer.introspects());
+        let introspecting = match (introspecting.next(), introspecting.next()) {
+            (Some(only), None) => Some(Arc::clone(only)),
+            _ => None,
+        };
         Validator {
             routing: Arc::new(Routing::Many(ManyIssuers {
                 max_token_bytes: max_token_bytes.unwrap_or(0),
+                introspecting,
                 by_issuer: issuers
                     .into_iter()
                     .map(|issuer| (issuer.name().to_owned(), issuer))
@@ -107,6 +117,11 @@ impl Validator {
             Routing::Many(many) => {
                 if token.len() > many.max_token_bytes {
                     return Err(AuthError::InvalidToken(TokenProblem::TooLarge));
+                }
+                if let Some(issuer) = &many.introspecting {
+                    if !is_compact_jws(token) {
+                        return Ok(issuer);
+                    }
                 }
                 let iss = validate::unverified_issuer(token).map_err(AuthError::InvalidToken)?;
                 many.by_issuer
@@ -164,6 +179,15 @@ impl Validator {
             Routing::One(issuer) => issuer.key_set_status(),
             Routing::Many(_) => None,
         }
+    }
+
+    /// What token introspection has done so far: calls to the endpoint, cache hits,
+    /// failures, and the result cache's size (all zero without introspection; summed over
+    /// the issuers, with several).
+    pub fn introspection_stats(&self) -> IntrospectionStats {
+        self.issuers()
+            .map(|issuer| issuer.introspection_stats())
+            .fold(IntrospectionStats::default(), IntrospectionStats::add)
     }
 
     /// What the key set caches have done so far (all zero in secret mode; summed over the

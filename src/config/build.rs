@@ -6,12 +6,15 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use reqwest::Url;
 
+use std::sync::Arc;
+
 use super::{
     ConfigError, ConfigProblem, KeySource, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, Secret,
     ValidatorBuilder,
 };
+use crate::introspection::ResponseKeys;
 use crate::issuer::{Issuer, Keys};
-use crate::jwks::{Fetcher, JwksCache, JwksLocation};
+use crate::jwks::{Counters, Fetcher, JwksCache, JwksLocation};
 use crate::keys::KeySet;
 use crate::respond::Responder;
 use crate::token_cache::TokenCache;
@@ -34,11 +37,14 @@ struct Checked {
     issuer: String,
     algorithms: Vec<Algorithm>,
     keys: CheckedKeys,
+    /// The introspection endpoint, when one was given.
+    introspection_endpoint: Option<Url>,
 }
 
 enum CheckedKeys {
     Secret(Vec<u8>),
     KeySet(JwksLocation),
+    Static(KeySet),
 }
 
 impl ValidatorBuilder {
@@ -65,6 +71,7 @@ impl ValidatorBuilder {
         let keys = self.check_keys(issuer.as_deref(), &mut problems);
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
+        let introspection_endpoint = self.check_introspection(&mut problems);
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
                 crate::backend::BackendError::Missing => {
@@ -80,6 +87,7 @@ impl ValidatorBuilder {
                 issuer,
                 algorithms,
                 keys,
+                introspection_endpoint,
             }),
             _ => Err(problems),
         }
@@ -112,11 +120,14 @@ impl ValidatorBuilder {
                     None
                 }
             },
-            KeySource::Discovery => issuer.map(|issuer| {
-                CheckedKeys::KeySet(JwksLocation::Discover {
-                    issuer: issuer.to_owned(),
-                })
-            }),
+            KeySource::Static(keys) => {
+                let algorithms = self.check_algorithms(&mut Vec::new());
+                super::static_keys::check_static_keys(keys, &algorithms, self.cache.max_keys)
+                    .map_err(|problem| problems.push(problem))
+                    .ok()
+                    .map(CheckedKeys::Static)
+            }
+            KeySource::Discovery => issuer.map(|_| CheckedKeys::KeySet(JwksLocation::Discover)),
         }
     }
 
@@ -195,53 +206,90 @@ impl ValidatorBuilder {
             issuer,
             algorithms,
             keys,
+            introspection_endpoint,
         } = checked;
-        let keys = match keys {
-            CheckedKeys::Secret(secret) => Keys::Secret(KeySet::secret(&secret, &algorithms)),
-            CheckedKeys::KeySet(location) => {
-                let client = match self.http_client {
-                    Some(client) => client,
+        let counters = Arc::new(Counters::new(&issuer));
+        // One fetcher for the key set and introspection: one HTTP client, one discovery.
+        let needs_fetcher = self.introspects() || matches!(keys, CheckedKeys::KeySet(_));
+        let fetcher = match needs_fetcher {
+            false => None,
+            true => {
+                let client = match &self.http_client {
+                    Some(client) => client.clone(),
                     None => transport::default_client(self.limits.timeout).map_err(|error| {
                         ConfigError::new(vec![ConfigProblem::HttpClient(error.to_string())])
                     })?,
                 };
-                let fetcher = Fetcher::new(location, client, self.limits);
-                Keys::Jwks(std::sync::Arc::new(JwksCache::new(
+                let location = match &keys {
+                    CheckedKeys::KeySet(location) => location.clone(),
+                    _ => JwksLocation::Discover,
+                };
+                Some(Arc::new(Fetcher::new(
                     &issuer,
-                    fetcher,
-                    self.cache,
-                    algorithms.clone(),
+                    location,
+                    client,
+                    self.limits.clone(),
                 )))
             }
         };
+        let keys = match (keys, &fetcher) {
+            (CheckedKeys::Secret(secret), _) => Keys::Secret(KeySet::secret(&secret, &algorithms)),
+            (CheckedKeys::Static(set), _) => Keys::Static(Arc::new(set)),
+            (CheckedKeys::KeySet(_), Some(fetcher)) => Keys::Jwks(Arc::new(JwksCache::new(
+                Arc::clone(fetcher),
+                Arc::clone(&counters),
+                self.cache.clone(),
+                algorithms.clone(),
+            ))),
+            (CheckedKeys::KeySet(_), None) => unreachable!("a key set always has a fetcher"),
+        };
+        let response_keys = match &keys {
+            Keys::Jwks(cache) => ResponseKeys::Jwks(Arc::clone(cache)),
+            Keys::Static(set) => ResponseKeys::Static(Arc::clone(set)),
+            Keys::Secret(_) => ResponseKeys::None,
+        };
         let rules = Rules {
             issuer,
-            audiences: self.audiences,
+            audiences: self.audiences.clone(),
             algorithms,
             leeway_secs: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
-            scope_claims: self.scope_claims,
+            scope_claims: self.scope_claims.clone(),
             rfc9068: self.rfc9068,
         };
         let responder = Responder::new(
             self.realm.as_deref(),
             self.resource_metadata.as_deref(),
-            self.error_body,
+            self.error_body.clone(),
         );
         let token_cache =
             (self.token_cache_bytes > 0).then(|| TokenCache::new(self.token_cache_bytes));
-        Ok(Validator::one(Issuer::new(
+        let introspector = fetcher.and_then(|fetcher| {
+            self.assemble_introspection(
+                introspection_endpoint,
+                fetcher,
+                counters,
+                response_keys,
+                &rules,
+            )
+        });
+        let local_jwt = self.validates_jwts_locally();
+        let issuer = Issuer::new(
             rules,
             keys,
             self.max_token_bytes,
             responder,
             token_cache,
             self.claim_rules,
-        )))
+        );
+        Ok(Validator::one(match introspector {
+            Some(introspector) => issuer.with_introspection(introspector, local_jwt),
+            None => issuer,
+        }))
     }
 }
 
 /// Parses a URL and applies the transport rule: https, or http on a loopback host.
-fn check_url(raw: &str, role: &'static str) -> Result<Url, ConfigProblem> {
+pub(super) fn check_url(raw: &str, role: &'static str) -> Result<Url, ConfigProblem> {
     match Url::parse(raw) {
         Ok(url) if url.query().is_none() && url.fragment().is_none() => {
             if transport::is_allowed_url(&url) {

@@ -2,7 +2,9 @@
 //! (`check`), then assembled into the issuer's pipeline (`assemble`, both in `build`).
 
 mod build;
+mod introspection;
 mod problem;
+mod static_keys;
 
 pub use problem::{ConfigError, ConfigProblem};
 
@@ -58,6 +60,7 @@ pub struct ValidatorBuilder {
     claim_rules: Vec<ClaimRule>,
     resource_metadata: Option<String>,
     error_body: Option<Arc<BodyHook>>,
+    introspection: introspection::IntrospectionConfig,
 }
 
 /// Where the keys come from.
@@ -69,6 +72,8 @@ enum KeySource {
     KeySetUri { uri: String, by_preset: bool },
     /// A shared secret.
     Secret(Secret),
+    /// Public keys given at build time.
+    Static(static_keys::StaticKeys),
 }
 
 #[derive(Clone)]
@@ -83,6 +88,7 @@ impl fmt::Debug for ValidatorBuilder {
             KeySource::Discovery => "discovery".to_owned(),
             KeySource::KeySetUri { uri, .. } => format!("key set at {uri}"),
             KeySource::Secret(_) => "secret <redacted>".to_owned(),
+            KeySource::Static(_) => "static keys".to_owned(),
         };
         f.debug_struct("ValidatorBuilder")
             .field("issuer", &self.issuer)
@@ -91,6 +97,7 @@ impl fmt::Debug for ValidatorBuilder {
             .field("leeway", &self.leeway)
             .field("keys", &keys)
             .field("scope_claims", &self.scope_claims)
+            .field("introspection", &self.introspection)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +132,7 @@ impl Default for ValidatorBuilder {
             claim_rules: Vec::new(),
             resource_metadata: None,
             error_body: None,
+            introspection: introspection::IntrospectionConfig::default(),
         }
     }
 }
@@ -188,14 +196,18 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Sets where the keys come from. A secret replaces a key set URL that a preset chose
-    /// (Auth0 APIs may sign with HS256), but a secret and an explicit key set URL together
-    /// are a mistake that `build` reports.
+    /// Sets where the keys come from. A secret (or static keys) replaces a key set URL that
+    /// a preset chose (Auth0 APIs may sign with HS256), but two explicit key sources
+    /// together (a secret, a key set URL, static keys) are a mistake that `build` reports.
     fn set_key_source(&mut self, source: KeySource) {
         let conflict = match (&self.key_source, &source) {
-            (KeySource::KeySetUri { by_preset, .. }, KeySource::Secret(_)) => !by_preset,
-            (KeySource::Secret(_), KeySource::KeySetUri { .. }) => true,
-            _ => false,
+            (KeySource::Discovery, _) => false,
+            (
+                KeySource::KeySetUri { by_preset, .. },
+                KeySource::Secret(_) | KeySource::Static(_),
+            ) => !by_preset,
+            (KeySource::Static(_), KeySource::Static(_)) => false,
+            (old, new) => std::mem::discriminant(old) != std::mem::discriminant(new),
         };
         self.key_sources_conflict |= conflict;
         self.key_source = source;

@@ -76,9 +76,24 @@ pub enum ConfigProblem {
     /// The base64 secret does not decode.
     #[error("the HS256 secret is not valid base64")]
     SecretNotBase64,
-    /// Both a secret and a key set URL were given.
-    #[error("both a shared secret and a jwks_uri are configured; choose one")]
+    /// Two key sources were given: a secret and a key set URL, or either of them and static
+    /// keys.
+    #[error(
+        "more than one key source (a shared secret, a jwks_uri, static keys) is configured; choose one"
+    )]
     SecretAndKeySet,
+    /// A static key set document or PEM key that cannot be used: not a JWK set, not a PEM
+    /// public key, or no key passing the key policy.
+    #[error("the static keys are unusable: {0}")]
+    StaticKeys(String),
+    /// An introspection endpoint was given without the API's introspection credentials.
+    #[error(
+        "introspection_endpoint is set but introspection credentials are not (call introspection(client_id, client_secret))"
+    )]
+    IntrospectionWithoutCredentials,
+    /// The introspection client id is empty.
+    #[error("the introspection client id is empty")]
+    EmptyIntrospectionClient,
     /// The leeway exceeds [`MAX_LEEWAY`].
     #[error("a leeway of {0:?} is larger than the {MAX_LEEWAY:?} allowed")]
     LeewayTooLarge(Duration),

@@ -91,21 +91,23 @@ pub(super) enum RefreshReason {
 }
 
 pub(crate) struct JwksCache {
-    fetcher: Fetcher,
+    fetcher: Arc<Fetcher>,
     settings: CacheSettings,
     accepted_algs: Vec<Algorithm>,
     pub(super) current: ArcSwapOption<Snapshot>,
     bookkeeping: Mutex<Bookkeeping>,
-    pub(super) counters: Counters,
+    pub(super) counters: Arc<Counters>,
     /// Whether a refresh task is running; cleared by the task itself when it ends or its
     /// runtime drops it, so that the next request starts another.
     refresher_alive: Arc<AtomicBool>,
 }
 
 impl JwksCache {
+    /// A cache fetching with `fetcher` (which introspection may share) and counting into
+    /// `counters`.
     pub(crate) fn new(
-        issuer: &str,
-        fetcher: Fetcher,
+        fetcher: Arc<Fetcher>,
+        counters: Arc<Counters>,
         settings: CacheSettings,
         accepted_algs: Vec<Algorithm>,
     ) -> Self {
@@ -120,7 +122,7 @@ impl JwksCache {
                 last_attempt: None,
                 stop_refresher: None,
             }),
-            counters: Counters::new(issuer),
+            counters,
             refresher_alive: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -1,6 +1,7 @@
-//! Fetching the key set: discovery of its URL from the issuer's metadata, and a GET under
-//! the limits (allowed URLs only, a total timeout, an answer from the origin asked, JSON
-//! only, a body cap enforced while reading). Nothing here is cached but the discovered URL.
+//! Fetching the key set: discovery of its URL (and of the introspection endpoint) from the
+//! issuer's metadata, and a GET under the limits (allowed URLs only, a total timeout, an
+//! answer from the origin asked, JSON only, a body cap enforced while reading). Nothing here
+//! is cached but the discovered metadata.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,23 +14,17 @@ use tracing::Instrument;
 
 use super::stats::{Counters, Event};
 use crate::keys::KeySetRejected;
-use crate::transport::{is_allowed_discovered_url, is_allowed_url};
+pub(crate) use crate::transport::FetchLimits;
+use crate::transport::{is_allowed_discovered_url, is_json, send_bounded};
 
 /// Where the key set comes from.
 #[derive(Debug, Clone)]
 pub(crate) enum JwksLocation {
     /// Found through the issuer's metadata (OIDC discovery, then RFC 8414, then
     /// `{issuer}/.well-known/jwks.json`).
-    Discover { issuer: String },
+    Discover,
     /// A `jwks_uri` given in the configuration.
     Uri(Url),
-}
-
-/// The limits of every request to the issuer.
-#[derive(Debug, Clone)]
-pub(crate) struct FetchLimits {
-    pub(crate) timeout: Duration,
-    pub(crate) max_body_bytes: usize,
 }
 
 /// Why a discovery or key set fetch failed. The previous key set, if any, stays in use.
@@ -74,6 +69,10 @@ pub enum KeyFetchError {
     /// https nor loopback http (a custom `http_client` followed a redirect).
     #[error("the answer came from {0}, not the origin that was asked")]
     CrossOriginRedirect(Url),
+    /// Token introspection is configured without an endpoint, and the issuer's metadata
+    /// names none (`introspection_endpoint`).
+    #[error("the issuer's metadata names no introspection_endpoint")]
+    NoIntrospectionEndpoint,
     /// The fetch never finished: the runtime that ran it shut down. The next request retries.
     #[error("the fetch was interrupted (its runtime shut down)")]
     Interrupted,
@@ -85,12 +84,27 @@ impl From<KeySetRejected> for KeyFetchError {
     }
 }
 
-/// Fetches the key set document from where it lives, discovering that place when needed.
+/// Fetches the key set document from where it lives, discovering that place when needed;
+/// and the issuer's metadata, which also names its introspection endpoint.
 pub(crate) struct Fetcher {
+    issuer: String,
     location: JwksLocation,
     client: reqwest::Client,
     limits: FetchLimits,
-    discovered_uri: ArcSwapOption<Url>,
+    discovered: ArcSwapOption<Discovered>,
+    /// Held while discovering, so that concurrent requests share one discovery.
+    discovering: tokio::sync::Mutex<()>,
+}
+
+/// What the issuer's metadata says (or the Auth0 fallback, when it has none).
+#[derive(Debug)]
+pub(crate) struct Discovered {
+    /// `jwks_uri` (`None`: the metadata names no key set).
+    jwks_uri: Option<Url>,
+    /// `introspection_endpoint` (RFC 8414).
+    pub(crate) introspection_endpoint: Option<Url>,
+    /// `introspection_signing_alg_values_supported` (RFC 9701 §7).
+    pub(crate) introspection_signing_algs: Vec<String>,
 }
 
 /// What one GET brought back.
@@ -105,16 +119,24 @@ pub(crate) struct Fetched {
 
 impl Fetcher {
     pub(crate) fn new(
+        issuer: &str,
         location: JwksLocation,
         client: reqwest::Client,
         limits: FetchLimits,
     ) -> Self {
         Fetcher {
+            issuer: issuer.to_owned(),
             location,
             client,
             limits,
-            discovered_uri: ArcSwapOption::empty(),
+            discovered: ArcSwapOption::empty(),
+            discovering: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The HTTP client and the limits of every request to the issuer.
+    pub(crate) fn client(&self) -> (&reqwest::Client, &FetchLimits) {
+        (&self.client, &self.limits)
     }
 
     /// GETs the key set, conditionally on `etag`; a failure at a discovered URL makes the
@@ -128,8 +150,8 @@ impl Fetcher {
         counters.count(Event::JwksFetch);
         let span = tracing::debug_span!("bearer_guard.jwks_fetch", url = %uri);
         let fetched = self.get(&uri, etag).instrument(span).await;
-        if fetched.is_err() && matches!(self.location, JwksLocation::Discover { .. }) {
-            self.discovered_uri.store(None);
+        if fetched.is_err() && matches!(self.location, JwksLocation::Discover) {
+            self.forget_metadata();
         }
         fetched
     }
@@ -137,30 +159,66 @@ impl Fetcher {
     async fn jwks_uri(&self, counters: &Counters) -> Result<Url, KeyFetchError> {
         match &self.location {
             JwksLocation::Uri(uri) => Ok(uri.clone()),
-            JwksLocation::Discover { issuer } => {
-                if let Some(uri) = self.discovered_uri.load_full() {
-                    return Ok((*uri).clone());
-                }
-                let uri = self.discover(issuer, counters).await?;
-                self.discovered_uri.store(Some(Arc::new(uri.clone())));
-                Ok(uri)
-            }
+            JwksLocation::Discover => self
+                .metadata(counters)
+                .await?
+                .jwks_uri
+                .clone()
+                .ok_or(KeyFetchError::BadMetadata),
         }
+    }
+
+    /// The issuer's metadata, discovered once and then remembered until a request to an
+    /// endpoint it named fails.
+    pub(crate) async fn metadata(
+        &self,
+        counters: &Counters,
+    ) -> Result<Arc<Discovered>, KeyFetchError> {
+        if let Some(known) = self.discovered.load_full() {
+            return Ok(known);
+        }
+        let _discovering = self.discovering.lock().await;
+        if let Some(known) = self.discovered.load_full() {
+            return Ok(known);
+        }
+        let discovered = Arc::new(self.discover(&self.issuer, counters).await?);
+        self.discovered.store(Some(Arc::clone(&discovered)));
+        Ok(discovered)
+    }
+
+    /// Forgets the discovered metadata: the next request discovers again.
+    pub(crate) fn forget_metadata(&self) {
+        self.discovered.store(None);
     }
 
     /// OIDC discovery, then RFC 8414, then Auth0's `{issuer}/.well-known/jwks.json`. The
     /// fallback is taken only when the issuer said that neither metadata document exists
     /// (404 or 410 for both); any other failure (5xx, 429, HTML, a timeout) fails this fetch
     /// and is never remembered. A metadata document naming another issuer is an error (it is
-    /// someone else's metadata), and so is one pointing a non-loopback issuer's key set at
-    /// plain http.
-    async fn discover(&self, issuer: &str, counters: &Counters) -> Result<Url, KeyFetchError> {
+    /// someone else's metadata), and so is one pointing a non-loopback issuer's key set or
+    /// introspection endpoint at plain http.
+    async fn discover(
+        &self,
+        issuer: &str,
+        counters: &Counters,
+    ) -> Result<Discovered, KeyFetchError> {
         #[derive(Deserialize)]
         struct Metadata {
             issuer: String,
-            jwks_uri: String,
+            jwks_uri: Option<String>,
+            introspection_endpoint: Option<String>,
+            #[serde(default)]
+            introspection_signing_alg_values_supported: Vec<String>,
         }
         let issuer_url = Url::parse(issuer).map_err(|_| KeyFetchError::BadMetadata)?;
+        let named = |raw: Option<String>| -> Result<Option<Url>, KeyFetchError> {
+            let Some(raw) = raw else { return Ok(None) };
+            let uri = Url::parse(&raw).map_err(|_| KeyFetchError::BadMetadata)?;
+            if !is_allowed_discovered_url(&issuer_url, &uri) {
+                return Err(KeyFetchError::InsecureUrl(uri));
+            }
+            Ok(Some(uri))
+        };
         for metadata_url in metadata_urls(issuer)? {
             counters.count(Event::DiscoveryFetch);
             match self.get(&metadata_url, None).await {
@@ -174,13 +232,14 @@ impl Fetcher {
                             found: metadata.issuer,
                         });
                     }
-                    let uri =
-                        Url::parse(&metadata.jwks_uri).map_err(|_| KeyFetchError::BadMetadata)?;
-                    if !is_allowed_discovered_url(&issuer_url, &uri) {
-                        return Err(KeyFetchError::InsecureUrl(uri));
-                    }
-                    tracing::debug!(%metadata_url, jwks_uri = %uri, "bearer-guard: discovered the key set");
-                    return Ok(uri);
+                    let discovered = Discovered {
+                        jwks_uri: named(metadata.jwks_uri)?,
+                        introspection_endpoint: named(metadata.introspection_endpoint)?,
+                        introspection_signing_algs: metadata
+                            .introspection_signing_alg_values_supported,
+                    };
+                    tracing::debug!(%metadata_url, ?discovered, "bearer-guard: discovered the issuer's metadata");
+                    return Ok(discovered);
                 }
                 Err(KeyFetchError::Status(404 | 410)) => continue,
                 Ok(_) => return Err(KeyFetchError::BadMetadata),
@@ -188,89 +247,35 @@ impl Fetcher {
             }
         }
         let base = issuer.trim_end_matches('/');
-        Url::parse(&format!("{base}/.well-known/jwks.json")).map_err(|_| KeyFetchError::BadMetadata)
+        let fallback = Url::parse(&format!("{base}/.well-known/jwks.json"))
+            .map_err(|_| KeyFetchError::BadMetadata)?;
+        Ok(Discovered {
+            jwks_uri: Some(fallback),
+            introspection_endpoint: None,
+            introspection_signing_algs: Vec::new(),
+        })
     }
 
-    /// GET under the limits: an allowed URL, a total timeout, an answer from the origin that
-    /// was asked, 2xx JSON only (or 304 to a conditional request), a body cap enforced while
-    /// reading.
+    /// GET under the limits ([`send_bounded`]), JSON only, conditionally on `etag`.
     async fn get(&self, url: &Url, etag: Option<&str>) -> Result<Fetched, KeyFetchError> {
-        if !is_allowed_url(url) {
-            return Err(KeyFetchError::InsecureUrl(url.clone()));
+        let mut request = self
+            .client
+            .get(url.clone())
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(etag) = etag {
+            request = request.header(http::header::IF_NONE_MATCH, etag);
         }
-        let limit = self.limits.max_body_bytes;
-        let request = async {
-            let transport =
-                |e: reqwest::Error| KeyFetchError::Transport(e.without_url().to_string());
-            let mut request = self
-                .client
-                .get(url.clone())
-                .header(http::header::ACCEPT, "application/json");
-            if let Some(etag) = etag {
-                request = request.header(http::header::IF_NONE_MATCH, etag);
-            }
-            let mut response = request.send().await.map_err(transport)?;
-            // The default client follows same-origin redirects only; a custom one may follow
-            // any, so the origin of the answer is checked here for every client.
-            let answered_from = response.url();
-            if answered_from.origin() != url.origin() || !is_allowed_url(answered_from) {
-                return Err(KeyFetchError::CrossOriginRedirect(answered_from.clone()));
-            }
-            let status = response.status();
-            tracing::debug!(%url, status = status.as_u16(), "bearer-guard: issuer answered");
-            let headers = response.headers();
-            let cache_control = headers.typed_get::<CacheControl>();
-            let etag_seen = headers
+        let answer = send_bounded(request, url, &self.limits, etag.is_some(), is_json).await?;
+        Ok(Fetched {
+            cache_control: answer.headers.typed_get::<CacheControl>(),
+            etag: answer
+                .headers
                 .get(http::header::ETAG)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            if status == http::StatusCode::NOT_MODIFIED && etag.is_some() {
-                return Ok(Fetched {
-                    body: None,
-                    cache_control,
-                    etag: etag_seen,
-                    url: url.clone(),
-                });
-            }
-            if !status.is_success() {
-                return Err(KeyFetchError::Status(status.as_u16()));
-            }
-            if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
-                let essence = content_type
-                    .to_str()
-                    .unwrap_or("")
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                if essence != "application/json" && !essence.ends_with("+json") {
-                    return Err(KeyFetchError::NotJson(essence.chars().take(64).collect()));
-                }
-            }
-            if response
-                .content_length()
-                .is_some_and(|len| len > limit as u64)
-            {
-                return Err(KeyFetchError::TooLarge(limit));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(transport)? {
-                if body.len() + chunk.len() > limit {
-                    return Err(KeyFetchError::TooLarge(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Fetched {
-                body: Some(body),
-                cache_control,
-                etag: etag_seen,
-                url: url.clone(),
-            })
-        };
-        tokio::time::timeout(self.limits.timeout, request)
-            .await
-            .map_err(|_| KeyFetchError::Timeout(self.limits.timeout))?
+                .map(str::to_owned),
+            body: answer.body,
+            url: url.clone(),
+        })
     }
 }
 

@@ -10,4 +10,5 @@ pub use cache::KeySetStatus;
 pub(crate) use cache::{CacheSettings, JwksCache};
 pub use fetch::KeyFetchError;
 pub(crate) use fetch::{FetchLimits, Fetcher, JwksLocation};
+pub(crate) use stats::Counters;
 pub use stats::KeyStats;

@@ -3,6 +3,7 @@
 //! This module does no I/O; `jwks` fetches the bytes and hands them here. The policy each key
 //! must pass is in [`policy`].
 
+mod pem;
 mod policy;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::error::TokenProblem;
 
+pub(crate) use pem::pem_to_jwk;
 #[cfg(feature = "test-util")]
 pub(crate) use policy::check_metadata;
 use policy::is_secret;

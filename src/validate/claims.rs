@@ -39,8 +39,29 @@ pub(super) fn check_claims(
 ) -> Result<VerifiedClaims, TokenProblem> {
     let UniqueKeyObject(claims) =
         serde_json::from_slice(payload).map_err(|_| TokenProblem::MalformedClaims)?;
+    check_claim_set(claims, rules, now, false)
+}
 
+/// The claims of an active introspection response (RFC 7662 §2.2), checked by the same rules
+/// as a JWT's: `aud` and `exp` required, `nbf` and `iat` checked, `iss` must match when it
+/// is present (RFC 7662 makes it optional; it is the configured issuer when absent). RFC
+/// 9068's extra claims are not required: the token is not a JWT.
+pub(crate) fn check_introspected_claims(
+    claims: Map<String, Value>,
+    rules: &Rules,
+    now: i64,
+) -> Result<VerifiedClaims, TokenProblem> {
+    check_claim_set(claims, rules, now, true)
+}
+
+fn check_claim_set(
+    claims: Map<String, Value>,
+    rules: &Rules,
+    now: i64,
+    introspected: bool,
+) -> Result<VerifiedClaims, TokenProblem> {
     let issuer = match claims.get("iss") {
+        None if introspected => rules.issuer.clone(),
         None => return Err(TokenProblem::MissingClaim(Claim::Issuer)),
         Some(Value::String(iss)) if *iss == rules.issuer => iss.clone(),
         Some(Value::String(_)) => return Err(TokenProblem::WrongIssuer),
@@ -68,7 +89,7 @@ pub(super) fn check_claims(
         }
     }
 
-    if rules.rfc9068 {
+    if rules.rfc9068 && !introspected {
         require_rfc9068_claims(&claims)?;
     }
     let scopes = Scopes::from_claims(&claims, rules.scope_claims)?;

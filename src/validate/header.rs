@@ -52,7 +52,7 @@ pub(super) fn is_jwt_media_type(cty: &str) -> bool {
 }
 
 /// A `typ` or `cty` without its optional `application/` prefix (RFC 7515 §4.1.9).
-fn media_subtype(media_type: &str) -> &str {
+pub(crate) fn media_subtype(media_type: &str) -> &str {
     const PREFIX: &str = "application/";
     match media_type.get(..PREFIX.len()) {
         Some(head) if head.eq_ignore_ascii_case(PREFIX) => &media_type[PREFIX.len()..],

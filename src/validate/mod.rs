@@ -17,7 +17,8 @@ use crate::error::TokenProblem;
 use crate::keys::{KeyChoice, KeySet, VerificationKey};
 use crate::scope::ScopeClaims;
 use claims::check_claims;
-pub(crate) use claims::unverified_issuer;
+pub(crate) use claims::{check_introspected_claims, unverified_issuer};
+pub(crate) use header::media_subtype;
 use header::{Header, is_access_token_type, is_jwt_media_type};
 
 /// The rules a token must meet, fixed when the validator is built.
@@ -40,6 +41,8 @@ pub(crate) struct Parsed<T> {
     token: T,
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
+    /// The header's `typ`, as sent.
+    pub(crate) typ: Option<String>,
     /// Where the signing input (`header.payload`) ends in the token.
     signing_input_len: usize,
     /// The decoded payload.
@@ -50,6 +53,11 @@ impl<T: AsRef<str>> Parsed<T> {
     /// The token this was parsed from.
     pub(crate) fn token(&self) -> &str {
         self.token.as_ref()
+    }
+
+    /// The decoded payload (verified only once [`verify_signature`] said so).
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.payload
     }
 
     fn signing_input(&self) -> &str {
@@ -68,6 +76,7 @@ impl Parsed<&str> {
             token: self.token.into(),
             alg: self.alg,
             kid: self.kid,
+            typ: self.typ,
             signing_input_len: self.signing_input_len,
             payload: self.payload,
         }
@@ -125,6 +134,7 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>
         token,
         alg,
         kid: header.kid,
+        typ: header.typ,
         signing_input_len,
         payload,
     })
