@@ -253,7 +253,7 @@ impl ValidatorBuilder {
             audiences: self.audiences.clone(),
             algorithms,
             leeway_secs: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
-            scope_claims: self.scope_claims.clone(),
+            scope_claims: self.scope_claims,
             rfc9068: self.rfc9068,
         };
         let responder = Responder::new(

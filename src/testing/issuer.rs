@@ -50,6 +50,10 @@ pub enum Endpoint {
     KeySet,
     /// The token endpoint, [`TestIssuer::token_endpoint`].
     Token,
+    /// The introspection endpoint, [`TestIssuer::introspection_endpoint`].
+    Introspection,
+    /// The revocation endpoint, [`TestIssuer::revocation_endpoint`].
+    Revocation,
 }
 
 /// Where the JWK set is served unless [`TestIssuer::set_jwks_path`] moves it.
@@ -68,6 +72,7 @@ pub(super) struct IssuerState {
     not_modified: AtomicUsize,
     pub(super) registry: RwLock<oauth::Registry>,
     pub(super) token_requests: AtomicUsize,
+    pub(super) opaque: oauth::OpaqueTokens,
 }
 
 #[derive(Default)]
@@ -134,6 +139,7 @@ impl TestIssuer {
             not_modified: AtomicUsize::new(0),
             registry: RwLock::default(),
             token_requests: AtomicUsize::new(0),
+            opaque: oauth::OpaqueTokens::default(),
         });
         let server = serve(listener, Arc::clone(&state));
         TestIssuer {
@@ -210,7 +216,13 @@ impl TestIssuer {
             "a JWK set path is absolute, without query or fragment: {path:?}"
         );
         assert!(
-            !matches!(path, "/.well-known/openid-configuration" | "/oauth/token"),
+            !matches!(
+                path,
+                "/.well-known/openid-configuration"
+                    | "/oauth/token"
+                    | "/oauth/introspect"
+                    | "/oauth/revoke"
+            ),
             "{path:?} is another endpoint of the issuer"
         );
         *self.state.jwks_path.write().expect("lock") = path.to_owned();
@@ -352,6 +364,8 @@ fn serve(
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth/token", post(oauth::token_endpoint))
+        .route("/oauth/introspect", post(oauth::introspection_endpoint))
+        .route("/oauth/revoke", post(oauth::revocation_endpoint))
         .fallback(jwks_or_not_found)
         .with_state(state);
     tokio::spawn(async move {
@@ -402,15 +416,20 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     if let Some(response) = misbehave(&state, Endpoint::Discovery).await {
         return response;
     }
-    Json(json!({
+    let mut metadata = json!({
         "issuer": state.issuer,
         "jwks_uri": state.jwks_uri(),
         "token_endpoint": format!("{}oauth/token", state.issuer),
+        "introspection_endpoint": format!("{}oauth/introspect", state.issuer),
+        "revocation_endpoint": format!("{}oauth/revoke", state.issuer),
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
-    .into_response()
+    });
+    if state.opaque.signed_responses() {
+        metadata["introspection_signing_alg_values_supported"] = json!(["RS256"]);
+    }
+    Json(metadata).into_response()
 }
 
 /// The JWK set at its current path; 404 for every other path.

@@ -1,8 +1,10 @@
 //! A loopback test issuer and a token builder, for this crate's tests and yours
 //! (feature `test-util`).
 //!
-//! [`TestIssuer`] serves OIDC discovery, a JWK set and a client credentials token endpoint
-//! over real HTTP on `127.0.0.1`, counts what it serves, and rotates keys and misbehaves on
+//! [`TestIssuer`] serves OIDC discovery, a JWK set, a client credentials token endpoint, and
+//! for opaque tokens ([`TestIssuer::opaque_token`], [`Api::opaque_tokens`]) an introspection
+//! endpoint (RFC 7662, RFC 9701 signed responses on demand) and a revocation endpoint (RFC
+//! 7009), over real HTTP on `127.0.0.1`, counts what it serves, and rotates keys and misbehaves on
 //! demand. [`TokenBuilder`] mints RS256 or HS256 tokens with every header member and claim
 //! settable, including malformed ones.
 //!
@@ -77,6 +79,8 @@ mod signature;
 mod tokens;
 
 pub use issuer::{DEFAULT_AUDIENCE, Endpoint, Fault, TestIssuer};
-pub use oauth::{Api, DEFAULT_TOKEN_LIFETIME, OAuthError, TokenResponse, generate_secret};
+pub use oauth::{
+    Api, DEFAULT_TOKEN_LIFETIME, OAuthError, OpaqueTokenBuilder, TokenResponse, generate_secret,
+};
 pub use signature::verify_signature;
 pub use tokens::{SigningKey, TokenBuilder};

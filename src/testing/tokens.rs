@@ -153,6 +153,11 @@ impl TokenBuilder {
         }
     }
 
+    /// The claims, for an opaque token that carries them at the issuer instead.
+    pub(in crate::testing) fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
+
     /// Sets a claim to any JSON value (numbers as strings, arrays for `iss`, ...).
     pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.claims.insert(name.to_owned(), value.into());

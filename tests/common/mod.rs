@@ -369,6 +369,31 @@ impl Reply {
         assert!(description.contains("keys are unavailable"), "{self:#?}");
         retry_after
     }
+
+    /// 503 with `Retry-After` (whole seconds, at least 1), no challenge, and a body saying
+    /// token introspection is unavailable; returns the `Retry-After` seconds.
+    #[track_caller]
+    pub fn assert_introspection_unavailable(&self) -> u64 {
+        assert_eq!(self.status, StatusCode::SERVICE_UNAVAILABLE, "{self:#?}");
+        assert_eq!(self.challenge, None, "{self:#?}");
+        assert_eq!(self.body["error"], "temporarily_unavailable", "{self:#?}");
+        let description = self.body["error_description"].as_str().unwrap_or("");
+        assert!(
+            description.contains("introspection is unavailable"),
+            "{self:#?}"
+        );
+        let retry_after = self
+            .headers
+            .get(header::RETRY_AFTER)
+            .expect("a Retry-After header");
+        let seconds: u64 = retry_after
+            .to_str()
+            .unwrap()
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(seconds >= 1, "{self:#?}");
+        seconds
+    }
 }
 
 /// Seconds since the Unix epoch.

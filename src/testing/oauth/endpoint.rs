@@ -169,8 +169,16 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     if rfc9068 {
         builder = builder.header("typ", "at+jwt");
     }
+    let access_token = if apis.iter().any(|api| api.opaque) {
+        let mut claims = builder.into_claims();
+        claims.insert("active".into(), true.into());
+        claims.insert("token_type".into(), "Bearer".into());
+        state.opaque.issue(claims)
+    } else {
+        builder.sign()
+    };
     Ok(json!({
-        "access_token": builder.sign(),
+        "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": lifetime,
         "scope": scope,
@@ -181,7 +189,7 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
 /// Parameters without a value count as omitted (RFC 6749 §3.1); a repeated one is an
 /// `invalid_request` (§3.2), except `resource`, which RFC 8707 lets a client repeat (in
 /// JSON: a string or an array of strings).
-fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
+pub(super) fn parse_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -347,7 +355,7 @@ fn requested_scopes(
 }
 
 /// A random `jti`: 16 bytes, base64url.
-fn random_id() -> String {
+pub(super) fn random_id() -> String {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).expect("system random");
     URL_SAFE_NO_PAD.encode(bytes)

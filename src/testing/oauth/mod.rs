@@ -23,6 +23,7 @@
 mod authenticate;
 mod client;
 mod endpoint;
+mod introspect;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,6 +37,8 @@ use super::issuer::TestIssuer;
 use crate::{Algorithm, ValidatorBuilder};
 pub use client::{OAuthError, TokenResponse};
 pub(super) use endpoint::token_endpoint;
+pub use introspect::OpaqueTokenBuilder;
+pub(super) use introspect::{OpaqueTokens, introspection_endpoint, revocation_endpoint};
 
 /// How long an access token from the token endpoint lives unless the [`Api`] says otherwise:
 /// 86,400 s, Auth0's default "Token Expiration" for an API.
@@ -67,6 +70,7 @@ pub struct Api {
     scopes: Vec<String>,
     token_lifetime: Duration,
     rfc9068: bool,
+    opaque: bool,
 }
 
 impl fmt::Debug for Api {
@@ -77,6 +81,7 @@ impl fmt::Debug for Api {
             .field("scopes", &self.scopes)
             .field("token_lifetime", &self.token_lifetime)
             .field("rfc9068", &self.rfc9068)
+            .field("opaque", &self.opaque)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +96,7 @@ impl Api {
             scopes: Vec::new(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             rfc9068: false,
+            opaque: false,
         }
     }
 
@@ -138,6 +144,14 @@ impl Api {
     /// requires (`iss`, `exp`, `aud`, `sub`, `client_id`, `iat`, `jti`).
     pub fn rfc9068_profile(mut self) -> Self {
         self.rfc9068 = true;
+        self
+    }
+
+    /// Issues opaque access tokens instead of JWTs (as Okta, Keycloak, Ory Hydra and others
+    /// can): random strings whose claims (the same as a JWT's) the issuer's introspection
+    /// endpoint answers with, until they expire or are revoked.
+    pub fn opaque_tokens(mut self) -> Self {
+        self.opaque = true;
         self
     }
 

@@ -1,0 +1,580 @@
+//! Opaque access tokens by token introspection (RFC 7662), through the quickstart router
+//! (`BearerLayer` + `RequireScopes`) against the test issuer's real introspection endpoint
+//! on loopback. Every test asserts what the client sees (status, challenge) and how many
+//! calls reached the endpoint.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bearer_guard::testing::{Api, Endpoint, Fault, TestIssuer};
+use bearer_guard::{ConfigProblem, IntrospectionAuth, Validator, ValidatorBuilder};
+use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, send_token};
+use http::StatusCode;
+use serde_json::json;
+
+/// The API's own client credentials at the issuer.
+const API_CLIENT: (&str, &str) = ("api-client", "api-client-secret-0123456789abcdef");
+
+/// A fresh issuer that knows the API's client, and a validator introspecting with it (no
+/// key source: every token is introspected) configured further by `configure`.
+async fn introspecting(configure: impl FnOnce(ValidatorBuilder) -> ValidatorBuilder) -> Fixture {
+    let issuer = TestIssuer::start().await;
+    issuer.register_client(API_CLIENT.0, API_CLIENT.1);
+    Fixture::with_issuer(issuer, |builder| {
+        configure(builder.introspection(API_CLIENT.0, API_CLIENT.1))
+    })
+}
+
+/// Polls `condition` every 20 ms until it holds or `within` passes; whether it held.
+async fn eventually(within: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_active_opaque_token_is_accepted_with_its_claims_once_introspected() {
+    let fixture = introspecting(|builder| builder).await;
+    let token = fixture.issuer.opaque_token().scope(SCOPE).issue();
+
+    let body = fixture.send(PRIVATE, &token).await.assert_ok().clone();
+    assert_eq!(body["client_id"], "test-client");
+    assert_eq!(body["sub"], "test-client@clients");
+    assert_eq!(
+        body["aud"],
+        json!([bearer_guard::testing::DEFAULT_AUDIENCE])
+    );
+    assert_eq!(body["iss"], fixture.issuer.issuer());
+    assert_eq!(body["scopes"], json!([SCOPE]));
+    fixture.send(SCOPED, &token).await.assert_ok();
+    assert_eq!(
+        fixture.issuer.introspection_requests(),
+        1,
+        "cached after the first"
+    );
+
+    // Without the scope: authenticated, but not for the scoped route.
+    let unscoped = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &unscoped).await.assert_ok();
+    fixture
+        .send(SCOPED, &unscoped)
+        .await
+        .assert_insufficient_scope(SCOPE);
+    assert_eq!(fixture.issuer.introspection_requests(), 2);
+
+    let stats = fixture.validator.introspection_stats();
+    assert_eq!((stats.calls, stats.cache_hits, stats.failures), (2, 2, 0));
+    // Discovery names the endpoint; the key set is never needed.
+    assert_eq!(fixture.issuer.discovery_fetches(), 1);
+    assert_eq!(fixture.issuer.jwks_fetches(), 0);
+}
+
+#[tokio::test]
+async fn tokens_from_the_token_endpoint_of_an_opaque_api_are_introspected() {
+    let fixture = introspecting(|builder| builder).await;
+    let api = bearer_guard::testing::DEFAULT_AUDIENCE;
+    fixture
+        .issuer
+        .register_api(Api::new(api).scopes([SCOPE]).opaque_tokens());
+    fixture.issuer.register_client("m2m", "m2m-secret");
+    fixture.issuer.grant("m2m", api, [SCOPE]);
+    let token = fixture
+        .issuer
+        .client_credentials("m2m", "m2m-secret", api, None)
+        .await
+        .expect("a token");
+    assert!(!token.access_token.contains('.'), "opaque, not a JWT");
+    let body = fixture
+        .send(SCOPED, &token.access_token)
+        .await
+        .assert_ok()
+        .clone();
+    assert_eq!(body["client_id"], "m2m");
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+}
+
+#[tokio::test]
+async fn an_inactive_token_is_refused_and_the_refusal_briefly_remembered() {
+    let fixture = introspecting(|builder| builder).await;
+    for _ in 0..3 {
+        let reply = fixture
+            .send(PRIVATE, "2YotnFZFEjr1zCsicMWpAA-never-issued")
+            .await;
+        reply.assert_invalid_token();
+        assert_eq!(
+            reply.param("error_description").as_deref(),
+            Some("the token is not active")
+        );
+    }
+    assert_eq!(fixture.issuer.introspection_requests(), 1, "negative cache");
+}
+
+#[tokio::test]
+async fn the_claim_rules_of_jwts_apply_to_introspection_responses() {
+    let fixture = introspecting(|builder| builder.leeway(Duration::from_secs(10))).await;
+    let issuer = &fixture.issuer;
+    let cases = [
+        (
+            "aud lacks the API",
+            issuer.opaque_token().claim("aud", "https://other.example"),
+            "the token is not intended for this API",
+        ),
+        (
+            "no aud",
+            issuer.opaque_token().without_claim("aud"),
+            "the token lacks the aud claim",
+        ),
+        (
+            "exp past",
+            issuer.opaque_token().expires_in_secs(-60),
+            "the token has expired",
+        ),
+        (
+            "no exp",
+            issuer.opaque_token().without_claim("exp"),
+            "the token lacks the exp claim",
+        ),
+        (
+            "nbf ahead",
+            issuer.opaque_token().claim("nbf", common::now() + 600),
+            "the token is not valid yet",
+        ),
+        (
+            "iss mismatch",
+            issuer.opaque_token().claim("iss", "https://evil.example/"),
+            "the token issuer is not accepted",
+        ),
+        (
+            "refresh token",
+            issuer.opaque_token().claim("token_type", "refresh_token"),
+            "the token is not a JWT access token (typ at+jwt)",
+        ),
+        (
+            "active not true",
+            issuer.opaque_token().claim("active", false),
+            "the token is not active",
+        ),
+    ];
+    for (expected_calls, (what, token, description)) in (1..).zip(cases) {
+        let token = token.issue();
+        let reply = fixture.send(PRIVATE, &token).await;
+        reply.assert_invalid_token();
+        assert_eq!(
+            reply.param("error_description").as_deref(),
+            Some(description),
+            "{what}"
+        );
+        assert_eq!(issuer.introspection_requests(), expected_calls, "{what}");
+    }
+    // Without `iss` (optional in RFC 7662): the configured issuer.
+    let token = issuer.opaque_token().without_claim("iss").issue();
+    let body = fixture.send(PRIVATE, &token).await.assert_ok().clone();
+    assert_eq!(body["iss"], issuer.issuer());
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_accepted_from_the_cache_until_the_cache_time_passes() {
+    let cache_time = Duration::from_secs(1);
+    let fixture = introspecting(|builder| builder.introspection_cache_ttl(cache_time)).await;
+    fixture
+        .issuer
+        .register_client("test-client", "test-client-secret");
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    let introspected_at = Instant::now();
+
+    // RFC 7009 revocation by the token's client, over HTTP.
+    let revoked = reqwest::Client::new()
+        .post(fixture.issuer.revocation_endpoint())
+        .basic_auth("test-client", Some("test-client-secret"))
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .expect("the revocation endpoint answers");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(fixture.issuer.revocation_requests(), 1);
+
+    // Still accepted from the cache, without asking the issuer.
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+
+    let refused = eventually(Duration::from_secs(5), async || {
+        fixture.send(PRIVATE, &token).await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(refused, "refused once the cache time passed");
+    assert!(introspected_at.elapsed() >= cache_time - Duration::from_millis(50));
+    assert_eq!(fixture.issuer.introspection_requests(), 2);
+    fixture.send(PRIVATE, &token).await.assert_invalid_token();
+}
+
+#[tokio::test]
+async fn mixed_mode_validates_jwts_locally_and_introspects_the_rest() {
+    let fixture = introspecting(ValidatorBuilder::mixed_mode).await;
+    let jwt = fixture.issuer.token().scope(SCOPE).sign();
+    fixture.send(SCOPED, &jwt).await.assert_ok();
+    fixture.send(SCOPED, &jwt).await.assert_ok();
+    assert_eq!(
+        fixture.issuer.introspection_requests(),
+        0,
+        "JWTs are never introspected"
+    );
+    fixture.assert_fetches(1, 1);
+
+    let opaque = fixture.issuer.opaque_token().scope(SCOPE).issue();
+    fixture.send(SCOPED, &opaque).await.assert_ok();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+    // A forged JWT is refused locally, not sent to the issuer.
+    let forged = format!("{}x", &jwt[..jwt.len() - 1]);
+    fixture.send(PRIVATE, &forged).await.assert_invalid_token();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+
+    // An explicit key set URL implies mixed mode.
+    let issuer = TestIssuer::start().await;
+    issuer.register_client(API_CLIENT.0, API_CLIENT.1);
+    let jwks_uri = issuer.jwks_uri();
+    let explicit = Fixture::with_issuer(issuer, |builder| {
+        builder
+            .jwks_uri(jwks_uri)
+            .introspection(API_CLIENT.0, API_CLIENT.1)
+    });
+    explicit
+        .send(PRIVATE, &explicit.issuer.token().sign())
+        .await
+        .assert_ok();
+    assert_eq!(explicit.issuer.introspection_requests(), 0);
+}
+
+#[tokio::test]
+async fn with_introspection_only_a_jwt_goes_to_the_issuer_too() {
+    let fixture = introspecting(|builder| builder).await;
+    let jwt = fixture.issuer.token().sign();
+    // The test issuer knows only its opaque tokens: it says the JWT is not active.
+    fixture.send(PRIVATE, &jwt).await.assert_invalid_token();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+    assert_eq!(fixture.issuer.jwks_fetches(), 0);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_cannot_answer_means_503_never_acceptance() {
+    let fixture = introspecting(|builder| builder.fetch_timeout(Duration::from_millis(500))).await;
+    let issuer = &fixture.issuer;
+    let token = issuer.opaque_token().issue();
+    let faults = [
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::Html,
+        Fault::HugeBody(2 << 20),
+        Fault::Hang,
+    ];
+    for (calls, fault) in (1..).zip(faults) {
+        issuer.set_fault_at(Endpoint::Introspection, Some(fault.clone()));
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_introspection_unavailable();
+        assert_eq!(
+            issuer.introspection_requests(),
+            calls,
+            "{fault:?}: failures are not cached"
+        );
+    }
+    issuer.set_fault_at(Endpoint::Introspection, None);
+    // Unreachable: the issuer is gone (after discovery, which is remembered).
+    issuer.stop();
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_introspection_unavailable();
+    issuer.resume().await;
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(fixture.validator.introspection_stats().failures, 6);
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_or_a_made_up_issuer_means_503() {
+    // The issuer's metadata is unreachable: nothing to ask.
+    let validator = Validator::builder()
+        .issuer("http://127.0.0.1:9/")
+        .audience("https://api.example.com")
+        .introspection(API_CLIENT.0, API_CLIENT.1)
+        .build()
+        .expect("valid configuration");
+    send_token(&app(validator), PRIVATE, "opaque-token-value")
+        .await
+        .assert_introspection_unavailable();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refused_api_credentials_mean_503_and_an_error_log_naming_the_problem() {
+    let logs = Logs::capture();
+    let fixture =
+        introspecting(|builder| builder.introspection("api-client", "a-wrong-secret-value")).await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_introspection_unavailable();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+    let errors = logs.at(tracing::Level::ERROR);
+    assert!(
+        errors.contains("configuration problem")
+            && errors.contains("refused the API's own client credentials (HTTP 401)"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("api-client"),
+        "names the client id: {errors}"
+    );
+    logs.assert_never_shows(&[&token, "a-wrong-secret-value"]);
+}
+
+#[tokio::test]
+async fn client_secret_post_authenticates_too() {
+    let fixture =
+        introspecting(|builder| builder.introspection_auth(IntrospectionAuth::ClientSecretPost))
+            .await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_requests_with_one_new_token_make_one_call() {
+    let fixture = introspecting(|builder| builder).await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.issuer.set_delay(Duration::from_millis(300));
+    // Discovery first, so that only the introspection call is in flight.
+    fixture
+        .send(PRIVATE, "warm-up-token-value")
+        .await
+        .assert_invalid_token();
+    let before = fixture.issuer.introspection_requests();
+    let replies =
+        futures_util::future::join_all((0..32).map(|_| fixture.send(PRIVATE, &token))).await;
+    for reply in &replies {
+        reply.assert_ok();
+    }
+    assert_eq!(fixture.issuer.introspection_requests() - before, 1);
+}
+
+#[tokio::test]
+async fn the_result_cache_stays_within_its_byte_budget() {
+    let budget = 32 * 1024;
+    let fixture = introspecting(|builder| builder.token_cache_bytes(budget)).await;
+    let tokens = 300;
+    for _ in 0..tokens {
+        let token = fixture.issuer.opaque_token().scope(SCOPE).issue();
+        fixture.send(PRIVATE, &token).await.assert_ok();
+    }
+    let stats = fixture.validator.introspection_stats();
+    assert_eq!(stats.calls, tokens);
+    assert!(stats.cached_bytes <= budget, "{stats:?}");
+    assert!(stats.cached > 0 && stats.cached < tokens, "{stats:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokens_and_secrets_never_reach_the_logs() {
+    let logs = Logs::capture();
+    let fixture = introspecting(|builder| builder).await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    fixture
+        .issuer
+        .set_fault_at(Endpoint::Introspection, Some(Fault::Status(500)));
+    let other = fixture.issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &other)
+        .await
+        .assert_introspection_unavailable();
+    assert!(
+        logs.at(tracing::Level::DEBUG).contains("introspection"),
+        "logs were captured"
+    );
+    logs.assert_never_shows(&[&token, &other, API_CLIENT.1]);
+}
+
+#[tokio::test]
+async fn signed_responses_are_verified_with_the_issuers_key_set() {
+    let fixture = introspecting(|builder| builder).await;
+    fixture.issuer.set_signed_introspection(true);
+    let token = fixture.issuer.opaque_token().scope(SCOPE).issue();
+    fixture.send(SCOPED, &token).await.assert_ok();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+    assert_eq!(
+        fixture.issuer.jwks_fetches(),
+        1,
+        "the key set verifies the response"
+    );
+    // Signed by a key the issuer never published: not trusted, not accepted.
+    fixture.issuer.rotate("key-2");
+    fixture.issuer.retire("key-2");
+    let next = fixture.issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &next)
+        .await
+        .assert_introspection_unavailable();
+}
+
+#[tokio::test]
+async fn several_issuers_send_opaque_tokens_to_the_one_that_introspects() {
+    let fixture = introspecting(|builder| builder).await;
+    let other = TestIssuer::start().await;
+    let both = Validator::for_issuers([
+        fixture.validator.clone(),
+        other.validator().build().unwrap(),
+    ])
+    .expect("two issuers");
+    let app = app(both);
+    let token = fixture.issuer.opaque_token().issue();
+    send_token(&app, PRIVATE, &token).await.assert_ok();
+    send_token(&app, PRIVATE, &other.token().sign())
+        .await
+        .assert_ok();
+}
+
+#[test]
+fn introspection_settings_are_checked_at_build() {
+    let base = || {
+        Validator::builder()
+            .issuer("https://issuer.example/")
+            .audience("api")
+    };
+    let problems = |builder: ValidatorBuilder| builder.build().unwrap_err().problems().to_vec();
+    assert_eq!(
+        problems(base().introspection_endpoint("https://issuer.example/introspect")),
+        [ConfigProblem::IntrospectionWithoutCredentials]
+    );
+    assert_eq!(
+        problems(
+            base()
+                .introspection("api", "s")
+                .introspection_endpoint("http://issuer.example/i")
+        ),
+        [ConfigProblem::InsecureUrl("introspection_endpoint")]
+    );
+    assert_eq!(
+        problems(base().introspection(" ", "s")),
+        [ConfigProblem::EmptyIntrospectionClient]
+    );
+    assert_eq!(
+        problems(
+            base()
+                .introspection("api", "s")
+                .introspection_cache_ttl(Duration::from_secs(7200))
+        ),
+        [ConfigProblem::DurationTooLong {
+            setting: "introspection_cache_ttl",
+            max: Duration::from_secs(3600)
+        }]
+    );
+    let built = base()
+        .introspection("api", "secret")
+        .build()
+        .expect("valid");
+    assert!(!format!("{built:?}").contains("secret"));
+    let builder = base().introspection("api", "s3cr3t-value");
+    assert!(!format!("{builder:?}").contains("s3cr3t"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Log capture
+// ---------------------------------------------------------------------------------------
+
+/// Every event and span field logged on this thread while it is held (tests that use it
+/// run on a current-thread runtime, so the spawned introspection calls log here too).
+struct Logs {
+    lines: Arc<Mutex<Vec<(tracing::Level, String)>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    fn capture() -> Logs {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let guard = tracing::subscriber::set_default(Recorder {
+            lines: Arc::clone(&lines),
+        });
+        Logs {
+            lines,
+            _guard: guard,
+        }
+    }
+
+    /// The lines at `level` or more severe, one per line.
+    fn at(&self, level: tracing::Level) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|(at, _)| *at <= level)
+            .map(|(_, line)| line.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[track_caller]
+    fn assert_never_shows(&self, secrets: &[&str]) {
+        let all = self.at(tracing::Level::TRACE);
+        for secret in secrets {
+            assert!(!all.contains(secret), "a log shows {secret:?}:\n{all}");
+        }
+    }
+}
+
+struct Recorder {
+    lines: Arc<Mutex<Vec<(tracing::Level, String)>>>,
+}
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for Recorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut fields = Fields(span.metadata().name().to_owned());
+        span.record(&mut fields);
+        self.lines
+            .lock()
+            .unwrap()
+            .push((*span.metadata().level(), fields.0));
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut fields = Fields(String::new());
+        values.record(&mut fields);
+        self.lines
+            .lock()
+            .unwrap()
+            .push((tracing::Level::TRACE, fields.0));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.lines
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), fields.0));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
