@@ -496,6 +496,118 @@ async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Opaque tokens: introspection (RFC 7662, RFC 9701) and revocation (RFC 7009)
+// ---------------------------------------------------------------------------------------
+
+/// The provider's client whose tokens for the API are opaque, and the API's own
+/// credentials for introspection (plain JSON answers, and RFC 9701 signed ones).
+const OPAQUE_CLIENT: (&str, &str) = (
+    "interop-opaque-client",
+    "interop-opaque-client-secret-0123456789abcdef",
+);
+const API_CLIENT: (&str, &str) = ("interop-api", "interop-api-secret-0123456789abcdef");
+const API_JWT_CLIENT: (&str, &str) = ("interop-api-jwt", "interop-api-jwt-secret-0123456789abcdef");
+
+/// An opaque token from the provider is introspected and accepted with its claims (a JWT
+/// beside it is still validated locally, without a call); a token the provider never issued
+/// is refused; once the provider revokes the token (RFC 7009) it is refused as soon as the
+/// cache time has passed. Signed introspection responses (RFC 9701) verify with the
+/// provider's key set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_provider_opaque_tokens_are_introspected_and_revocation_takes_effect() {
+    let provider = Provider::start(&ProviderOptions::default());
+    let cache_time = Duration::from_secs(1);
+    let validator = Validator::builder()
+        .issuer(provider.issuer.as_str())
+        .audience(API)
+        .introspection(API_CLIENT.0, API_CLIENT.1)
+        .introspection_cache_ttl(cache_time)
+        .mixed_mode()
+        .build()
+        .expect("valid configuration");
+    let app = router(validator.clone());
+
+    let response = provider.token(OPAQUE_CLIENT, READ, Some(API)).await;
+    let opaque = response["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    assert!(!opaque.contains('.'), "an opaque token: {opaque:.8}...");
+    let reply = send(&app, "/api/read", Some(&opaque)).await;
+    reply.assert_ok("opaque token");
+    assert_eq!(reply.body["client_id"], OPAQUE_CLIENT.0);
+    assert_eq!(reply.body["aud"], json!([API]));
+    assert_eq!(reply.body["iss"], provider.issuer.as_str());
+    assert_eq!(reply.body["scopes"], json!([READ]));
+    send(&app, "/api/write", Some(&opaque))
+        .await
+        .assert_status(StatusCode::FORBIDDEN, "opaque token without write");
+    assert_eq!(validator.introspection_stats().calls, 1);
+
+    // A JWT access token beside it: validated locally.
+    let jwt = provider.access_token(CLIENT, READ).await;
+    send(&app, "/api/read", Some(&jwt)).await.assert_ok("JWT");
+    assert_eq!(validator.introspection_stats().calls, 1);
+
+    // Never issued by the provider.
+    let made_up = "kiJEft0wRmZ3FypMFYrJVugfOrE9p8yZvBdF-Eg3270";
+    send(&app, "/api/private", Some(made_up))
+        .await
+        .assert_invalid_token(TokenProblem::Inactive, "a token never issued");
+    assert_eq!(validator.introspection_stats().calls, 2);
+
+    // Revoked at the provider by its client.
+    let metadata = provider.discovery().await;
+    let revocation = metadata["revocation_endpoint"]
+        .as_str()
+        .expect("revocation_endpoint");
+    let revoked = provider
+        .http
+        .post(revocation)
+        .basic_auth(OPAQUE_CLIENT.0, Some(OPAQUE_CLIENT.1))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={opaque}&token_type_hint=access_token"))
+        .send()
+        .await
+        .expect("POST to the revocation endpoint");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let reply = send(&app, "/api/read", Some(&opaque)).await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            break reply;
+        }
+        reply.assert_ok("still cached");
+        assert!(
+            Instant::now() < deadline,
+            "the revoked token is never refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    refused.assert_invalid_token(TokenProblem::Inactive, "revoked");
+    assert_eq!(validator.introspection_stats().calls, 3);
+
+    // RFC 9701: the provider signs its answers to this client; introspection only.
+    let signed = Validator::builder()
+        .issuer(provider.issuer.as_str())
+        .audience(API)
+        .introspection(API_JWT_CLIENT.0, API_JWT_CLIENT.1)
+        .build()
+        .expect("valid configuration");
+    let fresh = provider.token(OPAQUE_CLIENT, READ, Some(API)).await;
+    let fresh = fresh["access_token"].as_str().expect("access_token");
+    let reply = send(&router(signed.clone()), "/api/read", Some(fresh)).await;
+    reply.assert_ok("signed introspection response");
+    assert_eq!(reply.body["client_id"], OPAQUE_CLIENT.0);
+    assert_eq!(signed.introspection_stats().calls, 1);
+    assert_eq!(
+        signed.key_stats().jwks_fetches,
+        1,
+        "the key set is fetched only to verify the signed response"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // The router under test
 // ---------------------------------------------------------------------------------------
 
@@ -543,6 +655,11 @@ impl Reply {
     #[track_caller]
     fn assert_ok(&self, what: &str) {
         assert_eq!(self.status, StatusCode::OK, "{what}: {self:?}");
+    }
+
+    #[track_caller]
+    fn assert_status(&self, status: StatusCode, what: &str) {
+        assert_eq!(self.status, status, "{what}: {self:?}");
     }
 
     /// 401 `invalid_token`, with exactly the challenge the crate renders for `problem`.

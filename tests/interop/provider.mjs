@@ -1,6 +1,8 @@
 // A real, independent OAuth 2.0 authorization server for bearer-guard's interop test
 // (tests/interop.rs): `oidc-provider` on 127.0.0.1, client credentials grant, RS256 JWT
-// access tokens (RFC 9068, `typ: at+jwt`) for the API `https://api.example.com`.
+// access tokens (RFC 9068, `typ: at+jwt`) for the API `https://api.example.com`; opaque
+// access tokens for the same API to OPAQUE_CLIENT, with token introspection (RFC 7662, and
+// RFC 9701 signed responses for API_JWT_CLIENT) and revocation (RFC 7009) for them.
 //
 //   node provider.mjs [--port N] [--keys-file PATH] [--fresh-keys] [--key-set LABEL]
 //                     [--key-count N] [--signing-key KID|INDEX] [--exit-with-stdin]
@@ -37,6 +39,18 @@ export const CLIENT = { id: 'interop-client', secret: 'interop-client-secret-012
 export const SHORT_CLIENT = {
   id: 'interop-short-client',
   secret: 'interop-short-client-secret-0123456789abcdef',
+};
+// Its tokens for the API are opaque (the resource server says so), not JWTs.
+export const OPAQUE_CLIENT = {
+  id: 'interop-opaque-client',
+  secret: 'interop-opaque-client-secret-0123456789abcdef',
+};
+// The API's own credentials at the provider, for introspection: plain JSON answers for
+// API_CLIENT, RFC 9701 signed ones (RS256) for API_JWT_CLIENT.
+export const API_CLIENT = { id: 'interop-api', secret: 'interop-api-secret-0123456789abcdef' };
+export const API_JWT_CLIENT = {
+  id: 'interop-api-jwt',
+  secret: 'interop-api-jwt-secret-0123456789abcdef',
 };
 
 const { values: args } = parseArgs({
@@ -114,21 +128,32 @@ const resourceServers = new Map([
   [OTHER_API, { audience: OTHER_API }],
 ]);
 
+const resourceServerClients = [API_CLIENT, API_JWT_CLIENT].map(({ id, secret }) => ({
+  client_id: id,
+  client_secret: secret,
+  grant_types: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+  redirect_uris: [],
+  response_types: [],
+  ...(id === API_JWT_CLIENT.id ? { introspection_signed_response_alg: 'RS256' } : {}),
+}));
+
 const configuration = {
-  clients: [CLIENT, SHORT_CLIENT].map(({ id, secret }) => ({
+  clients: [CLIENT, SHORT_CLIENT, OPAQUE_CLIENT].map(({ id, secret }) => ({
     client_id: id,
     client_secret: secret,
     grant_types: ['client_credentials'],
     token_endpoint_auth_method: 'client_secret_basic',
     redirect_uris: [],
     response_types: [],
-  })),
+  })).concat(resourceServerClients),
   jwks: { keys },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
-    introspection: { enabled: false },
-    revocation: { enabled: false },
+    introspection: { enabled: true },
+    jwtIntrospection: { enabled: true },
+    revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
       // A token request without `resource` is for the API.
@@ -140,7 +165,7 @@ const configuration = {
         return {
           scope: SCOPES,
           audience: server.audience,
-          accessTokenFormat: 'jwt',
+          accessTokenFormat: client.clientId === OPAQUE_CLIENT.id ? 'opaque' : 'jwt',
           accessTokenTTL: client.clientId === SHORT_CLIENT.id ? shortAccessTokenTTL : accessTokenTTL,
           jwt: { sign: { alg: 'RS256' } },
         };
