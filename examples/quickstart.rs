@@ -17,7 +17,9 @@
 //! 4. gets a token from the issuer's `POST /oauth/token` by the client credentials grant,
 //!    exactly as a client would;
 //! 5. prints ready-to-paste `curl` commands: the token request, then calls to the routes,
-//!    each labelled with the status to expect (200, 401, 200, 200, 403).
+//!    each labelled with the status to expect (200, 401, 200, 200, 403), and a call with an
+//!    opaque access token, which the API introspects at the issuer with its own client
+//!    credentials (200), JWTs still being validated locally.
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -33,6 +35,11 @@
 //! - `ISSUER` + `AUDIENCE`: any issuer, exactly as in the tokens' `iss`; the key set is found by
 //!   discovery unless `JWKS_URI` is set; `HS256_SECRET` switches to HS256 with that secret
 //!   (with `AUTH0_DOMAIN`, `ISSUER` and `JWKS_URI` override what the preset derives);
+//! - `INTROSPECTION_CLIENT_ID` + `INTROSPECTION_CLIENT_SECRET`: the API's own credentials at
+//!   the issuer, to accept opaque access tokens by token introspection (RFC 7662); the
+//!   endpoint is discovered from the issuer's metadata (`introspection_endpoint`) unless
+//!   `INTROSPECTION_URL` gives it. JWT access tokens are still validated locally, on the same
+//!   three routes;
 //! - `BIND`: the listen address (default `127.0.0.1:3010`).
 //!
 //! Scopes are read from `scope`, `scp` and Auth0's `permissions`. An invalid configuration is
@@ -109,6 +116,17 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
     if let Some(secret) = secret {
         builder = builder.hs256_secret(secret.as_bytes());
     }
+    // Opaque tokens: introspected with the API's own credentials; JWTs still local.
+    let credentials = match demo {
+        Some(demo) => Some((demo.api.id.to_owned(), demo.api.secret.clone())),
+        None => var("INTROSPECTION_CLIENT_ID").zip(var("INTROSPECTION_CLIENT_SECRET")),
+    };
+    if let Some((client_id, client_secret)) = credentials {
+        builder = builder.introspection(client_id, client_secret).mixed_mode();
+        if let Some(url) = var("INTROSPECTION_URL").filter(|_| demo.is_none()) {
+            builder = builder.introspection_endpoint(url);
+        }
+    }
     builder.scope_claims(ScopeClaims {
         scope: true,
         scp: true,
@@ -129,6 +147,8 @@ struct Demo {
     reader: Client,
     /// Authorized for `write:messages` only: its token shows the 403.
     writer: Client,
+    /// The API's own credentials at the issuer, for introspecting opaque tokens.
+    api: Client,
 }
 
 impl Demo {
@@ -159,10 +179,18 @@ impl Demo {
         issuer.register_client(writer.id, writer.secret.as_str());
         issuer.grant(writer.id, DEFAULT_AUDIENCE, ["write:messages"]);
 
+        // 3. The API's own client, with which it introspects opaque tokens.
+        let api = Client {
+            id: "quickstart-api",
+            secret: generate_secret(),
+        };
+        issuer.register_client(api.id, api.secret.as_str());
+
         Demo {
             issuer,
             reader,
             writer,
+            api,
         }
     }
 }
@@ -212,6 +240,14 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
     let issuer = &demo.issuer;
     let (token, scope) = get_token(&issuer.token_endpoint(), &demo.reader).await?;
     let (writer_token, _) = get_token(&issuer.token_endpoint(), &demo.writer).await?;
+    // An opaque (reference) token, as Okta, Keycloak or Ory Hydra may issue: it means
+    // something only to the issuer, which the API asks (POST /oauth/introspect).
+    let opaque = issuer
+        .opaque_token()
+        .scope("read:messages")
+        .claim("client_id", demo.reader.id)
+        .claim("sub", format!("{}@clients", demo.reader.id))
+        .issue();
 
     println!(
         "\ndemo issuer {} set up like an Auth0 tenant:",
@@ -264,6 +300,12 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
             why: "quickstart-writer's token lacks read:messages",
             path: "/api/private-scoped",
             token: Some(writer_token),
+        },
+        Call {
+            expect: 200,
+            why: "an opaque token with read:messages, introspected at the issuer",
+            path: "/api/private-scoped",
+            token: Some(opaque),
         },
     ];
     for call in &calls {
@@ -322,7 +364,10 @@ async fn main() -> ExitCode {
                 eprintln!("  - {problem}");
             }
             eprintln!("set AUTH0_DOMAIN or ISSUER, and AUDIENCE; optionally JWKS_URI, or");
-            eprintln!("HS256_SECRET with ISSUER or AUTH0_DOMAIN");
+            eprintln!("HS256_SECRET with ISSUER or AUTH0_DOMAIN; INTROSPECTION_CLIENT_ID and");
+            eprintln!(
+                "INTROSPECTION_CLIENT_SECRET (and optionally INTROSPECTION_URL) for opaque tokens"
+            );
             return ExitCode::from(2);
         }
     };
