@@ -39,13 +39,16 @@
 //! | a token that fails validation | 401 | `Bearer error="invalid_token", error_description="..."` |
 //! | a valid token without the route's scopes | 403 | `Bearer error="insufficient_scope", scope="..."` |
 //! | no key set could be obtained yet | 503 | none; `Retry-After` set |
+//! | an opaque token the introspection endpoint could not decide | 503 | none; `Retry-After` set |
 //!
 //! The body is `{"error": ..., "error_description": ...}`; descriptions are fixed texts that
 //! never echo the token.
 //!
 //! ## What is where
 //! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front; presets such as
-//!   [`Validator::auth0`]; several issuers with [`Validator::for_issuers`]; key set health with
+//!   [`Validator::auth0`]; opaque tokens by introspection
+//!   ([`ValidatorBuilder::introspection`], [`IntrospectionStats`]); static keys
+//!   ([`ValidatorBuilder::static_key_set`]); several issuers with [`Validator::for_issuers`]; key set health with
 //!   [`Validator::warm_up`], [`Validator::is_ready`] and [`Validator::key_stats`].
 //! - [`BearerLayer`] (optional authentication, [`TokenSource`]s), [`RequireScopes`] and
 //!   [`RequireClaims`]: the middleware. gRPC requests are refused with gRPC statuses.

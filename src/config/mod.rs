@@ -380,6 +380,9 @@ impl Validator {
     /// not on the list is refused without any network request; keys of one issuer never
     /// verify another's tokens.
     ///
+    /// Opaque tokens carry no `iss`: when exactly one of the validators introspects, they
+    /// go to it; otherwise they are refused as malformed.
+    ///
     /// The way refusals are written (realm, error body, `resource_metadata`) is the first
     /// validator's.
     ///
