@@ -105,7 +105,7 @@ enum Target {
 
 impl Target {
     fn raw(alg: Algorithm, issuer: &str, key: DecodingKey) -> Self {
-        let mut validation = Validation::new(alg);
+        let mut validation = Validation::new(alg.name().parse().expect("jsonwebtoken knows it"));
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[DEFAULT_AUDIENCE]);
         Target::Raw(Arc::new((key, validation)))

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod algorithm;
 mod backend;
 mod claims;
 mod config;
@@ -87,6 +88,7 @@ pub mod mcp;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use claims::VerifiedClaims;
 pub use config::{
     ConfigError, ConfigProblem, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES,
@@ -94,7 +96,6 @@ pub use config::{
 };
 pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
 pub use extract::TokenSource;
-pub use jsonwebtoken::Algorithm;
 pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
 pub use layer::{
     AuthorizeService, BearerBody, BearerLayer, BearerService, RequireClaims, RequireScopes,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use reqwest::Url;
 
 use super::{
@@ -139,9 +139,9 @@ impl ValidatorBuilder {
             problems.push(ConfigProblem::NoAlgorithm);
         }
         for &alg in &algorithms {
-            let symmetric = matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+            let symmetric = alg.is_symmetric();
             if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES) {
-                if symmetric && !crate::keys::hmac_secret_fits(secret.len(), alg) {
+                if symmetric && !crate::keys::hmac_secret_fits(secret.len(), alg.to_jwt()) {
                     problems.push(ConfigProblem::SecretShorterThanHash(alg));
                 }
             }
@@ -196,6 +196,7 @@ impl ValidatorBuilder {
             algorithms,
             keys,
         } = checked;
+        let algorithms: Vec<_> = algorithms.into_iter().map(Algorithm::to_jwt).collect();
         let keys = match keys {
             CheckedKeys::Secret(secret) => Keys::Secret(KeySet::secret(&secret, &algorithms)),
             CheckedKeys::KeySet(location) => {

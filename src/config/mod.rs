@@ -10,8 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::algorithm::Algorithm;
 use base64::Engine;
-use jsonwebtoken::Algorithm;
 
 use crate::error::AuthError;
 use crate::jwks::{CacheSettings, FetchLimits};

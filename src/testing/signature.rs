@@ -14,8 +14,8 @@ use crate::keys::{KeyParser, KeySet, KeySkipped, VerificationKey, check_metadata
 /// `EdDSA`). Key material the key policy refuses verifies nothing
 /// ([`TokenProblem::UnknownKey`](crate::TokenProblem::UnknownKey)).
 pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::TokenProblem> {
-    use crate::Algorithm::*;
     use crate::TokenProblem;
+    use jsonwebtoken::Algorithm::*;
     let document = match key_material.get("keys") {
         Some(_) => key_material.clone(),
         None => json!({ "keys": [key_material] }),
