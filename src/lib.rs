@@ -58,6 +58,13 @@
 //!   credentials token endpoint, key rotation and faults) and a token builder.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Since rust-version went from 1.85 to 1.95, clippy proposes let chains (Rust 1.88) for nested
+// `if let`s. Two such nests remain in config.rs and jwks.rs, which are being restructured for
+// issue 11; `expect` (not `allow`) so that this line must go once they are collapsed.
+#![expect(
+    clippy::collapsible_if,
+    reason = "config.rs and jwks.rs: nested ifs to collapse into let chains"
+)]
 
 mod backend;
 mod claims;
