@@ -34,6 +34,51 @@ use crate::rules::ClaimRule;
 use crate::scope::ScopePolicy;
 use crate::validator::unix_now;
 
+/// The `Layer` impl of a guard, and its service: the guard's `check` on the verified claims,
+/// then [`authorize`].
+macro_rules! guard_service {
+    ($guard:ident, $service:ident) => {
+        impl<S> Layer<S> for $guard {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service {
+                    inner,
+                    guard: self.clone(),
+                }
+            }
+        }
+
+        #[doc = concat!("The service of [`", stringify!($guard), "`].")]
+        #[derive(Clone, Debug)]
+        pub struct $service<S> {
+            inner: S,
+            guard: $guard,
+        }
+
+        impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for $service<S>
+        where
+            S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        {
+            type Response = Response<BearerBody<ResBody>>;
+            type Error = S::Error;
+            type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+                let guard = &self.guard;
+                let realm = guard.realm.as_deref();
+                authorize(&mut self.inner, request, realm, |claims| {
+                    guard.check(claims)
+                })
+            }
+        }
+    };
+}
+
 /// Authorizes a route: the token authenticated by [`BearerLayer`](crate::BearerLayer) must
 /// satisfy a [`ScopePolicy`], else 403 `insufficient_scope`. A request that reached it without
 /// verified claims (no `BearerLayer` in front) gets a bare 401 challenge, never a pass.
@@ -92,44 +137,13 @@ impl RequireScopes {
     }
 }
 
-impl<S> Layer<S> for RequireScopes {
-    type Service = RequireScopesService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireScopesService {
-            inner,
-            guard: self.clone(),
-        }
+impl RequireScopes {
+    fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
+        self.policy.check(claims.scopes())
     }
 }
 
-/// The service of [`RequireScopes`].
-#[derive(Clone, Debug)]
-pub struct RequireScopesService<S> {
-    inner: S,
-    guard: RequireScopes,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopesService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = Response<BearerBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let policy = &self.guard.policy;
-        let realm = self.guard.realm.as_deref();
-        authorize(&mut self.inner, request, realm, |claims| {
-            policy.check(claims.scopes())
-        })
-    }
-}
+guard_service!(RequireScopes, RequireScopesService);
 
 /// Authorizes a route with [`ClaimRule`]s: all must pass, each failure answered as the rule
 /// says (401 `invalid_token` or 403 `insufficient_scope`). Like [`RequireScopes`], it needs
@@ -174,44 +188,13 @@ impl RequireClaims {
     }
 }
 
-impl<S> Layer<S> for RequireClaims {
-    type Service = RequireClaimsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireClaimsService {
-            inner,
-            guard: self.clone(),
-        }
+impl RequireClaims {
+    fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
+        crate::rules::check_all(&self.rules, claims, unix_now())
     }
 }
 
-/// The service of [`RequireClaims`].
-#[derive(Clone, Debug)]
-pub struct RequireClaimsService<S> {
-    inner: S,
-    guard: RequireClaims,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireClaimsService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = Response<BearerBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let rules = &self.guard.rules;
-        let realm = self.guard.realm.as_deref();
-        authorize(&mut self.inner, request, realm, |claims| {
-            crate::rules::check_all(rules, claims, unix_now())
-        })
-    }
-}
+guard_service!(RequireClaims, RequireClaimsService);
 
 /// Passes the request on if it carries verified claims that `check` accepts; otherwise
 /// answers with the refusal, written by the responder the layer left (with this guard's realm).
