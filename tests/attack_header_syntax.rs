@@ -7,9 +7,9 @@
 //! credential is 400 `invalid_request`, a presented token that fails is 401 `invalid_token`,
 //! and a token over the 16 KiB cap is 401 `invalid_token`.
 
-mod support;
+mod common;
 
-use support::{Case, Expect, SCOPED, hs_app, hs_token, run};
+use common::{Case, Expect, SCOPED, hs_app, hs_token, run};
 
 fn bytes(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()

@@ -1,0 +1,26 @@
+//! The one support tree of the integration tests (`mod common;` in each test file):
+//!
+//! - [`fixture`]: the router every request goes through ([`app`]: `/api/public` open,
+//!   `/api/private` behind `BearerLayer`, `/api/private-scoped` also behind `RequireScopes`;
+//!   [`guarded_app`] with every kind of refusal), and [`Fixture`], a test issuer with a
+//!   validator and that router.
+//! - [`reply`]: requests through a router and what a client sees ([`Reply`], with assertions for
+//!   each row of the behaviour contract), the challenge parser, and the rule that no response
+//!   ever echoes the token.
+//! - [`cases`]: tables of named cases ([`Case`], [`Expect`], [`run`]) for the adversarial
+//!   families (`attack_*.rs`) and the property tests, checked without panicking.
+//! - [`tokens`]: raw token material: base64url, segments, HS256 tokens and MACs from raw bytes,
+//!   an RSA key that signs arbitrary bytes, and a counting server for `jku`/`x5u` attacks.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code, unused_imports)]
+
+pub mod cases;
+pub mod fixture;
+pub mod reply;
+pub mod tokens;
+
+pub use cases::*;
+pub use fixture::*;
+pub use reply::*;
+pub use tokens::*;
