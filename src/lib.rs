@@ -47,8 +47,9 @@
 //! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front; presets such as
 //!   [`Validator::auth0`]; several issuers with [`Validator::for_issuers`]; key set health with
 //!   [`Validator::warm_up`], [`Validator::is_ready`] and [`Validator::key_stats`].
-//! - [`BearerLayer`] (optional authentication, [`TokenSource`]s), [`RequireScopes`] and
-//!   [`RequireClaims`]: the middleware. gRPC requests are refused with gRPC statuses.
+//! - [`BearerLayer`] (optional authentication, [`TokenSource`]s): the authenticating
+//!   middleware; [`RequireScopes`] and [`RequireClaims`]: the route guards behind it. gRPC
+//!   requests are refused with gRPC statuses.
 //! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`], [`ClaimRule`]: what handlers see and what
 //!   routes require.
 //! - [`ProtectedResourceMetadata`]: the RFC 9728 document; [`ErrorBody`]: your error format.
@@ -66,6 +67,7 @@ mod claims;
 mod config;
 mod error;
 mod extract;
+mod guard;
 mod issuer;
 mod jwks;
 mod keys;
@@ -96,11 +98,9 @@ pub use config::{
 };
 pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
 pub use extract::TokenSource;
+pub use guard::{RequireClaims, RequireClaimsService, RequireScopes, RequireScopesService};
 pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
-pub use layer::{
-    AuthorizeService, BearerBody, BearerLayer, BearerService, RequireClaims, RequireScopes,
-    ResponseFuture,
-};
+pub use layer::{BearerBody, BearerLayer, BearerService, ResponseFuture};
 pub use metadata::{MetadataService, ProtectedResourceMetadata};
 pub use respond::ErrorBody;
 pub use rules::ClaimRule;

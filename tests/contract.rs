@@ -1,4 +1,4 @@
-//! The behaviour contract of DESIGN.md, row by row, through the quickstart router.
+//! The behaviour contract of the README ("Behaviour"), row by row, through the quickstart router.
 
 mod common;
 

@@ -140,10 +140,11 @@ impl ValidatorBuilder {
         }
         for &alg in &algorithms {
             let symmetric = alg.is_symmetric();
-            if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES) {
-                if symmetric && !crate::keys::hmac_secret_fits(secret.len(), alg.to_jwt()) {
-                    problems.push(ConfigProblem::SecretShorterThanHash(alg));
-                }
+            if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES)
+                && symmetric
+                && !crate::keys::hmac_secret_fits(secret.len(), alg.to_jwt())
+            {
+                problems.push(ConfigProblem::SecretShorterThanHash(alg));
             }
             if secret_mode && !symmetric {
                 problems.push(ConfigProblem::AlgorithmNeedsKeySet(alg));
