@@ -49,7 +49,7 @@ use std::process::ExitCode;
 use axum::{Json, Router, routing::get};
 use bearer_guard::axum::Claims;
 use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer, generate_secret};
-use bearer_guard::{BearerLayer, RequireScopes, ScopeClaims, Validator, ValidatorBuilder};
+use bearer_guard::{BearerLayer, RequireScopes, Validator, ValidatorBuilder, scope::ScopeClaims};
 use serde_json::{Value, json};
 
 async fn public() -> Json<Value> {
@@ -109,11 +109,7 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
     if let Some(secret) = secret {
         builder = builder.hs256_secret(secret.as_bytes());
     }
-    builder.scope_claims(ScopeClaims {
-        scope: true,
-        scp: true,
-        permissions: true,
-    })
+    builder.scope_claims(ScopeClaims::default().permissions(true))
 }
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.

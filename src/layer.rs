@@ -23,7 +23,8 @@ use tower_service::Service;
 
 use crate::claims::VerifiedClaims;
 use crate::error::AuthError;
-use crate::extract::{self, TokenSource};
+use crate::extract;
+pub use crate::extract::TokenSource;
 use crate::issuer::Validation;
 use crate::validator::Validator;
 
@@ -181,8 +182,8 @@ fn hand_on_responder<B>(request: &mut Request<B>, validator: &Validator) {
 
 pin_project_lite::pin_project! {
     /// The response future of [`BearerService`] and of the route guards
-    /// ([`RequireScopesService`](crate::RequireScopesService),
-    /// [`RequireClaimsService`](crate::RequireClaimsService)).
+    /// ([`RequireScopesService`](crate::guard::RequireScopesService),
+    /// [`RequireClaimsService`](crate::guard::RequireClaimsService)).
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         state: State<F, B, E>,

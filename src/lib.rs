@@ -44,15 +44,21 @@
 //! never echo the token.
 //!
 //! ## What is where
-//! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front; presets such as
-//!   [`Validator::auth0`]; several issuers with [`Validator::for_issuers`]; key set health with
-//!   [`Validator::warm_up`], [`Validator::is_ready`] and [`Validator::key_stats`].
-//! - [`BearerLayer`] (optional authentication, [`TokenSource`]s): the authenticating
-//!   middleware; [`RequireScopes`] and [`RequireClaims`]: the route guards behind it. gRPC
-//!   requests are refused with gRPC statuses.
-//! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`], [`ClaimRule`]: what handlers see and what
-//!   routes require.
-//! - [`ProtectedResourceMetadata`]: the RFC 9728 document; [`ErrorBody`]: your error format.
+//! The crate root holds the vocabulary of the quickstart; each module holds the rest of its
+//! subject, with its own docs and examples. How the code is built (a request's path, the
+//! layers, the invariants) is in the repository's `ARCHITECTURE.md`.
+//!
+//! - [`Validator`] / [`ValidatorBuilder`] ([`config`]): configuration, checked up front;
+//!   presets such as [`Validator::auth0`]; several issuers with [`Validator::for_issuers`];
+//!   key set health with [`Validator::warm_up`], [`Validator::is_ready`] and
+//!   [`Validator::key_stats`] ([`jwks`]).
+//! - [`BearerLayer`] ([`layer`]: optional authentication, token sources): the
+//!   authenticating middleware; [`RequireScopes`] and [`RequireClaims`] ([`guard`]): the route
+//!   guards behind it. gRPC requests are refused with gRPC statuses.
+//! - [`VerifiedClaims`] ([`claims`]), [`ScopePolicy`] ([`scope`]), [`ClaimRule`] ([`rules`]):
+//!   what handlers see and what routes require.
+//! - [`AuthError`] ([`error`]): why a request was refused; [`ErrorBody`]: your error format.
+//! - [`ProtectedResourceMetadata`] ([`metadata`]): the RFC 9728 document.
 //! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
 //! - [`mcp`] (feature `mcp`): MCP servers: per-tool and per-method scopes read from the
 //!   JSON-RPC body, and how the rest of the MCP authorization specification maps onto the crate.
@@ -63,20 +69,20 @@
 
 mod algorithm;
 mod backend;
-mod claims;
-mod config;
-mod error;
+pub mod claims;
+pub mod config;
+pub mod error;
 mod extract;
-mod guard;
+pub mod guard;
 mod issuer;
-mod jwks;
+pub mod jwks;
 mod keys;
-mod layer;
-mod metadata;
+pub mod layer;
+pub mod metadata;
 mod respond;
 mod roca;
-mod rules;
-mod scope;
+pub mod rules;
+pub mod scope;
 mod telemetry;
 mod token_cache;
 mod transport;
@@ -90,21 +96,17 @@ pub mod mcp;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+// The vocabulary of the quickstart; everything else lives in its module.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use claims::VerifiedClaims;
-pub use config::{
-    ConfigError, ConfigProblem, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES,
-    ValidatorBuilder,
-};
-pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
-pub use extract::TokenSource;
-pub use guard::{RequireClaims, RequireClaimsService, RequireScopes, RequireScopesService};
-pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
-pub use layer::{BearerBody, BearerLayer, BearerService, ResponseFuture};
-pub use metadata::{MetadataService, ProtectedResourceMetadata};
+pub use config::{ConfigError, ValidatorBuilder};
+pub use error::AuthError;
+pub use guard::{RequireClaims, RequireScopes};
+pub use layer::BearerLayer;
+pub use metadata::ProtectedResourceMetadata;
 pub use respond::ErrorBody;
 pub use rules::ClaimRule;
-pub use scope::{ScopeClaims, ScopePolicy, Scopes};
+pub use scope::ScopePolicy;
 pub use validator::Validator;
 
 /// The README's code blocks, compiled as doc tests so that they cannot drift from the API.

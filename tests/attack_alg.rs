@@ -11,7 +11,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{Algorithm, ConfigProblem, Validator};
+use bearer_guard::{Algorithm, Validator, config::ConfigProblem};
 use common::{
     Case, Expect, HS_SECRET, RawRsaKey, SCOPE, app, b64, hs_app, hs_claims, hs_raw, hs_token, run,
     unb64,

@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{RSA_PKCS1_SHA384, RSA_PSS_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TestIssuer, TokenBuilder};
-use bearer_guard::{Algorithm, ConfigProblem, TokenProblem, Validator};
+use bearer_guard::{Algorithm, Validator, config::ConfigProblem, error::TokenProblem};
 use common::{
     Case, CountingServer, Expect, Fixture, HS_ISSUER, RawRsaKey, SCOPE, app, b64, run, run_one,
 };

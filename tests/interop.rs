@@ -23,7 +23,8 @@ use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::{SigningKey, TestIssuer};
 use bearer_guard::{
-    AuthError, BearerLayer, ClaimRule, RequireScopes, ScopeClaims, TokenProblem, Validator,
+    AuthError, BearerLayer, ClaimRule, RequireScopes, Validator, error::TokenProblem,
+    scope::ScopeClaims,
 };
 use common::{echo_claims, segment_json, send, send_token};
 use http::{StatusCode, header};
@@ -405,11 +406,7 @@ async fn oidc_provider_tokens_expire() {
 #[tokio::test]
 async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
     let issuer = TestIssuer::start_with_key(SigningKey::generate_without_kid()).await;
-    let all_claims = ScopeClaims {
-        scope: true,
-        scp: true,
-        permissions: true,
-    };
+    let all_claims = ScopeClaims::default().permissions(true);
     let validator = issuer
         .validator()
         .scope_claims(all_claims)

@@ -8,7 +8,7 @@
 mod common;
 
 use bearer_guard::testing::{SigningKey, TestIssuer};
-use bearer_guard::{ConfigProblem, Validator};
+use bearer_guard::{Validator, config::ConfigProblem};
 use common::{PRIVATE, SCOPE, SCOPED, app, send, send_token};
 use http::StatusCode;
 

@@ -335,10 +335,7 @@ impl ValidatorBuilder {
         let mut builder = ValidatorBuilder::default()
             .issuer(format!("https://{host}/"))
             .audience(audience)
-            .scope_claims(ScopeClaims {
-                permissions: true,
-                ..ScopeClaims::default()
-            });
+            .scope_claims(ScopeClaims::default().permissions(true));
         // An Auth0 API signed with HS256 has no key set: a secret given later replaces it.
         builder.key_source = KeySource::KeySetUri {
             uri: format!("https://{host}/.well-known/jwks.json"),

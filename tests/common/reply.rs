@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use bearer_guard::{AuthError, TokenProblem};
+use bearer_guard::{AuthError, error::TokenProblem};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt;
