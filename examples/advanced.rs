@@ -24,7 +24,7 @@ use bearer_guard::axum::Claims;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
     AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireClaims,
-    RequireScopes, ScopePolicy, TokenSource, Validator,
+    RequireScopes, ScopePolicy, Validator, layer::TokenSource,
 };
 use http::{Request, header};
 use serde_json::{Value, json};

@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 
 use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer};
-use bearer_guard::{BearerBody, BearerLayer, ScopePolicy, Validator, VerifiedClaims};
+use bearer_guard::{BearerLayer, ScopePolicy, Validator, VerifiedClaims, layer::BearerBody};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{Either, Full};

@@ -57,8 +57,8 @@ use axum::Router;
 use bearer_guard::mcp::{McpScopes, ToolScope};
 use bearer_guard::testing::{Api, TestIssuer, generate_secret};
 use bearer_guard::{
-    BearerLayer, ProtectedResourceMetadata, ScopeClaims, Validator, ValidatorBuilder,
-    VerifiedClaims,
+    BearerLayer, ProtectedResourceMetadata, Validator, ValidatorBuilder, VerifiedClaims,
+    scope::ScopeClaims,
 };
 use http::request::Parts;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -211,11 +211,7 @@ fn configure(demo: Option<&Demo>, resource: &str) -> ValidatorBuilder {
             builder
         }
     };
-    builder.scope_claims(ScopeClaims {
-        scope: true,
-        scp: true,
-        permissions: true,
-    })
+    builder.scope_claims(ScopeClaims::default().permissions(true))
 }
 
 /// The embedded issuer: the MCP server registered as an API, one client.

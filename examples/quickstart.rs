@@ -56,7 +56,7 @@ use std::process::ExitCode;
 use axum::{Json, Router, routing::get};
 use bearer_guard::axum::Claims;
 use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer, generate_secret};
-use bearer_guard::{BearerLayer, RequireScopes, ScopeClaims, Validator, ValidatorBuilder};
+use bearer_guard::{BearerLayer, RequireScopes, Validator, ValidatorBuilder, scope::ScopeClaims};
 use serde_json::{Value, json};
 
 async fn public() -> Json<Value> {
@@ -127,11 +127,7 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
             builder = builder.introspection_endpoint(url);
         }
     }
-    builder.scope_claims(ScopeClaims {
-        scope: true,
-        scp: true,
-        permissions: true,
-    })
+    builder.scope_claims(ScopeClaims::default().permissions(true))
 }
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.

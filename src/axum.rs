@@ -1,4 +1,5 @@
-//! axum integration (feature `axum`): the [`Claims`] extractor and `IntoResponse` for
+//! axum integration (feature `axum`): the [`Claims`] extractor, its rejections
+//! ([`ClaimsRejection`], one named rejection per failure) and `IntoResponse` for
 //! [`AuthError`].
 //!
 //! ```
@@ -22,10 +23,12 @@
 //! let app: Router = Router::new().route("/whoami", get(whoami)).route("/hello", get(maybe));
 //! ```
 
+use std::fmt;
 use std::ops::Deref;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -82,31 +85,48 @@ impl<T> Deref for Claims<T> {
     }
 }
 
-/// Why [`Claims`] could not be extracted.
+/// Why [`Claims`] could not be extracted: one named rejection per failure, each its own
+/// `IntoResponse`, as axum's rejections are.
 #[derive(Debug)]
-pub struct ClaimsRejection {
-    /// `None`: no verified claims on the request.
-    error: Option<AuthError>,
-    responder: Responder,
+#[non_exhaustive]
+pub enum ClaimsRejection {
+    /// An anonymous request behind an optional [`BearerLayer`](crate::BearerLayer) at a
+    /// handler that requires claims: 401 with a bare challenge, as the layer would answer.
+    MissingCredentials(MissingCredentials),
+    /// The claims do not fit the handler's type: 401 `invalid_token`.
+    UnexpectedClaims(UnexpectedClaims),
+    /// No [`BearerLayer`](crate::BearerLayer) ran for the route: a server bug, answered with
+    /// 500 (as axum's `Extension` does), never with a pass.
+    MissingBearerLayer(MissingBearerLayer),
 }
 
 impl ClaimsRejection {
-    /// The refusal: 401 `invalid_token` when the claims did not fit the handler's type, 401
-    /// with a bare challenge on an anonymous request behind an optional layer. `None` when
-    /// the route is not behind [`crate::BearerLayer`] at all, a server bug that is answered
-    /// with 500 (as axum's `Extension` does), never with a pass.
+    /// The refusal, or `None` for [`ClaimsRejection::MissingBearerLayer`] (not a refusal of the
+    /// client but a misconfigured server).
     pub fn error(&self) -> Option<&AuthError> {
-        self.error.as_ref()
+        match self {
+            ClaimsRejection::MissingCredentials(rejection) => Some(rejection.error()),
+            ClaimsRejection::UnexpectedClaims(rejection) => Some(rejection.error()),
+            ClaimsRejection::MissingBearerLayer(_) => None,
+        }
+    }
+
+    /// The status of the response.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ClaimsRejection::MissingCredentials(rejection) => rejection.status(),
+            ClaimsRejection::UnexpectedClaims(rejection) => rejection.status(),
+            ClaimsRejection::MissingBearerLayer(rejection) => rejection.status(),
+        }
     }
 }
 
-impl std::fmt::Display for ClaimsRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.error {
-            Some(error) => error.fmt(f),
-            None => f.write_str(
-                "bearer-guard: no verified claims on this request; is BearerLayer installed on the route?",
-            ),
+impl fmt::Display for ClaimsRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimsRejection::MissingCredentials(rejection) => rejection.fmt(f),
+            ClaimsRejection::UnexpectedClaims(rejection) => rejection.fmt(f),
+            ClaimsRejection::MissingBearerLayer(rejection) => rejection.fmt(f),
         }
     }
 }
@@ -115,17 +135,105 @@ impl std::error::Error for ClaimsRejection {}
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        match &self.error {
-            Some(error) => self.responder.respond(error).into_response(),
-            None => {
-                tracing::error!("{self}");
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "authentication is misconfigured",
-                )
-                    .into_response()
+        match self {
+            ClaimsRejection::MissingCredentials(rejection) => rejection.into_response(),
+            ClaimsRejection::UnexpectedClaims(rejection) => rejection.into_response(),
+            ClaimsRejection::MissingBearerLayer(rejection) => rejection.into_response(),
+        }
+    }
+}
+
+/// A rejection that is a refusal of the client, written the way the layer in front writes
+/// its refusals (realm, `resource_metadata`, error body hook).
+macro_rules! refusal {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            error: AuthError,
+            responder: Responder,
+        }
+
+        impl $name {
+            /// The refusal.
+            pub fn error(&self) -> &AuthError {
+                &self.error
+            }
+
+            /// The status of the response.
+            pub fn status(&self) -> StatusCode {
+                self.error.status()
             }
         }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.error.fmt(f)
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl IntoResponse for $name {
+            fn into_response(self) -> Response {
+                self.responder.respond(&self.error).into_response()
+            }
+        }
+
+        impl From<$name> for ClaimsRejection {
+            fn from(rejection: $name) -> Self {
+                ClaimsRejection::$name(rejection)
+            }
+        }
+    };
+}
+
+refusal! {
+    /// An anonymous request behind an optional [`BearerLayer`](crate::BearerLayer) reached a
+    /// handler that requires claims: 401 with a bare `Bearer` challenge.
+    MissingCredentials
+}
+
+refusal! {
+    /// The verified claims do not have the shape of the handler's type: 401 `invalid_token`
+    /// ([`TokenProblem::UnexpectedClaims`]).
+    UnexpectedClaims
+}
+
+/// No [`BearerLayer`](crate::BearerLayer) ran for this request, so there are no claims to
+/// extract: 500, logged as an error.
+#[derive(Debug)]
+pub struct MissingBearerLayer {
+    _private: (),
+}
+
+impl MissingBearerLayer {
+    /// The status of the response: 500.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+impl fmt::Display for MissingBearerLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "bearer-guard: no verified claims on this request; is BearerLayer installed on the route?",
+        )
+    }
+}
+
+impl std::error::Error for MissingBearerLayer {}
+
+impl IntoResponse for MissingBearerLayer {
+    fn into_response(self) -> Response {
+        tracing::error!("{self}");
+        (self.status(), "authentication is misconfigured").into_response()
+    }
+}
+
+impl From<MissingBearerLayer> for ClaimsRejection {
+    fn from(rejection: MissingBearerLayer) -> Self {
+        ClaimsRejection::MissingBearerLayer(rejection)
     }
 }
 
@@ -133,8 +241,8 @@ fn from_verified<T: DeserializeOwned>(
     verified: &VerifiedClaims,
     parts: &Parts,
 ) -> Result<Claims<T>, ClaimsRejection> {
-    let custom = verified.deserialize::<T>().map_err(|_| ClaimsRejection {
-        error: Some(AuthError::InvalidToken(TokenProblem::UnexpectedClaims)),
+    let custom = verified.deserialize::<T>().map_err(|_| UnexpectedClaims {
+        error: AuthError::InvalidToken(TokenProblem::UnexpectedClaims),
         responder: Responder::of(&parts.extensions)
             .cloned()
             .unwrap_or_default(),
@@ -157,14 +265,12 @@ where
             // An optional layer leaves its responder on anonymous requests: a handler that
             // requires claims then challenges like the layer would. No layer at all is a bug.
             return Err(match Responder::of(&parts.extensions) {
-                Some(responder) => ClaimsRejection {
-                    error: Some(AuthError::MissingToken),
+                Some(responder) => MissingCredentials {
+                    error: AuthError::MissingToken,
                     responder: responder.clone(),
-                },
-                None => ClaimsRejection {
-                    error: None,
-                    responder: Responder::default(),
-                },
+                }
+                .into(),
+                None => MissingBearerLayer { _private: () }.into(),
             });
         };
         from_verified(verified, parts)
@@ -187,5 +293,48 @@ where
             .get::<VerifiedClaims>()
             .map(|verified| from_verified(verified, parts))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rejection_answers_with_its_own_status() {
+        let anonymous: ClaimsRejection = MissingCredentials {
+            error: AuthError::MissingToken,
+            responder: Responder::default(),
+        }
+        .into();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(anonymous.error(), Some(&AuthError::MissingToken));
+        let response = anonymous.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+
+        let misfit: ClaimsRejection = UnexpectedClaims {
+            error: AuthError::InvalidToken(TokenProblem::UnexpectedClaims),
+            responder: Responder::default(),
+        }
+        .into();
+        assert!(matches!(misfit, ClaimsRejection::UnexpectedClaims(_)));
+        assert_eq!(misfit.status(), StatusCode::UNAUTHORIZED);
+        let response = misfit.into_response();
+        let challenge = response.headers()[http::header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{challenge}"
+        );
+
+        let no_layer: ClaimsRejection = MissingBearerLayer { _private: () }.into();
+        assert_eq!(no_layer.error(), None);
+        assert!(no_layer.to_string().contains("BearerLayer"));
+        assert_eq!(
+            no_layer.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

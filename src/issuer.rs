@@ -154,23 +154,23 @@ impl Issuer {
         if token.len() > self.max_token_bytes {
             return Validation::Done(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
         }
-        if let Some(introspector) = &self.introspection {
-            if !(self.local_jwt && introspection::is_compact_jws(token)) {
-                return match introspector.lookup(token) {
-                    Lookup::Decided(decided) => Validation::Done(
-                        decided
-                            .map_err(AuthError::InvalidToken)
-                            .and_then(|claims| self.apply_rules(claims)),
-                    ),
-                    Lookup::Miss(key) => Validation::NeedsKeys(PendingValidation {
-                        issuer: Arc::clone(self),
-                        wait: Wait::Introspection {
-                            key,
-                            token: token.into(),
-                        },
-                    }),
-                };
-            }
+        if let Some(introspector) = &self.introspection
+            && !(self.local_jwt && introspection::is_compact_jws(token))
+        {
+            return match introspector.lookup(token) {
+                Lookup::Decided(decided) => Validation::Done(
+                    decided
+                        .map_err(AuthError::InvalidToken)
+                        .and_then(|claims| self.apply_rules(claims)),
+                ),
+                Lookup::Miss(key) => Validation::NeedsKeys(PendingValidation {
+                    issuer: Arc::clone(self),
+                    wait: Wait::Introspection {
+                        key,
+                        token: token.into(),
+                    },
+                }),
+            };
         }
         if let Some(claims) = self.cached(token) {
             return Validation::Done(self.apply_rules(claims));

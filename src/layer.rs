@@ -1,6 +1,7 @@
-//! The tower middleware: [`BearerLayer`] authenticates, [`RequireScopes`] authorizes.
+//! The authenticating middleware: [`BearerLayer`] -> [`BearerService`] -> [`ResponseFuture`].
+//! The route guards that authorize afterwards live in `guard.rs`.
 //!
-//! Both are generic over the request and response bodies, so the same layer serves axum,
+//! All are generic over the request and response bodies, so the same layer serves axum,
 //! plain hyper and tonic. A refusal is answered with a small JSON body; the response body
 //! type is therefore [`Either`] of the inner service's body and [`Full<Bytes>`].
 //!
@@ -22,11 +23,9 @@ use tower_service::Service;
 
 use crate::claims::VerifiedClaims;
 use crate::error::AuthError;
-use crate::extract::{self, TokenSource};
-use crate::issuer::{Validation, unix_now};
-use crate::respond::Responder;
-use crate::rules::ClaimRule;
-use crate::scope::ScopePolicy;
+use crate::extract;
+pub use crate::extract::TokenSource;
+use crate::issuer::Validation;
 use crate::validator::Validator;
 
 /// The response body of the middleware: the inner service's, or a refusal's JSON.
@@ -182,7 +181,9 @@ fn hand_on_responder<B>(request: &mut Request<B>, validator: &Validator) {
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`BearerService`] and [`AuthorizeService`].
+    /// The response future of [`BearerService`] and of the route guards
+    /// ([`RequireScopesService`](crate::guard::RequireScopesService),
+    /// [`RequireClaimsService`](crate::guard::RequireClaimsService)).
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         state: State<F, B, E>,
@@ -199,13 +200,13 @@ pin_project_lite::pin_project! {
 }
 
 impl<F, B, E> ResponseFuture<F, B, E> {
-    fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         ResponseFuture {
             state: State::Inner { future },
         }
     }
 
-    fn rejected(response: Response<Full<Bytes>>) -> Self {
+    pub(crate) fn rejected(response: Response<Full<Bytes>>) -> Self {
         ResponseFuture {
             state: State::Rejected {
                 response: Some(response),
@@ -237,184 +238,6 @@ where
                 Poll::Ready(Ok(response.map(Either::Right)))
             }
             StateProj::Waiting { future } => future.as_mut().poll(cx),
-        }
-    }
-}
-
-/// Authorizes a route: the token authenticated by [`BearerLayer`] must satisfy a
-/// [`ScopePolicy`], else 403 `insufficient_scope`. A request that reached it without
-/// verified claims (no `BearerLayer` in front) gets a bare 401 challenge, never a pass.
-///
-/// ```
-/// use axum::{Router, routing::get};
-/// use bearer_guard::{RequireScopes, ScopePolicy};
-///
-/// let scoped: Router = Router::new()
-///     .route("/api/private-scoped", get(|| async { "scoped" }))
-///     .route_layer(RequireScopes::all(["read:messages"]))
-///     .route("/api/admin", get(|| async { "admin" }))
-///     .route_layer(RequireScopes::policy(ScopePolicy::any_of_all([
-///         vec!["admin"],
-///         vec!["read:messages", "write:messages"],
-///     ])));
-/// ```
-#[derive(Clone, Debug)]
-pub struct RequireScopes {
-    policy: ScopePolicy,
-    realm: Option<String>,
-}
-
-impl RequireScopes {
-    /// Every one of `scopes` is required.
-    pub fn all<I, S>(scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::policy(ScopePolicy::all(scopes))
-    }
-
-    /// At least one of `scopes` is required.
-    pub fn any<I, S>(scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::policy(ScopePolicy::any(scopes))
-    }
-
-    /// Any scope policy.
-    pub fn policy(policy: ScopePolicy) -> Self {
-        RequireScopes {
-            policy,
-            realm: None,
-        }
-    }
-
-    /// The `realm` of the challenges this guard sends (default: the realm of the validator
-    /// behind the [`BearerLayer`], if it has one).
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = Some(realm.into());
-        self
-    }
-}
-
-impl<S> Layer<S> for RequireScopes {
-    type Service = AuthorizeService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthorizeService {
-            inner,
-            requirement: Requirement::Scopes(self.policy.clone()),
-            realm: self.realm.clone(),
-        }
-    }
-}
-
-/// Authorizes a route with [`ClaimRule`]s: all must pass, each failure answered as the rule
-/// says (401 `invalid_token` or 403 `insufficient_scope`). Like [`RequireScopes`], it needs
-/// [`BearerLayer`] in front and never passes a request without verified claims.
-///
-/// ```
-/// use axum::{Router, routing::get};
-/// use bearer_guard::{ClaimRule, RequireClaims};
-///
-/// let billing: Router = Router::new()
-///     .route("/api/invoices", get(|| async { "invoices" }))
-///     .route_layer(RequireClaims::new(
-///         ClaimRule::client_id_in(["billing-service"]).or_forbidden(),
-///     ));
-/// ```
-#[derive(Clone, Debug)]
-pub struct RequireClaims {
-    rules: Vec<ClaimRule>,
-    realm: Option<String>,
-}
-
-impl RequireClaims {
-    /// Requires `rule`.
-    pub fn new(rule: ClaimRule) -> Self {
-        RequireClaims {
-            rules: vec![rule],
-            realm: None,
-        }
-    }
-
-    /// Requires `rule` as well.
-    pub fn and(mut self, rule: ClaimRule) -> Self {
-        self.rules.push(rule);
-        self
-    }
-
-    /// The `realm` of the challenges this guard sends (default: the validator's).
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = Some(realm.into());
-        self
-    }
-}
-
-impl<S> Layer<S> for RequireClaims {
-    type Service = AuthorizeService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthorizeService {
-            inner,
-            requirement: Requirement::Claims(self.rules.clone()),
-            realm: self.realm.clone(),
-        }
-    }
-}
-
-/// What an [`AuthorizeService`] requires.
-#[derive(Clone, Debug)]
-enum Requirement {
-    Scopes(ScopePolicy),
-    Claims(Vec<ClaimRule>),
-}
-
-impl Requirement {
-    fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
-        match self {
-            Requirement::Scopes(policy) => policy.check(claims.scopes()),
-            Requirement::Claims(rules) => crate::rules::check_all(rules, claims, unix_now()),
-        }
-    }
-}
-
-/// The service of [`RequireScopes`] and [`RequireClaims`].
-#[derive(Clone, Debug)]
-pub struct AuthorizeService<S> {
-    inner: S,
-    requirement: Requirement,
-    realm: Option<String>,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthorizeService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = Response<BearerBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let verdict = match request.extensions().get::<VerifiedClaims>() {
-            None => Err(AuthError::MissingToken),
-            Some(claims) => self.requirement.check(claims),
-        };
-        match verdict {
-            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(error) => {
-                let responder = Responder::of(request.extensions())
-                    .cloned()
-                    .unwrap_or_default()
-                    .with_realm(self.realm.as_deref());
-                ResponseFuture::rejected(responder.respond_to(request.headers(), &error))
-            }
         }
     }
 }

@@ -45,39 +45,50 @@
 //! never echo the token.
 //!
 //! ## What is where
-//! - [`Validator`] / [`ValidatorBuilder`]: configuration, checked up front; presets such as
-//!   [`Validator::auth0`]; opaque tokens by introspection
-//!   ([`ValidatorBuilder::introspection`], [`IntrospectionStats`]); static keys
-//!   ([`ValidatorBuilder::static_key_set`]); several issuers with [`Validator::for_issuers`]; key set health with
-//!   [`Validator::warm_up`], [`Validator::is_ready`] and [`Validator::key_stats`].
-//! - [`BearerLayer`] (optional authentication, [`TokenSource`]s), [`RequireScopes`] and
-//!   [`RequireClaims`]: the middleware. gRPC requests are refused with gRPC statuses.
-//! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`], [`ClaimRule`]: what handlers see and what
-//!   routes require.
-//! - [`ProtectedResourceMetadata`]: the RFC 9728 document; [`ErrorBody`]: your error format.
+//! The crate root holds the vocabulary of the quickstart; each module holds the rest of its
+//! subject, with its own docs and examples. How the code is built (a request's path, the
+//! layers, the invariants) is in the repository's `ARCHITECTURE.md`.
+//!
+//! - [`Validator`] / [`ValidatorBuilder`] ([`config`]): configuration, checked up front;
+//!   presets such as [`Validator::auth0`]; several issuers with [`Validator::for_issuers`];
+//!   key set health with [`Validator::warm_up`], [`Validator::is_ready`] and
+//!   [`Validator::key_stats`] ([`jwks`]); static keys ([`ValidatorBuilder::static_key_set`]).
+//! - [`introspection`]: opaque access tokens by RFC 7662 token introspection
+//!   ([`ValidatorBuilder::introspection`]), cached, with RFC 9701 signed responses and mixed
+//!   mode.
+//! - [`BearerLayer`] ([`layer`]: optional authentication, token sources): the
+//!   authenticating middleware; [`RequireScopes`] and [`RequireClaims`] ([`guard`]): the route
+//!   guards behind it. gRPC requests are refused with gRPC statuses.
+//! - [`VerifiedClaims`] ([`claims`]), [`ScopePolicy`] ([`scope`]), [`ClaimRule`] ([`rules`]):
+//!   what handlers see and what routes require.
+//! - [`AuthError`] ([`error`]): why a request was refused; [`ErrorBody`]: your error format.
+//! - [`ProtectedResourceMetadata`] ([`metadata`]): the RFC 9728 document.
 //! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
 //! - [`mcp`] (feature `mcp`): MCP servers: per-tool and per-method scopes read from the
 //!   JSON-RPC body, and how the rest of the MCP authorization specification maps onto the crate.
 //! - [`testing`] (feature `test-util`): a loopback test issuer (discovery, JWKS, a client
-//!   credentials token endpoint, key rotation and faults) and a token builder.
+//!   credentials token endpoint, opaque tokens with introspection and revocation endpoints,
+//!   key rotation and faults) and a token builder.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod algorithm;
 mod backend;
-mod claims;
-mod config;
-mod error;
+pub mod claims;
+pub mod config;
+pub mod error;
 mod extract;
-mod introspection;
+pub mod guard;
+pub mod introspection;
 mod issuer;
-mod jwks;
+pub mod jwks;
 mod keys;
-mod layer;
-mod metadata;
+pub mod layer;
+pub mod metadata;
 mod respond;
 mod roca;
-mod rules;
-mod scope;
+pub mod rules;
+pub mod scope;
 mod telemetry;
 mod token_cache;
 mod transport;
@@ -91,24 +102,17 @@ pub mod mcp;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+// The vocabulary of the quickstart; everything else lives in its module.
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use claims::VerifiedClaims;
-pub use config::{
-    ConfigError, ConfigProblem, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES,
-    ValidatorBuilder,
-};
-pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
-pub use extract::TokenSource;
-pub use introspection::{IntrospectionAuth, IntrospectionStats};
-pub use jsonwebtoken::Algorithm;
-pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};
-pub use layer::{
-    AuthorizeService, BearerBody, BearerLayer, BearerService, RequireClaims, RequireScopes,
-    ResponseFuture,
-};
-pub use metadata::{MetadataService, ProtectedResourceMetadata};
+pub use config::{ConfigError, ValidatorBuilder};
+pub use error::AuthError;
+pub use guard::{RequireClaims, RequireScopes};
+pub use layer::BearerLayer;
+pub use metadata::ProtectedResourceMetadata;
 pub use respond::ErrorBody;
 pub use rules::ClaimRule;
-pub use scope::{ScopeClaims, ScopePolicy, Scopes};
+pub use scope::ScopePolicy;
 pub use validator::Validator;
 
 /// The README's code blocks, compiled as doc tests so that they cannot drift from the API.

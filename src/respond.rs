@@ -1,14 +1,125 @@
-//! Writing refusals the same way from the layer, the route guards and the extractors:
-//! status, `WWW-Authenticate` challenge, `Retry-After`, and a body that an API may restyle.
+//! The one owner of "refusal -> HTTP response": the status of each [`AuthError`], its
+//! RFC 6750 error code and `WWW-Authenticate` challenge (with the RFC 9728
+//! `resource_metadata` parameter), `Retry-After`, the body an API may restyle
+//! ([`ErrorBody`]), and the gRPC form of the same refusal. The layer, the route guards and the
+//! axum extractors all answer through a [`Responder`], so they answer alike.
+//!
+//! `error.rs` says what went wrong; nothing here decides whether a request is refused.
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
 use crate::error::AuthError;
+
+impl AuthError {
+    /// The HTTP status of the behaviour contract.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingToken | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::RuleFailed {
+                insufficient_scope: true,
+                ..
+            } => StatusCode::FORBIDDEN,
+            AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The RFC 6750 error code, or `None` for a bare challenge.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingToken => None,
+            AuthError::InvalidRequest(_) => Some("invalid_request"),
+            AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InsufficientScope { .. }
+            | AuthError::RuleFailed {
+                insufficient_scope: true,
+                ..
+            } => Some("insufficient_scope"),
+            AuthError::RuleFailed { .. } => Some("invalid_token"),
+            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
+                Some("temporarily_unavailable")
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` value, or `None` for the 503 (which is not an auth challenge).
+    pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        self.challenge_with(realm, None)
+    }
+
+    /// The challenge with the RFC 9728 `resource_metadata` parameter as well.
+    pub(crate) fn challenge_with(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+    ) -> Option<HeaderValue> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(realm) = realm {
+            params.push(("realm", realm.to_owned()));
+        }
+        match self {
+            AuthError::MissingToken => {}
+            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
+                return None;
+            }
+            AuthError::InsufficientScope { required } => {
+                params.push(("error", "insufficient_scope".to_owned()));
+                params.push(("error_description", self.description()));
+                params.push(("scope", required.clone()));
+            }
+            AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::RuleFailed { .. } => {
+                params.push(("error", self.error_code()?.to_owned()));
+                params.push(("error_description", self.description()));
+            }
+        }
+        if let Some(url) = resource_metadata {
+            params.push(("resource_metadata", url.to_owned()));
+        }
+        let mut value = String::from("Bearer");
+        for (i, (name, raw)) in params.iter().enumerate() {
+            value.push_str(if i == 0 { " " } else { ", " });
+            value.push_str(name);
+            value.push_str("=\"");
+            push_quoted_string_content(&mut value, raw);
+            value.push('"');
+        }
+        // Only visible ASCII and spaces survive `push_quoted_string_content`, so this cannot fail.
+        HeaderValue::from_str(&value).ok()
+    }
+
+    /// The response of the behaviour contract: status, challenge, `Retry-After` and a small
+    /// JSON body `{"error": ..., "error_description": ...}`.
+    pub fn to_response(&self) -> Response<Full<Bytes>> {
+        Responder::default().respond(self)
+    }
+}
+
+/// Writes `raw` as the content of an HTTP quoted-string: `"` and `\` escaped, anything that is
+/// not visible ASCII or a space dropped, and at most 200 characters kept.
+fn push_quoted_string_content(out: &mut String, raw: &str) {
+    const MAX_CHARS: usize = 200;
+    for c in raw.chars().take(MAX_CHARS) {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => {}
+        }
+    }
+}
 
 /// The body of a refusal, as an error hook makes it (see
 /// [`ValidatorBuilder::error_body`](crate::ValidatorBuilder::error_body)).
@@ -134,7 +245,7 @@ impl Responder {
             _ => 16,   // UNAUTHENTICATED
         };
         let mut response = self.respond(error).map(|_| Full::new(Bytes::new()));
-        *response.status_mut() = http::StatusCode::OK;
+        *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -189,6 +300,8 @@ fn grpc_message(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::error::TokenProblem;
 
@@ -219,5 +332,46 @@ mod tests {
     fn grpc_messages_are_percent_encoded() {
         assert_eq!(grpc_message("100% sure\n"), "100%25 sure%0A");
         assert_eq!(grpc_message("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_drop_controls() {
+        let mut out = String::new();
+        push_quoted_string_content(&mut out, "a\"b\\c\r\nd\u{e9}");
+        assert_eq!(out, "a\\\"b\\\\cd");
+    }
+    #[test]
+    fn missing_token_is_a_bare_challenge() {
+        let challenge = AuthError::MissingToken.challenge(None).unwrap();
+        assert_eq!(challenge, "Bearer");
+        let with_realm = AuthError::MissingToken.challenge(Some("api")).unwrap();
+        assert_eq!(with_realm, "Bearer realm=\"api\"");
+    }
+    #[test]
+    fn insufficient_scope_names_the_scopes() {
+        let error = AuthError::InsufficientScope {
+            required: "read:messages".into(),
+        };
+        let challenge = error.challenge(None).unwrap();
+        let text = challenge.to_str().unwrap();
+        assert!(
+            text.starts_with("Bearer error=\"insufficient_scope\""),
+            "{text}"
+        );
+        assert!(text.ends_with("scope=\"read:messages\""), "{text}");
+    }
+    #[test]
+    fn keys_unavailable_has_retry_after_and_no_challenge() {
+        let error = AuthError::KeysUnavailable {
+            retry_after: Duration::from_millis(10),
+        };
+        let response = error.to_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        assert!(
+            !response
+                .headers()
+                .contains_key(http::header::WWW_AUTHENTICATE)
+        );
     }
 }

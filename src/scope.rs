@@ -10,7 +10,16 @@ use crate::error::{AuthError, Claim, TokenProblem};
 /// by default; Auth0's RBAC `permissions` array on request (the [`auth0`](crate::Validator::auth0)
 /// preset turns it on). A claim of the wrong type makes the token invalid rather than
 /// silently scope-less.
+///
+/// ```
+/// use bearer_guard::scope::ScopeClaims;
+///
+/// // Auth0 RBAC: `permissions` as well as `scope`.
+/// let rbac = ScopeClaims::default().permissions(true);
+/// assert!(rbac.permissions && rbac.scope);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScopeClaims {
     /// Read `scope`.
     pub scope: bool,
@@ -18,6 +27,26 @@ pub struct ScopeClaims {
     pub scp: bool,
     /// Read `permissions`.
     pub permissions: bool,
+}
+
+impl ScopeClaims {
+    /// Whether to read `scope`.
+    pub fn scope(mut self, read: bool) -> Self {
+        self.scope = read;
+        self
+    }
+
+    /// Whether to read `scp`.
+    pub fn scp(mut self, read: bool) -> Self {
+        self.scp = read;
+        self
+    }
+
+    /// Whether to read `permissions` (Auth0 RBAC).
+    pub fn permissions(mut self, read: bool) -> Self {
+        self.permissions = read;
+        self
+    }
 }
 
 impl Default for ScopeClaims {
@@ -194,10 +223,7 @@ mod tests {
 
     #[test]
     fn reads_scope_string_scp_array_and_permissions() {
-        let all = ScopeClaims {
-            permissions: true,
-            ..ScopeClaims::default()
-        };
+        let all = ScopeClaims::default().permissions(true);
         let found = scopes(
             json!({"scope": "a  b", "scp": ["c", "d e"], "permissions": ["f"]}),
             all,

@@ -118,10 +118,10 @@ impl Validator {
                 if token.len() > many.max_token_bytes {
                     return Err(AuthError::InvalidToken(TokenProblem::TooLarge));
                 }
-                if let Some(issuer) = &many.introspecting {
-                    if !is_compact_jws(token) {
-                        return Ok(issuer);
-                    }
+                if let Some(issuer) = &many.introspecting
+                    && !is_compact_jws(token)
+                {
+                    return Ok(issuer);
                 }
                 let iss = validate::unverified_issuer(token).map_err(AuthError::InvalidToken)?;
                 many.by_issuer

@@ -3,20 +3,20 @@
 //! `none` in every letter case with and without a signature; HS256 MAC-ed with the issuer's
 //! RSA public key (PEM, DER, PKCS#1, the JWK `n` bytes, the JWK text) — the classic
 //! algorithm-confusion attack; algorithms outside the allow-list; unknown names; `alg` of the
-//! wrong JSON type; repeated `alg` members. DESIGN.md: the allow-list is applied before any
+//! wrong JSON type; repeated `alg` members. The rule: the allow-list is applied before any
 //! key lookup or network request, so none of these may cause a discovery or key set fetch.
 
-mod support;
+mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{Algorithm, ConfigProblem, Validator};
-use serde_json::{Value, json};
-use support::{
-    Case, Expect, HS_SECRET, RawRsaKey, SCOPE, b64, hs_app, hs_claims, hs_raw, hs_token, router,
-    run, unb64,
+use bearer_guard::{Algorithm, Validator, config::ConfigProblem};
+use common::{
+    Case, Expect, HS_SECRET, RawRsaKey, SCOPE, app, b64, hs_app, hs_claims, hs_raw, hs_token, run,
+    unb64,
 };
+use serde_json::{Value, json};
 
 /// Every upper/lower-case spelling of `none` (16 of them).
 fn none_spellings() -> Vec<String> {
@@ -88,7 +88,7 @@ async fn alg_games_against_the_key_set_validator() {
     let issuer = TestIssuer::start().await;
     issuer.set_extra_jwks(vec![raw_key.jwk()]);
     let validator = issuer.validator().build().expect("valid configuration");
-    let app = router(validator.clone());
+    let app = app(validator.clone());
 
     let base = || issuer.token().scope(SCOPE);
     let key = issuer.signing_key();
@@ -305,7 +305,7 @@ async fn alg_games_against_the_key_set_validator() {
 }
 
 fn claims_for(issuer: &TestIssuer) -> Value {
-    let now = support::now();
+    let now = common::now();
     json!({
         "iss": issuer.issuer(),
         "aud": bearer_guard::testing::DEFAULT_AUDIENCE,
@@ -327,7 +327,7 @@ async fn family_mismatch_when_several_algorithms_are_allowed() {
         .build()
         .expect("valid configuration");
     validator.warm_up().await.expect("keys");
-    let app = router(validator);
+    let app = app(validator);
     let base = || issuer.token().scope(SCOPE);
     use Expect::*;
     let cases = vec![
@@ -425,7 +425,7 @@ async fn alg_games_against_the_secret_validator() {
             let header = b64(br#"{"alg":"none"}"#);
             let body = b64(&payload);
             let input = format!("{header}.{body}");
-            format!("{input}.{}", support::hs_mac(&input))
+            format!("{input}.{}", common::hs_mac(&input))
         },
         InvalidToken,
     ));
@@ -457,19 +457,18 @@ fn mixing_families_is_refused_at_build_time() {
     );
 }
 
-/// BUG: the header is deserialized with serde's derived struct visitor, which also accepts a
-/// JSON *array* (`["RS256", "raw-key"]` is read as `alg`, `kid` by position). RFC 7515 §4
-/// says the JOSE header is a JSON object, and DESIGN.md rejects a header that is not "a JSON
-/// object of the expected shape". Signed by the key it names positionally, such a token is
-/// accepted (200).
+/// Regression: an array header (`["RS256", "raw-key"]`) was accepted (200), because serde's
+/// derived struct visitor also reads a JSON array, by position (`alg`, `kid`). RFC 7515 §4
+/// says the JOSE header is a JSON object; a header that is not a JSON object of the expected
+/// shape is now refused (401 `invalid_token`).
 #[tokio::test]
 async fn an_array_header_is_refused() {
     let raw_key = RawRsaKey::generate("raw-key");
     let issuer = TestIssuer::start().await;
     issuer.set_extra_jwks(vec![raw_key.jwk()]);
-    let app = router(issuer.validator().build().expect("valid configuration"));
+    let app = app(issuer.validator().build().expect("valid configuration"));
     let payload = serde_json::to_vec(&claims_for(&issuer)).expect("JSON");
-    support::run_one(
+    common::run_one(
         &app,
         Case::token(
             "header that is an array [alg, kid], signed by that key",
@@ -480,17 +479,17 @@ async fn an_array_header_is_refused() {
     .await;
 }
 
-/// BUG (same root cause): an array header passes the alg gate, so a cold validator fetches
-/// discovery and the key set for a token whose header is malformed; DESIGN.md wants header
-/// problems rejected before any key lookup or network request.
+/// Regression (same root cause): an array header passed the alg gate, so a cold validator
+/// fetched discovery and the key set for a token whose header is malformed. Header problems
+/// are now refused before any key lookup or network request.
 #[tokio::test]
 async fn an_array_header_never_reaches_the_key_lookup() {
     let raw_key = RawRsaKey::generate("raw-key");
     let issuer = TestIssuer::start().await;
     issuer.set_extra_jwks(vec![raw_key.jwk()]);
-    let app = router(issuer.validator().build().expect("valid configuration"));
+    let app = app(issuer.validator().build().expect("valid configuration"));
     let payload = serde_json::to_vec(&claims_for(&issuer)).expect("JSON");
-    support::run_one(
+    common::run_one(
         &app,
         Case::token(
             "header that is an array [alg]",

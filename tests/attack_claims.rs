@@ -5,14 +5,14 @@
 //! type or shape; repeated claim names (including through a `\u` escape); payloads that are
 //! not UTF-8 or not an object; deeply nested JSON; and the scope claims on a scoped route.
 
-mod support;
+mod common;
 
 use bearer_guard::testing::{DEFAULT_AUDIENCE, TokenBuilder};
-use serde_json::{Value, json};
-use support::{
+use common::{
     Case, Expect, HS_ISSUER, HS_SECRET, SCOPED, b64, hs_app, hs_builder, hs_claims, hs_raw,
-    hs_token, now, router, run,
+    hs_token, now, run,
 };
+use serde_json::{Value, json};
 
 const HEADER: &[u8] = br#"{"alg":"HS256","typ":"JWT"}"#;
 
@@ -548,7 +548,7 @@ async fn deeply_nested_json() {
 
     // With the cap raised to 64 KiB, 10 000 levels reach the JSON parser, which must refuse
     // them without overflowing the stack.
-    let roomy = router(
+    let roomy = common::app(
         hs_builder()
             .max_token_bytes(64 * 1024)
             .build()
@@ -623,14 +623,14 @@ async fn scope_claims_on_a_scoped_route() {
         ),
         scoped(
             "scope as an array",
-            with("scope", json!([support::SCOPE])),
+            with("scope", json!([common::SCOPE])),
             Ok,
         ),
         scoped(
             "scp as an array",
             hs_token()
                 .without_claim("scope")
-                .claim("scp", json!([support::SCOPE]))
+                .claim("scp", json!([common::SCOPE]))
                 .sign(),
             Ok,
         ),
@@ -642,14 +642,14 @@ async fn scope_claims_on_a_scoped_route() {
         ),
         scoped(
             "scope array with a number",
-            with("scope", json!([support::SCOPE, 1])),
+            with("scope", json!([common::SCOPE, 1])),
             InvalidToken,
         ),
         scoped(
             "permissions claim not read by default",
             hs_token()
                 .without_claim("scope")
-                .claim("permissions", json!([support::SCOPE]))
+                .claim("permissions", json!([common::SCOPE]))
                 .sign(),
             InsufficientScope,
         ),
@@ -660,7 +660,7 @@ async fn scope_claims_on_a_scoped_route() {
                 .claim("iss", HS_ISSUER)
                 .claim("aud", DEFAULT_AUDIENCE)
                 .claim("exp", now() + 600)
-                .scope(support::SCOPE)
+                .scope(common::SCOPE)
                 .sign(),
             InvalidToken,
         ),

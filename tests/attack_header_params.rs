@@ -9,11 +9,11 @@
 //! absent `typ` and an odd one such as `foo` are all accepted. RFC 9068 strict mode was added
 //! while this family was being written; `typ_in_rfc9068_strict_mode` pins its `typ` rule only.
 
-mod support;
+mod common;
 
 use bearer_guard::testing::TokenBuilder;
+use common::{Case, Expect, Fixture, b64, hs_app, hs_token, run, run_one};
 use serde_json::{Value, json};
-use support::{Case, Expect, RsFixture, b64, hs_app, hs_token, run, run_one};
 
 /// The header-parameter cases for tokens made by `token` (a valid, signed token builder).
 fn header_param_cases(mode: &str, token: &dyn Fn() -> TokenBuilder) -> Vec<Case> {
@@ -157,7 +157,7 @@ fn header_param_cases(mode: &str, token: &dyn Fn() -> TokenBuilder) -> Vec<Case>
         case(
             "JWE header on three segments",
             {
-                let (_, p, s) = support::segments(&valid);
+                let (_, p, s) = common::segments(&valid);
                 format!("{jwe_header}.{p}.{s}")
             },
             InvalidToken,
@@ -175,7 +175,7 @@ async fn header_parameters_in_secret_mode() {
 
 #[tokio::test]
 async fn header_parameters_in_key_set_mode() {
-    let f = RsFixture::default().await;
+    let f = Fixture::warm_default().await;
     let token = || f.token();
     let cases = header_param_cases("RS256", &token);
     run(&f.app, &cases).await;
@@ -185,8 +185,8 @@ async fn header_parameters_in_key_set_mode() {
 async fn typ_in_rfc9068_strict_mode() {
     // Strict mode landed after this family was specified; a few cases pin its `typ` rule
     // (RFC 9068 §2.1 / §4: `at+jwt`, optionally with `application/`, case-insensitive).
-    let app = support::router(
-        support::hs_builder()
+    let app = common::app(
+        common::hs_builder()
             .rfc9068()
             .build()
             .expect("valid configuration"),
@@ -232,9 +232,10 @@ async fn typ_in_rfc9068_strict_mode() {
     run(&app, &cases).await;
 }
 
-/// BUG: `crit: null` is read as "no crit" (`Option<Value>` with `#[serde(default)]` turns
-/// `null` into `None`), so the token is accepted. RFC 7515 §4.1.11 makes `crit` an array of
-/// extension names; any `crit` this crate does not implement — any value at all — must reject.
+/// Regression: `crit: null` was read as "no crit" (`Option<Value>` with `#[serde(default)]`
+/// turns `null` into `None`), so the token was accepted. RFC 7515 §4.1.11 makes `crit` an
+/// array of extension names; any `crit` this crate does not implement (any value at all) is
+/// refused.
 #[tokio::test]
 async fn crit_null_is_refused() {
     let app = hs_app();
@@ -249,8 +250,9 @@ async fn crit_null_is_refused() {
     .await;
 }
 
-/// BUG: `b64: null` is read as "no b64" (same cause as `crit: null`), while DESIGN.md says a
-/// `b64` header parameter rejects the token (and `b64: true`, `"false"`, `0` are rejected).
+/// Regression: `b64: null` was read as "no b64" (same cause as `crit: null`) and accepted,
+/// while any `b64` header parameter refuses the token (`b64: true`, `"false"`, `0` were
+/// already refused).
 #[tokio::test]
 async fn b64_null_is_refused() {
     let app = hs_app();
@@ -265,9 +267,9 @@ async fn b64_null_is_refused() {
     .await;
 }
 
-/// BUG: `cty: application/jwt` is not recognised as a nested token. RFC 7515 §4.1.10: a
-/// `cty` without a `/` is the media type with `application/` prepended, so `JWT` and
-/// `application/jwt` (any case; media types are case-insensitive) name the same thing.
+/// Regression: `cty: application/jwt` was not recognised as a nested token. RFC 7515
+/// §4.1.10: a `cty` without a `/` is the media type with `application/` prepended, so `JWT`
+/// and `application/jwt` (any case; media types are case-insensitive) name the same thing.
 #[tokio::test]
 async fn cty_application_jwt_is_refused_as_nested() {
     let app = hs_app();
@@ -288,37 +290,37 @@ async fn cty_application_jwt_is_refused_as_nested() {
 async fn header_bytes_that_are_not_utf8() {
     // Correctly MAC-ed, so only the header decoding decides.
     let app = hs_app();
-    let payload = serde_json::to_vec(&Value::Object(support::hs_claims())).expect("JSON");
+    let payload = serde_json::to_vec(&Value::Object(common::hs_claims())).expect("JSON");
     use Expect::*;
     let cases = vec![
         Case::token(
             "control: raw header, valid UTF-8 in an unknown member",
-            support::hs_raw(b"{\"alg\":\"HS256\",\"x\":\"caf\xc3\xa9\"}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\",\"x\":\"caf\xc3\xa9\"}", &payload),
             Ok,
         ),
         Case::token(
             "0xFF in kid",
-            support::hs_raw(b"{\"alg\":\"HS256\",\"kid\":\"k\xff\"}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\",\"kid\":\"k\xff\"}", &payload),
             InvalidToken,
         ),
         Case::token(
             "0xFF in typ",
-            support::hs_raw(b"{\"alg\":\"HS256\",\"typ\":\"J\xffWT\"}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\",\"typ\":\"J\xffWT\"}", &payload),
             InvalidToken,
         ),
         Case::token(
             "0xFF in alg",
-            support::hs_raw(b"{\"alg\":\"HS256\xff\"}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\xff\"}", &payload),
             InvalidToken,
         ),
         Case::token(
             "0xFF in a member name",
-            support::hs_raw(b"{\"alg\":\"HS256\",\"\xff\":1}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\",\"\xff\":1}", &payload),
             InvalidToken,
         ),
         Case::token(
             "UTF-16LE header",
-            support::hs_raw(
+            common::hs_raw(
                 &r#"{"alg":"HS256"}"#.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<_>>(),
                 &payload,
             ),
@@ -326,27 +328,27 @@ async fn header_bytes_that_are_not_utf8() {
         ),
         Case::token(
             "byte order mark before the header",
-            support::hs_raw(b"\xef\xbb\xbf{\"alg\":\"HS256\"}", &payload),
+            common::hs_raw(b"\xef\xbb\xbf{\"alg\":\"HS256\"}", &payload),
             InvalidToken,
         ),
     ];
     run(&app, &cases).await;
 }
 
-/// BUG (found by the `validate_token` fuzz target): invalid UTF-8 inside the value of a header
-/// member the crate does not read is skipped unvalidated (serde_json's `IgnoredAny` does not
-/// check UTF-8), so a header that is not UTF-8 JSON is accepted. RFC 7515 §5.2 step 4: the
-/// decoded header must be "a UTF-8-encoded representation of a completely valid JSON object";
-/// the payload gets this check, the header does not.
+/// Regression (found by the `validate_token` fuzz target): invalid UTF-8 inside the value of a
+/// header member the crate does not read was skipped unvalidated (serde_json's `IgnoredAny`
+/// does not check UTF-8), so a header that is not UTF-8 JSON was accepted. RFC 7515 §5.2 step
+/// 4: the decoded header must be "a UTF-8-encoded representation of a completely valid JSON
+/// object"; the header now gets the same check as the payload.
 #[tokio::test]
 async fn non_utf8_in_an_unread_header_member_is_refused() {
     let app = hs_app();
-    let payload = serde_json::to_vec(&Value::Object(support::hs_claims())).expect("JSON");
+    let payload = serde_json::to_vec(&Value::Object(common::hs_claims())).expect("JSON");
     run_one(
         &app,
         Case::token(
             "0xFF in an unknown header member, correctly MAC-ed",
-            support::hs_raw(b"{\"alg\":\"HS256\",\"x\":\"\xff\"}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\",\"x\":\"\xff\"}", &payload),
             Expect::InvalidToken,
         ),
     )
@@ -355,7 +357,7 @@ async fn non_utf8_in_an_unread_header_member_is_refused() {
         &app,
         Case::token(
             "0xFF inside an array in an unknown header member, correctly MAC-ed",
-            support::hs_raw(b"{\"alg\":\"HS256\",\"rit\":[\"exp\xff\"]}", &payload),
+            common::hs_raw(b"{\"alg\":\"HS256\",\"rit\":[\"exp\xff\"]}", &payload),
             Expect::InvalidToken,
         ),
     )

@@ -3,13 +3,13 @@
 //! Garbage values, every whitespace arrangement, letter case, comma lists, obs-text bytes,
 //! very long values and several headers. Control characters other than HTAB cannot be put in
 //! an `http::HeaderValue` at all, so only bytes `http` accepts (HTAB, 0x20-0x7E, 0x80-0xFF) are
-//! used. Outcomes per DESIGN.md: no header or another scheme is a bare 401, a malformed bearer
+//! used. Outcomes per the behaviour contract (README, "Behaviour"): no header or another scheme is a bare 401, a malformed bearer
 //! credential is 400 `invalid_request`, a presented token that fails is 401 `invalid_token`,
 //! and a token over the 16 KiB cap is 401 `invalid_token`.
 
-mod support;
+mod common;
 
-use support::{Case, Expect, SCOPED, hs_app, hs_token, run};
+use common::{Case, Expect, SCOPED, hs_app, hs_token, run};
 
 fn bytes(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()

@@ -7,17 +7,17 @@
 //! does not match the token's, an RSA-1024 key. Secret side: HMAC secrets under 32 bytes are
 //! refused when the validator is built.
 
-mod support;
+mod common;
 
 use aws_lc_rs::signature::{RSA_PKCS1_SHA384, RSA_PSS_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TestIssuer, TokenBuilder};
-use bearer_guard::{Algorithm, ConfigProblem, TokenProblem, Validator};
-use serde_json::{Value, json};
-use support::{
-    Case, CountingServer, Expect, HS_ISSUER, RawRsaKey, RsFixture, SCOPE, b64, router, run, run_one,
+use bearer_guard::{Algorithm, Validator, config::ConfigProblem, error::TokenProblem};
+use common::{
+    Case, CountingServer, Expect, Fixture, HS_ISSUER, RawRsaKey, SCOPE, app, b64, run, run_one,
 };
+use serde_json::{Value, json};
 
 /// A key whose JWK is published with some members changed.
 fn published(kid: &str, change: impl FnOnce(&mut Value)) -> (SigningKey, Value) {
@@ -63,7 +63,7 @@ async fn key_games_through_the_layer() {
         dup_a_jwk,
         dup_b_jwk,
     ];
-    let f = RsFixture::start(move |issuer| issuer.set_extra_jwks(extra), |b| b).await;
+    let f = Fixture::warm(move |issuer| issuer.set_extra_jwks(extra), |b| b).await;
     assert_eq!(f.issuer.jwks_fetches(), 1, "warmed up");
 
     // The attacker's server: would serve the attacker's key set if anyone asked.
@@ -345,7 +345,7 @@ async fn key_games_through_the_layer() {
 async fn a_single_key_set_with_tokens_without_kid() {
     // One key, so a token without `kid` selects it: only the signature decides.
     let attacker = SigningKey::generate("attacker");
-    let f = RsFixture::default().await;
+    let f = Fixture::warm_default().await;
     let evil = CountingServer::start(json!({ "keys": [attacker.jwk()] }).to_string()).await;
     use Expect::*;
     let cases = vec![
@@ -382,12 +382,12 @@ async fn a_single_key_set_with_tokens_without_kid() {
     assert_eq!(evil.connections(), 0);
 }
 
-/// BUG: `kid: null` is read as "no kid" (serde treats `null` as `None` for an
-/// `Option<String>`), so in a one-key set a token with a non-string `kid` is accepted, while
-/// `kid: 1` or `kid: true` are rejected as a malformed header.
+/// Regression: `kid: null` was read as "no kid" (serde treats `null` as `None` for an
+/// `Option<String>`), so in a one-key set a token with a non-string `kid` was accepted, while
+/// `kid: 1` or `kid: true` were rejected as a malformed header. It is now refused like them.
 #[tokio::test]
 async fn a_null_kid_is_refused() {
-    let f = RsFixture::default().await;
+    let f = Fixture::warm_default().await;
     run_one(
         &f.app,
         Case::token(
@@ -405,7 +405,7 @@ async fn a_duplicate_of_the_issuers_kid_disables_both_keys() {
     let attacker = SigningKey::generate("key-1");
     let other = SigningKey::generate("other");
     let extra = vec![attacker.jwk(), other.jwk()];
-    let f = RsFixture::start(move |issuer| issuer.set_extra_jwks(extra), |b| b).await;
+    let f = Fixture::warm(move |issuer| issuer.set_extra_jwks(extra), |b| b).await;
     use Expect::*;
     let cases = vec![
         Case::token(
@@ -437,7 +437,7 @@ async fn jwk_alg_must_equal_the_token_alg() {
     let unpinned = RawRsaKey::generate("unpinned");
     let mut unpinned_jwk = unpinned.jwk();
     unpinned_jwk.as_object_mut().expect("object").remove("alg");
-    let f = RsFixture::start(
+    let f = Fixture::warm(
         move |issuer| issuer.set_extra_jwks(vec![pinned_jwk, unpinned_jwk]),
         |b| b.algorithms([Algorithm::RS256, Algorithm::RS384, Algorithm::PS256]),
     )
@@ -446,7 +446,7 @@ async fn jwk_alg_must_equal_the_token_alg() {
         "iss": f.issuer.issuer(),
         "aud": DEFAULT_AUDIENCE,
         "sub": "pinned@clients",
-        "exp": support::now() + 600,
+        "exp": common::now() + 600,
         "scope": SCOPE,
     }))
     .expect("JSON");
@@ -503,7 +503,7 @@ const WEAK_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IndlYWstMT
 async fn rsa_1024_keys_are_refused() {
     let weak: Value = serde_json::from_str(WEAK_JWK).expect("JSON");
     assert_eq!(
-        weak["n"].as_str().map(|n| support::unb64(n).len() * 8),
+        weak["n"].as_str().map(|n| common::unb64(n).len() * 8),
         Some(1024)
     );
     // The key policy refuses the key itself (not merely the signature).
@@ -520,11 +520,11 @@ async fn rsa_1024_keys_are_refused() {
         .build()
         .expect("valid configuration");
     validator.warm_up().await.expect("keys");
-    let app = router(validator);
+    let app = app(validator);
     let strong = TokenBuilder::rs256(&issuer.signing_key())
         .claim("iss", HS_ISSUER)
         .claim("aud", DEFAULT_AUDIENCE)
-        .claim("exp", support::now() + 600)
+        .claim("exp", common::now() + 600)
         .scope(SCOPE);
     use Expect::*;
     let cases = vec![

@@ -6,7 +6,7 @@
 //! encoding is wrong, in the header and the payload. RS256 through the issuer's key set, and
 //! HS256 (MAC truncation, wrong secrets) through a secret-mode validator.
 
-mod support;
+mod common;
 
 use base64::Engine;
 use base64::alphabet;
@@ -14,18 +14,18 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{
     GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD, URL_SAFE_NO_PAD,
 };
-use serde_json::json;
-use support::{
-    Case, Expect, RawRsaKey, RsFixture, SCOPE, b64, hs_app, hs_claims, hs_mac, hs_token, run,
+use common::{
+    Case, Expect, Fixture, RawRsaKey, SCOPE, b64, hs_app, hs_claims, hs_mac, hs_token, run,
     segments, unb64,
 };
+use serde_json::json;
 
 const URL_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// The same bytes with unused trailing bits set in the last character: a second, non-canonical
 /// spelling of the segment. `None` when the segment length leaves no unused bits.
 fn noncanonical(segment: &str) -> Option<String> {
-    if segment.len() % 4 == 0 || segment.len() % 4 == 1 {
+    if segment.len().is_multiple_of(4) || segment.len() % 4 == 1 {
         return None;
     }
     let last = *segment.as_bytes().last()?;
@@ -60,7 +60,7 @@ fn flip(signature: &str, byte: usize, bit: u8) -> String {
 async fn rs256_signature_games() {
     let raw = RawRsaKey::generate("raw");
     let raw_jwk = raw.jwk();
-    let f = RsFixture::start(move |issuer| issuer.set_extra_jwks(vec![raw_jwk]), |b| b).await;
+    let f = Fixture::warm(move |issuer| issuer.set_extra_jwks(vec![raw_jwk]), |b| b).await;
     // A token whose signature has a '-' or '_' (almost always), so that the standard-alphabet
     // spelling differs from it.
     let t = (0..)
@@ -89,7 +89,7 @@ async fn rs256_signature_games() {
     let claims = json!({
         "iss": f.issuer.issuer(),
         "aud": bearer_guard::testing::DEFAULT_AUDIENCE,
-        "exp": support::now() + 600,
+        "exp": common::now() + 600,
         "scope": SCOPE,
         "sub": "??>>??>>",
     });
@@ -436,7 +436,7 @@ async fn hs256_mac_games() {
             "MAC with the secret minus its last byte",
             format!(
                 "{input}.{}",
-                with_secret(&support::HS_SECRET[..support::HS_SECRET.len() - 1])
+                with_secret(&common::HS_SECRET[..common::HS_SECRET.len() - 1])
             ),
             InvalidToken,
         ),

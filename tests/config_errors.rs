@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use bearer_guard::testing::DEFAULT_AUDIENCE;
-use bearer_guard::{Algorithm, ConfigProblem, MIN_HMAC_SECRET_BYTES, Validator, ValidatorBuilder};
+use bearer_guard::{
+    Algorithm, Validator, ValidatorBuilder, config::ConfigProblem, config::MIN_HMAC_SECRET_BYTES,
+};
 
 #[track_caller]
 fn problems(builder: ValidatorBuilder) -> Vec<ConfigProblem> {

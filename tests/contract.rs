@@ -1,4 +1,4 @@
-//! The behaviour contract of DESIGN.md, row by row, through the quickstart router.
+//! The behaviour contract of the README ("Behaviour"), row by row, through the quickstart router.
 
 mod common;
 
@@ -258,17 +258,14 @@ async fn a_wrongly_typed_scope_claim_is_an_invalid_token() {
 
 #[tokio::test]
 async fn permissions_count_as_scopes_only_when_enabled() {
-    use bearer_guard::ScopeClaims;
+    use bearer_guard::scope::ScopeClaims;
     let f = Fixture::start().await;
     let token = f.issuer.token().claim("permissions", json!([SCOPE])).sign();
     f.send(SCOPED, &token)
         .await
         .assert_insufficient_scope(SCOPE);
 
-    let rbac = ScopeClaims {
-        permissions: true,
-        ..ScopeClaims::default()
-    };
+    let rbac = ScopeClaims::default().permissions(true);
     let f = Fixture::start_with(|b| b.scope_claims(rbac)).await;
     let token = f.issuer.token().claim("permissions", json!([SCOPE])).sign();
     f.send(SCOPED, &token).await.assert_ok();

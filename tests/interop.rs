@@ -10,6 +10,8 @@
 //! The last test covers the token shapes oidc-provider does not produce (no `kid`, `aud`
 //! as an array, Auth0's `permissions` claim, `typ: JWT`) with the crate's own test issuer.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -18,19 +20,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::get;
-use axum::{Extension, Json};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{SigningKey, TestIssuer};
 use bearer_guard::{
-    AuthError, BearerLayer, ClaimRule, RequireScopes, ScopeClaims, TokenProblem, Validator,
-    VerifiedClaims,
+    AuthError, BearerLayer, ClaimRule, RequireScopes, Validator, error::TokenProblem,
+    scope::ScopeClaims,
 };
-use http::{Request, StatusCode, header};
+use common::{echo_claims, segment_json, send, send_token};
+use http::{StatusCode, header};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// The API identifier: the audience the provider puts in tokens for the default resource.
 const API: &str = "https://api.example.com";
@@ -87,12 +85,12 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
     let token = response["access_token"].as_str().expect("access_token");
 
     // What the provider issues: an RFC 9068 JWT access token signed by its first key.
-    let header = segment(token, 0);
+    let header = segment_json(token, 0);
     assert_eq!(header["alg"], "RS256", "{header}");
     assert_eq!(header["typ"], "at+jwt", "{header}");
     assert_eq!(header["kid"], provider.signing_kid.as_str(), "{header}");
     assert_eq!(provider.signing_kid, provider.kids[0]);
-    let payload = segment(token, 1);
+    let payload = segment_json(token, 1);
     assert_eq!(payload["iss"], provider.issuer.as_str(), "{payload}");
     assert_eq!(payload["aud"], API, "{payload}");
     assert_eq!(payload["client_id"], CLIENT.0, "{payload}");
@@ -103,7 +101,7 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
         "nothing is fetched before the first token"
     );
     for path in ["/api/private", "/api/read", "/api/write", "/api/read-write"] {
-        let reply = send(&app, path, Some(token)).await;
+        let reply = send_token(&app, path, token).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {reply:?}");
         let claims = &reply.body;
         assert_eq!(claims["iss"], provider.issuer.as_str(), "{path}");
@@ -128,19 +126,19 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
     let response = provider.token(CLIENT, READ, Some(API)).await;
     assert_eq!(response["scope"], READ, "{response}");
     let read_only = response["access_token"].as_str().expect("access_token");
-    assert_eq!(segment(read_only, 1)["scope"], READ);
-    let reply = send(&app, "/api/read", Some(read_only)).await;
+    assert_eq!(segment_json(read_only, 1)["scope"], READ);
+    let reply = send_token(&app, "/api/read", read_only).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.body["scopes"], json!([READ]));
     assert_eq!(
-        send(&app, "/api/private", Some(read_only)).await.status,
+        send_token(&app, "/api/private", read_only).await.status,
         StatusCode::OK
     );
     for (path, required) in [
         ("/api/write", WRITE.to_owned()),
         ("/api/read-write", format!("{READ} {WRITE}")),
     ] {
-        let reply = send(&app, path, Some(read_only)).await;
+        let reply = send_token(&app, path, read_only).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}: {reply:?}");
         assert_eq!(reply.body["error"], "insufficient_scope", "{path}");
         let challenge = reply.challenge.as_deref().unwrap_or_default();
@@ -157,8 +155,8 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
     // A token without `resource`: the provider's default resource is the API.
     let response = provider.token(CLIENT, WRITE, None).await;
     let defaulted = response["access_token"].as_str().expect("access_token");
-    assert_eq!(segment(defaulted, 1)["aud"], API);
-    let reply = send(&app, "/api/write", Some(defaulted)).await;
+    assert_eq!(segment_json(defaulted, 1)["aud"], API);
+    let reply = send_token(&app, "/api/write", defaulted).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
 
     // A token for another resource server: same issuer, same key, valid signature, wrong
@@ -167,13 +165,16 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
         .token(CLIENT, &format!("{READ} {WRITE}"), Some(OTHER_API))
         .await;
     let elsewhere = response["access_token"].as_str().expect("access_token");
-    let payload = segment(elsewhere, 1);
+    let payload = segment_json(elsewhere, 1);
     assert_eq!(payload["aud"], OTHER_API, "{payload}");
     assert_eq!(payload["iss"], provider.issuer.as_str(), "{payload}");
-    assert_eq!(segment(elsewhere, 0)["kid"], provider.signing_kid.as_str());
+    assert_eq!(
+        segment_json(elsewhere, 0)["kid"],
+        provider.signing_kid.as_str()
+    );
     for path in ["/api/private", "/api/read", "/api/write"] {
-        let reply = send(&app, path, Some(elsewhere)).await;
-        reply.assert_invalid_token(TokenProblem::WrongAudience, path);
+        let reply = send_token(&app, path, elsewhere).await;
+        reply.assert_invalid_token_for(TokenProblem::WrongAudience);
     }
     assert_eq!(
         validator.validate(elsewhere).await.err(),
@@ -183,9 +184,9 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
     // The provider's token with its signature tampered with (its first base64url character
     // changed): 401.
     let tampered = flip_signature(token);
-    send(&app, "/api/private", Some(&tampered))
+    send_token(&app, "/api/private", &tampered)
         .await
-        .assert_invalid_token(TokenProblem::InvalidSignature, "tampered");
+        .assert_invalid_token_for(TokenProblem::InvalidSignature);
     // And no token at all: a bare challenge.
     let reply = send(&app, "/api/private", None).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -202,14 +203,14 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
         .expect("valid configuration");
     let strict_app = router(strict.clone());
     for path in ["/api/private", "/api/read-write"] {
-        let reply = send(&strict_app, path, Some(token)).await;
+        let reply = send_token(&strict_app, path, token).await;
         assert_eq!(reply.status, StatusCode::OK, "strict {path}: {reply:?}");
         assert_eq!(reply.body["client_id"], CLIENT.0);
     }
     // A valid token of another client of the same provider: refused by the allow-list.
     let other_client = provider.access_token(SHORT_CLIENT, READ).await;
-    assert_eq!(segment(&other_client, 1)["client_id"], SHORT_CLIENT.0);
-    let reply = send(&strict_app, "/api/read", Some(&other_client)).await;
+    assert_eq!(segment_json(&other_client, 1)["client_id"], SHORT_CLIENT.0);
+    let reply = send_token(&strict_app, "/api/read", &other_client).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
     assert_eq!(reply.body["error"], "invalid_token", "{reply:?}");
     assert!(
@@ -220,9 +221,9 @@ async fn oidc_provider_tokens_pass_the_layer_with_their_claims_and_scopes() {
         "the client allow-list refuses {}",
         SHORT_CLIENT.0
     );
-    send(&app, "/api/read", Some(&other_client))
+    send_token(&app, "/api/read", &other_client)
         .await
-        .assert_ok("another client, without the allow-list");
+        .assert_ok();
 
     // Nothing of the above needed another key set fetch.
     let stats = validator.key_stats();
@@ -260,10 +261,10 @@ async fn oidc_provider_key_rotation_across_restarts() {
     let app = router(validator.clone());
 
     let first_token = provider.access_token(CLIENT, READ).await;
-    assert_eq!(segment(&first_token, 0)["kid"], "gen1-1");
-    send(&app, "/api/read", Some(&first_token))
+    assert_eq!(segment_json(&first_token, 0)["kid"], "gen1-1");
+    send_token(&app, "/api/read", &first_token)
         .await
-        .assert_ok("first key");
+        .assert_ok();
     let stats = validator.key_stats();
     assert_eq!(stats.jwks_fetches, 1, "{stats:?}");
     assert_eq!(stats.unknown_kid_refetches, 0, "{stats:?}");
@@ -280,13 +281,13 @@ async fn oidc_provider_key_rotation_across_restarts() {
     assert_eq!(provider.kids, ["gen1-2", "gen1-1"]);
     assert_eq!(provider.jwks_kids().await, ["gen1-2", "gen1-1"]);
     let second_token = provider.access_token(CLIENT, READ).await;
-    assert_eq!(segment(&second_token, 0)["kid"], "gen1-2");
-    send(&app, "/api/read", Some(&second_token))
+    assert_eq!(segment_json(&second_token, 0)["kid"], "gen1-2");
+    send_token(&app, "/api/read", &second_token)
         .await
-        .assert_ok("pre-published key");
-    send(&app, "/api/read", Some(&first_token))
+        .assert_ok();
+    send_token(&app, "/api/read", &first_token)
         .await
-        .assert_ok("first key, still published");
+        .assert_ok();
     let stats = validator.key_stats();
     assert_eq!(
         stats.jwks_fetches, 1,
@@ -306,11 +307,11 @@ async fn oidc_provider_key_rotation_across_restarts() {
     assert_eq!(provider.kids, ["gen2-2", "gen2-1"]);
     assert_eq!(provider.signing_kid, "gen2-2");
     let fresh_token = provider.access_token(CLIENT, READ).await;
-    assert_eq!(segment(&fresh_token, 0)["kid"], "gen2-2");
+    assert_eq!(segment_json(&fresh_token, 0)["kid"], "gen2-2");
     let before = validator.key_stats();
-    send(&app, "/api/read", Some(&fresh_token))
+    send_token(&app, "/api/read", &fresh_token)
         .await
-        .assert_ok("new key set");
+        .assert_ok();
     let after = validator.key_stats();
     assert_eq!(
         after.unknown_kid_refetches,
@@ -321,16 +322,16 @@ async fn oidc_provider_key_rotation_across_restarts() {
     assert_eq!(after.failed_refreshes, 0, "{after:?}");
     assert_eq!(validator.key_set_status().map(|s| s.keys), Some(2));
     // Verified from now on without another fetch.
-    send(&app, "/api/read", Some(&fresh_token))
+    send_token(&app, "/api/read", &fresh_token)
         .await
-        .assert_ok("new key set, again");
+        .assert_ok();
     assert_eq!(validator.key_stats().jwks_fetches, after.jwks_fetches);
 
     // The retired keys are gone: a token they signed is refused (its verified-token cache
     // entry is not used once its key has left the key set).
-    send(&app, "/api/read", Some(&first_token))
+    send_token(&app, "/api/read", &first_token)
         .await
-        .assert_invalid_token(TokenProblem::UnknownKey, "retired key");
+        .assert_invalid_token_for(TokenProblem::UnknownKey);
     let end = validator.key_stats();
     assert!(
         end.unknown_kid_refetches <= after.unknown_kid_refetches + 1,
@@ -361,13 +362,13 @@ async fn oidc_provider_tokens_expire() {
     let response = provider.token(SHORT_CLIENT, READ, Some(API)).await;
     assert_eq!(response["expires_in"], SHORT_ACCESS_TOKEN_TTL, "{response}");
     let token = response["access_token"].as_str().expect("access_token");
-    let payload = segment(token, 1);
+    let payload = segment_json(token, 1);
     let exp = payload["exp"].as_u64().expect("numeric exp");
     let iat = payload["iat"].as_u64().expect("numeric iat");
     assert_eq!(exp - iat, SHORT_ACCESS_TOKEN_TTL, "{payload}");
     assert_eq!(payload["client_id"], SHORT_CLIENT.0);
 
-    let reply = send(&app, "/api/read", Some(token)).await;
+    let reply = send_token(&app, "/api/read", token).await;
     assert_eq!(
         reply.status,
         StatusCode::OK,
@@ -380,18 +381,16 @@ async fn oidc_provider_tokens_expire() {
     if let Ok(wait) = expiry.duration_since(SystemTime::now()) {
         tokio::time::sleep(wait).await;
     }
-    send(&app, "/api/read", Some(token))
+    send_token(&app, "/api/read", token)
         .await
-        .assert_invalid_token(TokenProblem::Expired, "expired");
+        .assert_invalid_token_for(TokenProblem::Expired);
     assert_eq!(
         validator.validate(token).await.err(),
         Some(AuthError::InvalidToken(TokenProblem::Expired))
     );
     // A fresh token from the same client is fine again.
     let fresh = provider.access_token(SHORT_CLIENT, READ).await;
-    send(&app, "/api/read", Some(&fresh))
-        .await
-        .assert_ok("fresh short-lived token");
+    send_token(&app, "/api/read", &fresh).await.assert_ok();
     assert_eq!(validator.key_stats().jwks_fetches, 1);
     drop(provider);
     eprintln!("interop: expiry took {:?}", started.elapsed());
@@ -407,11 +406,7 @@ async fn oidc_provider_tokens_expire() {
 #[tokio::test]
 async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
     let issuer = TestIssuer::start_with_key(SigningKey::generate_without_kid()).await;
-    let all_claims = ScopeClaims {
-        scope: true,
-        scp: true,
-        permissions: true,
-    };
+    let all_claims = ScopeClaims::default().permissions(true);
     let validator = issuer
         .validator()
         .scope_claims(all_claims)
@@ -425,16 +420,16 @@ async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
         .claim("azp", "auth0-style-client")
         .claim("permissions", json!([READ, WRITE]))
         .sign();
-    let header = segment(&token, 0);
+    let header = segment_json(&token, 0);
     assert_eq!(header["typ"], "JWT", "{header}");
     assert_eq!(header["alg"], "RS256", "{header}");
     assert!(header.get("kid").is_none(), "{header}");
-    let payload = segment(&token, 1);
+    let payload = segment_json(&token, 1);
     assert!(payload.get("scope").is_none(), "{payload}");
     assert!(payload.get("client_id").is_none(), "{payload}");
 
     for path in ["/api/private", "/api/read", "/api/write", "/api/read-write"] {
-        let reply = send(&app, path, Some(&token)).await;
+        let reply = send_token(&app, path, &token).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {reply:?}");
         assert_eq!(reply.body["aud"], json!([OTHER_API, API]), "{path}");
         assert_eq!(reply.body["client_id"], "auth0-style-client", "{path}");
@@ -450,16 +445,16 @@ async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
         .claim("scp", json!(["profile"]))
         .claim("permissions", json!([WRITE]))
         .sign();
-    let reply = send(&app, "/api/read-write", Some(&mixed)).await;
+    let reply = send_token(&app, "/api/read-write", &mixed).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.body["scopes"], json!(["profile", READ, WRITE]));
     // `scp` alone grants only what it names.
     let scp_only = issuer.token().claim("scp", json!([READ])).sign();
     assert_eq!(
-        send(&app, "/api/read", Some(&scp_only)).await.status,
+        send_token(&app, "/api/read", &scp_only).await.status,
         StatusCode::OK
     );
-    let reply = send(&app, "/api/write", Some(&scp_only)).await;
+    let reply = send_token(&app, "/api/write", &scp_only).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{reply:?}");
 
     // `aud` as an array without the API: refused.
@@ -468,9 +463,9 @@ async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
         .audience(json!([OTHER_API, "https://third.example.com"]))
         .claim("permissions", json!([READ]))
         .sign();
-    send(&app, "/api/read", Some(&elsewhere))
+    send_token(&app, "/api/read", &elsewhere)
         .await
-        .assert_invalid_token(TokenProblem::WrongAudience, "array aud without the API");
+        .assert_invalid_token_for(TokenProblem::WrongAudience);
 
     // RFC 9068 strict mode refuses `typ: JWT`.
     let strict = issuer
@@ -479,17 +474,17 @@ async fn second_shape_tokens_without_kid_with_array_aud_and_permissions() {
         .rfc9068()
         .build()
         .expect("valid configuration");
-    send(&router(strict), "/api/read", Some(&token))
+    send_token(&router(strict), "/api/read", &token)
         .await
-        .assert_invalid_token(TokenProblem::NotAnAccessToken, "typ JWT in strict mode");
+        .assert_invalid_token_for(TokenProblem::NotAnAccessToken);
 
     // With the default scope claims (`scope` and `scp`), `permissions` grants nothing.
     let default_scopes = router(issuer.validator().build().expect("valid configuration"));
-    let reply = send(&default_scopes, "/api/private", Some(&token)).await;
+    let reply = send_token(&default_scopes, "/api/private", &token).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.body["scopes"], json!([]));
     for path in ["/api/read", "/api/write"] {
-        let reply = send(&default_scopes, path, Some(&token)).await;
+        let reply = send_token(&default_scopes, path, &token).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}: {reply:?}");
     }
     assert_eq!(validator.key_stats().jwks_fetches, 1);
@@ -533,27 +528,27 @@ async fn oidc_provider_opaque_tokens_are_introspected_and_revocation_takes_effec
         .expect("access_token")
         .to_owned();
     assert!(!opaque.contains('.'), "an opaque token: {opaque:.8}...");
-    let reply = send(&app, "/api/read", Some(&opaque)).await;
-    reply.assert_ok("opaque token");
-    assert_eq!(reply.body["client_id"], OPAQUE_CLIENT.0);
-    assert_eq!(reply.body["aud"], json!([API]));
-    assert_eq!(reply.body["iss"], provider.issuer.as_str());
-    assert_eq!(reply.body["scopes"], json!([READ]));
-    send(&app, "/api/write", Some(&opaque))
+    let reply = send_token(&app, "/api/read", &opaque).await;
+    let claims = reply.assert_ok();
+    assert_eq!(claims["client_id"], OPAQUE_CLIENT.0);
+    assert_eq!(claims["aud"], json!([API]));
+    assert_eq!(claims["iss"], provider.issuer.as_str());
+    assert_eq!(claims["scopes"], json!([READ]));
+    send_token(&app, "/api/write", &opaque)
         .await
-        .assert_status(StatusCode::FORBIDDEN, "opaque token without write");
+        .assert_insufficient_scope(WRITE);
     assert_eq!(validator.introspection_stats().calls, 1);
 
     // A JWT access token beside it: validated locally.
     let jwt = provider.access_token(CLIENT, READ).await;
-    send(&app, "/api/read", Some(&jwt)).await.assert_ok("JWT");
+    send_token(&app, "/api/read", &jwt).await.assert_ok();
     assert_eq!(validator.introspection_stats().calls, 1);
 
     // Never issued by the provider.
     let made_up = "kiJEft0wRmZ3FypMFYrJVugfOrE9p8yZvBdF-Eg3270";
-    send(&app, "/api/private", Some(made_up))
+    send_token(&app, "/api/private", made_up)
         .await
-        .assert_invalid_token(TokenProblem::Inactive, "a token never issued");
+        .assert_invalid_token_for(TokenProblem::Inactive);
     assert_eq!(validator.introspection_stats().calls, 2);
 
     // Revoked at the provider by its client.
@@ -573,18 +568,18 @@ async fn oidc_provider_opaque_tokens_are_introspected_and_revocation_takes_effec
     assert_eq!(revoked.status(), StatusCode::OK);
     let deadline = Instant::now() + Duration::from_secs(10);
     let refused = loop {
-        let reply = send(&app, "/api/read", Some(&opaque)).await;
+        let reply = send_token(&app, "/api/read", &opaque).await;
         if reply.status == StatusCode::UNAUTHORIZED {
             break reply;
         }
-        reply.assert_ok("still cached");
+        reply.assert_ok();
         assert!(
             Instant::now() < deadline,
             "the revoked token is never refused"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    refused.assert_invalid_token(TokenProblem::Inactive, "revoked");
+    refused.assert_invalid_token_for(TokenProblem::Inactive);
     assert_eq!(validator.introspection_stats().calls, 3);
 
     // RFC 9701: the provider signs its answers to this client; introspection only.
@@ -596,9 +591,8 @@ async fn oidc_provider_opaque_tokens_are_introspected_and_revocation_takes_effec
         .expect("valid configuration");
     let fresh = provider.token(OPAQUE_CLIENT, READ, Some(API)).await;
     let fresh = fresh["access_token"].as_str().expect("access_token");
-    let reply = send(&router(signed.clone()), "/api/read", Some(fresh)).await;
-    reply.assert_ok("signed introspection response");
-    assert_eq!(reply.body["client_id"], OPAQUE_CLIENT.0);
+    let reply = send_token(&router(signed.clone()), "/api/read", fresh).await;
+    assert_eq!(reply.assert_ok()["client_id"], OPAQUE_CLIENT.0);
     assert_eq!(signed.introspection_stats().calls, 1);
     assert_eq!(
         signed.key_stats().jwks_fetches,
@@ -629,99 +623,6 @@ fn router(validator: Validator) -> Router {
         )
         .route("/api/private", get(echo_claims))
         .layer(BearerLayer::new(validator))
-}
-
-async fn echo_claims(Extension(claims): Extension<VerifiedClaims>) -> Json<Value> {
-    Json(json!({
-        "iss": claims.issuer(),
-        "sub": claims.subject(),
-        "aud": claims.audiences(),
-        "exp": claims.expires_at(),
-        "client_id": claims.client_id(),
-        "scopes": claims.scopes().iter().collect::<Vec<_>>(),
-        "all": claims.all(),
-    }))
-}
-
-/// What a client sees.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    challenge: Option<String>,
-    body: Value,
-}
-
-impl Reply {
-    #[track_caller]
-    fn assert_ok(&self, what: &str) {
-        assert_eq!(self.status, StatusCode::OK, "{what}: {self:?}");
-    }
-
-    #[track_caller]
-    fn assert_status(&self, status: StatusCode, what: &str) {
-        assert_eq!(self.status, status, "{what}: {self:?}");
-    }
-
-    /// 401 `invalid_token`, with exactly the challenge the crate renders for `problem`.
-    #[track_caller]
-    fn assert_invalid_token(&self, problem: TokenProblem, what: &str) {
-        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{what}: {self:?}");
-        assert_eq!(self.body["error"], "invalid_token", "{what}: {self:?}");
-        let challenge = self.challenge.as_deref().unwrap_or_default();
-        assert!(
-            challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""),
-            "{what}: {challenge}"
-        );
-        let expected = AuthError::InvalidToken(problem);
-        assert_eq!(
-            Some(challenge),
-            expected
-                .challenge(None)
-                .as_ref()
-                .and_then(|v| v.to_str().ok()),
-            "{what}: expected {problem:?}"
-        );
-        assert_eq!(
-            self.body["error_description"],
-            expected.description(),
-            "{what}"
-        );
-    }
-}
-
-async fn send(app: &Router, path: &str, token: Option<&str>) -> Reply {
-    let mut request = Request::get(path);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).expect("request"))
-        .await
-        .expect("the router is infallible");
-    let status = response.status();
-    let challenge = response
-        .headers()
-        .get(header::WWW_AUTHENTICATE)
-        .map(|v| v.to_str().expect("ASCII challenge").to_owned());
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Reply {
-        status,
-        challenge,
-        body,
-    }
-}
-
-/// The JSON of a compact JWS's header (0) or payload (1), without verifying anything.
-#[track_caller]
-fn segment(token: &str, index: usize) -> Value {
-    let part = token.split('.').nth(index).expect("a compact JWS");
-    let bytes = URL_SAFE_NO_PAD.decode(part).expect("base64url");
-    serde_json::from_slice(&bytes).expect("a JSON segment")
 }
 
 /// The token with the first character of its signature changed.

@@ -9,8 +9,10 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bearer_guard::config::ConfigProblem;
+use bearer_guard::introspection::IntrospectionAuth;
 use bearer_guard::testing::{Api, Endpoint, Fault, TestIssuer};
-use bearer_guard::{ConfigProblem, IntrospectionAuth, Validator, ValidatorBuilder};
+use bearer_guard::{Validator, ValidatorBuilder};
 use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, send_token};
 use http::StatusCode;
 use serde_json::json;

@@ -8,8 +8,8 @@
 mod common;
 
 use bearer_guard::testing::{SigningKey, TestIssuer};
-use bearer_guard::{ConfigProblem, Validator};
-use common::{PRIVATE, Reply, SCOPE, SCOPED, app, send, send_token};
+use bearer_guard::{Validator, config::ConfigProblem};
+use common::{PRIVATE, SCOPE, SCOPED, app, send, send_token};
 use http::StatusCode;
 
 const AUDIENCE_A: &str = "https://a.api.example.com";
@@ -69,16 +69,6 @@ fn token_b(f: &TwoIssuers) -> bearer_guard::testing::TokenBuilder {
     f.b.token().audience(AUDIENCE_B)
 }
 
-#[track_caller]
-fn assert_invalid_token_saying(reply: &Reply, description: &str) {
-    reply.assert_invalid_token();
-    assert_eq!(
-        reply.param("error_description").as_deref(),
-        Some(description),
-        "{reply:#?}"
-    );
-}
-
 #[tokio::test]
 async fn tokens_from_either_issuer_are_accepted_with_their_own_claims() {
     let f = TwoIssuers::start().await;
@@ -109,16 +99,16 @@ async fn each_issuer_keeps_its_own_audience() {
     let f = TwoIssuers::start().await;
     // A's token carrying B's audience: B's audience is fine for B, not for A.
     let reply = send_token(&f.app, PRIVATE, &token_a(&f).audience(AUDIENCE_B).sign()).await;
-    assert_invalid_token_saying(&reply, "the token is not intended for this API");
+    reply.assert_invalid_token_saying("the token is not intended for this API");
     // And the other way round.
     let reply = send_token(&f.app, PRIVATE, &token_b(&f).audience(AUDIENCE_A).sign()).await;
-    assert_invalid_token_saying(&reply, "the token is not intended for this API");
+    reply.assert_invalid_token_saying("the token is not intended for this API");
     // An array holding only the other issuer's audience does not help either.
     let both_wrong = token_a(&f)
         .audience(serde_json::json!([AUDIENCE_B, "https://other.example"]))
         .sign();
     let reply = send_token(&f.app, PRIVATE, &both_wrong).await;
-    assert_invalid_token_saying(&reply, "the token is not intended for this API");
+    reply.assert_invalid_token_saying("the token is not intended for this API");
     // Sanity: the right audiences pass.
     send_token(&f.app, PRIVATE, &token_a(&f).sign())
         .await
@@ -136,12 +126,12 @@ async fn an_issuer_not_on_the_list_is_refused_without_any_fetch() {
     // A perfectly valid token of an issuer that is not on the list.
     let token = stranger.token().audience(AUDIENCE_A).sign();
     let reply = send_token(&f.app, PRIVATE, &token).await;
-    assert_invalid_token_saying(&reply, "the token issuer is not accepted");
+    reply.assert_invalid_token_saying("the token issuer is not accepted");
 
     // A token signed with A's own key but claiming another issuer.
     let forged = token_a(&f).issuer("https://evil.example/").sign();
     let reply = send_token(&f.app, PRIVATE, &forged).await;
-    assert_invalid_token_saying(&reply, "the token issuer is not accepted");
+    reply.assert_invalid_token_saying("the token issuer is not accepted");
 
     // Near-misses of A's issuer are other issuers: byte-for-byte comparison.
     let a_without_slash = f.a.issuer().trim_end_matches('/').to_owned();
@@ -149,14 +139,14 @@ async fn an_issuer_not_on_the_list_is_refused_without_any_fetch() {
     for iss in [a_without_slash, a_upper, format!("{} ", f.a.issuer())] {
         let token = token_a(&f).issuer(iss.as_str()).sign();
         let reply = send_token(&f.app, PRIVATE, &token).await;
-        assert_invalid_token_saying(&reply, "the token issuer is not accepted");
+        reply.assert_invalid_token_saying("the token issuer is not accepted");
     }
 
     // `iss` missing or not a string.
     let reply = send_token(&f.app, PRIVATE, &token_a(&f).without_claim("iss").sign()).await;
-    assert_invalid_token_saying(&reply, "the token lacks the iss claim");
+    reply.assert_invalid_token_saying("the token lacks the iss claim");
     let reply = send_token(&f.app, PRIVATE, &token_a(&f).issuer(42).sign()).await;
-    assert_invalid_token_saying(&reply, "the iss claim is invalid");
+    reply.assert_invalid_token_saying("the iss claim is invalid");
 
     // Not one network request, to any issuer.
     assert_eq!(f.fetches(), [(0, 0), (0, 0)]);
@@ -180,7 +170,7 @@ async fn a_token_claiming_b_but_signed_with_a_key_is_refused() {
     // Everything B's validator wants, but signed by A's key (and naming A's kid).
     let forged = token_a(&f).issuer(f.b.issuer()).audience(AUDIENCE_B).sign();
     let reply = send_token(&f.app, PRIVATE, &forged).await;
-    assert_invalid_token_saying(&reply, "no signing key matches the token");
+    reply.assert_invalid_token_saying("no signing key matches the token");
 
     // The same, naming B's kid.
     let forged = token_a(&f)
@@ -189,7 +179,7 @@ async fn a_token_claiming_b_but_signed_with_a_key_is_refused() {
         .header("kid", "b-key")
         .sign();
     let reply = send_token(&f.app, PRIVATE, &forged).await;
-    assert_invalid_token_saying(&reply, "the token signature is invalid");
+    reply.assert_invalid_token_saying("the token signature is invalid");
 
     // A's key set was not consulted again; B's was fetched for B's tokens only.
     assert_eq!(f.a.jwks_fetches(), 1);
@@ -213,10 +203,10 @@ async fn issuers_whose_keys_share_a_kid_do_not_verify_each_other() {
         .assert_ok();
     let forged = token_a(&f).issuer(f.b.issuer()).audience(AUDIENCE_B).sign();
     let reply = send_token(&f.app, PRIVATE, &forged).await;
-    assert_invalid_token_saying(&reply, "the token signature is invalid");
+    reply.assert_invalid_token_saying("the token signature is invalid");
     let forged = token_b(&f).issuer(f.a.issuer()).audience(AUDIENCE_A).sign();
     let reply = send_token(&f.app, PRIVATE, &forged).await;
-    assert_invalid_token_saying(&reply, "the token signature is invalid");
+    reply.assert_invalid_token_saying("the token signature is invalid");
 }
 
 #[tokio::test]
@@ -285,7 +275,7 @@ async fn each_issuer_keeps_its_own_rules() {
 
     let plain_jwt_a = a.token().sign();
     let reply = send_token(&app, PRIVATE, &plain_jwt_a).await;
-    assert_invalid_token_saying(&reply, "the token is not a JWT access token (typ at+jwt)");
+    reply.assert_invalid_token_saying("the token is not a JWT access token (typ at+jwt)");
     send_token(&app, PRIVATE, &b.token().sign())
         .await
         .assert_ok();

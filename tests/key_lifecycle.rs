@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use bearer_guard::testing::{Endpoint, Fault, SigningKey, TestIssuer};
-use bearer_guard::{ConfigProblem, KeyFetchError, Validator};
+use bearer_guard::{Validator, config::ConfigProblem, jwks::KeyFetchError};
 use common::{Fixture, PRIVATE, app, send_token};
 use http::StatusCode;
 use serde_json::json;

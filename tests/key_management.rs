@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{Fault, SigningKey, TestIssuer, TokenBuilder};
-use bearer_guard::{AuthError, TokenProblem, Validator};
+use bearer_guard::{AuthError, Validator, error::TokenProblem};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 

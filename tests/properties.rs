@@ -7,16 +7,15 @@
 //!    JSON, truncation) are never accepted unless the result is byte-identical to the original:
 //!    HS256 (fast, many cases) and RS256 through the test issuer (fewer cases).
 //! 3. Re-signed tokens whose `iss` / `aud` / `exp` / `nbf` / `iat` is set to an arbitrary JSON
-//!    value are accepted exactly when DESIGN.md's claim rules say so.
+//!    value are accepted exactly when the README's claim rules say so.
 //! 4. Re-signed tokens whose header has one member set to an arbitrary JSON value are accepted
-//!    exactly when DESIGN.md's header rules say so (the known-bug inputs are excluded here and
-//!    checked by an `#[ignore]`d twin property).
+//!    exactly when the README's header rules say so.
 //! 5. Arbitrary JSON as the JWK set given to `testing::verify_signature` never panics and never
 //!    verifies a token signed by a key (or secret) that the set does not contain.
 //!
 //! Case counts are kept moderate so that the file runs in a few seconds in a debug build.
 
-mod support;
+mod common;
 
 use std::sync::OnceLock;
 
@@ -27,11 +26,11 @@ use bearer_guard::Validator;
 use bearer_guard::testing::{
     DEFAULT_AUDIENCE, SigningKey, TestIssuer, TokenBuilder, verify_signature,
 };
+use common::{Expect, HS_ISSUER, PRIVATE, app, b64, check, hs_builder, hs_token, send_values};
 use http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
-use support::{Expect, HS_ISSUER, PRIVATE, b64, check, hs_builder, hs_token, router, send};
 
 // ---------------------------------------------------------------------------------------------
 // Shared worlds: one runtime, one secret-mode app, one RS256 issuer for the whole binary.
@@ -61,7 +60,7 @@ fn hs_world() -> &'static World {
     WORLD.get_or_init(|| {
         let validator = hs_builder().build().expect("valid configuration");
         World {
-            app: router(validator.clone()),
+            app: app(validator.clone()),
             validator,
             token: hs_token().sign(),
             _issuer: None,
@@ -77,9 +76,9 @@ fn rs_world() -> &'static World {
             let validator = issuer.validator().build().expect("valid configuration");
             validator.warm_up().await.expect("keys");
             World {
-                app: router(validator.clone()),
+                app: app(validator.clone()),
                 validator,
-                token: issuer.token().scope(support::SCOPE).sign(),
+                token: issuer.token().scope(common::SCOPE).sign(),
                 _issuer: Some(issuer),
             }
         })
@@ -96,7 +95,7 @@ fn accepted(world: &World, token: &[u8]) -> Result<bool, TestCaseError> {
     let mut value = b"Bearer ".to_vec();
     value.extend_from_slice(token);
     if http::HeaderValue::from_bytes(&value).is_ok() {
-        let reply = runtime().block_on(send(&world.app, PRIVATE, &[value]));
+        let reply = runtime().block_on(send_values(&world.app, PRIVATE, &[value]));
         prop_assert!(
             !reply.status.is_server_error(),
             "5xx for a mutated token: {:?}",
@@ -401,7 +400,7 @@ proptest! {
         values in prop::collection::vec(authorization_value(), 0..4)
     ) {
         let world = hs_world();
-        let reply = runtime().block_on(send(&world.app, PRIVATE, &values));
+        let reply = runtime().block_on(send_values(&world.app, PRIVATE, &values));
         let outcome = match reply.status {
             StatusCode::BAD_REQUEST => check(&reply, Expect::InvalidRequest, &values),
             StatusCode::UNAUTHORIZED => check(&reply, Expect::InvalidToken, &values)
@@ -478,7 +477,7 @@ fn claim_value() -> impl Strategy<Value = ClaimValue> {
     ]
 }
 
-/// DESIGN.md's NumericDate: a JSON number, fractions rounded down, saturating.
+/// A NumericDate as the crate reads it: a JSON number, fractions rounded down, saturating.
 fn numeric_date(value: &Value) -> Option<i64> {
     let number = value.as_number()?;
     number
@@ -487,7 +486,7 @@ fn numeric_date(value: &Value) -> Option<i64> {
         .or_else(|| number.as_f64().map(|f| f.floor() as i64))
 }
 
-/// Whether DESIGN.md accepts the default claims with `name` set to `value` at `now` (60 s
+/// Whether the rules accept the default claims with `name` set to `value` at `now` (60 s
 /// leeway); `None` when the value is within 2 s of a time boundary (the clock may tick).
 fn model_accepts(name: &str, value: &Value, now: i64) -> Option<bool> {
     let leeway = 60;
@@ -525,7 +524,7 @@ proptest! {
         name in prop::sample::select(&["iss", "aud", "exp", "nbf", "iat", "x-custom"][..]),
         value in claim_value(),
     ) {
-        let now = support::now();
+        let now = common::now();
         let value = match value {
             ClaimValue::Json(value) => value,
             ClaimValue::SecondsFromNow(s) => json!(now + s),
@@ -536,7 +535,7 @@ proptest! {
         };
         let token = hs_token().claim(name, value.clone()).sign();
         let world = hs_world();
-        let reply = runtime().block_on(send(&world.app, PRIVATE, &[format!("Bearer {token}").into_bytes()]));
+        let reply = runtime().block_on(send_values(&world.app, PRIVATE, &[format!("Bearer {token}").into_bytes()]));
         let expect = if expected { Expect::Ok } else { Expect::InvalidToken };
         let outcome = check(&reply, expect, &[]);
         prop_assert!(outcome.is_ok(), "{name} = {value}: {outcome:?}");
@@ -547,7 +546,7 @@ proptest! {
 // 4. Header rules on re-signed tokens
 // ---------------------------------------------------------------------------------------------
 
-/// Whether DESIGN.md accepts an HS256 token whose header has `name` set to `value` (secret
+/// Whether the rules accept an HS256 token whose header has `name` set to `value` (secret
 /// mode): `alg` must be `HS256`; `crit` and `b64` reject whatever their value; `kid`, `typ`
 /// and `cty` must be strings (`typ` is otherwise not inspected in the default mode), and
 /// `cty` must not name a nested JWT; other members are not inspected.
@@ -575,7 +574,7 @@ fn check_resigned_header(name: &str, value: &Value) -> Result<(), TestCaseError>
     let expected = header_model_accepts(name, value);
     let token = hs_token().header(name, value.clone()).sign();
     let world = hs_world();
-    let reply = runtime().block_on(send(
+    let reply = runtime().block_on(send_values(
         &world.app,
         PRIVATE,
         &[format!("Bearer {token}").into_bytes()],

@@ -4,8 +4,9 @@
 mod common;
 
 use base64::Engine;
+use bearer_guard::ValidatorBuilder;
+use bearer_guard::config::ConfigProblem;
 use bearer_guard::testing::{SigningKey, TestIssuer};
-use bearer_guard::{ConfigProblem, ValidatorBuilder};
 use common::{Fixture, PRIVATE, SCOPE, SCOPED};
 use serde_json::json;
 

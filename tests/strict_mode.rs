@@ -5,7 +5,7 @@
 mod common;
 
 use bearer_guard::testing::TokenBuilder;
-use common::{Fixture, PRIVATE, Reply, SCOPE, SCOPED};
+use common::{Fixture, PRIVATE, SCOPE, SCOPED};
 use serde_json::json;
 
 const NOT_AN_ACCESS_TOKEN: &str = "the token is not a JWT access token (typ at+jwt)";
@@ -21,16 +21,6 @@ fn access_token(f: &Fixture) -> TokenBuilder {
         .header("typ", "at+jwt")
         .claim("client_id", "client-1")
         .claim("jti", "token-id-1")
-}
-
-#[track_caller]
-fn assert_refused_with(reply: &Reply, description: &str) {
-    reply.assert_invalid_token();
-    assert_eq!(
-        reply.param("error_description").as_deref(),
-        Some(description),
-        "{reply:#?}"
-    );
 }
 
 #[tokio::test]
@@ -92,10 +82,12 @@ async fn other_types_and_a_missing_typ_are_refused() {
             http::StatusCode::UNAUTHORIZED,
             "typ {typ:?}: {reply:#?}"
         );
-        assert_refused_with(&reply, NOT_AN_ACCESS_TOKEN);
+        reply.assert_invalid_token_saying(NOT_AN_ACCESS_TOKEN);
     }
     let without_typ = access_token(&f).without_header("typ").sign();
-    assert_refused_with(&f.send(PRIVATE, &without_typ).await, NOT_AN_ACCESS_TOKEN);
+    f.send(PRIVATE, &without_typ)
+        .await
+        .assert_invalid_token_saying(NOT_AN_ACCESS_TOKEN);
     // `typ` of another JSON type.
     for typ in [json!(null), json!(["at+jwt"]), json!(1)] {
         let token = access_token(&f).header("typ", typ.clone()).sign();
@@ -111,7 +103,7 @@ async fn each_required_claim_is_required() {
     for claim in ["sub", "client_id", "iat", "jti"] {
         let token = access_token(&f).without_claim(claim).sign();
         let reply = f.send(PRIVATE, &token).await;
-        assert_refused_with(&reply, &format!("the token lacks the {claim} claim"));
+        reply.assert_invalid_token_saying(&format!("the token lacks the {claim} claim"));
     }
     // `azp` does not stand in for `client_id` in strict mode (RFC 9068 §2.2 requires
     // `client_id` itself).
@@ -119,10 +111,9 @@ async fn each_required_claim_is_required() {
         .without_claim("client_id")
         .claim("azp", "client-1")
         .sign();
-    assert_refused_with(
-        &f.send(PRIVATE, &azp_only).await,
-        "the token lacks the client_id claim",
-    );
+    f.send(PRIVATE, &azp_only)
+        .await
+        .assert_invalid_token_saying("the token lacks the client_id claim");
 }
 
 #[tokio::test]
@@ -132,14 +123,13 @@ async fn required_string_claims_must_be_strings() {
         for value in [json!(1), json!(null), json!(["x"]), json!({"id": "x"})] {
             let token = access_token(&f).claim(claim, value.clone()).sign();
             let reply = f.send(PRIVATE, &token).await;
-            assert_refused_with(&reply, &format!("the {claim} claim is invalid"));
+            reply.assert_invalid_token_saying(&format!("the {claim} claim is invalid"));
         }
     }
     let iat_text = access_token(&f).claim("iat", "1700000000").sign();
-    assert_refused_with(
-        &f.send(PRIVATE, &iat_text).await,
-        "the iat claim is invalid",
-    );
+    f.send(PRIVATE, &iat_text)
+        .await
+        .assert_invalid_token_saying("the iat claim is invalid");
 }
 
 #[tokio::test]
@@ -182,6 +172,8 @@ async fn strict_mode_does_not_relax_anything_else() {
             "the token was issued in the future",
         ),
     ] {
-        assert_refused_with(&f.send(PRIVATE, &token).await, description);
+        f.send(PRIVATE, &token)
+            .await
+            .assert_invalid_token_saying(description);
     }
 }

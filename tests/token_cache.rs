@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{AuthError, TokenProblem};
+use bearer_guard::{AuthError, error::TokenProblem};
 
 #[tokio::test]
 async fn only_valid_tokens_enter_the_cache() {

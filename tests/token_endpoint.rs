@@ -2,13 +2,16 @@
 //! RFC 6749 §4.4 / §5 and Auth0 do, and its tokens pass (or are refused by) a real
 //! `BearerLayer` router served on loopback.
 
+mod common;
+
+use axum::Router;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use bearer_guard::testing::{Api, DEFAULT_TOKEN_LIFETIME, Fault, TestIssuer, generate_secret};
-use bearer_guard::{BearerLayer, RequireScopes, Validator, VerifiedClaims};
-use http::{HeaderMap, header};
+use bearer_guard::{BearerLayer, RequireScopes, Validator};
+use common::{Reply, decode, echo_claims};
+use http::header;
 use serde_json::{Value, json};
 
 const API: &str = "https://api.example.com";
@@ -42,20 +45,19 @@ enum Auth<'a> {
     None,
 }
 
-/// What the token endpoint answered.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
+/// The assertions on what the token endpoint answered.
+trait TokenEndpointReply {
+    fn assert_oauth_error(&self, status: u16, error: &str);
+    fn assert_json_no_store(&self);
+    fn assert_token(&self, scope: &str) -> String;
 }
 
-impl Reply {
+impl TokenEndpointReply for Reply {
     /// Asserts an RFC 6749 §5.2 error: status, `error`, a description, JSON, `no-store`.
     #[track_caller]
-    fn assert_error(&self, status: u16, error: &str) {
+    fn assert_oauth_error(&self, status: u16, error: &str) {
         assert_eq!(
-            (self.status, self.body["error"].as_str()),
+            (self.status.as_u16(), self.body["error"].as_str()),
             (status, Some(error)),
             "{self:?}"
         );
@@ -104,10 +106,6 @@ impl Reply {
             .expect("an access_token")
             .to_owned()
     }
-
-    fn header(&self, name: header::HeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
 }
 
 /// POSTs `body` with this content type and client authentication to the token endpoint.
@@ -120,15 +118,9 @@ async fn post_raw(issuer: &TestIssuer, auth: Auth<'_>, content_type: &str, body:
         request = request.basic_auth(id, Some(secret));
     }
     let response = request.send().await.expect("the token endpoint answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
+    let (status, headers) = (response.status(), response.headers().clone());
     let bytes = response.bytes().await.expect("a body");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::from_parts(status, headers, bytes.to_vec())
 }
 
 /// POSTs these form parameters (plus the client's, for [`Auth::Post`] and [`Auth::Both`]).
@@ -157,36 +149,19 @@ async fn request(
     post(issuer, auth, &params).await
 }
 
-/// The decoded header and payload of a compact JWS (unverified).
-fn decode(token: &str) -> (Value, Value) {
-    let mut parts = token.split('.');
-    let mut next = || {
-        let part = parts.next().expect("a JWS segment");
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
-    };
-    (next(), next())
-}
-
 /// The seed's API behind `BearerLayer`, served on loopback: `/api/private` needs a token,
 /// `/api/private-scoped` `read:messages`, `/api/messages/write` `write:messages`. Protected
-/// handlers echo the scopes and the client id. Returns the base URL.
+/// handlers echo the claims (`common::echo_claims`). Returns the base URL.
 async fn serve_api(validator: Validator) -> String {
-    async fn echo(Extension(claims): Extension<VerifiedClaims>) -> Json<Value> {
-        Json(json!({
-            "sub": claims.subject(),
-            "client_id": claims.client_id(),
-            "scopes": claims.scopes().iter().collect::<Vec<_>>(),
-        }))
-    }
     let app = Router::new()
-        .route("/api/private-scoped", get(echo))
+        .route("/api/private-scoped", get(echo_claims))
         .route_layer(RequireScopes::all([READ]))
         .merge(
             Router::new()
-                .route("/api/messages/write", get(echo))
+                .route("/api/messages/write", get(echo_claims))
                 .route_layer(RequireScopes::all([WRITE])),
         )
-        .route("/api/private", get(echo))
+        .route("/api/private", get(echo_claims))
         .layer(BearerLayer::new(validator));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -196,25 +171,16 @@ async fn serve_api(validator: Validator) -> String {
     base
 }
 
-/// GETs `path` with the token; returns the status, the `WWW-Authenticate` and the body.
-async fn call(base: &str, path: &str, token: Option<&str>) -> (u16, String, Value) {
+/// GETs `path` over HTTP with the token, as a client would.
+async fn call(base: &str, path: &str, token: Option<&str>) -> Reply {
     let mut request = reqwest::Client::new().get(format!("{base}{path}"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.expect("the API answers");
-    let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get(header::WWW_AUTHENTICATE)
-        .map(|value| value.to_str().expect("ASCII").to_owned())
-        .unwrap_or_default();
+    let (status, headers) = (response.status(), response.headers().clone());
     let bytes = response.bytes().await.expect("a body");
-    (
-        status,
-        challenge,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    Reply::from_parts(status, headers, bytes.to_vec())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,17 +434,20 @@ async fn a_granted_token_passes_the_layer_with_its_scopes() {
         .expect("a token")
         .access_token;
 
-    let (status, _, body) = call(&base, "/api/private", Some(&token)).await;
-    assert_eq!(status, 200, "{body}");
+    let body = call(&base, "/api/private", Some(&token))
+        .await
+        .assert_ok()
+        .clone();
     assert_eq!(body["sub"], format!("{CLIENT}@clients"));
     assert_eq!(body["client_id"], CLIENT);
     assert_eq!(body["scopes"], json!([READ]));
 
-    let (status, _, body) = call(&base, "/api/private-scoped", Some(&token)).await;
-    assert_eq!((status, &body["scopes"]), (200, &json!([READ])), "{body}");
+    let reply = call(&base, "/api/private-scoped", Some(&token)).await;
+    assert_eq!(reply.assert_ok()["scopes"], json!([READ]));
 
-    let (status, challenge, _) = call(&base, "/api/private", None).await;
-    assert_eq!((status, challenge.as_str()), (401, "Bearer"));
+    call(&base, "/api/private", None)
+        .await
+        .assert_bare_challenge();
 }
 
 #[tokio::test]
@@ -490,13 +459,9 @@ async fn a_route_needing_an_ungranted_scope_answers_403() {
         .await
         .expect("a token")
         .access_token;
-    let (status, challenge, body) = call(&base, "/api/messages/write", Some(&token)).await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"], "insufficient_scope");
-    assert!(
-        challenge.contains("error=\"insufficient_scope\"") && challenge.contains(WRITE),
-        "{challenge}"
-    );
+    call(&base, "/api/messages/write", Some(&token))
+        .await
+        .assert_insufficient_scope(WRITE);
 
     // A client granted write:messages only: the other way round.
     issuer.register_client("writer", "writer-secret");
@@ -506,13 +471,12 @@ async fn a_route_needing_an_ungranted_scope_answers_403() {
         .await
         .expect("a token")
         .access_token;
-    assert_eq!(
-        call(&base, "/api/messages/write", Some(&writer)).await.0,
-        200
-    );
-    let (status, challenge, _) = call(&base, "/api/private-scoped", Some(&writer)).await;
-    assert_eq!(status, 403);
-    assert!(challenge.contains("scope=\"read:messages\""), "{challenge}");
+    call(&base, "/api/messages/write", Some(&writer))
+        .await
+        .assert_ok();
+    call(&base, "/api/private-scoped", Some(&writer))
+        .await
+        .assert_insufficient_scope(READ);
 }
 
 #[tokio::test]
@@ -520,7 +484,7 @@ async fn a_token_for_an_ungranted_scope_is_refused_with_invalid_scope() {
     let issuer = seeded().await;
     request(&issuer, Auth::Basic(CLIENT, SECRET), API, Some(WRITE))
         .await
-        .assert_error(400, "invalid_scope");
+        .assert_oauth_error(400, "invalid_scope");
     // One ungranted scope among granted ones refuses the whole request.
     request(
         &issuer,
@@ -529,11 +493,11 @@ async fn a_token_for_an_ungranted_scope_is_refused_with_invalid_scope() {
         Some("read:messages write:messages"),
     )
     .await
-    .assert_error(400, "invalid_scope");
+    .assert_oauth_error(400, "invalid_scope");
     // A scope the API does not define.
     request(&issuer, Auth::Basic(CLIENT, SECRET), API, Some("admin"))
         .await
-        .assert_error(400, "invalid_scope");
+        .assert_oauth_error(400, "invalid_scope");
     // Not a scope-token at all (RFC 6749 §3.3).
     request(
         &issuer,
@@ -542,7 +506,7 @@ async fn a_token_for_an_ungranted_scope_is_refused_with_invalid_scope() {
         Some("read:\"messages\""),
     )
     .await
-    .assert_error(400, "invalid_scope");
+    .assert_oauth_error(400, "invalid_scope");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,12 +532,11 @@ async fn hs256_api_tokens_verify_with_the_api_secret() {
         .build()
         .unwrap();
     let base = serve_api(validator.clone()).await;
-    let (status, _, body) = call(&base, "/api/private-scoped", Some(&token)).await;
-    assert_eq!((status, &body["scopes"]), (200, &json!([READ])), "{body}");
-    assert_eq!(
-        call(&base, "/api/messages/write", Some(&token)).await.0,
-        403
-    );
+    let reply = call(&base, "/api/private-scoped", Some(&token)).await;
+    assert_eq!(reply.assert_ok()["scopes"], json!([READ]));
+    call(&base, "/api/messages/write", Some(&token))
+        .await
+        .assert_insufficient_scope(WRITE);
     let stats = validator.key_stats();
     assert_eq!((stats.discovery_fetches, stats.jwks_fetches), (0, 0));
 
@@ -612,13 +575,13 @@ async fn invalid_client_for_unknown_clients_and_wrong_secrets() {
     // With HTTP Basic: 401 and a Basic challenge.
     request(&issuer, Auth::Basic("nobody", SECRET), API, None)
         .await
-        .assert_error(401, "invalid_client");
+        .assert_oauth_error(401, "invalid_client");
     request(&issuer, Auth::Basic(CLIENT, "wrong-secret"), API, None)
         .await
-        .assert_error(401, "invalid_client");
+        .assert_oauth_error(401, "invalid_client");
     request(&issuer, Auth::Basic(CLIENT, ""), API, None)
         .await
-        .assert_error(401, "invalid_client");
+        .assert_oauth_error(401, "invalid_client");
     // A secret that is a prefix of the right one, or extends it.
     request(
         &issuer,
@@ -627,7 +590,7 @@ async fn invalid_client_for_unknown_clients_and_wrong_secrets() {
         None,
     )
     .await
-    .assert_error(401, "invalid_client");
+    .assert_oauth_error(401, "invalid_client");
     request(
         &issuer,
         Auth::Basic(CLIENT, &format!("{SECRET}x")),
@@ -635,14 +598,14 @@ async fn invalid_client_for_unknown_clients_and_wrong_secrets() {
         None,
     )
     .await
-    .assert_error(401, "invalid_client");
+    .assert_oauth_error(401, "invalid_client");
     // In the body: 400, no challenge.
     request(&issuer, Auth::Post("nobody", SECRET), API, None)
         .await
-        .assert_error(400, "invalid_client");
+        .assert_oauth_error(400, "invalid_client");
     request(&issuer, Auth::Post(CLIENT, "wrong-secret"), API, None)
         .await
-        .assert_error(400, "invalid_client");
+        .assert_oauth_error(400, "invalid_client");
 }
 
 #[tokio::test]
@@ -650,7 +613,7 @@ async fn invalid_client_without_client_authentication() {
     let issuer = seeded().await;
     request(&issuer, Auth::None, API, None)
         .await
-        .assert_error(400, "invalid_client");
+        .assert_oauth_error(400, "invalid_client");
     // A client_id alone authenticates nothing.
     post(
         &issuer,
@@ -662,7 +625,7 @@ async fn invalid_client_without_client_authentication() {
         ],
     )
     .await
-    .assert_error(400, "invalid_client");
+    .assert_oauth_error(400, "invalid_client");
 }
 
 #[tokio::test]
@@ -683,12 +646,9 @@ async fn invalid_client_for_malformed_or_foreign_authorization_headers() {
             .send()
             .await
             .unwrap();
-        let reply = Reply {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
-        };
-        reply.assert_error(401, "invalid_client");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let reply = Reply::from_parts(status, headers, response.bytes().await.unwrap().to_vec());
+        reply.assert_oauth_error(401, "invalid_client");
         let description = reply.body["error_description"].as_str().unwrap();
         assert!(!description.contains("secret-without-id"), "{description}");
     }
@@ -699,7 +659,7 @@ async fn invalid_request_for_two_client_authentication_methods() {
     let issuer = seeded().await;
     request(&issuer, Auth::Both(CLIENT, SECRET), API, None)
         .await
-        .assert_error(400, "invalid_request");
+        .assert_oauth_error(400, "invalid_request");
     // A client_id in the body that contradicts the Basic one.
     post(
         &issuer,
@@ -711,7 +671,7 @@ async fn invalid_request_for_two_client_authentication_methods() {
         ],
     )
     .await
-    .assert_error(400, "invalid_request");
+    .assert_oauth_error(400, "invalid_request");
     // ...while the same client_id is allowed.
     post(
         &issuer,
@@ -737,7 +697,7 @@ async fn unauthorized_client_without_a_grant_for_the_api() {
         None,
     )
     .await
-    .assert_error(400, "unauthorized_client");
+    .assert_oauth_error(400, "unauthorized_client");
     // A grant on another API does not count.
     issuer.register_api(Api::new("https://other.example.com").scopes([READ]));
     issuer.grant("stranger", "https://other.example.com", [READ]);
@@ -748,12 +708,12 @@ async fn unauthorized_client_without_a_grant_for_the_api() {
         None,
     )
     .await
-    .assert_error(400, "unauthorized_client");
+    .assert_oauth_error(400, "unauthorized_client");
     // Revoking a grant takes effect at once.
     issuer.revoke_grant(CLIENT, API);
     request(&issuer, Auth::Basic(CLIENT, SECRET), API, None)
         .await
-        .assert_error(400, "unauthorized_client");
+        .assert_oauth_error(400, "unauthorized_client");
 }
 
 #[tokio::test]
@@ -772,7 +732,7 @@ async fn unsupported_grant_type_for_other_grants() {
             &[("grant_type", grant_type), ("audience", API)],
         )
         .await
-        .assert_error(400, "unsupported_grant_type");
+        .assert_oauth_error(400, "unsupported_grant_type");
     }
 }
 
@@ -783,18 +743,18 @@ async fn invalid_request_for_missing_or_unknown_parameters() {
     // No grant_type.
     post(&issuer, auth, &[("audience", API)])
         .await
-        .assert_error(400, "invalid_request");
+        .assert_oauth_error(400, "invalid_request");
     // No audience (and an empty one counts as none).
     post(&issuer, auth, &[("grant_type", "client_credentials")])
         .await
-        .assert_error(400, "invalid_request");
+        .assert_oauth_error(400, "invalid_request");
     request(&issuer, auth, "", None)
         .await
-        .assert_error(400, "invalid_request");
+        .assert_oauth_error(400, "invalid_request");
     // An audience that is no registered API.
     request(&issuer, auth, "https://unknown.example.com", None)
         .await
-        .assert_error(400, "invalid_request");
+        .assert_oauth_error(400, "invalid_request");
     // Unknown parameters are ignored (RFC 6749 §3.2).
     post(
         &issuer,
@@ -857,7 +817,7 @@ async fn invalid_request_for_malformed_bodies() {
     for (label, content_type, body) in cases {
         let reply = post_raw(&issuer, auth, content_type, body).await;
         assert_eq!(reply.body["error"], "invalid_request", "{label}: {reply:?}");
-        reply.assert_error(400, "invalid_request");
+        reply.assert_oauth_error(400, "invalid_request");
     }
     // No content type at all.
     let response = reqwest::Client::new()
@@ -882,7 +842,7 @@ async fn refusals_never_echo_the_secret() {
         Auth::Both(CLIENT, "a-wrong-secret-123"),
     ] {
         let reply = request(&issuer, auth, API, Some(WRITE)).await;
-        assert!(reply.status >= 400, "{reply:?}");
+        assert!(reply.status.as_u16() >= 400, "{reply:?}");
         assert!(
             !reply.body.to_string().contains("a-wrong-secret-123"),
             "{reply:?}"

@@ -7,7 +7,7 @@ mod common;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, RequireScopes, TokenSource, Validator, VerifiedClaims};
+use bearer_guard::{BearerLayer, RequireScopes, Validator, VerifiedClaims, layer::TokenSource};
 use common::{Reply, SCOPE, get_with};
 use http::{HeaderName, StatusCode, header};
 use serde_json::{Value, json};

@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{SigningKey, TokenBuilder, verify_signature};
-use bearer_guard::{BearerLayer, BearerService, Validator};
+use bearer_guard::{BearerLayer, layer::BearerService, Validator};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -129,7 +129,7 @@ pub fn harness() -> &'static Harness {
 
 /// The fixed texts of every refusal this crate can make (see [`Harness::vocabulary`]).
 fn vocabulary() -> Vec<u8> {
-    use bearer_guard::{AuthError, Claim, RequestProblem, TokenProblem};
+    use bearer_guard::{AuthError, error::Claim, error::RequestProblem, error::TokenProblem};
     let claims = [
         Claim::Issuer,
         Claim::Audience,

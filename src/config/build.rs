@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
-use reqwest::Url;
-
 use std::sync::Arc;
+
+use crate::algorithm::Algorithm;
+use reqwest::Url;
 
 use super::{
     ConfigError, ConfigProblem, KeySource, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, Secret,
@@ -150,11 +150,12 @@ impl ValidatorBuilder {
             problems.push(ConfigProblem::NoAlgorithm);
         }
         for &alg in &algorithms {
-            let symmetric = matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
-            if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES) {
-                if symmetric && !crate::keys::hmac_secret_fits(secret.len(), alg) {
-                    problems.push(ConfigProblem::SecretShorterThanHash(alg));
-                }
+            let symmetric = alg.is_symmetric();
+            if let Some(secret) = secret.filter(|s| s.len() >= MIN_HMAC_SECRET_BYTES)
+                && symmetric
+                && !crate::keys::hmac_secret_fits(secret.len(), alg.to_jwt())
+            {
+                problems.push(ConfigProblem::SecretShorterThanHash(alg));
             }
             if secret_mode && !symmetric {
                 problems.push(ConfigProblem::AlgorithmNeedsKeySet(alg));
@@ -208,6 +209,7 @@ impl ValidatorBuilder {
             keys,
             introspection_endpoint,
         } = checked;
+        let algorithms: Vec<_> = algorithms.into_iter().map(Algorithm::to_jwt).collect();
         let counters = Arc::new(Counters::new(&issuer));
         // One fetcher for the key set and introspection: one HTTP client, one discovery.
         let needs_fetcher = self.introspects() || matches!(keys, CheckedKeys::KeySet(_));

@@ -12,8 +12,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::algorithm::Algorithm;
 use base64::Engine;
-use jsonwebtoken::Algorithm;
 
 use crate::error::AuthError;
 use crate::jwks::{CacheSettings, FetchLimits};
@@ -347,10 +347,7 @@ impl ValidatorBuilder {
         let mut builder = ValidatorBuilder::default()
             .issuer(format!("https://{host}/"))
             .audience(audience)
-            .scope_claims(ScopeClaims {
-                permissions: true,
-                ..ScopeClaims::default()
-            });
+            .scope_claims(ScopeClaims::default().permissions(true));
         // An Auth0 API signed with HS256 has no key set: a secret given later replaces it.
         builder.key_source = KeySource::KeySetUri {
             uri: format!("https://{host}/.well-known/jwks.json"),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use super::{MAX_LEEWAY, MIN_HMAC_SECRET_BYTES};
 

@@ -1,7 +1,7 @@
 //! The static key source: public keys given at build time (a JWK set document, or PEM keys
 //! with their `kid`), checked by the same key policy as a fetched key set. No network ever.
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use serde_json::Value;
 
 use super::{ConfigProblem, KeySource, ValidatorBuilder};
@@ -67,7 +67,8 @@ pub(super) fn check_static_keys(
                 .map_err(|error| problem(error.to_string()))?
         }
     };
-    let (set, skipped) = KeySet::parse(&document, algorithms, max_keys)
+    let algorithms: Vec<_> = algorithms.iter().map(|alg| alg.to_jwt()).collect();
+    let (set, skipped) = KeySet::parse(&document, &algorithms, max_keys)
         .map_err(|rejected| problem(rejected.to_string()))?;
     for (kid, reason) in &skipped {
         let kid = kid.as_deref().unwrap_or("-");

@@ -8,67 +8,24 @@
 //! dropped. Bookkeeping sits behind a short `std` mutex that is never held across an `.await`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use headers::CacheControl;
 use jsonwebtoken::Algorithm;
 use tokio::sync::oneshot;
 
 use super::fetch::{Fetcher, KeyFetchError};
-use super::refresh::{AliveFlag, FetchInFlight, refresh_ahead};
+pub use super::snapshot::KeySetStatus;
+pub(crate) use super::snapshot::{CacheSettings, Snapshot};
+use super::snapshot::{REFRESH_OVERDUE_FRACTION, later, next_refresh_delay};
 use super::stats::{Counters, Event, KeyStats};
 use crate::keys::KeySet;
 use crate::telemetry;
 
-/// Freshness and limits of the cache.
-#[derive(Debug, Clone)]
-pub(crate) struct CacheSettings {
-    /// Freshness when the issuer sends no `Cache-Control: max-age`.
-    pub(crate) ttl: Duration,
-    /// The bounds a `max-age` is clamped to.
-    pub(crate) min_ttl: Duration,
-    pub(crate) max_ttl: Duration,
-    /// How long past its freshness the last good key set keeps serving while fetches fail.
-    pub(crate) stale_if_error: Duration,
-    pub(crate) refetch_cooldown: Duration,
-    pub(crate) max_keys: usize,
-}
-
-/// The refresh task fetches at 75-90 % of the freshness; a key set still not refreshed
-/// past this fraction means the task is gone (its runtime shut down).
-const REFRESH_OVERDUE_FRACTION: f64 = 0.95;
-
-/// One fetched key set and its freshness.
-pub(crate) struct Snapshot {
-    pub(crate) keys: Arc<KeySet>,
-    pub(super) fetched_at: Instant,
-    fresh_until: Instant,
-    /// When the refresh task should long have refreshed it.
-    refresh_overdue_at: Instant,
-    usable_until: Instant,
-    pub(super) ttl: Duration,
-    etag: Option<String>,
-}
-
 pub(super) type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Snapshot>, KeyFetchError>>>;
-
-/// The state of the cached key set, for health checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeySetStatus {
-    /// Usable keys in the set.
-    pub keys: usize,
-    /// Time since it was fetched (or revalidated).
-    pub age: Duration,
-    /// The freshness applied to it (`max-age` within bounds, or the default TTL).
-    pub ttl: Duration,
-    /// Whether it is past its freshness and kept only because refreshes fail.
-    pub stale: bool,
-}
 
 pub(super) struct Bookkeeping {
     /// The fetch in flight, with the generation that tells it apart from later ones.
@@ -304,7 +261,7 @@ impl JwksCache {
             .key_set(etag.as_deref(), &self.counters)
             .await?;
         let uri = &fetched.url;
-        let ttl = self.freshness(fetched.cache_control.as_ref());
+        let ttl = self.settings.freshness(fetched.cache_control.as_ref());
         let (keys, decision) = match (fetched.body, &previous) {
             (None, Some(previous)) => {
                 self.counters.count(Event::NotModified);
@@ -349,37 +306,113 @@ impl JwksCache {
         );
         Ok(snapshot)
     }
+}
 
-    /// The issuer's `max-age` within the configured bounds, else the default TTL.
-    fn freshness(&self, cache_control: Option<&CacheControl>) -> Duration {
-        let settings = &self.settings;
-        match cache_control {
-            Some(cc) if cc.no_store() || cc.no_cache() => settings.min_ttl,
-            Some(cc) => cc.max_age().map_or(settings.ttl, |max_age| {
-                max_age.clamp(settings.min_ttl, settings.max_ttl)
-            }),
-            None => settings.ttl,
+/// One fetch, run in its own task so that a cancelled request cannot cancel it; every
+/// request that joins it shares its outcome.
+///
+/// Dropped unfinished (its runtime shut down), it leaves the in-flight slot and does not
+/// count toward the cooldown, so the next request starts another at once.
+struct FetchInFlight {
+    cache: Arc<JwksCache>,
+    generation: u64,
+    previous_attempt: Option<Instant>,
+    /// Taken when the outcome is sent.
+    reply: Option<oneshot::Sender<Result<Arc<Snapshot>, KeyFetchError>>>,
+}
+
+impl FetchInFlight {
+    async fn run(mut self, reason: RefreshReason) {
+        let cache = Arc::clone(&self.cache);
+        let outcome = cache.fetch().await;
+        if let Err(error) = &outcome {
+            cache.counters.count(Event::FailedRefresh);
+            let age = cache
+                .current
+                .load()
+                .as_ref()
+                .map(|s| s.fetched_at.elapsed());
+            telemetry::key_set_fetch(&cache.counters.issuer, "failed", age);
+            let stale = cache.current.load().is_some();
+            tracing::warn!(%error, ?reason, keeping_previous = stale, "bearer-guard: key set refresh failed");
+        }
+        // The slot is freed before the outcome is told, so that a request retrying after it
+        // starts a new fetch instead of joining this one.
+        self.leave_slot(true);
+        if let Some(reply) = self.reply.take() {
+            // Nobody waiting is fine: the outcome is in the cache already.
+            let _ = reply.send(outcome);
+        }
+    }
+
+    fn leave_slot(&self, finished: bool) {
+        let mut book = self.cache.book();
+        let ours = book
+            .inflight
+            .as_ref()
+            .is_some_and(|(generation, _)| *generation == self.generation);
+        if ours {
+            book.inflight = None;
+            if !finished {
+                book.last_attempt = self.previous_attempt;
+            }
         }
     }
 }
 
-/// `start + duration`, saturating far in the future instead of overflowing.
-pub(super) fn later(start: Instant, duration: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    start.checked_add(duration.min(CENTURY)).unwrap_or(start)
+impl Drop for FetchInFlight {
+    fn drop(&mut self) {
+        if self.reply.is_some() {
+            self.leave_slot(false);
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Clears the "refresh task running" flag when the task ends, however it ends.
+struct AliveFlag(Arc<AtomicBool>);
 
-    #[test]
-    fn later_saturates() {
-        let now = Instant::now();
-        assert!(later(now, Duration::MAX) > now);
-        assert_eq!(
-            later(now, Duration::from_secs(1)),
-            now + Duration::from_secs(1)
-        );
+impl Drop for AliveFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Refreshes the key set ahead of its expiry until the cache is dropped. Starts with the
+/// fetch it was started beside, so that its schedule follows from that fetch's outcome.
+async fn refresh_ahead(
+    cache: Weak<JwksCache>,
+    mut stopped: oneshot::Receiver<()>,
+    first: SharedFetch,
+    _alive: AliveFlag,
+) {
+    let mut fetch = first;
+    let mut failures = 0u32;
+    loop {
+        let succeeded = tokio::select! {
+            _ = &mut stopped => return,
+            outcome = fetch => outcome.is_ok(),
+        };
+        failures = if succeeded {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        let Some(delay) = cache
+            .upgrade()
+            .map(|c| next_refresh_delay(c.current.load_full().as_deref(), failures))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = &mut stopped => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        let Some(next) = cache
+            .upgrade()
+            .and_then(|c| c.start_refresh(RefreshReason::Scheduled))
+        else {
+            return;
+        };
+        fetch = next;
     }
 }

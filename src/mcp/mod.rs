@@ -347,10 +347,10 @@ impl McpScopes {
 
 /// Adds `policy` to `required` unless it is there already.
 fn require<'a>(required: &mut Vec<&'a ScopePolicy>, policy: Option<&'a ScopePolicy>) {
-    if let Some(policy) = policy {
-        if !required.iter().any(|seen| std::ptr::eq(*seen, policy)) {
-            required.push(policy);
-        }
+    if let Some(policy) = policy
+        && !required.iter().any(|seen| std::ptr::eq(*seen, policy))
+    {
+        required.push(policy);
     }
 }
 

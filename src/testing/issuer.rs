@@ -13,79 +13,14 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::oauth;
+use super::oauth::endpoint::token_endpoint;
+use super::state::{Behaviour, DEFAULT_JWKS_PATH, Endpoint, Fault, IssuerState, misbehave};
 use super::tokens::{SigningKey, TokenBuilder};
 use crate::ValidatorBuilder;
 use crate::issuer::unix_now;
 
 /// The audience [`TestIssuer::token`] puts in `aud` unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "https://api.example.com";
-
-/// A misbehaviour of the issuer, for outage and hostile-response tests. Set with
-/// [`TestIssuer::set_fault`] it applies to every endpoint (discovery, the JWK set and the
-/// token endpoint), with [`TestIssuer::set_fault_at`] to one [`Endpoint`], until cleared.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and a short text body.
-    Status(u16),
-    /// Answer 200 with an HTML page.
-    Html,
-    /// Answer 200 `application/json` with a body of this many bytes.
-    HugeBody(usize),
-    /// Answer 302 to this URL.
-    RedirectTo(String),
-    /// Never answer.
-    Hang,
-}
-
-/// One of the issuer's endpoints, for [`TestIssuer::set_fault_at`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// The OpenID discovery document, `{issuer}.well-known/openid-configuration`. (The issuer
-    /// serves no RFC 8414 metadata: `/.well-known/oauth-authorization-server` always answers
-    /// 404.)
-    Discovery,
-    /// The JWK set, at [`TestIssuer::jwks_uri`] (see [`TestIssuer::set_jwks_path`]).
-    KeySet,
-    /// The token endpoint, [`TestIssuer::token_endpoint`].
-    Token,
-    /// The introspection endpoint, [`TestIssuer::introspection_endpoint`].
-    Introspection,
-    /// The revocation endpoint, [`TestIssuer::revocation_endpoint`].
-    Revocation,
-}
-
-/// Where the JWK set is served unless [`TestIssuer::set_jwks_path`] moves it.
-const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
-
-/// What the issuer publishes, how it behaves, and what it counts.
-pub(super) struct IssuerState {
-    pub(super) issuer: String,
-    published: RwLock<Vec<SigningKey>>,
-    pub(super) signing: RwLock<SigningKey>,
-    /// The path the JWK set is served at (and discovery names).
-    jwks_path: RwLock<String>,
-    behaviour: RwLock<Behaviour>,
-    discovery_fetches: AtomicUsize,
-    jwks_fetches: AtomicUsize,
-    not_modified: AtomicUsize,
-    pub(super) registry: RwLock<oauth::Registry>,
-    pub(super) token_requests: AtomicUsize,
-    pub(super) opaque: oauth::OpaqueTokens,
-}
-
-#[derive(Default)]
-struct Behaviour {
-    /// The fault of every endpoint.
-    fault: Option<Fault>,
-    /// Faults of single endpoints, which take precedence over `fault`.
-    faults_at: std::collections::HashMap<Endpoint, Fault>,
-    delay: Duration,
-    extra_jwks: Vec<Value>,
-    cache_control: Option<String>,
-    etag: bool,
-}
 
 /// An OpenID issuer on `127.0.0.1` serving discovery, a JWK set and a client credentials
 /// token endpoint, for tests.
@@ -348,13 +283,6 @@ impl TestIssuer {
     }
 }
 
-impl IssuerState {
-    fn jwks_uri(&self) -> String {
-        let path = self.jwks_path.read().expect("lock");
-        format!("{}{}", self.issuer.trim_end_matches('/'), path)
-    }
-}
-
 fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<IssuerState>,
@@ -363,7 +291,7 @@ fn serve(
     // so that it can move while the issuer runs.
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/oauth/token", post(oauth::token_endpoint))
+        .route("/oauth/token", post(token_endpoint))
         .route("/oauth/introspect", post(oauth::introspection_endpoint))
         .route("/oauth/revoke", post(oauth::revocation_endpoint))
         .fallback(jwks_or_not_found)
@@ -372,43 +300,6 @@ fn serve(
         // The server ends when the task is aborted; an I/O error ends it early.
         let _ = axum::serve(listener, app).await;
     })
-}
-
-/// Applies the configured delay, then the endpoint's fault (its own, else the one of every
-/// endpoint) if there is one.
-pub(super) async fn misbehave(state: &IssuerState, endpoint: Endpoint) -> Option<Response> {
-    let (delay, fault) = {
-        let behaviour = state.behaviour.read().expect("lock");
-        let fault = behaviour
-            .faults_at
-            .get(&endpoint)
-            .or(behaviour.fault.as_ref());
-        (behaviour.delay, fault.cloned())
-    };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let response = match fault? {
-        Fault::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, "issuer failure").into_response()
-        }
-        Fault::Html => (
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>Maintenance</body></html>",
-        )
-            .into_response(),
-        Fault::HugeBody(bytes) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            " ".repeat(bytes),
-        )
-            .into_response(),
-        Fault::RedirectTo(location) => {
-            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-        }
-        Fault::Hang => std::future::pending().await,
-    };
-    Some(response)
 }
 
 async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {

@@ -75,12 +75,14 @@
 
 mod issuer;
 mod oauth;
+mod registry;
 mod signature;
+mod state;
 mod tokens;
 
-pub use issuer::{DEFAULT_AUDIENCE, Endpoint, Fault, TestIssuer};
-pub use oauth::{
-    Api, DEFAULT_TOKEN_LIFETIME, OAuthError, OpaqueTokenBuilder, TokenResponse, generate_secret,
-};
+pub use issuer::{DEFAULT_AUDIENCE, TestIssuer};
+pub use oauth::{OAuthError, OpaqueTokenBuilder, TokenResponse};
+pub use registry::{Api, DEFAULT_TOKEN_LIFETIME, generate_secret};
 pub use signature::verify_signature;
+pub use state::{Endpoint, Fault};
 pub use tokens::{SigningKey, TokenBuilder};

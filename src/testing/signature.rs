@@ -12,10 +12,10 @@ use crate::keys::{KeyParser, KeySet, KeySkipped, VerificationKey, check_metadata
 /// `key_material` is one JWK or a JWK set. Secrets (`kty: oct`) are verified as in secret
 /// mode (`HS*` only); public keys as in key set mode (`RS*`, `PS*`, `ES256`, `ES384`,
 /// `EdDSA`). Key material the key policy refuses verifies nothing
-/// ([`TokenProblem::UnknownKey`](crate::TokenProblem::UnknownKey)).
-pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::TokenProblem> {
-    use crate::Algorithm::*;
-    use crate::TokenProblem;
+/// ([`TokenProblem::UnknownKey`](crate::error::TokenProblem::UnknownKey)).
+pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::error::TokenProblem> {
+    use crate::error::TokenProblem;
+    use jsonwebtoken::Algorithm::*;
     let document = match key_material.get("keys") {
         Some(_) => key_material.clone(),
         None => json!({ "keys": [key_material] }),
@@ -45,7 +45,7 @@ pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::To
         audiences: Vec::new(),
         algorithms,
         leeway_secs: 0,
-        scope_claims: crate::ScopeClaims::default(),
+        scope_claims: crate::scope::ScopeClaims::default(),
         rfc9068: false,
     };
     let parsed = crate::validate::parse(jws, &rules)?;
@@ -76,7 +76,7 @@ fn parse_secret(raw: &Value, accepted_algs: &[Algorithm]) -> Result<Verification
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TokenProblem;
+    use crate::error::TokenProblem;
     use crate::keys::KeyChoice;
 
     #[test]

@@ -78,15 +78,15 @@ fn check_claim_set(
     if now >= expires_at.saturating_add(leeway) {
         return Err(TokenProblem::Expired);
     }
-    if let Some(not_before) = numeric_date(&claims, Claim::NotBefore)? {
-        if now.saturating_add(leeway) < not_before {
-            return Err(TokenProblem::NotYetValid);
-        }
+    if let Some(not_before) = numeric_date(&claims, Claim::NotBefore)?
+        && now.saturating_add(leeway) < not_before
+    {
+        return Err(TokenProblem::NotYetValid);
     }
-    if let Some(issued_at) = numeric_date(&claims, Claim::IssuedAt)? {
-        if issued_at > now.saturating_add(leeway) {
-            return Err(TokenProblem::IssuedInFuture);
-        }
+    if let Some(issued_at) = numeric_date(&claims, Claim::IssuedAt)?
+        && issued_at > now.saturating_add(leeway)
+    {
+        return Err(TokenProblem::IssuedInFuture);
     }
 
     if rules.rfc9068 && !introspected {

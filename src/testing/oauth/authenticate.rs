@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header};
 
-use super::super::issuer::IssuerState;
-use super::endpoint::{Params, Refusal, refuse};
+use super::super::state::IssuerState;
+use super::request::{Params, Refusal, refuse};
 
 /// Authenticates the client by HTTP Basic (`client_secret_basic`) or by `client_id` and
 /// `client_secret` in the body (`client_secret_post`), exactly one of them; returns its id.

@@ -7,7 +7,7 @@ use http::header;
 use serde_json::Value;
 
 use super::super::issuer::TestIssuer;
-use super::CLIENT_CREDENTIALS;
+use super::super::registry::CLIENT_CREDENTIALS;
 
 impl TestIssuer {
     /// Gets a token from [`token_endpoint`](Self::token_endpoint) as a machine client does:

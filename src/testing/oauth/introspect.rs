@@ -16,10 +16,12 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::super::issuer::{DEFAULT_AUDIENCE, Endpoint, IssuerState, TestIssuer, misbehave};
+use super::super::issuer::{DEFAULT_AUDIENCE, TestIssuer};
+use super::super::state::{Endpoint, IssuerState, misbehave};
 use super::super::tokens::TokenBuilder;
 use super::authenticate::authenticate;
-use super::endpoint::{parse_params, random_id, refuse};
+use super::endpoint::random_id;
+use super::request::{parse_params, refuse};
 use crate::issuer::unix_now;
 
 /// The media type of an RFC 9701 signed introspection response.
