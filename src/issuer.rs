@@ -9,7 +9,6 @@
 //! the opaque token into its introspection call, so the work continues where it stopped.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, TokenProblem};
@@ -19,6 +18,7 @@ use crate::keys::KeySet;
 use crate::respond::Responder;
 use crate::rules::ClaimRule;
 use crate::token_cache::{Entry, TokenCache};
+pub(crate) use crate::validate::unix_now;
 use crate::validate::{self, Outcome, Parsed, Rules};
 
 /// Where an issuer's keys come from.
@@ -300,13 +300,4 @@ impl Issuer {
             .as_ref()
             .map_or_else(IntrospectionStats::default, |i| i.stats())
     }
-}
-
-/// The current time in Unix seconds, the unit of JWT time claims.
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
 }

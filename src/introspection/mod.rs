@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, TokenProblem};
-use crate::issuer::unix_now;
+use crate::validate::unix_now;
 use cache::{ResultCache, TokenDigest, Verdict};
 pub use client::IntrospectionAuth;
 pub(crate) use client::{CallFailed, Client, Credentials, Endpoint};

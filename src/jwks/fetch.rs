@@ -4,7 +4,6 @@
 //! is cached but the discovered metadata.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use headers::{CacheControl, HeaderMapExt};
@@ -15,6 +14,7 @@ use tracing::Instrument;
 use super::stats::{Counters, Event};
 use crate::keys::KeySetRejected;
 pub(crate) use crate::transport::FetchLimits;
+pub use crate::transport::KeyFetchError;
 use crate::transport::{is_allowed_discovered_url, is_json, send_bounded};
 
 /// Where the key set comes from.
@@ -25,57 +25,6 @@ pub(crate) enum JwksLocation {
     Discover,
     /// A `jwks_uri` given in the configuration.
     Uri(Url),
-}
-
-/// Why a discovery or key set fetch failed. The previous key set, if any, stays in use.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyFetchError {
-    /// The URL is neither https nor http to a loopback host.
-    #[error("{0} is neither https nor a loopback http URL")]
-    InsecureUrl(Url),
-    /// Connection, TLS or protocol failure.
-    #[error("request failed: {0}")]
-    Transport(String),
-    /// No complete answer within the fetch timeout.
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    /// A status other than 2xx (or 304 to a conditional request).
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// A `Content-Type` that is not JSON.
-    #[error("content type {0:?} is not JSON")]
-    NotJson(String),
-    /// A body over the size cap.
-    #[error("body larger than {0} bytes")]
-    TooLarge(usize),
-    /// Issuer metadata without `issuer` and `jwks_uri`.
-    #[error("metadata is not a JSON object with `issuer` and `jwks_uri`")]
-    BadMetadata,
-    /// Issuer metadata naming another issuer (someone else's metadata).
-    #[error("metadata names issuer {found:?}, not the configured one")]
-    IssuerMismatch {
-        /// The `issuer` the document names.
-        found: String,
-    },
-    /// Not a JWK set, or too many keys.
-    #[error("{0}")]
-    KeySet(String),
-    /// A JWK set in which no key passed the key policy. The set is installed all the same
-    /// (a well-formed key set is authoritative): tokens are refused until it has a usable key.
-    #[error("the key set has no usable key")]
-    NoUsableKeys,
-    /// The answer came from another origin than the URL asked, or from a URL that is neither
-    /// https nor loopback http (a custom `http_client` followed a redirect).
-    #[error("the answer came from {0}, not the origin that was asked")]
-    CrossOriginRedirect(Url),
-    /// Token introspection is configured without an endpoint, and the issuer's metadata
-    /// names none (`introspection_endpoint`).
-    #[error("the issuer's metadata names no introspection_endpoint")]
-    NoIntrospectionEndpoint,
-    /// The fetch never finished: the runtime that ran it shut down. The next request retries.
-    #[error("the fetch was interrupted (its runtime shut down)")]
-    Interrupted,
 }
 
 impl From<KeySetRejected> for KeyFetchError {

@@ -7,6 +7,7 @@ mod claims;
 mod header;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -184,6 +185,15 @@ pub(crate) fn verify_signature(
     key.verify(parsed.alg, parsed.signing_input().as_bytes(), &signature)
         .map_err(Outcome::Invalid)?;
     Ok(Arc::clone(key))
+}
+
+/// The current time in Unix seconds, the unit of JWT time claims.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]
