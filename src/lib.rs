@@ -85,6 +85,7 @@ mod validator;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod dpop;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 #[cfg(feature = "test-util")]
