@@ -9,3 +9,7 @@ mod replay;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use replay::{ReplayStore, ReplayStoreError};
+
+/// The DER client certificate of a request, as a request extension set by a TLS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate(pub bytes::Bytes);
