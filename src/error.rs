@@ -91,6 +91,8 @@ pub enum Claim {
     ClientId,
     /// `jti`
     TokenId,
+    /// `cnf` (RFC 7800): the key or certificate the token is bound to.
+    Confirmation,
 }
 
 impl Claim {
@@ -106,6 +108,7 @@ impl Claim {
             Claim::Scope => "scope",
             Claim::ClientId => "client_id",
             Claim::TokenId => "jti",
+            Claim::Confirmation => "cnf",
         }
     }
 }
@@ -185,6 +188,15 @@ pub enum TokenProblem {
     /// RFC 9068 strict mode: `typ` is not `at+jwt` (the token is not an access token).
     #[error("the token is not a JWT access token (typ at+jwt)")]
     NotAnAccessToken,
+    /// The token is bound to a DPoP key (`cnf.jkt`, RFC 9449) but was not presented with the
+    /// `DPoP` scheme and a proof of that key: a bearer use of a sender-constrained token
+    /// (§7.2, the downgrade) is refused in every mode.
+    #[error("the token is bound to a DPoP key and needs the DPoP scheme and a proof")]
+    DpopBound,
+    /// The token is bound to a client certificate (`cnf["x5t#S256"]`, RFC 8705) and this API
+    /// does not check certificate bindings: it cannot be used as a bearer token.
+    #[error("the token is bound to a client certificate this API does not check")]
+    CertificateBound,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,

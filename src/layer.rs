@@ -132,10 +132,10 @@ where
             }
         };
         match validator.start(&token) {
-            Validation::Done(Ok(claims)) => {
-                authenticated(&mut request, claims, validator);
-                ResponseFuture::inner(self.inner.call(request))
-            }
+            Validation::Done(Ok(claims)) => match authenticated(&mut request, claims, validator) {
+                Ok(()) => ResponseFuture::inner(self.inner.call(request)),
+                Err(refusal) => ResponseFuture::rejected(refusal),
+            },
             Validation::Done(Err(error)) => {
                 let response = validator.responder().respond_to(request.headers(), &error);
                 ResponseFuture::rejected(response)
@@ -148,10 +148,10 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::waiting(Box::pin(async move {
                     match pending.finish().await {
-                        Ok(claims) => {
-                            authenticated(&mut request, claims, &validator);
-                            inner.call(request).await.map(|r| r.map(Either::Left))
-                        }
+                        Ok(claims) => match authenticated(&mut request, claims, &validator) {
+                            Ok(()) => inner.call(request).await.map(|r| r.map(Either::Left)),
+                            Err(refusal) => Ok(refusal.map(Either::Right)),
+                        },
                         Err(error) => {
                             let response =
                                 validator.responder().respond_to(request.headers(), &error);
@@ -164,11 +164,21 @@ where
     }
 }
 
-/// Hands the verified claims, and how to write later refusals, to the inner service.
-fn authenticated<B>(request: &mut Request<B>, claims: VerifiedClaims, validator: &Validator) {
+/// Hands the verified claims, and how to write later refusals, to the inner service; or the
+/// refusal, when the token is bound to a sender and presented as a plain bearer token.
+fn authenticated<B>(
+    request: &mut Request<B>,
+    claims: VerifiedClaims,
+    validator: &Validator,
+) -> Result<(), Response<Full<Bytes>>> {
+    if let Err(problem) = claims.refuse_bearer_use() {
+        let error = AuthError::InvalidToken(problem);
+        return Err(validator.responder().respond_to(request.headers(), &error));
+    }
     crate::telemetry::request_accepted();
     request.extensions_mut().insert(claims);
     hand_on_responder(request, validator);
+    Ok(())
 }
 
 /// Leaves the validator's way of writing refusals for the route guards and extractors.

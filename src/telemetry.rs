@@ -145,6 +145,8 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::MissingClaim(_) => "missing_claim",
         TokenProblem::InvalidClaim(_) => "invalid_claim",
         TokenProblem::Expired => "expired",
+        TokenProblem::DpopBound => "dpop_bound",
+        TokenProblem::CertificateBound => "certificate_bound",
         TokenProblem::NotYetValid => "not_yet_valid",
         TokenProblem::IssuedInFuture => "issued_in_future",
         TokenProblem::WrongIssuer => "wrong_issuer",

@@ -82,12 +82,17 @@ impl Validator {
     }
 
     /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
-    /// and applies the validator's claim rules.
+    /// and applies the validator's claim rules. A token bound to a sender (`cnf.jkt`,
+    /// `cnf["x5t#S256"]`) is refused: without the request, its binding cannot be checked.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        match self.start(token) {
+        let claims = match self.start(token) {
             Validation::Done(decided) => decided,
             Validation::NeedsKeys(pending) => pending.finish().await,
-        }
+        }?;
+        claims
+            .refuse_bearer_use()
+            .map_err(AuthError::InvalidToken)?;
+        Ok(claims)
     }
 
     /// The first step of [`validate`](Self::validate): decided at once with the keys at hand
