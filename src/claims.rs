@@ -117,6 +117,23 @@ impl VerifiedClaims {
         })
     }
 
+    /// How the token is bound to its sender, from its `cnf` claim: the layer accepted it only
+    /// after checking that binding (the DPoP proof, or the client certificate).
+    pub fn binding(&self) -> Binding {
+        match self.confirmation() {
+            Ok(Confirmation { jkt: Some(jkt), .. }) => Binding::Dpop {
+                jkt: jkt.to_owned(),
+            },
+            Ok(Confirmation {
+                x5t_s256: Some(x5t),
+                ..
+            }) => Binding::Mtls {
+                x5t_s256: x5t.to_owned(),
+            },
+            _ => Binding::Bearer,
+        }
+    }
+
     /// Refuses a sender-constrained token presented as a plain bearer token: whoever holds a
     /// copy of it must not be able to use it without the key or certificate it is bound to.
     pub(crate) fn refuse_bearer_use(&self) -> Result<(), TokenProblem> {
@@ -165,6 +182,25 @@ impl fmt::Debug for VerifiedClaims {
             .field("scopes", &self.0.scopes)
             .finish_non_exhaustive()
     }
+}
+
+/// How a token is bound to its sender, as the layer checked it
+/// ([`VerifiedClaims::binding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Binding {
+    /// Not bound: a bearer token.
+    Bearer,
+    /// Bound to a DPoP key (RFC 9449), with a valid proof of it.
+    Dpop {
+        /// The key's RFC 7638 thumbprint (`cnf.jkt`).
+        jkt: String,
+    },
+    /// Bound to the client certificate of the request (RFC 8705).
+    Mtls {
+        /// The certificate's SHA-256 thumbprint (`cnf["x5t#S256"]`).
+        x5t_s256: String,
+    },
 }
 
 /// The members of a token's `cnf` claim that bind it to its sender.

@@ -52,6 +52,9 @@
 //!   requests are refused with gRPC statuses.
 //! - [`VerifiedClaims`], [`Scopes`], [`ScopePolicy`], [`ClaimRule`]: what handlers see and what
 //!   routes require.
+//! - [`dpop`]: sender-constrained tokens: DPoP proofs (RFC 9449), replay stores, server
+//!   nonces, certificate-bound tokens (RFC 8705); [`VerifiedClaims::binding`] says how a
+//!   token was bound.
 //! - [`ProtectedResourceMetadata`]: the RFC 9728 document; [`ErrorBody`]: your error format.
 //! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
 //! - [`mcp`] (feature `mcp`): MCP servers: per-tool and per-method scopes read from the
@@ -65,6 +68,7 @@ mod algorithm;
 mod backend;
 mod claims;
 mod config;
+pub mod dpop;
 mod error;
 mod extract;
 mod guard;
@@ -85,19 +89,18 @@ mod validator;
 
 #[cfg(feature = "axum")]
 pub mod axum;
-pub mod dpop;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use claims::VerifiedClaims;
+pub use claims::{Binding, VerifiedClaims};
 pub use config::{
     ConfigError, ConfigProblem, DEFAULT_TOKEN_CACHE_BYTES, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES,
     ValidatorBuilder,
 };
-pub use error::{AuthError, Claim, RequestProblem, TokenProblem};
+pub use error::{AuthError, Claim, DpopProblem, RequestProblem, TokenProblem};
 pub use extract::TokenSource;
 pub use guard::{RequireClaims, RequireClaimsService, RequireScopes, RequireScopesService};
 pub use jwks::{KeyFetchError, KeySetStatus, KeyStats};

@@ -27,7 +27,12 @@ impl AuthError {
                 ..
             } => StatusCode::FORBIDDEN,
             AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
-            AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
         }
     }
 
@@ -43,28 +48,44 @@ impl AuthError {
                 ..
             } => Some("insufficient_scope"),
             AuthError::RuleFailed { .. } => Some("invalid_token"),
-            AuthError::KeysUnavailable { .. } => Some("temporarily_unavailable"),
+            AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable { .. } => {
+                Some("temporarily_unavailable")
+            }
+            AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
         }
     }
 
-    /// The `WWW-Authenticate` value, or `None` for the 503 (which is not an auth challenge).
+    /// The `WWW-Authenticate` value, or `None` for a 503 (which is not an auth challenge): a
+    /// `Bearer` challenge, or a `DPoP` one for a refused DPoP proof.
     pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
-        self.challenge_with(realm, None)
+        let scheme = if self.is_about_the_proof() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        render(scheme, &self.challenge_params(realm)?)
     }
 
-    /// The challenge with the RFC 9728 `resource_metadata` parameter as well.
-    pub(crate) fn challenge_with(
-        &self,
-        realm: Option<&str>,
-        resource_metadata: Option<&str>,
-    ) -> Option<HeaderValue> {
-        let mut params: Vec<(&str, String)> = Vec::new();
+    /// Whether the refusal concerns the DPoP proof (its challenge is then the `DPoP` one).
+    fn is_about_the_proof(&self) -> bool {
+        matches!(
+            self,
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. }
+        )
+    }
+
+    /// `realm` (if any), then the error parameters; `None` for a 503.
+    fn challenge_params(&self, realm: Option<&str>) -> Option<Vec<(&'static str, String)>> {
+        let mut params: Vec<(&'static str, String)> = Vec::new();
         if let Some(realm) = realm {
             params.push(("realm", realm.to_owned()));
         }
         match self {
             AuthError::MissingToken => {}
-            AuthError::KeysUnavailable { .. } => return None,
+            AuthError::KeysUnavailable { .. } | AuthError::ReplayStoreUnavailable { .. } => {
+                return None;
+            }
             AuthError::InsufficientScope { required } => {
                 params.push(("error", "insufficient_scope".to_owned()));
                 params.push(("error_description", self.description()));
@@ -72,24 +93,60 @@ impl AuthError {
             }
             AuthError::InvalidRequest(_)
             | AuthError::InvalidToken(_)
-            | AuthError::RuleFailed { .. } => {
+            | AuthError::RuleFailed { .. }
+            | AuthError::InvalidDpopProof(_)
+            | AuthError::UseDpopNonce { .. } => {
                 params.push(("error", self.error_code()?.to_owned()));
                 params.push(("error_description", self.description()));
             }
         }
-        if let Some(url) = resource_metadata {
-            params.push(("resource_metadata", url.to_owned()));
+        Some(params)
+    }
+
+    /// The challenges of this refusal, in order: the `Bearer` one where bearer tokens are
+    /// accepted, the `DPoP` one (with `algs`) where DPoP is advertised. The error goes on the
+    /// `DPoP` challenge when it concerns the proof, the request used the `DPoP` scheme, or
+    /// bearer tokens are not accepted; on the `Bearer` one otherwise.
+    pub(crate) fn challenges(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        dpop: Option<&DpopChallenge>,
+        dpop_request: bool,
+    ) -> Vec<HeaderValue> {
+        let Some(params) = self.challenge_params(realm) else {
+            return Vec::new();
+        };
+        let bare: Vec<(&str, String)> = params
+            .iter()
+            .filter(|(name, _)| *name == "realm")
+            .cloned()
+            .collect();
+        let with_metadata = |mut params: Vec<(&'static str, String)>| {
+            if let Some(url) = resource_metadata {
+                params.push(("resource_metadata", url.to_owned()));
+            }
+            params
+        };
+        let Some(dpop) = dpop else {
+            return render("Bearer", &with_metadata(params))
+                .into_iter()
+                .collect();
+        };
+        let on_dpop = self.is_about_the_proof() || dpop_request || !dpop.bearer;
+        let mut challenges = Vec::new();
+        if dpop.bearer {
+            let bearer = if on_dpop {
+                bare.clone()
+            } else {
+                params.clone()
+            };
+            challenges.extend(render("Bearer", &with_metadata(bearer)));
         }
-        let mut value = String::from("Bearer");
-        for (i, (name, raw)) in params.iter().enumerate() {
-            value.push_str(if i == 0 { " " } else { ", " });
-            value.push_str(name);
-            value.push_str("=\"");
-            push_quoted_string_content(&mut value, raw);
-            value.push('"');
-        }
-        // Only visible ASCII and spaces survive `push_quoted_string_content`, so this cannot fail.
-        HeaderValue::from_str(&value).ok()
+        let mut dpop_params = with_metadata(if on_dpop { params } else { bare });
+        dpop_params.push(("algs", dpop.algs.to_string()));
+        challenges.extend(render("DPoP", &dpop_params));
+        challenges
     }
 
     /// The response of the behaviour contract: status, challenge, `Retry-After` and a small
@@ -97,6 +154,28 @@ impl AuthError {
     pub fn to_response(&self) -> Response<Full<Bytes>> {
         Responder::default().respond(self)
     }
+}
+
+/// One challenge: the scheme, then `name="value"` parameters.
+fn render(scheme: &str, params: &[(&str, String)]) -> Option<HeaderValue> {
+    let mut value = String::from(scheme);
+    for (i, (name, raw)) in params.iter().enumerate() {
+        value.push_str(if i == 0 { " " } else { ", " });
+        value.push_str(name);
+        value.push_str("=\"");
+        push_quoted_string_content(&mut value, raw);
+        value.push('"');
+    }
+    // Only visible ASCII and spaces survive `push_quoted_string_content`, so this cannot fail.
+    HeaderValue::from_str(&value).ok()
+}
+
+/// What the `DPoP` challenge says: the accepted proof algorithms, and whether the `Bearer`
+/// challenge is sent beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DpopChallenge {
+    pub(crate) algs: Arc<str>,
+    pub(crate) bearer: bool,
 }
 
 /// Writes `raw` as the content of an HTTP quoted-string: `"` and `\` escaped, anything that is
@@ -166,6 +245,7 @@ pub(crate) struct Responder {
     realm: Option<Arc<str>>,
     resource_metadata: Option<Arc<str>>,
     body: Option<Arc<BodyHook>>,
+    dpop: Option<DpopChallenge>,
 }
 
 impl fmt::Debug for Responder {
@@ -174,6 +254,7 @@ impl fmt::Debug for Responder {
             .field("realm", &self.realm)
             .field("resource_metadata", &self.resource_metadata)
             .field("custom_body", &self.body.is_some())
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -183,17 +264,22 @@ impl Responder {
         realm: Option<&str>,
         resource_metadata: Option<&str>,
         body: Option<Arc<BodyHook>>,
+        dpop: Option<DpopChallenge>,
     ) -> Self {
         Responder {
             realm: realm.map(Arc::from),
             resource_metadata: resource_metadata.map(Arc::from),
             body,
+            dpop,
         }
     }
 
     /// Whether it writes anything differently from the default.
     pub(crate) fn is_default(&self) -> bool {
-        self.realm.is_none() && self.resource_metadata.is_none() && self.body.is_none()
+        self.realm.is_none()
+            && self.resource_metadata.is_none()
+            && self.body.is_none()
+            && self.dpop.is_none()
     }
 
     /// The responder the layer left on a request, if any.
@@ -222,23 +308,29 @@ impl Responder {
         let grpc = request
             .get(header::CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        let dpop_request = request
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.as_bytes().get(..5))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "));
         if grpc {
-            self.grpc(error)
+            self.grpc(error, dpop_request)
         } else {
-            self.respond(error)
+            self.write(error, dpop_request)
         }
     }
 
     /// A trailers-only gRPC response (HTTP 200, `grpc-status`, `grpc-message`), with the
     /// same `WWW-Authenticate` and `Retry-After` as the HTTP refusal.
-    fn grpc(&self, error: &AuthError) -> Response<Full<Bytes>> {
+    fn grpc(&self, error: &AuthError, dpop_request: bool) -> Response<Full<Bytes>> {
         let code: u16 = match error.status().as_u16() {
             400 => 3,  // INVALID_ARGUMENT
             403 => 7,  // PERMISSION_DENIED
             503 => 14, // UNAVAILABLE
             _ => 16,   // UNAUTHENTICATED
         };
-        let mut response = self.respond(error).map(|_| Full::new(Bytes::new()));
+        let mut response = self
+            .write(error, dpop_request)
+            .map(|_| Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
         headers.insert(
@@ -252,8 +344,13 @@ impl Responder {
         response
     }
 
-    /// The response: the hook may choose the body, never the status or the challenge.
+    /// The response to a request that did not use the `DPoP` scheme.
     pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
+        self.write(error, false)
+    }
+
+    /// The response: the hook may choose the body, never the status or the challenges.
+    fn write(&self, error: &AuthError, dpop_request: bool) -> Response<Full<Bytes>> {
         crate::telemetry::request_refused(error);
         let body = match &self.body {
             Some(hook) => hook(error),
@@ -264,14 +361,24 @@ impl Responder {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, body.content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) =
-            error.challenge_with(self.realm.as_deref(), self.resource_metadata.as_deref())
-        {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        for challenge in error.challenges(
+            self.realm.as_deref(),
+            self.resource_metadata.as_deref(),
+            self.dpop.as_ref(),
+            dpop_request,
+        ) {
+            headers.append(header::WWW_AUTHENTICATE, challenge);
         }
-        if let AuthError::KeysUnavailable { retry_after } = error {
+        if let AuthError::KeysUnavailable { retry_after }
+        | AuthError::ReplayStoreUnavailable { retry_after } = error
+        {
             let seconds = retry_after.as_secs().max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let AuthError::UseDpopNonce { nonce } = error
+            && let Ok(nonce) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", nonce);
         }
         response
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::claims::VerifiedClaims;
+use crate::dpop::Binder;
 use crate::error::{AuthError, TokenProblem};
 use crate::issuer::{Issuer, Validation};
 use crate::jwks::{KeyFetchError, KeySetStatus, KeyStats};
@@ -30,6 +31,7 @@ use crate::validate;
 #[derive(Clone)]
 pub struct Validator {
     routing: Arc<Routing>,
+    binder: Arc<Binder>,
 }
 
 enum Routing {
@@ -59,15 +61,20 @@ impl std::fmt::Debug for Validator {
 }
 
 impl Validator {
-    pub(crate) fn one(issuer: Issuer) -> Self {
+    pub(crate) fn one(issuer: Issuer, binder: Binder) -> Self {
         Validator {
             routing: Arc::new(Routing::One(Arc::new(issuer))),
+            binder: Arc::new(binder),
         }
     }
 
     /// Several issuers under one validator; `issuers` is not empty and has unique names,
     /// and refusals are written by `responder`.
-    pub(crate) fn many(issuers: Vec<Arc<Issuer>>, responder: Responder) -> Self {
+    pub(crate) fn many(
+        issuers: Vec<Arc<Issuer>>,
+        responder: Responder,
+        binder: Arc<Binder>,
+    ) -> Self {
         let max_token_bytes = issuers.iter().map(|i| i.max_token_bytes()).max();
         Validator {
             routing: Arc::new(Routing::Many(ManyIssuers {
@@ -78,7 +85,13 @@ impl Validator {
                     .collect(),
                 responder,
             })),
+            binder,
         }
+    }
+
+    /// The sender-constraint settings (DPoP, mTLS) the layer checks bindings with.
+    pub(crate) fn binder(&self) -> &Arc<Binder> {
+        &self.binder
     }
 
     /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,

@@ -13,7 +13,7 @@ use super::{
 use crate::issuer::{Issuer, Keys};
 use crate::jwks::{Fetcher, JwksCache, JwksLocation};
 use crate::keys::KeySet;
-use crate::respond::Responder;
+use crate::respond::{DpopChallenge, Responder};
 use crate::token_cache::TokenCache;
 use crate::transport;
 use crate::validate::Rules;
@@ -65,6 +65,7 @@ impl ValidatorBuilder {
         let keys = self.check_keys(issuer.as_deref(), &mut problems);
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
+        problems.extend(self.dpop.problems());
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
                 crate::backend::BackendError::Missing => {
@@ -224,21 +225,28 @@ impl ValidatorBuilder {
             scope_claims: self.scope_claims,
             rfc9068: self.rfc9068,
         };
+        let binder = crate::dpop::Binder::new(self.dpop, self.mtls);
+        let dpop_challenge = binder.advertised_algs().map(|algs| DpopChallenge {
+            algs: algs.into(),
+            bearer: binder.accepts_bearer(),
+        });
         let responder = Responder::new(
             self.realm.as_deref(),
             self.resource_metadata.as_deref(),
             self.error_body,
+            dpop_challenge,
         );
         let token_cache =
             (self.token_cache_bytes > 0).then(|| TokenCache::new(self.token_cache_bytes));
-        Ok(Validator::one(Issuer::new(
+        let issuer = Issuer::new(
             rules,
             keys,
             self.max_token_bytes,
             responder,
             token_cache,
             self.claim_rules,
-        )))
+        );
+        Ok(Validator::one(issuer, binder))
     }
 }
 
