@@ -27,10 +27,8 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bearer_guard::dpop::ClientCertificate; // MTLS-PENDING
-use bearer_guard::testing::TestIssuer;
+use bearer_guard::dpop::{ClientCertificate, Mtls};
+use bearer_guard::testing::{TestIssuer, certificate_thumbprint};
 use bearer_guard::{BearerLayer, VerifiedClaims};
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -115,11 +113,6 @@ pub async fn serve_connection(
     }
 }
 
-/// The RFC 8705 thumbprint of a certificate: base64url(SHA-256(DER)), as in `cnf["x5t#S256"]`.
-pub fn thumbprint(der: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der))
-}
-
 /// A throwaway certificate authority for the demo and the tests.
 pub struct DemoCa {
     issuer: Issuer<'static, KeyPair>,
@@ -194,7 +187,7 @@ impl Issued {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = TestIssuer::start().await;
-    let validator = issuer.validator().build()?; // MTLS-PENDING
+    let validator = issuer.validator().mtls(Mtls::new()).build()?;
     let app = Router::new()
         .route(
             "/api/private",
@@ -215,7 +208,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("client.pem"), &client.pem)?;
     let token = issuer
         .token()
-        .claim("cnf", json!({ "x5t#S256": thumbprint(&client.der) }))
+        .certificate_bound(&certificate_thumbprint(&client.der))
         .sign();
 
     let listener =

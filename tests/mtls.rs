@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use bearer_guard::dpop::ClientCertificate;
+use bearer_guard::dpop::{Binding, ClientCertificate, Mtls};
+use bearer_guard::testing::{TestIssuer, certificate_thumbprint as thumbprint};
+use bearer_guard::{BearerLayer, TokenProblem, VerifiedClaims};
 use http::StatusCode;
-use mtls_server::{DemoCa, Issued, serve, server_config, thumbprint};
+use mtls_server::{DemoCa, Issued, serve, server_config};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -89,4 +91,84 @@ async fn the_acceptor_puts_the_client_certificate_on_every_request() {
     let stranger = DemoCa::new("another CA").issue("mallory", &["mallory.example"]);
     let refused = client(&ca, Some(&stranger)).get(&url).send().await;
     assert!(refused.is_err(), "{refused:?}");
+}
+
+/// The handler of the mTLS router: how the token was bound, and its subject.
+async fn binding(Extension(claims): Extension<VerifiedClaims>) -> Json<Value> {
+    let binding = match claims.binding() {
+        Binding::Bearer => json!("bearer"),
+        Binding::Mtls { x5t_s256 } => json!({ "mtls": x5t_s256 }),
+        other => json!(format!("{other:?}")),
+    };
+    Json(json!({ "sub": claims.subject(), "binding": binding }))
+}
+
+#[tokio::test]
+async fn a_certificate_bound_token_passes_only_over_a_connection_with_that_certificate() {
+    let issuer = TestIssuer::start().await;
+    let validator = issuer.validator().mtls(Mtls::new()).build().unwrap();
+    let app = Router::new()
+        .route("/api/private", get(binding))
+        .layer(BearerLayer::new(validator));
+    let ca = DemoCa::new("test CA");
+    let url = format!("{}/api/private", start_tls(&ca, app).await);
+    let (alice, bob) = (
+        ca.issue("alice", &["alice.example"]),
+        ca.issue("bob", &["bob.example"]),
+    );
+    let (with_alice, with_bob, anonymous) = (
+        client(&ca, Some(&alice)),
+        client(&ca, Some(&bob)),
+        client(&ca, None),
+    );
+
+    // Bound to Alice's certificate: 200 over Alice's connection, and the handler is told so.
+    let bound = issuer
+        .token()
+        .certificate_bound(&thumbprint(&alice.der))
+        .sign();
+    let (status, body) = get_json(&with_alice, &url, Some(&bound)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["binding"], json!({ "mtls": thumbprint(&alice.der) }));
+
+    // The same token over Bob's connection (same CA, valid certificate) or with none: 401.
+    let refusals = [
+        (&with_bob, TokenProblem::CertificateMismatch),
+        (&anonymous, TokenProblem::CertificateMissing),
+    ];
+    for (client, problem) in refusals {
+        let (status, body) = get_json(client, &url, Some(&bound)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem:?}: {body}");
+        assert_eq!(body["error"], "invalid_token", "{problem:?}: {body}");
+        assert_eq!(body["error_description"], problem.to_string(), "{body}");
+    }
+
+    // A token without `cnf` is a bearer token, with or without a client certificate.
+    let plain = issuer.token().sign();
+    for (who, client) in [("alice", &with_alice), ("no certificate", &anonymous)] {
+        let (status, body) = get_json(client, &url, Some(&plain)).await;
+        assert_eq!(status, StatusCode::OK, "{who}: {body}");
+        assert_eq!(body["binding"], "bearer", "{who}");
+    }
+}
+
+#[tokio::test]
+async fn without_mtls_binding_a_certificate_bound_token_is_refused_even_with_its_certificate() {
+    let issuer = TestIssuer::start().await;
+    let app = Router::new()
+        .route("/api/private", get(binding))
+        .layer(BearerLayer::new(issuer.validator().build().unwrap()));
+    let ca = DemoCa::new("test CA");
+    let url = format!("{}/api/private", start_tls(&ca, app).await);
+    let alice = ca.issue("alice", &["alice.example"]);
+    let bound = issuer
+        .token()
+        .certificate_bound(&thumbprint(&alice.der))
+        .sign();
+    let (status, body) = get_json(&client(&ca, Some(&alice)), &url, Some(&bound)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a binding the layer does not check: {body}"
+    );
 }
