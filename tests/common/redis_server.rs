@@ -83,6 +83,26 @@ impl RedisServer {
             .unwrap_or_else(|| panic!("PTTL {key}: unexpected reply {reply:?}"))
     }
 
+    /// The keys that match `pattern` (`KEYS pattern`).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let lines = request(self.port, &["KEYS", pattern], |reader, first| {
+            let count: usize = first
+                .strip_prefix('*')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("not an array: {first:?}")))?;
+            // Each key is two lines: `$length`, then the key.
+            let mut lines = Vec::with_capacity(count);
+            for _ in 0..count * 2 {
+                let mut line = String::new();
+                reader.read_line(&mut line)?;
+                lines.push(line.trim_end().to_owned());
+            }
+            Ok(lines)
+        });
+        let lines = lines.unwrap_or_else(|error| panic!("KEYS {pattern}: {error}"));
+        lines.into_iter().skip(1).step_by(2).collect()
+    }
+
     /// How many keys the server holds.
     pub fn key_count(&self) -> i64 {
         let reply = self.command(&["DBSIZE"]);
@@ -171,15 +191,26 @@ fn free_port() -> u16 {
 
 /// One command in RESP, the first line of its reply without the CRLF.
 fn command(port: u16, args: &[&str]) -> std::io::Result<String> {
+    request(port, args, |_, first| Ok(first))
+}
+
+/// One command in RESP; `read` gets the first line of the reply (without the CRLF) and the
+/// reader for the rest.
+fn request<T>(
+    port: u16,
+    args: &[&str],
+    read: impl FnOnce(&mut BufReader<TcpStream>, String) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut request = format!("*{}\r\n", args.len());
+    let mut encoded = format!("*{}\r\n", args.len());
     for arg in args {
-        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        encoded.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
-    stream.write_all(request.as_bytes())?;
+    stream.write_all(encoded.as_bytes())?;
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
-    Ok(line.trim_end().to_owned())
+    reader.read_line(&mut line)?;
+    read(&mut reader, line.trim_end().to_owned())
 }
