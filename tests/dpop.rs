@@ -489,7 +489,11 @@ async fn allowed_required_and_off() {
     let bearer = required.fixture.token().sign();
     let reply = send_token(&required.app, PRIVATE, &bearer).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
-    assert_eq!(challenges(&reply), [expected_dpop.clone()], "only DPoP");
+    assert_eq!(
+        challenges(&reply),
+        std::slice::from_ref(&expected_dpop),
+        "only DPoP"
+    );
     let token = required.bound_token(&key);
     let proof = key.proof("GET", &url(PRIVATE), &token);
     let reply = required.send_dpop(PRIVATE, &token, &[&proof]).await;
