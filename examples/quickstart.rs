@@ -33,7 +33,16 @@
 //! - `ISSUER` + `AUDIENCE`: any issuer, exactly as in the tokens' `iss`; the key set is found by
 //!   discovery unless `JWKS_URI` is set; `HS256_SECRET` switches to HS256 with that secret
 //!   (with `AUTH0_DOMAIN`, `ISSUER` and `JWKS_URI` override what the preset derives);
-//! - `BIND`: the listen address (default `127.0.0.1:3010`).
+//! - `BIND`: the listen address (default `127.0.0.1:3010`);
+//! - `DPOP`: `off`, `allowed` (the default: bearer tokens pass, DPoP-bound tokens need a
+//!   proof) or `required` (only DPoP-bound tokens);
+//! - `PUBLIC_URL`: the base URL clients call the API at, which DPoP proofs name in `htu`
+//!   (default `http://{BIND}`).
+//!
+//! In demo mode, with DPoP on, a third client key gets a DPoP-bound token (`cnf.jkt`,
+//! `token_type: DPoP`) from the issuer's token endpoint with a proof, and the printed calls
+//! include one with that token and a single-use proof; `--check` also replays a proof (401)
+//! and presents the bound token as a bearer token (401).
 //!
 //! Scopes are read from `scope`, `scp` and Auth0's `permissions`. An invalid configuration is
 //! reported in full and the process exits with status 2.
@@ -48,7 +57,8 @@ use std::process::ExitCode;
 
 use axum::{Json, Router, routing::get};
 use bearer_guard::axum::Claims;
-use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer, generate_secret};
+use bearer_guard::dpop::{Dpop, DpopMode};
+use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, DpopProof, TestIssuer, generate_secret};
 use bearer_guard::{BearerLayer, RequireScopes, ScopeClaims, Validator, ValidatorBuilder};
 use serde_json::{Value, json};
 
@@ -81,7 +91,7 @@ fn var(name: &str) -> Option<String> {
 }
 
 /// The validator configuration: the demo issuer's, or the environment's.
-fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
+fn configure(demo: Option<&Demo>, secret: Option<&str>, dpop: Dpop) -> ValidatorBuilder {
     let audience = var("AUDIENCE").unwrap_or_default();
     let mut builder = match (demo, var("AUTH0_DOMAIN")) {
         (Some(demo), _) => demo.issuer.validator(),
@@ -109,11 +119,32 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
     if let Some(secret) = secret {
         builder = builder.hs256_secret(secret.as_bytes());
     }
-    builder.scope_claims(ScopeClaims {
-        scope: true,
-        scp: true,
-        permissions: true,
-    })
+    builder
+        .scope_claims(ScopeClaims {
+            scope: true,
+            scp: true,
+            permissions: true,
+        })
+        .dpop(dpop)
+}
+
+/// `DPOP` (`off`, `allowed` or `required`; default `allowed`) with `PUBLIC_URL`.
+fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
+    let dpop = match var("DPOP")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("allowed") => Dpop::allowed(),
+        Some("off") => Dpop::off(),
+        Some("required") => Dpop::required(),
+        Some(other) => {
+            return Err(format!(
+                "DPOP must be off, allowed or required, not {other:?}"
+            ));
+        }
+    };
+    Ok(dpop.public_url(public_url))
 }
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.
@@ -168,15 +199,22 @@ impl Demo {
 }
 
 /// What a client does: `POST /oauth/token` with `grant_type=client_credentials` and the
-/// API's identifier as `audience`, authenticated by HTTP Basic; returns the access token and
-/// its scopes.
-async fn get_token(token_endpoint: &str, client: &Client) -> Result<(String, String), String> {
+/// API's identifier as `audience`, authenticated by HTTP Basic (and, for a DPoP-bound token,
+/// a `DPoP` proof of the client's key); returns the access token and its scopes.
+async fn get_token(
+    token_endpoint: &str,
+    client: &Client,
+    dpop: Option<&DpopProof>,
+) -> Result<(String, String), String> {
     let form = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "client_credentials")
         .append_pair("audience", DEFAULT_AUDIENCE)
         .finish();
-    let response = reqwest::Client::new()
-        .post(token_endpoint)
+    let mut request = reqwest::Client::new().post(token_endpoint);
+    if let Some(key) = dpop {
+        request = request.header("dpop", key.token_request_proof(token_endpoint));
+    }
+    let response = request
         .basic_auth(client.id, Some(&client.secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form)
@@ -205,13 +243,37 @@ struct Call {
     why: &'static str,
     path: &'static str,
     token: Option<String>,
+    /// `Authorization: DPoP` with this proof.
+    proof: Option<Proof>,
+}
+
+/// The DPoP proof of a call.
+enum Proof {
+    /// A fresh proof of this key, made when the call is made.
+    Fresh(DpopProof),
+    /// This exact proof (to show a replay).
+    Fixed(String),
 }
 
 /// Prints the steps and a curl command per call; returns the calls.
-async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, String> {
+async fn print_demo(
+    demo: &Demo,
+    alg: &str,
+    base: &str,
+    public_url: &str,
+    mode: DpopMode,
+) -> Result<Vec<Call>, String> {
     let issuer = &demo.issuer;
-    let (token, scope) = get_token(&issuer.token_endpoint(), &demo.reader).await?;
-    let (writer_token, _) = get_token(&issuer.token_endpoint(), &demo.writer).await?;
+    let (token, scope) = get_token(&issuer.token_endpoint(), &demo.reader, None).await?;
+    let (writer_token, _) = get_token(&issuer.token_endpoint(), &demo.writer, None).await?;
+    // In `required`, bearer tokens are refused whatever their scopes.
+    let bearer = |status: u16| {
+        if mode == DpopMode::Required {
+            401
+        } else {
+            status
+        }
+    };
 
     println!(
         "\ndemo issuer {} set up like an Auth0 tenant:",
@@ -234,39 +296,81 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
         demo.reader.secret
     );
     println!("# 2. call the API (tokens valid for 24 hours)\n");
-    let calls = vec![
-        Call {
-            expect: 200,
-            why: "no token needed",
-            path: "/api/public",
-            token: None,
-        },
-        Call {
-            expect: 401,
-            why: "no token",
-            path: "/api/private",
-            token: None,
-        },
-        Call {
-            expect: 200,
-            why: "a valid token",
-            path: "/api/private",
-            token: Some(token.clone()),
-        },
-        Call {
-            expect: 200,
-            why: "the token has read:messages",
-            path: "/api/private-scoped",
-            token: Some(token),
-        },
-        Call {
-            expect: 403,
-            why: "quickstart-writer's token lacks read:messages",
-            path: "/api/private-scoped",
-            token: Some(writer_token),
-        },
+    let call = |expect, why, path, token: Option<&String>| Call {
+        expect,
+        why,
+        path,
+        token: token.cloned(),
+        proof: None,
+    };
+    let mut calls = vec![
+        call(200, "no token needed", "/api/public", None),
+        call(401, "no token", "/api/private", None),
+        call(bearer(200), "a valid token", "/api/private", Some(&token)),
+        call(
+            bearer(200),
+            "the token has read:messages",
+            "/api/private-scoped",
+            Some(&token),
+        ),
+        call(
+            bearer(403),
+            "quickstart-writer's token lacks read:messages",
+            "/api/private-scoped",
+            Some(&writer_token),
+        ),
     ];
-    for call in &calls {
+    if mode != DpopMode::Off {
+        // The reader again, now with a DPoP key: its token is bound to that key.
+        let key = DpopProof::generate();
+        let (bound, _) = get_token(&issuer.token_endpoint(), &demo.reader, Some(&key)).await?;
+        let url = format!("{public_url}/api/private-scoped");
+        println!(
+            "# a DPoP-bound token (cnf.jkt {}), for calls with a fresh proof of its key each",
+            key.jkt()
+        );
+        println!(
+            "# expect 200 (a DPoP-bound token and its proof; the proof is SINGLE-USE: sent \
+             twice, the second call gets 401)\ncurl -i -H 'Authorization: DPoP {bound}' \\\n  \
+             -H 'DPoP: {}' {base}/api/private-scoped\n",
+            key.proof("GET", &url, &bound)
+        );
+        let replayed = key.proof("GET", &url, &bound);
+        calls.push(Call {
+            proof: Some(Proof::Fresh(key)),
+            ..call(
+                200,
+                "a DPoP-bound token with a fresh proof",
+                "/api/private-scoped",
+                Some(&bound),
+            )
+        });
+        calls.push(Call {
+            proof: Some(Proof::Fixed(replayed.clone())),
+            ..call(
+                200,
+                "a fresh proof, used once",
+                "/api/private-scoped",
+                Some(&bound),
+            )
+        });
+        calls.push(Call {
+            proof: Some(Proof::Fixed(replayed)),
+            ..call(
+                401,
+                "the same proof replayed",
+                "/api/private-scoped",
+                Some(&bound),
+            )
+        });
+        calls.push(call(
+            401,
+            "the DPoP-bound token presented as a bearer token",
+            "/api/private-scoped",
+            Some(&bound),
+        ));
+    }
+    for call in calls.iter().filter(|call| call.proof.is_none()) {
         let auth = call.token.as_ref().map_or(String::new(), |token| {
             format!(" -H 'Authorization: Bearer {token}'")
         });
@@ -279,13 +383,25 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
 }
 
 /// Makes the calls and compares each status with its label.
-async fn check(base: &str, calls: &[Call]) -> bool {
+async fn check(base: &str, public_url: &str, calls: &[Call]) -> bool {
     let client = reqwest::Client::new();
     let mut all_ok = true;
     for call in calls {
         let mut request = client.get(format!("{base}{}", call.path));
-        if let Some(token) = &call.token {
-            request = request.bearer_auth(token);
+        match (&call.token, &call.proof) {
+            (Some(token), None) => request = request.bearer_auth(token),
+            (Some(token), Some(proof)) => {
+                let proof = match proof {
+                    Proof::Fresh(key) => {
+                        key.proof("GET", &format!("{public_url}{}", call.path), token)
+                    }
+                    Proof::Fixed(proof) => proof.clone(),
+                };
+                request = request
+                    .header("authorization", format!("DPoP {token}"))
+                    .header("dpop", proof);
+            }
+            (None, _) => {}
         }
         let status = match request.send().await {
             Ok(response) => response.status().as_u16(),
@@ -298,8 +414,8 @@ async fn check(base: &str, calls: &[Call]) -> bool {
         let verdict = if status == call.expect { "ok" } else { "WRONG" };
         all_ok &= status == call.expect;
         println!(
-            "check: GET {:<20} expected {} got {status} {verdict}",
-            call.path, call.expect
+            "check: GET {:<20} expected {} got {status} {verdict} ({})",
+            call.path, call.expect, call.why
         );
     }
     all_ok
@@ -314,27 +430,6 @@ async fn main() -> ExitCode {
         None => Some(Demo::start(secret.as_deref()).await),
         Some(_) => None,
     };
-    let validator = match configure(demo.as_ref(), secret.as_deref()).build() {
-        Ok(validator) => validator,
-        Err(error) => {
-            eprintln!("invalid bearer-guard configuration:");
-            for problem in error.problems() {
-                eprintln!("  - {problem}");
-            }
-            eprintln!("set AUTH0_DOMAIN or ISSUER, and AUDIENCE; optionally JWKS_URI, or");
-            eprintln!("HS256_SECRET with ISSUER or AUTH0_DOMAIN");
-            return ExitCode::from(2);
-        }
-    };
-    println!("validating with {validator:?}");
-
-    let app = Router::new()
-        .route("/api/private-scoped", get(private_scoped))
-        .route_layer(RequireScopes::all(["read:messages"]))
-        .route("/api/private", get(private))
-        .layer(BearerLayer::new(validator))
-        .route("/api/public", get(public));
-
     let bind = var("BIND").unwrap_or_else(|| "127.0.0.1:3010".to_owned());
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(listener) => listener,
@@ -347,12 +442,43 @@ async fn main() -> ExitCode {
         "http://{}",
         listener.local_addr().map_or(bind, |a| a.to_string())
     );
+    let public_url = var("PUBLIC_URL").unwrap_or_else(|| base.clone());
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let dpop = match dpop_settings(&public_url) {
+        Ok(dpop) => dpop,
+        Err(problem) => {
+            eprintln!("{problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = dpop.mode();
+    let validator = match configure(demo.as_ref(), secret.as_deref(), dpop).build() {
+        Ok(validator) => validator,
+        Err(error) => {
+            eprintln!("invalid bearer-guard configuration:");
+            for problem in error.problems() {
+                eprintln!("  - {problem}");
+            }
+            eprintln!("set AUTH0_DOMAIN or ISSUER, and AUDIENCE; optionally JWKS_URI, or");
+            eprintln!("HS256_SECRET with ISSUER or AUTH0_DOMAIN");
+            return ExitCode::from(2);
+        }
+    };
+    println!("validating with {validator:?} (DPoP {mode:?}, public URL {public_url})");
+
+    let app = Router::new()
+        .route("/api/private-scoped", get(private_scoped))
+        .route_layer(RequireScopes::all(["read:messages"]))
+        .route("/api/private", get(private))
+        .layer(BearerLayer::new(validator))
+        .route("/api/public", get(public));
+
     println!("listening on {base}");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     if let Some(demo) = &demo {
         let alg = if secret.is_some() { "HS256" } else { "RS256" };
-        let calls = match print_demo(demo, alg, &base).await {
+        let calls = match print_demo(demo, alg, &base, &public_url, mode).await {
             Ok(calls) => calls,
             Err(error) => {
                 eprintln!("{error}");
@@ -360,7 +486,7 @@ async fn main() -> ExitCode {
             }
         };
         if check_only {
-            return if check(&base, &calls).await {
+            return if check(&base, &public_url, &calls).await {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
