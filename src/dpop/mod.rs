@@ -39,6 +39,8 @@ use http::HeaderName;
 use crate::algorithm::Algorithm;
 use crate::config::ConfigProblem;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use crate::claims::Binding;
 pub(crate) use bind::{Binder, Decision, Presented, Scheme};
 #[cfg(feature = "test-util")]
@@ -46,8 +48,6 @@ pub(crate) use mtls::pem;
 pub use mtls::{ClientCertificate, Mtls};
 #[cfg(feature = "test-util")]
 pub(crate) use proof::check_token_request;
-#[cfg(feature = "redis")]
-pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use replay::{
     DEFAULT_REPLAY_CAPACITY, MEMORY_REPLAY_ENTRY_BYTES, MemoryReplayStore, ReplayStore,
     ReplayStoreError,
