@@ -37,7 +37,12 @@
 //! - `DPOP`: `off`, `allowed` (the default: bearer tokens pass, DPoP-bound tokens need a
 //!   proof) or `required` (only DPoP-bound tokens);
 //! - `PUBLIC_URL`: the base URL clients call the API at, which DPoP proofs name in `htu`
-//!   (default `http://{BIND}`).
+//!   (default `http://{BIND}`);
+//! - `REDIS_URL` (`redis://host:6379/`): the DPoP replay store is that Redis server instead
+//!   of this process's memory, so quickstarts started with the same `REDIS_URL` and
+//!   `PUBLIC_URL` are replicas of one API: a proof used at one is refused at the others. Point
+//!   the second at the first one's demo issuer (`ISSUER=<the printed demo issuer>
+//!   AUDIENCE=https://api.example.com`) so that both accept the same tokens.
 //!
 //! In demo mode, with DPoP on, a third client key gets a DPoP-bound token (`cnf.jkt`,
 //! `token_type: DPoP`) from the issuer's token endpoint with a proof, and the printed calls
@@ -54,10 +59,11 @@
 
 use std::env;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use axum::{Json, Router, routing::get};
 use bearer_guard::axum::Claims;
-use bearer_guard::dpop::{Dpop, DpopMode};
+use bearer_guard::dpop::{Dpop, DpopMode, RedisReplayStore};
 use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, DpopProof, TestIssuer, generate_secret};
 use bearer_guard::{BearerLayer, RequireScopes, ScopeClaims, Validator, ValidatorBuilder};
 use serde_json::{Value, json};
@@ -128,8 +134,9 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>, dpop: Dpop) -> Validator
         .dpop(dpop)
 }
 
-/// `DPOP` (`off`, `allowed` or `required`; default `allowed`) with `PUBLIC_URL`.
-fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
+/// `DPOP` (`off`, `allowed` or `required`; default `allowed`) with `PUBLIC_URL`, and the
+/// replay store of `REDIS_URL` if set.
+async fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
     let dpop = match var("DPOP")
         .as_deref()
         .map(str::to_ascii_lowercase)
@@ -144,7 +151,15 @@ fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
             ));
         }
     };
-    Ok(dpop.public_url(public_url))
+    let dpop = dpop.public_url(public_url);
+    let Some(url) = var("REDIS_URL") else {
+        return Ok(dpop);
+    };
+    // Connected now: an unreachable server is reported at startup, not at the first proof.
+    let store = RedisReplayStore::connect(&url)
+        .await
+        .map_err(|error| format!("REDIS_URL: {error}"))?;
+    Ok(dpop.replay_store(Arc::new(store)))
 }
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.
@@ -444,7 +459,7 @@ async fn main() -> ExitCode {
     );
     let public_url = var("PUBLIC_URL").unwrap_or_else(|| base.clone());
     let public_url = public_url.trim_end_matches('/').to_owned();
-    let dpop = match dpop_settings(&public_url) {
+    let dpop = match dpop_settings(&public_url).await {
         Ok(dpop) => dpop,
         Err(problem) => {
             eprintln!("{problem}");
@@ -464,7 +479,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("validating with {validator:?} (DPoP {mode:?}, public URL {public_url})");
+    let replay_store = if var("REDIS_URL").is_some() {
+        "the Redis server of REDIS_URL"
+    } else {
+        "in memory"
+    };
+    println!(
+        "validating with {validator:?} (DPoP {mode:?}, public URL {public_url}, \
+         replay store {replay_store})"
+    );
 
     let app = Router::new()
         .route("/api/private-scoped", get(private_scoped))
