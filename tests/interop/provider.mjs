@@ -1,6 +1,7 @@
-// A real, independent OAuth 2.0 authorization server for bearer-guard's interop test
-// (tests/interop.rs): `oidc-provider` on 127.0.0.1, client credentials grant, RS256 JWT
-// access tokens (RFC 9068, `typ: at+jwt`) for the API `https://api.example.com`.
+// A real, independent OAuth 2.0 authorization server for bearer-guard's interop tests
+// (tests/interop.rs, tests/interop_dpop.rs): `oidc-provider` on 127.0.0.1, client credentials
+// grant, RS256 JWT access tokens (RFC 9068, `typ: at+jwt`) for the API
+// `https://api.example.com`, bound to a DPoP key when the token request carries a proof.
 //
 //   node provider.mjs [--port N] [--keys-file PATH] [--fresh-keys] [--key-set LABEL]
 //                     [--key-count N] [--signing-key KID|INDEX] [--exit-with-stdin]
@@ -127,6 +128,9 @@ const configuration = {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // DPoP (RFC 9449): a token request with a `DPoP` proof gets a token bound to the proof's
+    // key (`cnf.jkt`, `token_type: DPoP`); no server nonce.
+    dPoP: { enabled: true },
     introspection: { enabled: false },
     revocation: { enabled: false },
     resourceIndicators: {
