@@ -6,7 +6,8 @@
 //! token.
 //!
 //! ```text
-//! cargo run --example mtls_server
+//! cargo run --example mtls_server                     # listens on 127.0.0.1:3443
+//! BIND=127.0.0.1:8443 cargo run --example mtls_server
 //! ```
 //!
 //! With no configuration it makes a throwaway CA, a server certificate for `127.0.0.1` and a
