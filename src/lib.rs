@@ -66,6 +66,7 @@
 
 mod algorithm;
 mod backend;
+mod challenge;
 mod claims;
 mod config;
 pub mod dpop;
