@@ -40,7 +40,21 @@
 //!   endpoint is discovered from the issuer's metadata (`introspection_endpoint`) unless
 //!   `INTROSPECTION_URL` gives it. JWT access tokens are still validated locally, on the same
 //!   three routes;
-//! - `BIND`: the listen address (default `127.0.0.1:3010`).
+//! - `BIND`: the listen address (default `127.0.0.1:3010`);
+//! - `DPOP`: `off`, `allowed` (the default: bearer tokens pass, DPoP-bound tokens need a
+//!   proof) or `required` (only DPoP-bound tokens);
+//! - `PUBLIC_URL`: the base URL clients call the API at, which DPoP proofs name in `htu`
+//!   (default `http://{BIND}`);
+//! - `REDIS_URL` (`redis://host:6379/`): the DPoP replay store is that Redis server instead
+//!   of this process's memory, so quickstarts started with the same `REDIS_URL` and
+//!   `PUBLIC_URL` are replicas of one API: a proof used at one is refused at the others. Point
+//!   the second at the first one's demo issuer (`ISSUER=<the printed demo issuer>
+//!   AUDIENCE=https://api.example.com`) so that both accept the same tokens.
+//!
+//! In demo mode, with DPoP on, a third client key gets a DPoP-bound token (`cnf.jkt`,
+//! `token_type: DPoP`) from the issuer's token endpoint with a proof, and the printed calls
+//! include one with that token and a single-use proof; `--check` also replays a proof (401)
+//! and presents the bound token as a bearer token (401).
 //!
 //! Scopes are read from `scope`, `scp` and Auth0's `permissions`. An invalid configuration is
 //! reported in full and the process exits with status 2.
@@ -52,10 +66,12 @@
 
 use std::env;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use axum::{Json, Router, routing::get};
 use bearer_guard::axum::Claims;
-use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, TestIssuer, generate_secret};
+use bearer_guard::dpop::{Dpop, DpopMode, RedisReplayStore};
+use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, DpopProof, TestIssuer, generate_secret};
 use bearer_guard::{BearerLayer, RequireScopes, Validator, ValidatorBuilder, scope::ScopeClaims};
 use serde_json::{Value, json};
 
@@ -88,7 +104,7 @@ fn var(name: &str) -> Option<String> {
 }
 
 /// The validator configuration: the demo issuer's, or the environment's.
-fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
+fn configure(demo: Option<&Demo>, secret: Option<&str>, dpop: Dpop) -> ValidatorBuilder {
     let audience = var("AUDIENCE").unwrap_or_default();
     let mut builder = match (demo, var("AUTH0_DOMAIN")) {
         (Some(demo), _) => demo.issuer.validator(),
@@ -127,7 +143,37 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>) -> ValidatorBuilder {
             builder = builder.introspection_endpoint(url);
         }
     }
-    builder.scope_claims(ScopeClaims::default().permissions(true))
+    builder
+        .scope_claims(ScopeClaims::default().permissions(true))
+        .dpop(dpop)
+}
+
+/// `DPOP` (`off`, `allowed` or `required`; default `allowed`) with `PUBLIC_URL`, and the
+/// replay store of `REDIS_URL` if set.
+async fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
+    let dpop = match var("DPOP")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("allowed") => Dpop::allowed(),
+        Some("off") => Dpop::off(),
+        Some("required") => Dpop::required(),
+        Some(other) => {
+            return Err(format!(
+                "DPOP must be off, allowed or required, not {other:?}"
+            ));
+        }
+    };
+    let dpop = dpop.public_url(public_url);
+    let Some(url) = var("REDIS_URL") else {
+        return Ok(dpop);
+    };
+    // Connected now: an unreachable server is reported at startup, not at the first proof.
+    let store = RedisReplayStore::connect(&url)
+        .await
+        .map_err(|error| format!("REDIS_URL: {error}"))?;
+    Ok(dpop.replay_store(Arc::new(store)))
 }
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.
@@ -192,15 +238,22 @@ impl Demo {
 }
 
 /// What a client does: `POST /oauth/token` with `grant_type=client_credentials` and the
-/// API's identifier as `audience`, authenticated by HTTP Basic; returns the access token and
-/// its scopes.
-async fn get_token(token_endpoint: &str, client: &Client) -> Result<(String, String), String> {
+/// API's identifier as `audience`, authenticated by HTTP Basic (and, for a DPoP-bound token,
+/// a `DPoP` proof of the client's key); returns the access token and its scopes.
+async fn get_token(
+    token_endpoint: &str,
+    client: &Client,
+    dpop: Option<&DpopProof>,
+) -> Result<(String, String), String> {
     let form = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "client_credentials")
         .append_pair("audience", DEFAULT_AUDIENCE)
         .finish();
-    let response = reqwest::Client::new()
-        .post(token_endpoint)
+    let mut request = reqwest::Client::new().post(token_endpoint);
+    if let Some(key) = dpop {
+        request = request.header("dpop", key.token_request_proof(token_endpoint));
+    }
+    let response = request
         .basic_auth(client.id, Some(&client.secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form)
@@ -229,13 +282,29 @@ struct Call {
     why: &'static str,
     path: &'static str,
     token: Option<String>,
+    /// `Authorization: DPoP` with this proof.
+    proof: Option<Proof>,
+}
+
+/// The DPoP proof of a call.
+enum Proof {
+    /// A fresh proof of this key, made when the call is made.
+    Fresh(DpopProof),
+    /// This exact proof (to show a replay).
+    Fixed(String),
 }
 
 /// Prints the steps and a curl command per call; returns the calls.
-async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, String> {
+async fn print_demo(
+    demo: &Demo,
+    alg: &str,
+    base: &str,
+    public_url: &str,
+    mode: DpopMode,
+) -> Result<Vec<Call>, String> {
     let issuer = &demo.issuer;
-    let (token, scope) = get_token(&issuer.token_endpoint(), &demo.reader).await?;
-    let (writer_token, _) = get_token(&issuer.token_endpoint(), &demo.writer).await?;
+    let (token, scope) = get_token(&issuer.token_endpoint(), &demo.reader, None).await?;
+    let (writer_token, _) = get_token(&issuer.token_endpoint(), &demo.writer, None).await?;
     // An opaque (reference) token, as Okta, Keycloak or Ory Hydra may issue: it means
     // something only to the issuer, which the API asks (POST /oauth/introspect).
     let opaque = issuer
@@ -244,6 +313,14 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
         .claim("client_id", demo.reader.id)
         .claim("sub", format!("{}@clients", demo.reader.id))
         .issue();
+    // In `required`, bearer tokens are refused whatever their scopes.
+    let bearer = |status: u16| {
+        if mode == DpopMode::Required {
+            401
+        } else {
+            status
+        }
+    };
 
     println!(
         "\ndemo issuer {} set up like an Auth0 tenant:",
@@ -266,45 +343,87 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
         demo.reader.secret
     );
     println!("# 2. call the API (tokens valid for 24 hours)\n");
-    let calls = vec![
-        Call {
-            expect: 200,
-            why: "no token needed",
-            path: "/api/public",
-            token: None,
-        },
-        Call {
-            expect: 401,
-            why: "no token",
-            path: "/api/private",
-            token: None,
-        },
-        Call {
-            expect: 200,
-            why: "a valid token",
-            path: "/api/private",
-            token: Some(token.clone()),
-        },
-        Call {
-            expect: 200,
-            why: "the token has read:messages",
-            path: "/api/private-scoped",
-            token: Some(token),
-        },
-        Call {
-            expect: 403,
-            why: "quickstart-writer's token lacks read:messages",
-            path: "/api/private-scoped",
-            token: Some(writer_token),
-        },
-        Call {
-            expect: 200,
-            why: "an opaque token with read:messages, introspected at the issuer",
-            path: "/api/private-scoped",
-            token: Some(opaque),
-        },
+    let call = |expect, why, path, token: Option<&String>| Call {
+        expect,
+        why,
+        path,
+        token: token.cloned(),
+        proof: None,
+    };
+    let mut calls = vec![
+        call(200, "no token needed", "/api/public", None),
+        call(401, "no token", "/api/private", None),
+        call(bearer(200), "a valid token", "/api/private", Some(&token)),
+        call(
+            bearer(200),
+            "the token has read:messages",
+            "/api/private-scoped",
+            Some(&token),
+        ),
+        call(
+            bearer(403),
+            "quickstart-writer's token lacks read:messages",
+            "/api/private-scoped",
+            Some(&writer_token),
+        ),
+        call(
+            bearer(200),
+            "an opaque token with read:messages, introspected at the issuer",
+            "/api/private-scoped",
+            Some(&opaque),
+        ),
     ];
-    for call in &calls {
+    if mode != DpopMode::Off {
+        // The reader again, now with a DPoP key: its token is bound to that key.
+        let key = DpopProof::generate();
+        let (bound, _) = get_token(&issuer.token_endpoint(), &demo.reader, Some(&key)).await?;
+        let url = format!("{public_url}/api/private-scoped");
+        println!(
+            "# a DPoP-bound token (cnf.jkt {}), for calls with a fresh proof of its key each",
+            key.jkt()
+        );
+        println!(
+            "# expect 200 (a DPoP-bound token and its proof; the proof is SINGLE-USE: sent \
+             twice, the second call gets 401)\ncurl -i -H 'Authorization: DPoP {bound}' \\\n  \
+             -H 'DPoP: {}' {base}/api/private-scoped\n",
+            key.proof("GET", &url, &bound)
+        );
+        let replayed = key.proof("GET", &url, &bound);
+        calls.push(Call {
+            proof: Some(Proof::Fresh(key)),
+            ..call(
+                200,
+                "a DPoP-bound token with a fresh proof",
+                "/api/private-scoped",
+                Some(&bound),
+            )
+        });
+        calls.push(Call {
+            proof: Some(Proof::Fixed(replayed.clone())),
+            ..call(
+                200,
+                "a fresh proof, used once",
+                "/api/private-scoped",
+                Some(&bound),
+            )
+        });
+        calls.push(Call {
+            proof: Some(Proof::Fixed(replayed)),
+            ..call(
+                401,
+                "the same proof replayed",
+                "/api/private-scoped",
+                Some(&bound),
+            )
+        });
+        calls.push(call(
+            401,
+            "the DPoP-bound token presented as a bearer token",
+            "/api/private-scoped",
+            Some(&bound),
+        ));
+    }
+    for call in calls.iter().filter(|call| call.proof.is_none()) {
         let auth = call.token.as_ref().map_or(String::new(), |token| {
             format!(" -H 'Authorization: Bearer {token}'")
         });
@@ -317,13 +436,25 @@ async fn print_demo(demo: &Demo, alg: &str, base: &str) -> Result<Vec<Call>, Str
 }
 
 /// Makes the calls and compares each status with its label.
-async fn check(base: &str, calls: &[Call]) -> bool {
+async fn check(base: &str, public_url: &str, calls: &[Call]) -> bool {
     let client = reqwest::Client::new();
     let mut all_ok = true;
     for call in calls {
         let mut request = client.get(format!("{base}{}", call.path));
-        if let Some(token) = &call.token {
-            request = request.bearer_auth(token);
+        match (&call.token, &call.proof) {
+            (Some(token), None) => request = request.bearer_auth(token),
+            (Some(token), Some(proof)) => {
+                let proof = match proof {
+                    Proof::Fresh(key) => {
+                        key.proof("GET", &format!("{public_url}{}", call.path), token)
+                    }
+                    Proof::Fixed(proof) => proof.clone(),
+                };
+                request = request
+                    .header("authorization", format!("DPoP {token}"))
+                    .header("dpop", proof);
+            }
+            (None, _) => {}
         }
         let status = match request.send().await {
             Ok(response) => response.status().as_u16(),
@@ -336,8 +467,8 @@ async fn check(base: &str, calls: &[Call]) -> bool {
         let verdict = if status == call.expect { "ok" } else { "WRONG" };
         all_ok &= status == call.expect;
         println!(
-            "check: GET {:<20} expected {} got {status} {verdict}",
-            call.path, call.expect
+            "check: GET {:<20} expected {} got {status} {verdict} ({})",
+            call.path, call.expect, call.why
         );
     }
     all_ok
@@ -352,7 +483,29 @@ async fn main() -> ExitCode {
         None => Some(Demo::start(secret.as_deref()).await),
         Some(_) => None,
     };
-    let validator = match configure(demo.as_ref(), secret.as_deref()).build() {
+    let bind = var("BIND").unwrap_or_else(|| "127.0.0.1:3010".to_owned());
+    let listener = match tokio::net::TcpListener::bind(&bind).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {bind}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_or(bind, |a| a.to_string())
+    );
+    let public_url = var("PUBLIC_URL").unwrap_or_else(|| base.clone());
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let dpop = match dpop_settings(&public_url).await {
+        Ok(dpop) => dpop,
+        Err(problem) => {
+            eprintln!("{problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = dpop.mode();
+    let validator = match configure(demo.as_ref(), secret.as_deref(), dpop).build() {
         Ok(validator) => validator,
         Err(error) => {
             eprintln!("invalid bearer-guard configuration:");
@@ -367,7 +520,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("validating with {validator:?}");
+    let replay_store = if var("REDIS_URL").is_some() {
+        "the Redis server of REDIS_URL"
+    } else {
+        "in memory"
+    };
+    println!(
+        "validating with {validator:?} (DPoP {mode:?}, public URL {public_url}, \
+         replay store {replay_store})"
+    );
 
     let app = Router::new()
         .route("/api/private-scoped", get(private_scoped))
@@ -376,24 +537,12 @@ async fn main() -> ExitCode {
         .layer(BearerLayer::new(validator))
         .route("/api/public", get(public));
 
-    let bind = var("BIND").unwrap_or_else(|| "127.0.0.1:3010".to_owned());
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("cannot listen on {bind}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let base = format!(
-        "http://{}",
-        listener.local_addr().map_or(bind, |a| a.to_string())
-    );
     println!("listening on {base}");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     if let Some(demo) = &demo {
         let alg = if secret.is_some() { "HS256" } else { "RS256" };
-        let calls = match print_demo(demo, alg, &base).await {
+        let calls = match print_demo(demo, alg, &base, &public_url, mode).await {
             Ok(calls) => calls,
             Err(error) => {
                 eprintln!("{error}");
@@ -401,7 +550,7 @@ async fn main() -> ExitCode {
             }
         };
         if check_only {
-            return if check(&base, &calls).await {
+            return if check(&base, &public_url, &calls).await {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::error::{Claim, TokenProblem};
 use crate::scope::Scopes;
 
 /// The claims of a token that passed every check.
@@ -94,6 +95,58 @@ impl VerifiedClaims {
         &self.0.all
     }
 
+    /// The sender binding the token's `cnf` claim (RFC 7800) names: the members this crate
+    /// checks, `jkt` (DPoP, RFC 9449) and `x5t#S256` (mTLS, RFC 8705). Other members are
+    /// ignored; a `cnf` that is not an object, or one of those members that is not a string,
+    /// is an invalid claim.
+    pub(crate) fn confirmation(&self) -> Result<Confirmation<'_>, TokenProblem> {
+        let invalid = TokenProblem::InvalidClaim(Claim::Confirmation);
+        let cnf = match self.0.all.get("cnf") {
+            None => return Ok(Confirmation::default()),
+            Some(Value::Object(cnf)) => cnf,
+            Some(_) => return Err(invalid),
+        };
+        let member = |name: &str| match cnf.get(name) {
+            None => Ok(None),
+            Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.as_str())),
+            Some(_) => Err(invalid),
+        };
+        Ok(Confirmation {
+            jkt: member("jkt")?,
+            x5t_s256: member("x5t#S256")?,
+        })
+    }
+
+    /// How the token is bound to its sender, from its `cnf` claim: the layer accepted it only
+    /// after checking that binding (the DPoP proof, or the client certificate).
+    pub fn binding(&self) -> Binding {
+        match self.confirmation() {
+            Ok(Confirmation { jkt: Some(jkt), .. }) => Binding::Dpop {
+                jkt: jkt.to_owned(),
+            },
+            Ok(Confirmation {
+                x5t_s256: Some(x5t),
+                ..
+            }) => Binding::Mtls {
+                x5t_s256: x5t.to_owned(),
+            },
+            _ => Binding::Bearer,
+        }
+    }
+
+    /// Refuses a sender-constrained token presented as a plain bearer token: whoever holds a
+    /// copy of it must not be able to use it without the key or certificate it is bound to.
+    pub(crate) fn refuse_bearer_use(&self) -> Result<(), TokenProblem> {
+        let confirmation = self.confirmation()?;
+        if confirmation.jkt.is_some() {
+            return Err(TokenProblem::DpopBound);
+        }
+        if confirmation.x5t_s256.is_some() {
+            return Err(TokenProblem::CertificateBound);
+        }
+        Ok(())
+    }
+
     /// About how many bytes these claims take in memory: the typed copies plus every JSON
     /// value, with the allocator's and the map's per-node costs. An estimate that grows
     /// with the number of values, not just their text, since a token of many tiny values
@@ -129,6 +182,34 @@ impl fmt::Debug for VerifiedClaims {
             .field("scopes", &self.0.scopes)
             .finish_non_exhaustive()
     }
+}
+
+/// How a token is bound to its sender, as the layer checked it
+/// ([`VerifiedClaims::binding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Binding {
+    /// Not bound: a bearer token.
+    Bearer,
+    /// Bound to a DPoP key (RFC 9449), with a valid proof of it.
+    Dpop {
+        /// The key's RFC 7638 thumbprint (`cnf.jkt`).
+        jkt: String,
+    },
+    /// Bound to the client certificate of the request (RFC 8705).
+    Mtls {
+        /// The certificate's SHA-256 thumbprint (`cnf["x5t#S256"]`).
+        x5t_s256: String,
+    },
+}
+
+/// The members of a token's `cnf` claim that bind it to its sender.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Confirmation<'a> {
+    /// `jkt`: the SHA-256 thumbprint of the DPoP public key (RFC 9449 §6.1).
+    pub(crate) jkt: Option<&'a str>,
+    /// `x5t#S256`: the SHA-256 thumbprint of the client certificate (RFC 8705 §3.1).
+    pub(crate) x5t_s256: Option<&'a str>,
 }
 
 /// What a heap string costs beyond its bytes: its handle and the allocator's rounding.

@@ -46,6 +46,24 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The DPoP proof of the request failed a check of RFC 9449 §4.3: 401
+    /// `invalid_dpop_proof` on the `DPoP` challenge.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(DpopProblem),
+    /// The API requires server nonces and the proof has none, or a stale or forged one: 401
+    /// `use_dpop_nonce` with this nonce in the `DPoP-Nonce` header (RFC 9449 §9).
+    #[error("a fresh DPoP nonce is required")]
+    UseDpopNonce {
+        /// The nonce the client must put in its next proof.
+        nonce: String,
+    },
+    /// The DPoP replay store could not be reached or failed: 503 with `Retry-After` (unless
+    /// the API is configured to fail open).
+    #[error("the DPoP replay store is unavailable")]
+    ReplayStoreUnavailable {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
     /// The issuer's introspection endpoint could not decide an opaque token (unreachable,
     /// 5xx, a timeout, a malformed answer, or the API's own credentials refused): 503 with
     /// `Retry-After`. The token is never accepted then.
@@ -54,6 +72,86 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
+}
+
+/// Why a DPoP proof was refused (401 `invalid_dpop_proof`): one named problem for each check
+/// of RFC 9449 §4.3. The `Display` text is the `error_description`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DpopProblem {
+    /// The `DPoP` scheme without a `DPoP` header.
+    #[error("the DPoP proof is missing")]
+    Missing,
+    /// More than one `DPoP` header.
+    #[error("more than one DPoP proof")]
+    SeveralProofs,
+    /// Not a compact JWS of three base64url segments (or larger than accepted).
+    #[error("the DPoP proof is not a compact JWS")]
+    Malformed,
+    /// The JOSE header is not a JSON object of the expected shape (or has `crit`).
+    #[error("the DPoP proof header is malformed")]
+    MalformedHeader,
+    /// `typ` is not `dpop+jwt`.
+    #[error("the DPoP proof type is not dpop+jwt")]
+    WrongType,
+    /// `alg` is not on the allow-list (never `none` or an HMAC).
+    #[error("the DPoP proof algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    /// No `jwk` in the header, or not a JSON object.
+    #[error("the DPoP proof has no public key")]
+    MissingKey,
+    /// The `jwk` holds private key members (`d`, `p`, `q`, ...) or a symmetric key.
+    #[error("the DPoP proof key is not a public key")]
+    PrivateKey,
+    /// The `jwk` fails the key policy or does not fit `alg`.
+    #[error("the DPoP proof key is not usable")]
+    UnusableKey,
+    /// The signature does not verify under the embedded `jwk`.
+    #[error("the DPoP proof signature is invalid")]
+    InvalidSignature,
+    /// The payload is not a JSON object (or repeats a claim name).
+    #[error("the DPoP proof claims are malformed")]
+    MalformedClaims,
+    /// No `jti`, or not a non-empty string of at most 256 characters.
+    #[error("the DPoP proof lacks a valid jti")]
+    MissingJti,
+    /// No `htm`, or not a string.
+    #[error("the DPoP proof lacks htm")]
+    MissingHtm,
+    /// No `htu`, or not a string.
+    #[error("the DPoP proof lacks htu")]
+    MissingHtu,
+    /// No `iat`, or not a number.
+    #[error("the DPoP proof lacks iat")]
+    MissingIat,
+    /// No `ath`, or not a string.
+    #[error("the DPoP proof lacks ath")]
+    MissingAth,
+    /// `htm` is not the request's method.
+    #[error("the DPoP proof is for another method")]
+    WrongMethod,
+    /// `htu` is not the request's URI (after normalisation).
+    #[error("the DPoP proof is for another URI")]
+    WrongUri,
+    /// The API cannot know the request's public URI (no public URL configured, or the trusted
+    /// proxy's headers are missing), so no proof can be checked.
+    #[error("this API cannot check the URI of DPoP proofs")]
+    UnknownUri,
+    /// `iat` is older than the accepted window.
+    #[error("the DPoP proof is too old")]
+    Stale,
+    /// `iat` is further in the future than the accepted skew.
+    #[error("the DPoP proof was issued in the future")]
+    IssuedInFuture,
+    /// `ath` is not the hash of the access token.
+    #[error("the DPoP proof is for another access token")]
+    WrongAth,
+    /// The proof's key is not the key the token is bound to (`cnf.jkt`).
+    #[error("the DPoP proof key is not the key the token is bound to")]
+    KeyMismatch,
+    /// This proof was already used (its `jti` for this URI, within its window).
+    #[error("the DPoP proof was already used")]
+    Replayed,
 }
 
 /// What is wrong with the `Authorization` header itself (400 `invalid_request`).
@@ -99,6 +197,8 @@ pub enum Claim {
     ClientId,
     /// `jti`
     TokenId,
+    /// `cnf` (RFC 7800): the key or certificate the token is bound to.
+    Confirmation,
 }
 
 impl Claim {
@@ -114,6 +214,7 @@ impl Claim {
             Claim::Scope => "scope",
             Claim::ClientId => "client_id",
             Claim::TokenId => "jti",
+            Claim::Confirmation => "cnf",
         }
     }
 }
@@ -196,6 +297,24 @@ pub enum TokenProblem {
     /// Introspection: the issuer says the token is not active (unknown, revoked or expired).
     #[error("the token is not active")]
     Inactive,
+    /// The `DPoP` scheme with a token that is not bound to a DPoP key (no `cnf.jkt`).
+    #[error("the DPoP scheme needs a DPoP-bound token")]
+    NotDpopBound,
+    /// The token is bound to a client certificate and the request has none.
+    #[error("the token is bound to a client certificate and none was presented")]
+    CertificateMissing,
+    /// The request's client certificate is not the one the token is bound to.
+    #[error("the client certificate is not the one the token is bound to")]
+    CertificateMismatch,
+    /// The token is bound to a DPoP key (`cnf.jkt`, RFC 9449) but was not presented with the
+    /// `DPoP` scheme and a proof of that key: a bearer use of a sender-constrained token
+    /// (§7.2, the downgrade) is refused in every mode.
+    #[error("the token is bound to a DPoP key and needs the DPoP scheme and a proof")]
+    DpopBound,
+    /// The token is bound to a client certificate (`cnf["x5t#S256"]`, RFC 8705) and this API
+    /// does not check certificate bindings: it cannot be used as a bearer token.
+    #[error("the token is bound to a client certificate this API does not check")]
+    CertificateBound,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,
@@ -225,6 +344,13 @@ impl AuthError {
             AuthError::RuleFailed { description, .. } => description.clone(),
             AuthError::KeysUnavailable { .. } => {
                 "the issuer's signing keys are unavailable; try again later".to_owned()
+            }
+            AuthError::InvalidDpopProof(problem) => problem.to_string(),
+            AuthError::UseDpopNonce { .. } => {
+                "a DPoP proof with the server's nonce is required".to_owned()
+            }
+            AuthError::ReplayStoreUnavailable { .. } => {
+                "DPoP proofs cannot be checked right now; try again later".to_owned()
             }
             AuthError::IntrospectionUnavailable { .. } => {
                 "the issuer's token introspection is unavailable; try again later".to_owned()

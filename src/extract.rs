@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, Request, header};
 
+use crate::dpop::Scheme;
 use crate::error::{AuthError, RequestProblem, TokenProblem};
 
 /// A place the layer also looks for the token, besides the `Authorization` header. Each is
@@ -25,18 +26,33 @@ pub enum TokenSource {
     Query,
 }
 
-/// The token of a request: from the `Authorization` header or one of `sources`, exactly one
-/// of them.
+/// Which authorization schemes the layer reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schemes {
+    /// `Bearer`, and the opt-in sources (whose tokens are bearer tokens).
+    pub(crate) bearer: bool,
+    /// `DPoP` (RFC 9449).
+    pub(crate) dpop: bool,
+}
+
+/// The token of a request and its scheme: from the `Authorization` header or one of
+/// `sources`, exactly one of them. A scheme that is not read counts as no token.
 pub(crate) fn request_token<'a, B>(
     request: &'a Request<B>,
     sources: &[TokenSource],
     max_len: usize,
-) -> Result<Cow<'a, str>, AuthError> {
-    let mut found = match bearer_token(request.headers(), max_len) {
-        Ok(token) => Some(Cow::Borrowed(token)),
+    schemes: Schemes,
+) -> Result<(Cow<'a, str>, Scheme), AuthError> {
+    let found = match credentials(request.headers(), max_len, schemes) {
+        Ok((Scheme::Dpop, token)) => return Ok((Cow::Borrowed(token), Scheme::Dpop)),
+        Ok((scheme, token)) => Some((Cow::Borrowed(token), scheme)),
         Err(AuthError::MissingToken) => None,
         Err(error) => return Err(error),
     };
+    if !schemes.bearer {
+        return found.ok_or(AuthError::MissingToken);
+    }
+    let mut found = found.map(|(token, _)| token);
     for source in sources {
         let Some(token) = source.take(request, max_len)? else {
             continue;
@@ -48,7 +64,9 @@ pub(crate) fn request_token<'a, B>(
         }
         found = Some(token);
     }
-    found.ok_or(AuthError::MissingToken)
+    found
+        .map(|token| (token, Scheme::Bearer))
+        .ok_or(AuthError::MissingToken)
 }
 
 impl TokenSource {
@@ -112,12 +130,26 @@ impl TokenSource {
 }
 
 /// Takes the token out of `Authorization: Bearer <token>`.
+#[cfg(test)]
+fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    let schemes = Schemes {
+        bearer: true,
+        dpop: false,
+    };
+    credentials(headers, max_len, schemes).map(|(_, token)| token)
+}
+
+/// Takes the token out of `Authorization: Bearer <token>` (or `DPoP <token>`).
 ///
 /// The scheme is matched case-insensitively; one or more spaces may separate it from the
-/// token. A header with another scheme counts as no token (a bare challenge follows), a
-/// malformed bearer credential is a 400, and a token longer than `max_len` is rejected before
-/// its characters are even looked at.
-pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+/// token. A header with a scheme that is not read counts as no token (a bare challenge
+/// follows), a malformed credential is a 400, and a token longer than `max_len` is rejected
+/// before its characters are even looked at.
+fn credentials(
+    headers: &HeaderMap,
+    max_len: usize,
+    schemes: Schemes,
+) -> Result<(Scheme, &str), AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).into_iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -132,14 +164,19 @@ pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, 
         Some(space) => (&bytes[..space], &bytes[space..]),
         None => (bytes, &b""[..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if schemes.bearer && scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if schemes.dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Err(AuthError::MissingToken);
-    }
+    };
     let credentials = trim_spaces(rest);
     check_token(credentials, max_len)?;
     // `check_token` admitted only ASCII, so this conversion cannot fail.
-    std::str::from_utf8(credentials)
-        .map_err(|_| AuthError::InvalidRequest(RequestProblem::InvalidCharacters))
+    let token = std::str::from_utf8(credentials)
+        .map_err(|_| AuthError::InvalidRequest(RequestProblem::InvalidCharacters))?;
+    Ok((scheme, token))
 }
 
 /// The checks every token passes wherever it came from: present, within the size cap (before
@@ -270,7 +307,11 @@ mod tests {
         build: impl FnOnce(http::request::Builder) -> http::request::Builder,
     ) -> Result<String, AuthError> {
         let request = build(Request::builder()).body(()).unwrap();
-        request_token(&request, sources, 100).map(|t| t.into_owned())
+        let schemes = Schemes {
+            bearer: true,
+            dpop: true,
+        };
+        request_token(&request, sources, 100, schemes).map(|(t, _)| t.into_owned())
     }
 
     #[test]

@@ -21,10 +21,13 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use futures_util::FutureExt;
+
 use crate::claims::VerifiedClaims;
+use crate::dpop::{Decision, Presented};
 use crate::error::AuthError;
-use crate::extract;
 pub use crate::extract::TokenSource;
+use crate::extract::{self, Schemes};
 use crate::issuer::Validation;
 use crate::validator::Validator;
 
@@ -117,52 +120,132 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let validator = &self.layer.validator;
+        let binder = validator.binder();
         let max_len = validator.max_token_bytes();
-        let token = match extract::request_token(&request, &self.layer.sources, max_len) {
-            Ok(token) => token,
-            Err(AuthError::MissingToken) if self.layer.optional => {
-                // Always left here, so that extractors requiring claims know a layer ran.
-                request
-                    .extensions_mut()
-                    .insert(validator.responder().clone());
-                return ResponseFuture::inner(self.inner.call(request));
-            }
-            Err(error) => {
-                let response = validator.responder().respond_to(request.headers(), &error);
-                return ResponseFuture::rejected(response);
-            }
+        let schemes = Schemes {
+            bearer: binder.accepts_bearer(),
+            dpop: binder.recognises_dpop(),
         };
-        match validator.start(&token) {
-            Validation::Done(Ok(claims)) => {
-                authenticated(&mut request, claims, validator);
-                ResponseFuture::inner(self.inner.call(request))
-            }
-            Validation::Done(Err(error)) => {
-                let response = validator.responder().respond_to(request.headers(), &error);
-                ResponseFuture::rejected(response)
-            }
+        let (token, scheme) =
+            match extract::request_token(&request, &self.layer.sources, max_len, schemes) {
+                Ok(found) => found,
+                Err(AuthError::MissingToken) if self.layer.optional => {
+                    // Always left here, so that extractors requiring claims know a layer ran.
+                    request
+                        .extensions_mut()
+                        .insert(validator.responder().clone());
+                    return ResponseFuture::inner(self.inner.call(request));
+                }
+                Err(error) => return refuse(&request, validator, &error),
+            };
+        let presented = Presented::new(scheme, &token);
+        let claims = match validator.start(&token) {
+            Validation::Done(Ok(claims)) => claims,
+            Validation::Done(Err(error)) => return refuse(&request, validator, &error),
             Validation::NeedsKeys(pending) => {
                 // The parsed token waits for the key set. The ready service goes into the
                 // future; a fresh clone takes its place for the next request.
                 let validator = validator.clone();
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::waiting(Box::pin(async move {
-                    match pending.finish().await {
+                let inner = self.take_inner();
+                return ResponseFuture::waiting(Box::pin(async move {
+                    let decided = match pending.finish().await {
                         Ok(claims) => {
-                            authenticated(&mut request, claims, &validator);
-                            inner.call(request).await.map(|r| r.map(Either::Left))
+                            let decision = validator.binder().check(&request, &presented, &claims);
+                            settle(decision, &validator).await.map(|()| claims)
                         }
-                        Err(error) => {
-                            let response =
-                                validator.responder().respond_to(request.headers(), &error);
-                            Ok(response.map(Either::Right))
+                        Err(error) => Err(error),
+                    };
+                    serve(request, decided, &validator, inner).await
+                }));
+            }
+        };
+        // The binding is checked on every request, cached token or not: the verified-token
+        // cache may skip the token's signature, never the proof.
+        match validator.binder().check(&request, &presented, &claims) {
+            Ok(Decision::Accept) => {
+                authenticated(&mut request, claims, validator);
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Err(error) => refuse(&request, validator, &error),
+            Ok(Decision::Replay { key, ttl }) => {
+                let store = Arc::clone(validator.binder().store());
+                // A store that answers at once (the in-memory one) is decided here, unboxed
+                // beyond the store's own future.
+                let answer = store.insert_once(&key, ttl).now_or_never();
+                if let Some(answer) = answer {
+                    return match validator.binder().settle(answer) {
+                        Ok(()) => {
+                            authenticated(&mut request, claims, validator);
+                            ResponseFuture::inner(self.inner.call(request))
                         }
-                    }
+                        Err(error) => refuse(&request, validator, &error),
+                    };
+                }
+                let validator = validator.clone();
+                let inner = self.take_inner();
+                ResponseFuture::waiting(Box::pin(async move {
+                    let answer = store.insert_once(&key, ttl).await;
+                    let decided = validator.binder().settle(answer).map(|()| claims);
+                    serve(request, decided, &validator, inner).await
                 }))
             }
         }
     }
+}
+
+impl<S> BearerService<S> {
+    /// The ready inner service, for a future that outlives this call; a fresh clone takes
+    /// its place for the next request.
+    fn take_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+}
+
+/// The rest of a binding decision for a token that waited for its key set: the replay store.
+async fn settle(
+    decision: Result<Decision, AuthError>,
+    validator: &Validator,
+) -> Result<(), AuthError> {
+    let binder = validator.binder();
+    match decision? {
+        Decision::Accept => Ok(()),
+        Decision::Replay { key, ttl } => binder.settle(binder.store().insert_once(&key, ttl).await),
+    }
+}
+
+/// The end of a request that waited: the inner service with the claims, or the refusal.
+async fn serve<S, ReqBody, ResBody>(
+    mut request: Request<ReqBody>,
+    decided: Result<VerifiedClaims, AuthError>,
+    validator: &Validator,
+    mut inner: S,
+) -> Result<Response<BearerBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    match decided {
+        Ok(claims) => {
+            authenticated(&mut request, claims, validator);
+            inner.call(request).await.map(|r| r.map(Either::Left))
+        }
+        Err(error) => {
+            let response = validator.responder().respond_to(request.headers(), &error);
+            Ok(response.map(Either::Right))
+        }
+    }
+}
+
+/// The refusal of a request, at once.
+fn refuse<F, B, E, ReqBody>(
+    request: &Request<ReqBody>,
+    validator: &Validator,
+    error: &AuthError,
+) -> ResponseFuture<F, B, E> {
+    ResponseFuture::rejected(validator.responder().respond_to(request.headers(), error))
 }
 
 /// Hands the verified claims, and how to write later refusals, to the inner service.

@@ -63,6 +63,9 @@
 //!   what handlers see and what routes require.
 //! - [`AuthError`] ([`error`]): why a request was refused; [`ErrorBody`]: your error format.
 //! - [`ProtectedResourceMetadata`] ([`metadata`]): the RFC 9728 document.
+//! - [`dpop`]: sender-constrained tokens: DPoP proofs (RFC 9449), replay stores, server
+//!   nonces, certificate-bound tokens (RFC 8705); [`VerifiedClaims::binding`] says how a
+//!   token was bound.
 //! - [`axum`] (feature `axum`): `Claims<T>` and `Option<Claims<T>>` extractors.
 //! - [`mcp`] (feature `mcp`): MCP servers: per-tool and per-method scopes read from the
 //!   JSON-RPC body, and how the rest of the MCP authorization specification maps onto the crate.
@@ -74,8 +77,10 @@
 
 mod algorithm;
 mod backend;
+mod challenge;
 pub mod claims;
 pub mod config;
+pub mod dpop;
 pub mod error;
 mod extract;
 pub mod guard;

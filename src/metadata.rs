@@ -47,6 +47,12 @@ pub struct ProtectedResourceMetadata {
     bearer_methods_supported: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resource_name: Option<String>,
+    /// RFC 9728 §2: the proof algorithms of DPoP (RFC 9449), when it is accepted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 9728 §2: whether only DPoP-bound tokens are accepted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dpop_bound_access_tokens_required: bool,
 }
 
 impl ProtectedResourceMetadata {
@@ -59,13 +65,40 @@ impl ProtectedResourceMetadata {
             scopes_supported: Vec::new(),
             bearer_methods_supported: vec!["header".to_owned()],
             resource_name: None,
+            dpop_signing_alg_values_supported: Vec::new(),
+            dpop_bound_access_tokens_required: false,
         }
     }
 
-    /// Lists the issuers `validator` accepts as the authorization servers.
+    /// Lists the issuers `validator` accepts as the authorization servers, and describes its
+    /// DPoP settings: `dpop_signing_alg_values_supported` when it checks DPoP proofs,
+    /// `dpop_bound_access_tokens_required` when it requires them.
     pub fn authorization_servers_of(mut self, validator: &Validator) -> Self {
         self.authorization_servers = validator.issuer_names().map(str::to_owned).collect();
         self.authorization_servers.sort();
+        let binder = validator.binder();
+        self.dpop_signing_alg_values_supported = binder
+            .advertised_algs()
+            .map(|algs| algs.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default();
+        self.dpop_bound_access_tokens_required = binder.requires_dpop();
+        self
+    }
+
+    /// The DPoP proof algorithms to advertise (RFC 9728 `dpop_signing_alg_values_supported`).
+    pub fn dpop_signing_algs<I, S>(mut self, algs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.dpop_signing_alg_values_supported = algs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether only DPoP-bound tokens are accepted (RFC 9728
+    /// `dpop_bound_access_tokens_required`; omitted when false).
+    pub fn dpop_bound_access_tokens_required(mut self, required: bool) -> Self {
+        self.dpop_bound_access_tokens_required = required;
         self
     }
 

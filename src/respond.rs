@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
+pub(crate) use crate::challenge::DpopChallenge;
 use crate::error::AuthError;
 
 impl AuthError {
@@ -27,8 +28,11 @@ impl AuthError {
                 ..
             } => StatusCode::FORBIDDEN,
             AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
-            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
+            AuthError::KeysUnavailable { .. }
+            | AuthError::IntrospectionUnavailable { .. }
+            | AuthError::ReplayStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. } => {
+                StatusCode::UNAUTHORIZED
             }
         }
     }
@@ -45,79 +49,18 @@ impl AuthError {
                 ..
             } => Some("insufficient_scope"),
             AuthError::RuleFailed { .. } => Some("invalid_token"),
-            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
-                Some("temporarily_unavailable")
-            }
+            AuthError::KeysUnavailable { .. }
+            | AuthError::IntrospectionUnavailable { .. }
+            | AuthError::ReplayStoreUnavailable { .. } => Some("temporarily_unavailable"),
+            AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
         }
-    }
-
-    /// The `WWW-Authenticate` value, or `None` for the 503 (which is not an auth challenge).
-    pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
-        self.challenge_with(realm, None)
-    }
-
-    /// The challenge with the RFC 9728 `resource_metadata` parameter as well.
-    pub(crate) fn challenge_with(
-        &self,
-        realm: Option<&str>,
-        resource_metadata: Option<&str>,
-    ) -> Option<HeaderValue> {
-        let mut params: Vec<(&str, String)> = Vec::new();
-        if let Some(realm) = realm {
-            params.push(("realm", realm.to_owned()));
-        }
-        match self {
-            AuthError::MissingToken => {}
-            AuthError::KeysUnavailable { .. } | AuthError::IntrospectionUnavailable { .. } => {
-                return None;
-            }
-            AuthError::InsufficientScope { required } => {
-                params.push(("error", "insufficient_scope".to_owned()));
-                params.push(("error_description", self.description()));
-                params.push(("scope", required.clone()));
-            }
-            AuthError::InvalidRequest(_)
-            | AuthError::InvalidToken(_)
-            | AuthError::RuleFailed { .. } => {
-                params.push(("error", self.error_code()?.to_owned()));
-                params.push(("error_description", self.description()));
-            }
-        }
-        if let Some(url) = resource_metadata {
-            params.push(("resource_metadata", url.to_owned()));
-        }
-        let mut value = String::from("Bearer");
-        for (i, (name, raw)) in params.iter().enumerate() {
-            value.push_str(if i == 0 { " " } else { ", " });
-            value.push_str(name);
-            value.push_str("=\"");
-            push_quoted_string_content(&mut value, raw);
-            value.push('"');
-        }
-        // Only visible ASCII and spaces survive `push_quoted_string_content`, so this cannot fail.
-        HeaderValue::from_str(&value).ok()
     }
 
     /// The response of the behaviour contract: status, challenge, `Retry-After` and a small
     /// JSON body `{"error": ..., "error_description": ...}`.
     pub fn to_response(&self) -> Response<Full<Bytes>> {
         Responder::default().respond(self)
-    }
-}
-
-/// Writes `raw` as the content of an HTTP quoted-string: `"` and `\` escaped, anything that is
-/// not visible ASCII or a space dropped, and at most 200 characters kept.
-fn push_quoted_string_content(out: &mut String, raw: &str) {
-    const MAX_CHARS: usize = 200;
-    for c in raw.chars().take(MAX_CHARS) {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => {}
-        }
     }
 }
 
@@ -172,6 +115,7 @@ pub(crate) struct Responder {
     realm: Option<Arc<str>>,
     resource_metadata: Option<Arc<str>>,
     body: Option<Arc<BodyHook>>,
+    dpop: Option<DpopChallenge>,
 }
 
 impl fmt::Debug for Responder {
@@ -180,6 +124,7 @@ impl fmt::Debug for Responder {
             .field("realm", &self.realm)
             .field("resource_metadata", &self.resource_metadata)
             .field("custom_body", &self.body.is_some())
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -189,17 +134,22 @@ impl Responder {
         realm: Option<&str>,
         resource_metadata: Option<&str>,
         body: Option<Arc<BodyHook>>,
+        dpop: Option<DpopChallenge>,
     ) -> Self {
         Responder {
             realm: realm.map(Arc::from),
             resource_metadata: resource_metadata.map(Arc::from),
             body,
+            dpop,
         }
     }
 
     /// Whether it writes anything differently from the default.
     pub(crate) fn is_default(&self) -> bool {
-        self.realm.is_none() && self.resource_metadata.is_none() && self.body.is_none()
+        self.realm.is_none()
+            && self.resource_metadata.is_none()
+            && self.body.is_none()
+            && self.dpop.is_none()
     }
 
     /// The responder the layer left on a request, if any.
@@ -228,23 +178,29 @@ impl Responder {
         let grpc = request
             .get(header::CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        let dpop_request = request
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.as_bytes().get(..5))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "));
         if grpc {
-            self.grpc(error)
+            self.grpc(error, dpop_request)
         } else {
-            self.respond(error)
+            self.write(error, dpop_request)
         }
     }
 
     /// A trailers-only gRPC response (HTTP 200, `grpc-status`, `grpc-message`), with the
     /// same `WWW-Authenticate` and `Retry-After` as the HTTP refusal.
-    fn grpc(&self, error: &AuthError) -> Response<Full<Bytes>> {
+    fn grpc(&self, error: &AuthError, dpop_request: bool) -> Response<Full<Bytes>> {
         let code: u16 = match error.status().as_u16() {
             400 => 3,  // INVALID_ARGUMENT
             403 => 7,  // PERMISSION_DENIED
             503 => 14, // UNAVAILABLE
             _ => 16,   // UNAUTHENTICATED
         };
-        let mut response = self.respond(error).map(|_| Full::new(Bytes::new()));
+        let mut response = self
+            .write(error, dpop_request)
+            .map(|_| Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
         headers.insert(
@@ -258,8 +214,13 @@ impl Responder {
         response
     }
 
-    /// The response: the hook may choose the body, never the status or the challenge.
+    /// The response to a request that did not use the `DPoP` scheme.
     pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
+        self.write(error, false)
+    }
+
+    /// The response: the hook may choose the body, never the status or the challenges.
+    fn write(&self, error: &AuthError, dpop_request: bool) -> Response<Full<Bytes>> {
         crate::telemetry::request_refused(error);
         let body = match &self.body {
             Some(hook) => hook(error),
@@ -270,16 +231,25 @@ impl Responder {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, body.content_type);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) =
-            error.challenge_with(self.realm.as_deref(), self.resource_metadata.as_deref())
-        {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        for challenge in error.challenges(
+            self.realm.as_deref(),
+            self.resource_metadata.as_deref(),
+            self.dpop.as_ref(),
+            dpop_request,
+        ) {
+            headers.append(header::WWW_AUTHENTICATE, challenge);
         }
         if let AuthError::KeysUnavailable { retry_after }
-        | AuthError::IntrospectionUnavailable { retry_after } = error
+        | AuthError::IntrospectionUnavailable { retry_after }
+        | AuthError::ReplayStoreUnavailable { retry_after } = error
         {
             let seconds = retry_after.as_secs().max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let AuthError::UseDpopNonce { nonce } = error
+            && let Ok(nonce) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", nonce);
         }
         response
     }
@@ -334,12 +304,6 @@ mod tests {
         assert_eq!(grpc_message("é"), "%C3%A9");
     }
 
-    #[test]
-    fn quoted_strings_escape_quotes_and_drop_controls() {
-        let mut out = String::new();
-        push_quoted_string_content(&mut out, "a\"b\\c\r\nd\u{e9}");
-        assert_eq!(out, "a\\\"b\\\\cd");
-    }
     #[test]
     fn missing_token_is_a_bare_challenge() {
         let challenge = AuthError::MissingToken.challenge(None).unwrap();

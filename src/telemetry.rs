@@ -113,6 +113,9 @@ fn problem(error: &AuthError) -> &'static str {
         AuthError::RuleFailed { .. } => "claim_rule",
         AuthError::KeysUnavailable { .. } => "keys_unavailable",
         AuthError::IntrospectionUnavailable { .. } => "introspection_unavailable",
+        AuthError::InvalidDpopProof(_) => "dpop_proof",
+        AuthError::UseDpopNonce { .. } => "dpop_nonce",
+        AuthError::ReplayStoreUnavailable { .. } => "replay_store_unavailable",
     }
 }
 
@@ -146,6 +149,11 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::MissingClaim(_) => "missing_claim",
         TokenProblem::InvalidClaim(_) => "invalid_claim",
         TokenProblem::Expired => "expired",
+        TokenProblem::DpopBound => "dpop_bound",
+        TokenProblem::NotDpopBound => "not_dpop_bound",
+        TokenProblem::CertificateMissing => "certificate_missing",
+        TokenProblem::CertificateMismatch => "certificate_mismatch",
+        TokenProblem::CertificateBound => "certificate_bound",
         TokenProblem::NotYetValid => "not_yet_valid",
         TokenProblem::IssuedInFuture => "issued_in_future",
         TokenProblem::WrongIssuer => "wrong_issuer",

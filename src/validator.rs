@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::claims::VerifiedClaims;
+use crate::dpop::Binder;
 use crate::error::{AuthError, TokenProblem};
 use crate::introspection::{IntrospectionStats, is_compact_jws};
 use crate::issuer::{Issuer, Validation};
@@ -31,6 +32,7 @@ use crate::validate;
 #[derive(Clone)]
 pub struct Validator {
     routing: Arc<Routing>,
+    binder: Arc<Binder>,
 }
 
 enum Routing {
@@ -63,15 +65,20 @@ impl std::fmt::Debug for Validator {
 }
 
 impl Validator {
-    pub(crate) fn one(issuer: Issuer) -> Self {
+    pub(crate) fn one(issuer: Issuer, binder: Binder) -> Self {
         Validator {
             routing: Arc::new(Routing::One(Arc::new(issuer))),
+            binder: Arc::new(binder),
         }
     }
 
     /// Several issuers under one validator; `issuers` is not empty and has unique names,
     /// and refusals are written by `responder`.
-    pub(crate) fn many(issuers: Vec<Arc<Issuer>>, responder: Responder) -> Self {
+    pub(crate) fn many(
+        issuers: Vec<Arc<Issuer>>,
+        responder: Responder,
+        binder: Arc<Binder>,
+    ) -> Self {
         let max_token_bytes = issuers.iter().map(|i| i.max_token_bytes()).max();
         let mut introspecting = issuers.iter().filter(|issuer| issuer.introspects());
         let introspecting = match (introspecting.next(), introspecting.next()) {
@@ -88,16 +95,27 @@ impl Validator {
                     .collect(),
                 responder,
             })),
+            binder,
         }
     }
 
+    /// The sender-constraint settings (DPoP, mTLS) the layer checks bindings with.
+    pub(crate) fn binder(&self) -> &Arc<Binder> {
+        &self.binder
+    }
+
     /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
-    /// and applies the validator's claim rules.
+    /// and applies the validator's claim rules. A token bound to a sender (`cnf.jkt`,
+    /// `cnf["x5t#S256"]`) is refused: without the request, its binding cannot be checked.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        match self.start(token) {
+        let claims = match self.start(token) {
             Validation::Done(decided) => decided,
             Validation::NeedsKeys(pending) => pending.finish().await,
-        }
+        }?;
+        claims
+            .refuse_bearer_use()
+            .map_err(AuthError::InvalidToken)?;
+        Ok(claims)
     }
 
     /// The first step of [`validate`](Self::validate): decided at once with the keys at hand

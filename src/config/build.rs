@@ -16,7 +16,7 @@ use crate::introspection::ResponseKeys;
 use crate::issuer::{Issuer, Keys};
 use crate::jwks::{Counters, Fetcher, JwksCache, JwksLocation};
 use crate::keys::KeySet;
-use crate::respond::Responder;
+use crate::respond::{DpopChallenge, Responder};
 use crate::token_cache::TokenCache;
 use crate::transport;
 use crate::validate::Rules;
@@ -72,6 +72,7 @@ impl ValidatorBuilder {
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
         let introspection_endpoint = self.check_introspection(&mut problems);
+        problems.extend(self.dpop.problems());
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
                 crate::backend::BackendError::Missing => {
@@ -258,11 +259,6 @@ impl ValidatorBuilder {
             scope_claims: self.scope_claims,
             rfc9068: self.rfc9068,
         };
-        let responder = Responder::new(
-            self.realm.as_deref(),
-            self.resource_metadata.as_deref(),
-            self.error_body.clone(),
-        );
         let token_cache =
             (self.token_cache_bytes > 0).then(|| TokenCache::new(self.token_cache_bytes));
         let introspector = fetcher.and_then(|fetcher| {
@@ -275,6 +271,17 @@ impl ValidatorBuilder {
             )
         });
         let local_jwt = self.validates_jwts_locally();
+        let binder = crate::dpop::Binder::new(self.dpop, self.mtls);
+        let dpop_challenge = binder.advertised_algs().map(|algs| DpopChallenge {
+            algs: algs.into(),
+            bearer: binder.accepts_bearer(),
+        });
+        let responder = Responder::new(
+            self.realm.as_deref(),
+            self.resource_metadata.as_deref(),
+            self.error_body,
+            dpop_challenge,
+        );
         let issuer = Issuer::new(
             rules,
             keys,
@@ -283,10 +290,11 @@ impl ValidatorBuilder {
             token_cache,
             self.claim_rules,
         );
-        Ok(Validator::one(match introspector {
+        let issuer = match introspector {
             Some(introspector) => issuer.with_introspection(introspector, local_jwt),
             None => issuer,
-        }))
+        };
+        Ok(Validator::one(issuer, binder))
     }
 }
 

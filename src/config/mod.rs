@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::algorithm::Algorithm;
 use base64::Engine;
 
+use crate::dpop::{Dpop, Mtls};
 use crate::error::AuthError;
 use crate::jwks::{CacheSettings, FetchLimits};
 use crate::respond::{BodyHook, ErrorBody, Responder};
@@ -61,6 +62,8 @@ pub struct ValidatorBuilder {
     resource_metadata: Option<String>,
     error_body: Option<Arc<BodyHook>>,
     introspection: introspection::IntrospectionConfig,
+    dpop: Dpop,
+    mtls: Option<Mtls>,
 }
 
 /// Where the keys come from.
@@ -133,6 +136,8 @@ impl Default for ValidatorBuilder {
             resource_metadata: None,
             error_body: None,
             introspection: introspection::IntrospectionConfig::default(),
+            dpop: Dpop::default(),
+            mtls: None,
         }
     }
 }
@@ -332,6 +337,22 @@ impl ValidatorBuilder {
         self
     }
 
+    /// DPoP-bound tokens (RFC 9449): the mode ([`Dpop::off`], [`Dpop::allowed`], the
+    /// default, or [`Dpop::required`]), the API's public URL the proofs' `htu` must name,
+    /// the replay store, server nonces (see [`Dpop`]).
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = dpop;
+        self
+    }
+
+    /// Accepts certificate-bound tokens (RFC 8705, `cnf["x5t#S256"]`) when the request's
+    /// client certificate has that thumbprint (see [`Mtls`]). Without it, such tokens are
+    /// refused.
+    pub fn mtls(mut self, mtls: Mtls) -> Self {
+        self.mtls = Some(mtls);
+        self
+    }
+
     /// The `realm` of the `WWW-Authenticate` challenges.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = Some(realm.into());
@@ -380,8 +401,8 @@ impl Validator {
     /// Opaque tokens carry no `iss`: when exactly one of the validators introspects, they
     /// go to it; otherwise they are refused as malformed.
     ///
-    /// The way refusals are written (realm, error body, `resource_metadata`) is the first
-    /// validator's.
+    /// The way refusals are written (realm, error body, `resource_metadata`) and the DPoP and
+    /// mTLS settings are the first validator's.
     ///
     /// ```
     /// use bearer_guard::Validator;
@@ -397,7 +418,9 @@ impl Validator {
         let mut issuers: Vec<Arc<crate::issuer::Issuer>> = Vec::new();
         let mut problems = Vec::new();
         let mut first_responder: Option<Responder> = None;
+        let mut first_binder = None;
         for validator in validators {
+            first_binder.get_or_insert_with(|| validator.binder().clone());
             for issuer in validator.issuers() {
                 first_responder.get_or_insert_with(|| issuer.responder().clone());
                 if issuers.iter().any(|known| known.name() == issuer.name()) {
@@ -416,6 +439,7 @@ impl Validator {
         Ok(Validator::many(
             issuers,
             first_responder.unwrap_or_default(),
+            first_binder.unwrap_or_default(),
         ))
     }
 }

@@ -111,6 +111,16 @@ pub enum ConfigProblem {
         /// Its bound.
         max: Duration,
     },
+    /// DPoP is required but the API's public URI cannot be known: set
+    /// [`Dpop::public_url`](crate::dpop::Dpop::public_url) (or a trusted proxy).
+    #[error("DPoP is required but no public_url (or trusted proxy) says what htu to expect")]
+    DpopNeedsPublicUrl,
+    /// An algorithm that is not asymmetric was allowed for DPoP proofs, or none was.
+    #[error("DPoP proofs take asymmetric algorithms only, at least one")]
+    DpopAlgorithm,
+    /// The DPoP nonce secret is shorter than 32 bytes.
+    #[error("the DPoP nonce secret must have at least 32 bytes")]
+    DpopNonceSecretTooShort,
     /// The crypto backend is missing or broken.
     #[error("{0}")]
     CryptoBackend(&'static str),

@@ -73,6 +73,7 @@
 //! | `unauthorized_client` | the client has no grant for the API |
 //! | `invalid_scope` | a requested scope the API does not define or the client was not granted |
 
+mod dpop;
 mod issuer;
 mod oauth;
 mod registry;
@@ -80,9 +81,10 @@ mod signature;
 mod state;
 mod tokens;
 
+pub use dpop::DpopProof;
 pub use issuer::{DEFAULT_AUDIENCE, TestIssuer};
 pub use oauth::{OAuthError, OpaqueTokenBuilder, TokenResponse};
 pub use registry::{Api, DEFAULT_TOKEN_LIFETIME, generate_secret};
 pub use signature::verify_signature;
 pub use state::{Endpoint, Fault};
-pub use tokens::{SigningKey, TokenBuilder};
+pub use tokens::{SigningKey, TokenBuilder, certificate_pem, certificate_thumbprint};

@@ -105,6 +105,17 @@ impl SigningKey {
     }
 }
 
+/// The SHA-256 thumbprint of a DER certificate, base64url: what a token bound to it carries
+/// in `cnf["x5t#S256"]` (RFC 8705 §3.1).
+pub fn certificate_thumbprint(der: &[u8]) -> String {
+    crate::dpop::sha256_b64(der)
+}
+
+/// The PEM form of a DER certificate, as a TLS-terminating proxy puts it in a header.
+pub fn certificate_pem(der: &[u8]) -> String {
+    crate::dpop::pem(der)
+}
+
 /// How a [`TokenBuilder`] signs.
 #[derive(Clone, Debug)]
 enum Signer {
@@ -185,6 +196,18 @@ impl TokenBuilder {
     /// Sets `scope` (space-delimited).
     pub fn scope(self, scope: &str) -> Self {
         self.claim("scope", scope)
+    }
+
+    /// Binds the token to a DPoP key: `cnf.jkt` = `jkt` (see
+    /// [`DpopProof::jkt`](crate::testing::DpopProof::jkt)).
+    pub fn dpop_bound(self, jkt: &str) -> Self {
+        self.claim("cnf", serde_json::json!({ "jkt": jkt }))
+    }
+
+    /// Binds the token to a client certificate: `cnf["x5t#S256"]` = its SHA-256 thumbprint
+    /// (see [`certificate_thumbprint`]).
+    pub fn certificate_bound(self, x5t_s256: &str) -> Self {
+        self.claim("cnf", serde_json::json!({ "x5t#S256": x5t_s256 }))
     }
 
     /// Sets `aud`.

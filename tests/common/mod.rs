@@ -11,16 +11,23 @@
 //!   families (`attack_*.rs`) and the property tests, checked without panicking.
 //! - [`tokens`]: raw token material: base64url, segments, HS256 tokens and MACs from raw bytes,
 //!   an RSA key that signs arbitrary bytes, and a counting server for `jku`/`x5u` attacks.
+//! - [`oidc_provider`]: a real oidc-provider (tests/interop/provider.mjs) as a child process,
+//!   for the interop tests.
+//! - [`redis_server`]: a real `redis-server` on a free loopback port ([`RedisServer`]), for
+//!   the tests of the `redis` replay store.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
 
 pub mod cases;
 pub mod fixture;
+pub mod oidc_provider;
+pub mod redis_server;
 pub mod reply;
 pub mod tokens;
 
 pub use cases::*;
 pub use fixture::*;
+pub use redis_server::*;
 pub use reply::*;
 pub use tokens::*;

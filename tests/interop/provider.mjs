@@ -1,8 +1,9 @@
-// A real, independent OAuth 2.0 authorization server for bearer-guard's interop test
-// (tests/interop.rs): `oidc-provider` on 127.0.0.1, client credentials grant, RS256 JWT
-// access tokens (RFC 9068, `typ: at+jwt`) for the API `https://api.example.com`; opaque
-// access tokens for the same API to OPAQUE_CLIENT, with token introspection (RFC 7662, and
-// RFC 9701 signed responses for API_JWT_CLIENT) and revocation (RFC 7009) for them.
+// A real, independent OAuth 2.0 authorization server for bearer-guard's interop tests
+// (tests/interop.rs, tests/interop_dpop.rs): `oidc-provider` on 127.0.0.1, client credentials
+// grant, RS256 JWT access tokens (RFC 9068, `typ: at+jwt`) for the API
+// `https://api.example.com`, bound to a DPoP key when the token request carries a proof;
+// opaque access tokens for the same API to OPAQUE_CLIENT, with token introspection (RFC 7662,
+// and RFC 9701 signed responses for API_JWT_CLIENT) and revocation (RFC 7009) for them.
 //
 //   node provider.mjs [--port N] [--keys-file PATH] [--fresh-keys] [--key-set LABEL]
 //                     [--key-count N] [--signing-key KID|INDEX] [--exit-with-stdin]
@@ -154,6 +155,9 @@ const configuration = {
     introspection: { enabled: true },
     jwtIntrospection: { enabled: true },
     revocation: { enabled: true },
+    // DPoP (RFC 9449): a token request with a `DPoP` proof gets a token bound to the proof's
+    // key (`cnf.jkt`, `token_type: DPoP`); no server nonce.
+    dPoP: { enabled: true },
     resourceIndicators: {
       enabled: true,
       // A token request without `resource` is for the API.

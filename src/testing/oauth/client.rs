@@ -29,7 +29,31 @@ impl TestIssuer {
     ) -> Result<TokenResponse, OAuthError> {
         let mut params = vec![("audience", audience)];
         params.extend(scope.map(|scope| ("scope", scope)));
-        self.token_request(client_id, client_secret, &params).await
+        self.token_request(client_id, client_secret, &params, None)
+            .await
+    }
+
+    /// [`client_credentials`](Self::client_credentials) with a DPoP proof of `key` (RFC 9449
+    /// §5): the token is bound to the key (`cnf.jkt`) and its `token_type` is `DPoP`; a bad
+    /// proof is refused with `invalid_dpop_proof`.
+    ///
+    /// # Errors
+    /// As [`client_credentials`](Self::client_credentials), and `invalid_dpop_proof`.
+    ///
+    /// # Panics
+    /// As [`client_credentials`](Self::client_credentials).
+    pub async fn client_credentials_dpop(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        audience: &str,
+        scope: Option<&str>,
+        proof: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut params = vec![("audience", audience)];
+        params.extend(scope.map(|scope| ("scope", scope)));
+        self.token_request(client_id, client_secret, &params, Some(proof))
+            .await
     }
 
     /// Gets a token as an OAuth 2.1 / MCP client does, naming the APIs by RFC 8707
@@ -82,7 +106,8 @@ impl TestIssuer {
     ) -> Result<TokenResponse, OAuthError> {
         let mut params: Vec<(&str, &str)> = resources.iter().map(|r| ("resource", *r)).collect();
         params.extend(scope.map(|scope| ("scope", scope)));
-        self.token_request(client_id, client_secret, &params).await
+        self.token_request(client_id, client_secret, &params, None)
+            .await
     }
 
     /// `POST`s a client credentials request with these parameters, authenticated by HTTP
@@ -92,6 +117,7 @@ impl TestIssuer {
         client_id: &str,
         client_secret: &str,
         params: &[(&str, &str)],
+        dpop: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", CLIENT_CREDENTIALS);
@@ -100,8 +126,11 @@ impl TestIssuer {
         }
         let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
         let (user, password): (String, String) = (encode(client_id), encode(client_secret));
-        let response = reqwest::Client::new()
-            .post(self.token_endpoint())
+        let mut request = reqwest::Client::new().post(self.token_endpoint());
+        if let Some(proof) = dpop {
+            request = request.header("dpop", proof);
+        }
+        let response = request
             .basic_auth(user, Some(password))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(form.finish())
@@ -134,7 +163,7 @@ impl TestIssuer {
 pub struct TokenResponse {
     /// The access token, a JWT.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to the key of the request's DPoP proof.
     pub token_type: String,
     /// Lifetime in seconds.
     pub expires_in: u64,
@@ -149,7 +178,8 @@ pub struct OAuthError {
     /// The HTTP status: 400, or 401 for `invalid_client` with HTTP Basic.
     pub status: u16,
     /// The `error` code: `invalid_request`, `invalid_client`, `unauthorized_client`,
-    /// `invalid_scope`, `unsupported_grant_type`, or RFC 8707's `invalid_target`.
+    /// `invalid_scope`, `unsupported_grant_type`, RFC 8707's `invalid_target`, or RFC 9449's
+    /// `invalid_dpop_proof`.
     pub error: String,
     /// The `error_description`.
     pub error_description: Option<String>,

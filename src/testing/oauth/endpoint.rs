@@ -55,6 +55,7 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
         }
     }
     let targets = targets(&params)?;
+    let dpop_jkt = dpop_key(state, headers)?;
 
     let registry = state.registry.read().expect("lock");
     let mut apis: Vec<&Api> = Vec::new();
@@ -122,6 +123,9 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     if rfc9068 {
         builder = builder.header("typ", "at+jwt");
     }
+    if let Some(jkt) = &dpop_jkt {
+        builder = builder.dpop_bound(jkt);
+    }
     let access_token = if apis.iter().any(|api| api.opaque) {
         let mut claims = builder.into_claims();
         claims.insert("active".into(), true.into());
@@ -132,10 +136,26 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     };
     Ok(json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
         "scope": scope,
     }))
+}
+
+/// The key of the request's DPoP proof (RFC 9449 §5), if it has one: the token is then bound
+/// to it. A proof that fails a check is refused with `invalid_dpop_proof`.
+fn dpop_key(state: &IssuerState, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    let invalid = || refuse("invalid_dpop_proof", "the DPoP proof is invalid");
+    let mut proofs = headers.get_all("dpop").iter();
+    let proof = match (proofs.next(), proofs.next()) {
+        (None, _) => return Ok(None),
+        (Some(_), Some(_)) => return Err(invalid()),
+        (Some(proof), None) => proof.to_str().map_err(|_| invalid())?,
+    };
+    let endpoint = format!("{}oauth/token", state.issuer);
+    crate::dpop::check_token_request(proof, &endpoint)
+        .map(Some)
+        .map_err(|_| invalid())
 }
 
 /// The APIs the token is for: `audience` (Auth0) and every `resource` (RFC 8707), each once,

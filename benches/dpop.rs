@@ -1,0 +1,111 @@
+//! What a DPoP request costs against a bearer request: the same claims through the same axum
+//! `Router` and `BearerLayer` (token cache on, the token cached), once as a plain bearer token
+//! and once bound to an ES256 key (`cnf.jkt`) with a fresh proof per request; and the floor a
+//! DPoP request cannot go below, the ES256 verification of the proof's signature alone
+//! (aws-lc-rs, key parsed once).
+//!
+//! ```text
+//! cargo bench --bench dpop
+//! ```
+//!
+//! Proofs are made outside the timed part (criterion's `iter_batched`): each request gets a
+//! new one, as the replay check requires.
+
+use std::time::Duration;
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Router, http::Request};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bearer_guard::dpop::Dpop;
+use bearer_guard::testing::{DpopProof, TestIssuer};
+use bearer_guard::{BearerLayer, Validator};
+use criterion::{BatchSize, Criterion};
+use tower::ServiceExt;
+
+const BASE: &str = "https://api.example.com";
+const PATH: &str = "/api/private";
+
+fn router(validator: Validator) -> Router {
+    Router::new()
+        .route(PATH, get(|| async { "private" }))
+        .layer(BearerLayer::new(validator))
+}
+
+async fn call(app: &Router, authorization: &str, proof: Option<&str>) {
+    let mut request = Request::get(PATH).header("authorization", authorization);
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let issuer = rt.block_on(TestIssuer::start());
+    let validator = issuer
+        .validator()
+        .dpop(Dpop::allowed().public_url(BASE))
+        .build()
+        .unwrap();
+    rt.block_on(validator.warm_up()).unwrap();
+    let app = router(validator);
+    let key = DpopProof::generate();
+    let bearer = format!("Bearer {}", issuer.token().scope("read:messages").sign());
+    let bound = issuer
+        .token()
+        .scope("read:messages")
+        .dpop_bound(&key.jkt())
+        .sign();
+    let dpop = format!("DPoP {bound}");
+    let url = format!("{BASE}{PATH}");
+    // Warm the token cache (a token enters it the second time it verifies).
+    for _ in 0..3 {
+        rt.block_on(call(&app, &bearer, None));
+        rt.block_on(call(&app, &dpop, Some(&key.proof("GET", &url, &bound))));
+    }
+
+    // The floor: the proof's ES256 signature, verified with a key parsed once.
+    let proof = key.proof("GET", &url, &bound);
+    let (signing_input, signature) = proof.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let jwk = key.jwk();
+    let coordinate = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+    let point = [vec![4], coordinate("x"), coordinate("y")].concat();
+    let public_key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point);
+
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut group = c.benchmark_group("dpop");
+    group.bench_function("es256_proof_signature_floor", |b| {
+        b.iter(|| {
+            public_key
+                .verify(signing_input.as_bytes(), &signature)
+                .unwrap()
+        })
+    });
+    group.bench_function("bearer_layer_cached", |b| {
+        b.iter(|| rt.block_on(call(&app, &bearer, None)))
+    });
+    group.bench_function("dpop_layer_cached", |b| {
+        b.iter_batched(
+            || key.proof("GET", &url, &bound),
+            |proof| rt.block_on(call(&app, &dpop, Some(&proof))),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    c.final_summary();
+}

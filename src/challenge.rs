@@ -1,0 +1,156 @@
+//! The `WWW-Authenticate` challenges of a refusal (RFC 6750 §3, RFC 9449 §7.1): the
+//! `Bearer` challenge, the `DPoP` one beside it (with `algs`) where DPoP is advertised, which
+//! of them carries the error, and the quoting of their parameters. `respond.rs` writes them.
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::error::AuthError;
+
+impl AuthError {
+    /// The `WWW-Authenticate` value, or `None` for a 503 (which is not an auth challenge): a
+    /// `Bearer` challenge, or a `DPoP` one for a refused DPoP proof.
+    pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        let scheme = if self.is_about_the_proof() {
+            "DPoP"
+        } else {
+            "Bearer"
+        };
+        render(scheme, &self.challenge_params(realm)?)
+    }
+
+    /// Whether the refusal concerns the DPoP proof (its challenge is then the `DPoP` one).
+    fn is_about_the_proof(&self) -> bool {
+        matches!(
+            self,
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. }
+        )
+    }
+
+    /// `realm` (if any), then the error parameters; `None` for a 503.
+    fn challenge_params(&self, realm: Option<&str>) -> Option<Vec<(&'static str, String)>> {
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        if let Some(realm) = realm {
+            params.push(("realm", realm.to_owned()));
+        }
+        match self {
+            AuthError::MissingToken => {}
+            AuthError::KeysUnavailable { .. }
+            | AuthError::IntrospectionUnavailable { .. }
+            | AuthError::ReplayStoreUnavailable { .. } => {
+                return None;
+            }
+            AuthError::InsufficientScope { required } => {
+                params.push(("error", "insufficient_scope".to_owned()));
+                params.push(("error_description", self.description()));
+                params.push(("scope", required.clone()));
+            }
+            AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::RuleFailed { .. }
+            | AuthError::InvalidDpopProof(_)
+            | AuthError::UseDpopNonce { .. } => {
+                params.push(("error", self.error_code()?.to_owned()));
+                params.push(("error_description", self.description()));
+            }
+        }
+        Some(params)
+    }
+
+    /// The challenges of this refusal, in order: the `Bearer` one where bearer tokens are
+    /// accepted, the `DPoP` one (with `algs`) where DPoP is advertised. The error goes on the
+    /// `DPoP` challenge when it concerns the proof, the request used the `DPoP` scheme, or
+    /// bearer tokens are not accepted; on the `Bearer` one otherwise.
+    pub(crate) fn challenges(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        dpop: Option<&DpopChallenge>,
+        dpop_request: bool,
+    ) -> Vec<HeaderValue> {
+        let Some(params) = self.challenge_params(realm) else {
+            return Vec::new();
+        };
+        let bare: Vec<(&str, String)> = params
+            .iter()
+            .filter(|(name, _)| *name == "realm")
+            .cloned()
+            .collect();
+        let with_metadata = |mut params: Vec<(&'static str, String)>| {
+            if let Some(url) = resource_metadata {
+                params.push(("resource_metadata", url.to_owned()));
+            }
+            params
+        };
+        let Some(dpop) = dpop else {
+            return render("Bearer", &with_metadata(params))
+                .into_iter()
+                .collect();
+        };
+        let on_dpop = self.is_about_the_proof() || dpop_request || !dpop.bearer;
+        let mut challenges = Vec::new();
+        if dpop.bearer {
+            let bearer = if on_dpop {
+                bare.clone()
+            } else {
+                params.clone()
+            };
+            challenges.extend(render("Bearer", &with_metadata(bearer)));
+        }
+        let mut dpop_params = with_metadata(if on_dpop { params } else { bare });
+        dpop_params.push(("algs", dpop.algs.to_string()));
+        challenges.extend(render("DPoP", &dpop_params));
+        challenges
+    }
+}
+
+/// One challenge: the scheme, then `name="value"` parameters.
+fn render(scheme: &str, params: &[(&str, String)]) -> Option<HeaderValue> {
+    let mut value = String::from(scheme);
+    for (i, (name, raw)) in params.iter().enumerate() {
+        value.push_str(if i == 0 { " " } else { ", " });
+        value.push_str(name);
+        value.push_str("=\"");
+        push_quoted_string_content(&mut value, raw);
+        value.push('"');
+    }
+    // Only visible ASCII and spaces survive `push_quoted_string_content`, so this cannot fail.
+    HeaderValue::from_str(&value).ok()
+}
+
+/// What the `DPoP` challenge says: the accepted proof algorithms, and whether the `Bearer`
+/// challenge is sent beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DpopChallenge {
+    pub(crate) algs: Arc<str>,
+    pub(crate) bearer: bool,
+}
+
+/// Writes `raw` as the content of an HTTP quoted-string: `"` and `\` escaped, anything that is
+/// not visible ASCII or a space dropped, and at most 200 characters kept.
+fn push_quoted_string_content(out: &mut String, raw: &str) {
+    const MAX_CHARS: usize = 200;
+    for c in raw.chars().take(MAX_CHARS) {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_drop_controls() {
+        let mut out = String::new();
+        push_quoted_string_content(&mut out, "a\"b\\c\r\nd\u{e9}");
+        assert_eq!(out, "a\\\"b\\\\cd");
+    }
+}

@@ -1,0 +1,147 @@
+//! The `htu` a proof must carry for a request: the API's public URL (configured, never read
+//! from the request's `Host` or `X-Forwarded-*` unless a trusted proxy is named) joined with
+//! the request's path, and the RFC 3986 normalisation both sides go through before they are
+//! compared (scheme and host case, default port, dot segments; query and fragment dropped).
+
+use http::{HeaderMap, HeaderName};
+use url::Url;
+
+/// Where the scheme and host of the request's public URI come from.
+#[derive(Debug, Clone)]
+pub(crate) struct PublicUri {
+    /// The configured public URL: origin, and a path prefix without its trailing `/`.
+    pub(crate) base: Option<(String, String)>,
+    /// Headers a trusted TLS-terminating proxy sets: (protocol, host).
+    pub(crate) proxy: Option<(HeaderName, HeaderName)>,
+}
+
+impl PublicUri {
+    /// Parses the configured public URL: an absolute `http(s)` URL without query or fragment.
+    pub(crate) fn parse_base(raw: &str) -> Option<(String, String)> {
+        let url = Url::parse(raw).ok()?;
+        let usable = matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.query().is_none()
+            && url.fragment().is_none();
+        usable.then(|| {
+            (
+                url.origin().ascii_serialization(),
+                url.path().trim_end_matches('/').to_owned(),
+            )
+        })
+    }
+
+    /// Whether the URI of a request can be known at all.
+    pub(crate) fn is_known(&self) -> bool {
+        self.base.is_some() || self.proxy.is_some()
+    }
+
+    /// The normalised public URI of a request to `path` with `headers`: the proxy's headers
+    /// when a trusted proxy is named and both are present and sound, else the public URL.
+    pub(crate) fn of(&self, path: &str, headers: &HeaderMap) -> Option<String> {
+        let prefix = self.base.as_ref().map_or("", |(_, prefix)| prefix.as_str());
+        if let Some((proto, host)) = &self.proxy
+            && let (Some(proto), Some(host)) =
+                (last_value(headers, proto), last_value(headers, host))
+            && matches!(proto.to_ascii_lowercase().as_str(), "http" | "https")
+            && !host.contains(['/', '?', '#', '@'])
+        {
+            return normalize(&format!("{proto}://{host}{prefix}{path}"));
+        }
+        let (origin, prefix) = self.base.as_ref()?;
+        normalize(&format!("{origin}{prefix}{path}"))
+    }
+}
+
+/// The last entry of a header (the one the nearest proxy wrote), trimmed.
+fn last_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    let last = value.rsplit(',').next()?.trim();
+    (!last.is_empty()).then_some(last)
+}
+
+/// The RFC 3986 §6.2.2 normal form of an absolute `http(s)` URI without its query and
+/// fragment: scheme and host in lower case, the default port dropped, dot segments removed,
+/// an empty path as `/`. `None` for anything else.
+pub(crate) fn normalize(uri: &str) -> Option<String> {
+    let mut url = Url::parse(uri).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return None;
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_ignores_case_default_ports_query_and_fragment() {
+        let expected = Some("https://api.example.com/a/b".to_owned());
+        for uri in [
+            "https://api.example.com/a/b",
+            "HTTPS://API.Example.COM/a/b",
+            "https://api.example.com:443/a/b",
+            "https://api.example.com/a/b?x=1",
+            "https://api.example.com/a/b#frag",
+            "https://api.example.com/a/./c/../b",
+        ] {
+            assert_eq!(normalize(uri), expected, "{uri}");
+        }
+        assert_eq!(
+            normalize("http://127.0.0.1:80").as_deref(),
+            Some("http://127.0.0.1/")
+        );
+        assert_ne!(normalize("https://api.example.com/A/b"), expected);
+        assert_ne!(normalize("https://api.example.com:8443/a/b"), expected);
+        for refused in [
+            "/a/b",
+            "ftp://x/a",
+            "https://u:p@api.example.com/",
+            "not a uri",
+        ] {
+            assert_eq!(normalize(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_public_url_decides_unless_a_trusted_proxy_is_named() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "evil.example".parse().unwrap());
+        headers.insert("x-forwarded-host", "evil.example".parse().unwrap());
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        let configured = PublicUri {
+            base: PublicUri::parse_base("https://API.example.com/v1/"),
+            proxy: None,
+        };
+        assert_eq!(
+            configured.of("/messages", &headers).as_deref(),
+            Some("https://api.example.com/v1/messages")
+        );
+        let proxied = PublicUri {
+            base: None,
+            proxy: Some((
+                HeaderName::from_static("x-forwarded-proto"),
+                HeaderName::from_static("x-forwarded-host"),
+            )),
+        };
+        assert_eq!(
+            proxied.of("/messages", &headers).as_deref(),
+            Some("http://evil.example/messages")
+        );
+        assert_eq!(proxied.of("/messages", &HeaderMap::new()), None);
+        assert!(
+            !PublicUri {
+                base: None,
+                proxy: None
+            }
+            .is_known()
+        );
+        assert_eq!(PublicUri::parse_base("https://api.example.com/?q"), None);
+    }
+}

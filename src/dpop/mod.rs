@@ -1,0 +1,270 @@
+//! Sender-constrained tokens: DPoP (RFC 9449) and certificate-bound tokens (RFC 8705).
+//!
+//! A token bound to a key (`cnf.jkt`) is accepted only with the `DPoP` scheme and a proof,
+//! signed by that key, made for this request and used once; a token bound to a client
+//! certificate (`cnf["x5t#S256"]`) only with that certificate ([`Mtls`]). In every mode, a
+//! bound token whose binding cannot be checked is refused: a stolen copy is useless.
+//!
+//! ```
+//! use bearer_guard::Validator;
+//! use bearer_guard::dpop::Dpop;
+//!
+//! let validator = Validator::auth0("my-tenant.us.auth0.com", "https://api.example.com")
+//!     .dpop(Dpop::allowed().public_url("https://api.example.com"))
+//!     .build()?;
+//! # Ok::<(), bearer_guard::ConfigError>(())
+//! ```
+//!
+//! The files: `proof.rs` checks one proof (pure), `htu.rs` the URI it must name,
+//! `thumbprint.rs` the digests, `replay.rs` the replay store, `nonce.rs` the server nonces,
+//! `mtls.rs` certificate bindings, and `bind.rs` decides a request from all of them;
+//! `redis.rs` (feature `redis`) is the replay store that replicas share.
+
+mod bind;
+mod htu;
+mod mtls;
+mod nonce;
+mod proof;
+#[cfg(feature = "redis")]
+mod redis;
+mod replay;
+mod thumbprint;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::algorithm::Algorithm;
+use crate::config::ConfigProblem;
+
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
+pub use crate::claims::Binding;
+pub(crate) use bind::{Binder, Decision, Presented, Scheme};
+#[cfg(feature = "test-util")]
+pub(crate) use mtls::pem;
+pub use mtls::{ClientCertificate, Mtls};
+#[cfg(feature = "test-util")]
+pub(crate) use proof::check_token_request;
+pub use replay::{
+    DEFAULT_REPLAY_CAPACITY, MEMORY_REPLAY_ENTRY_BYTES, MemoryReplayStore, ReplayStore,
+    ReplayStoreError,
+};
+#[cfg(feature = "test-util")]
+pub(crate) use thumbprint::jwk_thumbprint;
+pub(crate) use thumbprint::sha256_b64;
+
+/// Whether the layer accepts DPoP-bound tokens, and whether it still accepts bearer tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DpopMode {
+    /// The `DPoP` scheme is not recognised; DPoP-bound tokens are refused (they cannot be
+    /// checked).
+    Off,
+    /// Bearer tokens pass as before; a DPoP-bound token needs the `DPoP` scheme and a valid
+    /// proof (the default, as Auth0's own middleware).
+    #[default]
+    Allowed,
+    /// Only DPoP-bound tokens with a valid proof; the `Bearer` scheme is not accepted.
+    Required,
+}
+
+/// The DPoP settings of a validator ([`ValidatorBuilder::dpop`](crate::ValidatorBuilder::dpop)).
+///
+/// Defaults: [`DpopMode::Allowed`]; proofs signed with ES256, ES384, PS256, RS256 or EdDSA;
+/// `iat` at most 300 s old and 30 s ahead; replay refused by a [`MemoryReplayStore`], and a
+/// failing store answered with 503 (fail closed); no server nonces. The `htu` of a proof is
+/// checked against [`public_url`](Self::public_url) and the request's path: without it (and
+/// without a trusted proxy) proofs cannot be checked, so DPoP is not advertised and a DPoP
+/// request is refused (`required` mode insists on it at build time).
+#[derive(Clone)]
+#[must_use]
+pub struct Dpop {
+    pub(crate) mode: DpopMode,
+    pub(crate) public_url: Option<String>,
+    pub(crate) proxy: Option<(HeaderName, HeaderName)>,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) max_age: Duration,
+    pub(crate) max_future: Duration,
+    pub(crate) replay_store: Option<Arc<dyn ReplayStore>>,
+    pub(crate) fail_open: bool,
+    pub(crate) nonce_secret: Option<Vec<u8>>,
+    pub(crate) nonce_rotation: Duration,
+}
+
+impl fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("mode", &self.mode)
+            .field("public_url", &self.public_url)
+            .field("proxy", &self.proxy)
+            .field("algorithms", &self.algorithms)
+            .field("max_age", &self.max_age)
+            .field("max_future", &self.max_future)
+            .field("custom_replay_store", &self.replay_store.is_some())
+            .field("fail_open", &self.fail_open)
+            .field("nonces", &self.nonce_secret.is_some())
+            .finish()
+    }
+}
+
+impl Default for Dpop {
+    fn default() -> Self {
+        Dpop {
+            mode: DpopMode::Allowed,
+            public_url: None,
+            proxy: None,
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            max_age: Duration::from_secs(300),
+            max_future: Duration::from_secs(30),
+            replay_store: None,
+            fail_open: false,
+            nonce_secret: None,
+            nonce_rotation: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The proof algorithms accepted by default.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::PS256,
+    Algorithm::RS256,
+    Algorithm::EdDSA,
+];
+
+/// The longest `iat` window (either side) and nonce rotation accepted.
+const MAX_WINDOW: Duration = Duration::from_secs(3600);
+
+impl Dpop {
+    /// DPoP off: the `DPoP` scheme is not recognised and DPoP-bound tokens are refused.
+    pub fn off() -> Self {
+        Dpop {
+            mode: DpopMode::Off,
+            ..Dpop::default()
+        }
+    }
+
+    /// DPoP allowed (the default): bearer tokens pass, DPoP-bound tokens need a proof.
+    pub fn allowed() -> Self {
+        Dpop::default()
+    }
+
+    /// DPoP required: only DPoP-bound tokens with a valid proof.
+    pub fn required() -> Self {
+        Dpop {
+            mode: DpopMode::Required,
+            ..Dpop::default()
+        }
+    }
+
+    /// The API's public base URL, as clients call it (`https://api.example.com`, or with a
+    /// path prefix a proxy strips): a proof's `htu` must be this URL followed by the
+    /// request's path. The request's own `Host` and `X-Forwarded-*` headers are not trusted.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Behind a trusted reverse proxy serving several host names: take the scheme and the
+    /// host of the request's public URI from these headers (e.g. `x-forwarded-proto`,
+    /// `x-forwarded-host`; the last entry of each, the one the nearest proxy wrote). Only
+    /// when every request reaches the API through that proxy, which must overwrite them.
+    /// The path prefix of [`public_url`](Self::public_url), if set, still applies; it is
+    /// the fallback when the headers are absent.
+    pub fn trusted_proxy(mut self, proto_header: HeaderName, host_header: HeaderName) -> Self {
+        self.proxy = Some((proto_header, host_header));
+        self
+    }
+
+    /// The algorithms proofs may be signed with (asymmetric only), replacing the default.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How old (default 300 s) and how far ahead (default 30 s) a proof's `iat` may be (each
+    /// at most 1 h). A proof is remembered by the replay store for as long as it could pass.
+    pub fn iat_window(mut self, past: Duration, future: Duration) -> Self {
+        self.max_age = past;
+        self.max_future = future;
+        self
+    }
+
+    /// The replay store (default: a [`MemoryReplayStore`] of this validator alone). Several
+    /// replicas of an API share one, so that a proof replayed at another replica is refused.
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.replay_store = Some(store);
+        self
+    }
+
+    /// When the replay store fails, accept the proof anyway (fail open) instead of answering
+    /// 503 (fail closed, the default). A replay during the outage then passes.
+    pub fn replay_store_fail_open(mut self) -> Self {
+        self.fail_open = true;
+        self
+    }
+
+    /// Require server nonces (RFC 9449 §9): proofs must carry a nonce the API issued, sent
+    /// in `DPoP-Nonce` with a 401 `use_dpop_nonce` to a proof without a valid one. Nonces are
+    /// stateless (an HMAC of a time window under `secret`, at least 32 bytes: give every
+    /// replica the same) and rotate every [`nonce_rotation`](Self::nonce_rotation); the
+    /// previous one stays valid for one more period.
+    pub fn nonces(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.nonce_secret = Some(secret.into());
+        self
+    }
+
+    /// How often a new nonce is issued (default 300 s, at most 1 h).
+    pub fn nonce_rotation(mut self, period: Duration) -> Self {
+        self.nonce_rotation = period;
+        self
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> DpopMode {
+        self.mode
+    }
+
+    /// Every problem of these settings.
+    pub(crate) fn problems(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let base = self.public_url.as_deref().map(htu::PublicUri::parse_base);
+        if let Some(None) = base {
+            problems.push(ConfigProblem::InvalidUrl("public_url"));
+        }
+        let known = matches!(base, Some(Some(_))) || self.proxy.is_some();
+        if self.mode == DpopMode::Required && !known {
+            problems.push(ConfigProblem::DpopNeedsPublicUrl);
+        }
+        if self.algorithms.is_empty() || self.algorithms.iter().any(|alg| alg.is_symmetric()) {
+            problems.push(ConfigProblem::DpopAlgorithm);
+        }
+        if self
+            .nonce_secret
+            .as_ref()
+            .is_some_and(|secret| secret.len() < 32)
+        {
+            problems.push(ConfigProblem::DpopNonceSecretTooShort);
+        }
+        let durations = [
+            ("dpop_iat_window", self.max_age.max(self.max_future)),
+            ("dpop_nonce_rotation", self.nonce_rotation),
+        ];
+        for (setting, value) in durations {
+            if value > MAX_WINDOW {
+                problems.push(ConfigProblem::DurationTooLong {
+                    setting,
+                    max: MAX_WINDOW,
+                });
+            }
+        }
+        if self.nonce_rotation.is_zero() {
+            problems.push(ConfigProblem::ZeroLimit("dpop_nonce_rotation"));
+        }
+        problems
+    }
+}

@@ -1,0 +1,787 @@
+//! Sender-constrained tokens through an axum router: DPoP (RFC 9449) in each mode, each check
+//! of §4.3 as a named refusal with its challenge, the downgrade, replay, server nonces, the
+//! verified-token cache, the token endpoint, the RFC 9728 members, and certificate-bound
+//! tokens (RFC 8705) by request extension and by trusted header.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Extension, Router};
+use bearer_guard::dpop::{
+    ClientCertificate, Dpop, MemoryReplayStore, Mtls, ReplayStore, ReplayStoreError,
+};
+use bearer_guard::testing::{DpopProof, certificate_pem, certificate_thumbprint};
+use bearer_guard::{
+    AuthError, BearerLayer, ProtectedResourceMetadata, RequireScopes, Validator, VerifiedClaims,
+    claims::Binding, error::DpopProblem, error::TokenProblem,
+};
+use common::*;
+use futures_util::future::BoxFuture;
+use http::{HeaderName, Request, StatusCode, header};
+use serde_json::json;
+use tower::ServiceExt;
+
+const BASE: &str = "https://api.example.com";
+const ALGS: &str = "ES256 ES384 PS256 RS256 EdDSA";
+
+fn url(path: &str) -> String {
+    format!("{BASE}{path}")
+}
+
+/// `PRIVATE` answers with the binding the handler sees; `SCOPED` also needs [`SCOPE`].
+fn binding_app(validator: Validator) -> Router {
+    async fn binding(Extension(claims): Extension<VerifiedClaims>) -> String {
+        format!("{:?}", claims.binding())
+    }
+    Router::new()
+        .route(SCOPED, get(binding))
+        .route_layer(RequireScopes::all([SCOPE]))
+        .route(PRIVATE, get(binding))
+        .layer(BearerLayer::new(validator))
+}
+
+struct Api {
+    fixture: Fixture,
+    app: Router,
+}
+
+async fn api(dpop: Dpop) -> Api {
+    api_with(move |builder| builder.dpop(dpop)).await
+}
+
+async fn api_with(
+    configure: impl FnOnce(bearer_guard::ValidatorBuilder) -> bearer_guard::ValidatorBuilder,
+) -> Api {
+    let fixture = Fixture::warm(|_| {}, configure).await;
+    Api {
+        app: binding_app(fixture.validator.clone()),
+        fixture,
+    }
+}
+
+impl Api {
+    /// A token carrying [`SCOPE`] bound to `key`.
+    fn bound_token(&self, key: &DpopProof) -> String {
+        self.fixture.token().dpop_bound(&key.jkt()).sign()
+    }
+
+    /// `GET path` with `Authorization: DPoP {token}` and one `DPoP` header per proof.
+    async fn send_dpop(&self, path: &str, token: &str, proofs: &[&str]) -> Reply {
+        let authorization = format!("DPoP {token}");
+        send_with(&self.app, path, &authorization, proofs, &[]).await
+    }
+}
+
+/// `GET path` with this `Authorization`, `DPoP` headers and other headers; the reply never
+/// echoes the token or a proof.
+async fn send_with(
+    app: &Router,
+    path: &str,
+    authorization: &str,
+    proofs: &[&str],
+    others: &[(&str, &str)],
+) -> Reply {
+    let mut headers: Vec<(HeaderName, &[u8])> =
+        vec![(header::AUTHORIZATION, authorization.as_bytes())];
+    for proof in proofs {
+        headers.push((HeaderName::from_static("dpop"), proof.as_bytes()));
+    }
+    for (name, value) in others {
+        headers.push((
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.as_bytes(),
+        ));
+    }
+    let reply = get_with(app, path, &headers).await;
+    assert_no_echo(authorization.as_bytes(), &reply);
+    for proof in proofs {
+        assert_no_echo(proof.as_bytes(), &reply);
+    }
+    reply
+}
+
+/// Every `WWW-Authenticate` challenge, in order.
+fn challenges(reply: &Reply) -> Vec<Challenge> {
+    reply
+        .headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|value| parse_challenge(value.to_str().unwrap()))
+        .collect()
+}
+
+fn param<'a>(challenge: &'a Challenge, name: &str) -> Option<&'a str> {
+    challenge
+        .1
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// 401 with a bare `Bearer` challenge (when `bearer`), then `DPoP error="{code}"` with the
+/// description of `error` and the accepted `algs`; the body says the same.
+#[track_caller]
+fn assert_dpop_refusal(reply: &Reply, error: &AuthError, bearer: bool) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    let all = challenges(reply);
+    let dpop = all.last().expect("a DPoP challenge");
+    if bearer {
+        assert_eq!(all.len(), 2, "{reply:#?}");
+        assert_eq!(all[0], ("Bearer".to_owned(), vec![]), "{reply:#?}");
+    } else {
+        assert_eq!(all.len(), 1, "{reply:#?}");
+    }
+    assert_eq!(dpop.0, "DPoP", "{reply:#?}");
+    let code = error.error_code().unwrap();
+    assert_eq!(param(dpop, "error"), Some(code), "{reply:#?}");
+    let description = error.description();
+    assert_eq!(param(dpop, "error_description"), Some(description.as_str()));
+    assert_eq!(param(dpop, "algs"), Some(ALGS), "{reply:#?}");
+    assert_eq!(reply.body["error"], code, "{reply:#?}");
+    assert_eq!(reply.body["error_description"], description.as_str());
+}
+
+#[track_caller]
+fn assert_proof_refused(reply: &Reply, problem: DpopProblem) {
+    assert_dpop_refusal(reply, &AuthError::InvalidDpopProof(problem), true);
+}
+
+/// §7.2, the downgrade: a token bound to a DPoP key (`cnf.jkt`) or to a client certificate
+/// (`cnf["x5t#S256"]`) presented as a plain bearer token is refused in every mode (here the
+/// default, and `off`), with or without a proof; a `cnf` with neither binding is ignored.
+#[tokio::test]
+async fn a_bound_token_presented_as_bearer_is_refused_in_every_mode() {
+    for dpop in [
+        Dpop::allowed().public_url(BASE),
+        Dpop::off(),
+        Dpop::allowed(),
+    ] {
+        let api = api(dpop).await;
+        let key = DpopProof::generate();
+        let dpop_bound = api.bound_token(&key);
+        let bearer = format!("Bearer {dpop_bound}");
+        let proof = key.proof("GET", &url(PRIVATE), &dpop_bound);
+        for proofs in [vec![], vec![proof.as_str()]] {
+            let reply = send_with(&api.app, PRIVATE, &bearer, &proofs, &[]).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+            assert_eq!(reply.param("error").as_deref(), Some("invalid_token"));
+            assert_eq!(
+                reply.body["error_description"],
+                AuthError::InvalidToken(TokenProblem::DpopBound).description()
+            );
+        }
+        let certificate_bound = api.fixture.token().certificate_bound("bwcK0esc3ACC").sign();
+        api.fixture
+            .send(PRIVATE, &certificate_bound)
+            .await
+            .assert_invalid_token_saying(&TokenProblem::CertificateBound.to_string());
+        let other_members = api.fixture.token().claim("cnf", json!({"kid": "k"})).sign();
+        api.fixture.send(PRIVATE, &other_members).await.assert_ok();
+        let not_an_object = api.fixture.token().claim("cnf", json!("jkt")).sign();
+        api.fixture
+            .send(PRIVATE, &not_an_object)
+            .await
+            .assert_invalid_token_saying("the cnf claim is invalid");
+        // `Validator::validate` has no request to check a binding against: refused too.
+        let refused = api
+            .fixture
+            .validator
+            .validate(&dpop_bound)
+            .await
+            .unwrap_err();
+        assert_eq!(refused, AuthError::InvalidToken(TokenProblem::DpopBound));
+    }
+}
+
+/// A bound token with a fresh, valid proof passes, and the handler learns how it was bound.
+#[tokio::test]
+async fn a_valid_proof_passes_and_the_claims_say_dpop() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    for path in [PRIVATE, SCOPED] {
+        let proof = key.proof("GET", &url(path), &token);
+        let reply = api.send_dpop(path, &token, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+        let expected = format!("{:?}", Binding::Dpop { jkt: key.jkt() });
+        assert_eq!(reply.body, expected.as_str());
+    }
+    // The proof's htu is compared after normalisation; query and fragment are not part of it.
+    let proof = key.proof(
+        "GET",
+        "HTTPS://API.Example.com:443/api/private?x=1#f",
+        &token,
+    );
+    let reply = api
+        .send_dpop(&format!("{PRIVATE}?x=1"), &token, &[&proof])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    // A bearer token still passes in `allowed`.
+    let bearer = api.fixture.token().sign();
+    let reply = api.fixture.send(PRIVATE, &bearer).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let reply = send_token(&api.app, PRIVATE, &bearer).await;
+    assert_eq!(reply.body, format!("{:?}", Binding::Bearer).as_str());
+}
+
+/// Each check of RFC 9449 §4.3, one named refusal each: 401 `invalid_dpop_proof` on the
+/// `DPoP` challenge (with `algs`) beside a bare `Bearer` one.
+#[tokio::test]
+async fn each_check_of_the_proof_is_a_named_refusal() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate();
+    let other = DpopProof::generate();
+    let token = api.bound_token(&key);
+    let here = url(PRIVATE);
+    let b64 = |text: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    };
+    let cases: Vec<(&str, Vec<String>, DpopProblem)> = vec![
+        ("no proof", vec![], DpopProblem::Missing),
+        (
+            "two proofs",
+            vec![
+                key.proof("GET", &here, &token),
+                key.proof("GET", &here, &token),
+            ],
+            DpopProblem::SeveralProofs,
+        ),
+        ("not a JWS", vec!["abc.def".into()], DpopProblem::Malformed),
+        (
+            "header not an object",
+            vec![format!("{}.{}.c2ln", b64("[]"), b64("{}"))],
+            DpopProblem::MalformedHeader,
+        ),
+        (
+            "typ jwt",
+            vec![key.clone().header("typ", "jwt").proof("GET", &here, &token)],
+            DpopProblem::WrongType,
+        ),
+        (
+            "no typ",
+            vec![
+                key.clone()
+                    .without_header("typ")
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::WrongType,
+        ),
+        (
+            "alg none",
+            vec![
+                key.clone()
+                    .header("alg", "none")
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::AlgorithmNotAllowed,
+        ),
+        (
+            "alg HS256",
+            vec![
+                key.clone()
+                    .header("alg", "HS256")
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::AlgorithmNotAllowed,
+        ),
+        (
+            "no jwk",
+            vec![
+                key.clone()
+                    .without_header("jwk")
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::MissingKey,
+        ),
+        (
+            "private jwk",
+            vec![
+                key.clone()
+                    .with_private_key_in_jwk()
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::PrivateKey,
+        ),
+        (
+            "symmetric jwk",
+            vec![
+                key.clone()
+                    .header("jwk", json!({"kty": "oct", "k": "c2VjcmV0"}))
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::PrivateKey,
+        ),
+        (
+            "unusable jwk",
+            vec![
+                key.clone()
+                    .header(
+                        "jwk",
+                        json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+                    )
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::UnusableKey,
+        ),
+        (
+            "signed by another key",
+            vec![key.clone().signed_by(&other).proof("GET", &here, &token)],
+            DpopProblem::InvalidSignature,
+        ),
+        (
+            "no jti",
+            vec![key.clone().without_claim("jti").proof("GET", &here, &token)],
+            DpopProblem::MissingJti,
+        ),
+        (
+            "no htm",
+            vec![key.clone().without_claim("htm").proof("GET", &here, &token)],
+            DpopProblem::MissingHtm,
+        ),
+        (
+            "no htu",
+            vec![key.clone().without_claim("htu").proof("GET", &here, &token)],
+            DpopProblem::MissingHtu,
+        ),
+        (
+            "no iat",
+            vec![key.clone().without_claim("iat").proof("GET", &here, &token)],
+            DpopProblem::MissingIat,
+        ),
+        (
+            "no ath",
+            vec![key.clone().without_claim("ath").proof("GET", &here, &token)],
+            DpopProblem::MissingAth,
+        ),
+        (
+            "another method",
+            vec![key.proof("POST", &here, &token)],
+            DpopProblem::WrongMethod,
+        ),
+        (
+            "another URI",
+            vec![key.proof("GET", &url(SCOPED), &token)],
+            DpopProblem::WrongUri,
+        ),
+        (
+            "another host",
+            vec![key.proof("GET", &format!("https://evil.example{PRIVATE}"), &token)],
+            DpopProblem::WrongUri,
+        ),
+        (
+            "too old",
+            vec![
+                key.clone()
+                    .iat_offset_secs(-301)
+                    .proof("GET", &here, &token),
+            ],
+            DpopProblem::Stale,
+        ),
+        (
+            "from the future",
+            vec![key.clone().iat_offset_secs(31).proof("GET", &here, &token)],
+            DpopProblem::IssuedInFuture,
+        ),
+        (
+            "for another token",
+            vec![key.proof("GET", &here, "another.access.token")],
+            DpopProblem::WrongAth,
+        ),
+        (
+            "another key than cnf.jkt",
+            vec![other.proof("GET", &here, &token)],
+            DpopProblem::KeyMismatch,
+        ),
+    ];
+    for (name, proofs, problem) in cases {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let reply = api.send_dpop(PRIVATE, &token, &proofs).await;
+        assert_eq!(
+            reply.body["error_description"],
+            problem.to_string(),
+            "{name}: {reply:#?}"
+        );
+        assert_proof_refused(&reply, problem);
+    }
+    // The DPoP scheme with a token that is not DPoP-bound: invalid_token, on the DPoP challenge.
+    let unbound = api.fixture.token().sign();
+    let proof = key.proof("GET", &here, &unbound);
+    let reply = api.send_dpop(PRIVATE, &unbound, &[&proof]).await;
+    assert_dpop_refusal(
+        &reply,
+        &AuthError::InvalidToken(TokenProblem::NotDpopBound),
+        true,
+    );
+}
+
+/// §11.1: a proof is accepted once; the same proof again is refused, and so is its `jti` at
+/// another URI only when the URI matches (the key is per `htu` and `jti`).
+#[tokio::test]
+async fn a_replayed_proof_is_refused() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let first = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:#?}");
+    let again = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_proof_refused(&again, DpopProblem::Replayed);
+    let fresh = key.proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&fresh]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+}
+
+/// The verified-token cache may skip the token's signature, never the proof: once the token
+/// is cached, a bad proof and a replayed proof are still refused.
+#[tokio::test]
+async fn the_token_cache_never_skips_the_proof() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    for _ in 0..3 {
+        let proof = key.proof("GET", &url(PRIVATE), &token);
+        let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    }
+    assert_eq!(
+        api.fixture.validator.cached_tokens(),
+        1,
+        "the token is cached"
+    );
+    let forged = key
+        .clone()
+        .signed_by(&DpopProof::generate())
+        .proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&forged]).await;
+    assert_proof_refused(&reply, DpopProblem::InvalidSignature);
+    let reply = api.send_dpop(PRIVATE, &token, &[]).await;
+    assert_proof_refused(&reply, DpopProblem::Missing);
+}
+
+/// `allowed` (the default) vs `required` vs `off`: who is accepted and which challenges a
+/// request without a token gets.
+#[tokio::test]
+async fn allowed_required_and_off() {
+    let key = DpopProof::generate();
+
+    let allowed = api(Dpop::allowed().public_url(BASE)).await;
+    let reply = send(&allowed.app, PRIVATE, None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let expected_dpop = (
+        "DPoP".to_owned(),
+        vec![("algs".to_owned(), ALGS.to_owned())],
+    );
+    assert_eq!(
+        challenges(&reply),
+        [("Bearer".to_owned(), vec![]), expected_dpop.clone()]
+    );
+    // insufficient_scope is unchanged for a bearer token (the DPoP challenge follows it).
+    let unscoped = allowed.fixture.token().without_claim("scope").sign();
+    let reply = send_token(&allowed.app, SCOPED, &unscoped).await;
+    reply.assert_insufficient_scope(SCOPE);
+
+    let required = api(Dpop::required().public_url(BASE)).await;
+    let bearer = required.fixture.token().sign();
+    let reply = send_token(&required.app, PRIVATE, &bearer).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    assert_eq!(
+        challenges(&reply),
+        std::slice::from_ref(&expected_dpop),
+        "only DPoP"
+    );
+    let token = required.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = required.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let reply = required.send_dpop(PRIVATE, &token, &[]).await;
+    assert_dpop_refusal(
+        &reply,
+        &AuthError::InvalidDpopProof(DpopProblem::Missing),
+        false,
+    );
+
+    let off = api(Dpop::off()).await;
+    let token = off.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = off.send_dpop(PRIVATE, &token, &[&proof]).await;
+    reply.assert_bare_challenge();
+    assert_eq!(challenges(&reply).len(), 1);
+
+    // `required` needs to know the public URI at build time.
+    let problems = Fixture::start()
+        .await
+        .issuer
+        .validator()
+        .dpop(Dpop::required())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        problems.problems(),
+        [bearer_guard::config::ConfigProblem::DpopNeedsPublicUrl]
+    );
+}
+
+/// `htu` is checked against the configured public URL, never the request's `Host` or
+/// `X-Forwarded-*`; a trusted proxy's headers are read only when named.
+#[tokio::test]
+async fn htu_comes_from_the_public_url_or_a_named_trusted_proxy() {
+    let key = DpopProof::generate();
+    let forwarded = [
+        ("host", "evil.example"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-forwarded-proto", "https"),
+    ];
+    let configured = api(Dpop::allowed().public_url(BASE)).await;
+    let token = configured.bound_token(&key);
+    let proof = key.proof("GET", &format!("https://evil.example{PRIVATE}"), &token);
+    let authorization = format!("DPoP {token}");
+    let reply = send_with(
+        &configured.app,
+        PRIVATE,
+        &authorization,
+        &[&proof],
+        &forwarded,
+    )
+    .await;
+    assert_proof_refused(&reply, DpopProblem::WrongUri);
+
+    let proxied = api(Dpop::allowed().trusted_proxy(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderName::from_static("x-forwarded-host"),
+    ))
+    .await;
+    let token = proxied.bound_token(&key);
+    let proof = key.proof("GET", &format!("https://evil.example{PRIVATE}"), &token);
+    let authorization = format!("DPoP {token}");
+    let reply = send_with(&proxied.app, PRIVATE, &authorization, &[&proof], &forwarded).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let proof = key.proof("GET", &format!("https://evil.example{PRIVATE}"), &token);
+    let reply = send_with(&proxied.app, PRIVATE, &authorization, &[&proof], &[]).await;
+    assert_proof_refused(&reply, DpopProblem::UnknownUri);
+}
+
+/// Server nonces: a proof without the API's nonce gets 401 `use_dpop_nonce` and a
+/// `DPoP-Nonce`; the next proof with it passes; a forged nonce gets a fresh one.
+#[tokio::test]
+async fn server_nonces_are_required_when_enabled() {
+    let api = api(Dpop::allowed().public_url(BASE).nonces([9u8; 32])).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    let nonce = reply
+        .header(HeaderName::from_static("dpop-nonce"))
+        .expect("a DPoP-Nonce header")
+        .to_owned();
+    assert_dpop_refusal(
+        &reply,
+        &AuthError::UseDpopNonce {
+            nonce: nonce.clone(),
+        },
+        true,
+    );
+    let proof = key
+        .clone()
+        .nonce(&nonce)
+        .proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let forged = key
+        .clone()
+        .nonce("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&forged]).await;
+    assert_eq!(reply.param("error").as_deref(), None, "Bearer stays bare");
+    assert_eq!(
+        reply.header(HeaderName::from_static("dpop-nonce")),
+        Some(nonce.as_str())
+    );
+}
+
+/// A replay store that always fails.
+struct Unreachable;
+
+impl ReplayStore for Unreachable {
+    fn insert_once<'a>(
+        &'a self,
+        _key: &'a str,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, ReplayStoreError>> {
+        Box::pin(async { Err(ReplayStoreError("connection refused".into())) })
+    }
+}
+
+/// A failing replay store: 503 with `Retry-After` (fail closed), or a pass when configured to
+/// fail open. The in-memory store's bound holds through the layer: when it is full of live
+/// proofs, new ones get the same 503 rather than a store that forgets.
+#[tokio::test]
+async fn a_failing_or_full_replay_store_fails_closed_unless_told_otherwise() {
+    let key = DpopProof::generate();
+    let closed = api(Dpop::allowed()
+        .public_url(BASE)
+        .replay_store(Arc::new(Unreachable)))
+    .await;
+    let token = closed.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = closed.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:#?}");
+    assert_eq!(reply.header(header::RETRY_AFTER), Some("1"));
+    assert_eq!(reply.body["error"], "temporarily_unavailable");
+
+    let open = api(Dpop::allowed()
+        .public_url(BASE)
+        .replay_store(Arc::new(Unreachable))
+        .replay_store_fail_open())
+    .await;
+    let token = open.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = open.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+
+    let store = Arc::new(MemoryReplayStore::with_capacity(16));
+    let small = api(Dpop::allowed().public_url(BASE).replay_store(store.clone())).await;
+    let token = small.bound_token(&key);
+    let mut statuses = Vec::new();
+    for _ in 0..64 {
+        let proof = key.proof("GET", &url(PRIVATE), &token);
+        statuses.push(small.send_dpop(PRIVATE, &token, &[&proof]).await.status);
+        assert!(store.len() <= store.capacity());
+    }
+    assert!(statuses.contains(&StatusCode::OK));
+    assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE));
+}
+
+/// The test issuer's token endpoint binds a token to the key of a DPoP proof (`token_type`
+/// `DPoP`, `cnf.jkt`), refuses a bad proof with `invalid_dpop_proof`, and the API accepts the
+/// bound token with a fresh proof only.
+#[tokio::test]
+async fn the_token_endpoint_binds_tokens_to_the_proof_key() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let issuer = &api.fixture.issuer;
+    let audience = bearer_guard::testing::DEFAULT_AUDIENCE;
+    issuer.register_api(bearer_guard::testing::Api::new(audience).scopes([SCOPE]));
+    issuer.register_client("client", "client-secret");
+    issuer.grant("client", audience, [SCOPE]);
+    let key = DpopProof::generate();
+    let proof = key.token_request_proof(&issuer.token_endpoint());
+    let issued = issuer
+        .client_credentials_dpop("client", "client-secret", audience, None, &proof)
+        .await
+        .unwrap();
+    assert_eq!(issued.token_type, "DPoP");
+    let call = key.proof("GET", &url(PRIVATE), &issued.access_token);
+    let reply = api.send_dpop(PRIVATE, &issued.access_token, &[&call]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let bearer = send_token(&api.app, PRIVATE, &issued.access_token).await;
+    assert_eq!(bearer.status, StatusCode::UNAUTHORIZED);
+
+    let wrong_uri = key.token_request_proof("https://elsewhere.example/oauth/token");
+    let refused = issuer
+        .client_credentials_dpop("client", "client-secret", audience, None, &wrong_uri)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.status, refused.error.as_str()),
+        (400, "invalid_dpop_proof")
+    );
+    let plain = issuer
+        .client_credentials("client", "client-secret", audience, None)
+        .await
+        .unwrap();
+    assert_eq!(plain.token_type, "Bearer");
+}
+
+/// RFC 9728: the metadata says which proof algorithms are accepted and whether DPoP is required.
+#[tokio::test]
+async fn the_metadata_describes_dpop() {
+    let required = api(Dpop::required().public_url(BASE)).await;
+    let document = ProtectedResourceMetadata::new(BASE)
+        .authorization_servers_of(&required.fixture.validator)
+        .to_json();
+    assert_eq!(document["dpop_bound_access_tokens_required"], true);
+    assert_eq!(
+        document["dpop_signing_alg_values_supported"],
+        json!(["ES256", "ES384", "PS256", "RS256", "EdDSA"])
+    );
+    let plain = Fixture::start().await;
+    let document = ProtectedResourceMetadata::new(BASE)
+        .authorization_servers_of(&plain.validator)
+        .to_json();
+    assert!(document.get("dpop_bound_access_tokens_required").is_none());
+    assert!(document.get("dpop_signing_alg_values_supported").is_none());
+}
+
+/// RFC 8705: with mTLS on, a certificate-bound token passes with its certificate (from the
+/// request extension, or from the trusted header behind a TLS-terminating proxy), and is
+/// refused without one or with another.
+#[tokio::test]
+async fn certificate_bound_tokens_need_their_certificate() {
+    let certificate: Vec<u8> = [0x30, 0x82, 0x01, 0x00]
+        .into_iter()
+        .chain(0..=255)
+        .collect();
+    let another: Vec<u8> = [0x30, 0x82, 0x01, 0x00]
+        .into_iter()
+        .chain((0..=255).rev())
+        .collect();
+    let header = HeaderName::from_static("x-client-cert");
+    let api = api_with(|builder| builder.mtls(Mtls::new().trusted_header(header.clone()))).await;
+    let token = api
+        .fixture
+        .token()
+        .certificate_bound(&certificate_thumbprint(&certificate))
+        .sign();
+    let with_extension = |der: &[u8]| {
+        let mut request = Request::get(PRIVATE)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientCertificate(der.to_vec().into()));
+        request
+    };
+    let response = api
+        .app
+        .clone()
+        .oneshot(with_extension(&certificate))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let expected = Binding::Mtls {
+        x5t_s256: certificate_thumbprint(&certificate),
+    };
+    assert_eq!(body, format!("{expected:?}").as_bytes());
+    let response = api
+        .app
+        .clone()
+        .oneshot(with_extension(&another))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let bearer = format!("Bearer {token}");
+    let pem = certificate_pem(&certificate).replace('\n', " ");
+    let reply = send_with(&api.app, PRIVATE, &bearer, &[], &[("x-client-cert", &pem)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let other_pem = certificate_pem(&another).replace('\n', " ");
+    let reply = send_with(
+        &api.app,
+        PRIVATE,
+        &bearer,
+        &[],
+        &[("x-client-cert", &other_pem)],
+    )
+    .await;
+    reply.assert_invalid_token_for(TokenProblem::CertificateMismatch);
+    let reply = send_with(&api.app, PRIVATE, &bearer, &[], &[]).await;
+    reply.assert_invalid_token_for(TokenProblem::CertificateMissing);
+}
