@@ -72,8 +72,9 @@ pub enum DpopMode {
 /// `iat` at most 300 s old and 30 s ahead; replay refused by a [`MemoryReplayStore`], and a
 /// failing store answered with 503 (fail closed); no server nonces. The `htu` of a proof is
 /// checked against [`public_url`](Self::public_url) and the request's path: without it (and
-/// without a trusted proxy) proofs cannot be checked, so DPoP is not advertised and a DPoP
-/// request is refused (`required` mode insists on it at build time).
+/// without a trusted proxy) proofs cannot be checked, so DPoP is neither advertised nor read
+/// (the `DPoP` scheme is then another scheme, as with [`off`](Self::off); DPoP-bound tokens
+/// are refused), and `required` mode is a configuration error.
 #[derive(Clone)]
 #[must_use]
 pub struct Dpop {
