@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::algorithm::Algorithm;
 use reqwest::Url;
 
+use super::sender;
 use super::{
     ConfigError, ConfigProblem, KeySource, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, Secret,
     ValidatorBuilder,
@@ -72,7 +73,7 @@ impl ValidatorBuilder {
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
         let introspection_endpoint = self.check_introspection(&mut problems);
-        problems.extend(self.dpop.problems());
+        problems.extend(sender::problems(&self.dpop));
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
                 crate::backend::BackendError::Missing => {

@@ -4,6 +4,7 @@
 mod build;
 mod introspection;
 mod problem;
+mod sender;
 mod static_keys;
 
 pub use problem::{ConfigError, ConfigProblem};

@@ -113,9 +113,10 @@ impl Binder {
         }
     }
 
-    /// Whether the `DPoP` scheme is recognised.
+    /// Whether the `DPoP` scheme is read: DPoP is on and proofs can be checked (the public
+    /// URI is known). Otherwise it is "another scheme", as `Basic` is.
     pub(crate) fn recognises_dpop(&self) -> bool {
-        self.mode != DpopMode::Off
+        self.mode != DpopMode::Off && self.uri.is_known()
     }
 
     /// Whether the `Bearer` scheme (and the other token sources) are accepted.
@@ -125,7 +126,7 @@ impl Binder {
 
     /// The `algs` to advertise in a `DPoP` challenge, when proofs can be checked at all.
     pub(crate) fn advertised_algs(&self) -> Option<&str> {
-        (self.recognises_dpop() && self.uri.is_known()).then_some(self.algs.as_str())
+        self.recognises_dpop().then_some(self.algs.as_str())
     }
 
     /// Whether DPoP-bound tokens are required (for the RFC 9728 metadata).

@@ -37,7 +37,6 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::algorithm::Algorithm;
-use crate::config::ConfigProblem;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
@@ -77,8 +76,9 @@ pub enum DpopMode {
 /// `iat` at most 300 s old and 30 s ahead; replay refused by a [`MemoryReplayStore`], and a
 /// failing store answered with 503 (fail closed); no server nonces. The `htu` of a proof is
 /// checked against [`public_url`](Self::public_url) and the request's path: without it (and
-/// without a trusted proxy) proofs cannot be checked, so DPoP is not advertised and a DPoP
-/// request is refused (`required` mode insists on it at build time).
+/// without a trusted proxy) proofs cannot be checked, so DPoP is neither advertised nor read
+/// (the `DPoP` scheme is then another scheme, as with [`off`](Self::off); DPoP-bound tokens
+/// are refused), and `required` mode is a configuration error.
 #[derive(Clone)]
 #[must_use]
 pub struct Dpop {
@@ -137,7 +137,7 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
 ];
 
 /// The longest `iat` window (either side) and nonce rotation accepted.
-const MAX_WINDOW: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(3600);
 
 impl Dpop {
     /// DPoP off: the `DPoP` scheme is not recognised and DPoP-bound tokens are refused.
@@ -229,42 +229,9 @@ impl Dpop {
         self.mode
     }
 
-    /// Every problem of these settings.
-    pub(crate) fn problems(&self) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
-        let base = self.public_url.as_deref().map(htu::PublicUri::parse_base);
-        if let Some(None) = base {
-            problems.push(ConfigProblem::InvalidUrl("public_url"));
-        }
-        let known = matches!(base, Some(Some(_))) || self.proxy.is_some();
-        if self.mode == DpopMode::Required && !known {
-            problems.push(ConfigProblem::DpopNeedsPublicUrl);
-        }
-        if self.algorithms.is_empty() || self.algorithms.iter().any(|alg| alg.is_symmetric()) {
-            problems.push(ConfigProblem::DpopAlgorithm);
-        }
-        if self
-            .nonce_secret
-            .as_ref()
-            .is_some_and(|secret| secret.len() < 32)
-        {
-            problems.push(ConfigProblem::DpopNonceSecretTooShort);
-        }
-        let durations = [
-            ("dpop_iat_window", self.max_age.max(self.max_future)),
-            ("dpop_nonce_rotation", self.nonce_rotation),
-        ];
-        for (setting, value) in durations {
-            if value > MAX_WINDOW {
-                problems.push(ConfigProblem::DurationTooLong {
-                    setting,
-                    max: MAX_WINDOW,
-                });
-            }
-        }
-        if self.nonce_rotation.is_zero() {
-            problems.push(ConfigProblem::ZeroLimit("dpop_nonce_rotation"));
-        }
-        problems
+    /// Whether the public URL, if one is set, parses (`None`: none is set).
+    pub(crate) fn public_url_parses(&self) -> Option<bool> {
+        let url = self.public_url.as_deref()?;
+        Some(htu::PublicUri::parse_base(url).is_some())
     }
 }
