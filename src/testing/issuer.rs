@@ -12,8 +12,9 @@ use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::oauth;
 use super::oauth::endpoint::token_endpoint;
+use super::oauth::introspect::{introspection_endpoint, revocation_endpoint};
+use super::opaque::OpaqueTokens;
 use super::state::{Behaviour, DEFAULT_JWKS_PATH, Endpoint, Fault, IssuerState, misbehave};
 use super::tokens::{SigningKey, TokenBuilder};
 use crate::ValidatorBuilder;
@@ -74,7 +75,7 @@ impl TestIssuer {
             not_modified: AtomicUsize::new(0),
             registry: RwLock::default(),
             token_requests: AtomicUsize::new(0),
-            opaque: oauth::OpaqueTokens::default(),
+            opaque: OpaqueTokens::default(),
         });
         let server = serve(listener, Arc::clone(&state));
         TestIssuer {
@@ -292,8 +293,8 @@ fn serve(
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth/token", post(token_endpoint))
-        .route("/oauth/introspect", post(oauth::introspection_endpoint))
-        .route("/oauth/revoke", post(oauth::revocation_endpoint))
+        .route("/oauth/introspect", post(introspection_endpoint))
+        .route("/oauth/revoke", post(revocation_endpoint))
         .fallback(jwks_or_not_found)
         .with_state(state);
     tokio::spawn(async move {

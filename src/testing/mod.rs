@@ -76,6 +76,7 @@
 mod dpop;
 mod issuer;
 mod oauth;
+mod opaque;
 mod registry;
 mod signature;
 mod state;

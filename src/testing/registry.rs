@@ -157,6 +157,13 @@ pub fn generate_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A random `jti`: 16 bytes, base64url.
+pub(in crate::testing) fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// APIs, clients and grants: what the token endpoint decides by.
 #[derive(Default)]
 pub(super) struct Registry {

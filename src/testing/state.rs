@@ -65,7 +65,7 @@ pub(super) struct IssuerState {
     pub(super) registry: RwLock<Registry>,
     pub(super) token_requests: AtomicUsize,
     /// Opaque tokens, and what the introspection and revocation endpoints counted.
-    pub(super) opaque: super::oauth::OpaqueTokens,
+    pub(super) opaque: super::opaque::OpaqueTokens,
 }
 
 #[derive(Default)]

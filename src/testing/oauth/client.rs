@@ -1,13 +1,17 @@
-//! The client side of the token endpoint: getting a token as a machine client does, and the
-//! token response or OAuth error it gets back.
+//! The client side of the issuer: getting a token as a machine client does (and the token
+//! response or OAuth error it gets back), and minting and revoking opaque tokens.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use http::header;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
-use super::super::issuer::TestIssuer;
+use super::super::issuer::{DEFAULT_AUDIENCE, TestIssuer};
 use super::super::registry::CLIENT_CREDENTIALS;
+use super::super::state::IssuerState;
+use crate::issuer::unix_now;
 
 impl TestIssuer {
     /// Gets a token from [`token_endpoint`](Self::token_endpoint) as a machine client does:
@@ -199,3 +203,137 @@ impl fmt::Display for OAuthError {
 }
 
 impl std::error::Error for OAuthError {}
+
+/// An opaque access token being made: the claims the introspection endpoint will answer
+/// with. Made by [`TestIssuer::opaque_token`].
+#[derive(Clone)]
+#[must_use]
+pub struct OpaqueTokenBuilder {
+    state: Arc<IssuerState>,
+    claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for OpaqueTokenBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpaqueTokenBuilder")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpaqueTokenBuilder {
+    /// Sets a member of the introspection response (any JSON value, `active` included).
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a member of the introspection response.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// Sets `scope` (space-delimited).
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+
+    /// Sets `exp` to now plus `seconds` (negative: in the past).
+    pub fn expires_in_secs(self, seconds: i64) -> Self {
+        self.claim("exp", unix_now() + seconds)
+    }
+
+    /// Registers the token with the issuer and returns it: a random string of 44
+    /// base64url characters, which says nothing by itself.
+    pub fn issue(self) -> String {
+        self.state.opaque.issue(self.claims)
+    }
+}
+
+impl TestIssuer {
+    /// An opaque access token for this issuer: its introspection endpoint answers it with
+    /// `active: true`, `iss`, `sub`, `aud` = [`DEFAULT_AUDIENCE`], `client_id`
+    /// (`test-client`), `iat`, `exp` in one hour and `token_type: Bearer`, until it is
+    /// [revoked](Self::revoke); an unknown token with `active: false`. The claims are
+    /// answered as set, whatever they say (an `exp` in the past included), so that tests
+    /// can make the endpoint answer what a faulty server would.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// issuer.register_client("my-api", "my-api-secret");
+    /// let validator = issuer.validator().introspection("my-api", "my-api-secret").build().unwrap();
+    ///
+    /// let token = issuer.opaque_token().scope("read:messages").issue();
+    /// let claims = validator.validate(&token).await.unwrap();
+    /// assert!(claims.has_scope("read:messages"));
+    /// assert_eq!(issuer.introspection_requests(), 1);
+    /// # }
+    /// ```
+    pub fn opaque_token(&self) -> OpaqueTokenBuilder {
+        let now = unix_now();
+        let claims = json!({
+            "active": true,
+            "iss": self.issuer(),
+            "sub": "test-client@clients",
+            "aud": DEFAULT_AUDIENCE,
+            "client_id": "test-client",
+            "iat": now,
+            "exp": now + 3600,
+            "token_type": "Bearer",
+        });
+        OpaqueTokenBuilder {
+            state: Arc::clone(&self.state),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Revokes an opaque token, as its revocation endpoint would: from now on introspection
+    /// answers `active: false` for it.
+    pub fn revoke(&self, token: &str) {
+        self.state
+            .opaque
+            .tokens
+            .write()
+            .expect("lock")
+            .remove(token);
+    }
+
+    /// The introspection endpoint, `{issuer}oauth/introspect`, also advertised by discovery
+    /// as `introspection_endpoint`.
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}oauth/introspect", self.issuer())
+    }
+
+    /// The revocation endpoint (RFC 7009), `{issuer}oauth/revoke`, also advertised by
+    /// discovery as `revocation_endpoint`.
+    pub fn revocation_endpoint(&self) -> String {
+        format!("{}oauth/revoke", self.issuer())
+    }
+
+    /// How many requests the introspection endpoint received (answered or not).
+    pub fn introspection_requests(&self) -> usize {
+        self.state.opaque.introspections.load(Ordering::SeqCst)
+    }
+
+    /// How many requests the revocation endpoint received.
+    pub fn revocation_requests(&self) -> usize {
+        self.state.opaque.revocations.load(Ordering::SeqCst)
+    }
+
+    /// Signs introspection responses (RFC 9701) from now on, for callers that ask for them
+    /// with `Accept: application/token-introspection+jwt`: discovery then advertises
+    /// `introspection_signing_alg_values_supported: ["RS256"]`, and the response is a JWT
+    /// signed by the current key, `typ: token-introspection+jwt`, with `iss`, `aud` (the
+    /// caller's client id), `iat` and the response in `token_introspection`.
+    pub fn set_signed_introspection(&self, signed: bool) {
+        self.state
+            .opaque
+            .signed_responses
+            .store(signed, Ordering::SeqCst);
+    }
+}

@@ -6,13 +6,11 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::super::registry::{Api, CLIENT_CREDENTIALS, is_scope_token};
+use super::super::registry::{Api, CLIENT_CREDENTIALS, is_scope_token, random_id};
 use super::super::state::{Endpoint, IssuerState, misbehave};
 use super::super::tokens::TokenBuilder;
 use super::authenticate::authenticate;
@@ -233,11 +231,4 @@ fn requested_scopes(
         }
     }
     Ok(scopes)
-}
-
-/// A random `jti`: 16 bytes, base64url.
-pub(super) fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).expect("system random");
-    URL_SAFE_NO_PAD.encode(bytes)
 }

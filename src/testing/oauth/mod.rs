@@ -23,7 +23,7 @@
 mod authenticate;
 mod client;
 pub(super) mod endpoint;
-mod introspect;
+pub(super) mod introspect;
 mod request;
 
 use std::sync::atomic::Ordering;
@@ -31,9 +31,7 @@ use std::sync::atomic::Ordering;
 use super::issuer::TestIssuer;
 use super::registry::{Api, Registry};
 use crate::ValidatorBuilder;
-pub use client::{OAuthError, TokenResponse};
-pub use introspect::OpaqueTokenBuilder;
-pub(super) use introspect::{OpaqueTokens, introspection_endpoint, revocation_endpoint};
+pub use client::{OAuthError, OpaqueTokenBuilder, TokenResponse};
 
 impl TestIssuer {
     /// The token endpoint, `{issuer}oauth/token` (as Auth0's), also advertised by discovery

@@ -1,0 +1,36 @@
+//! The opaque (reference) tokens the test issuer has issued: what its introspection endpoint
+//! answers about them, and what its introspection and revocation endpoints counted.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::{Map, Value};
+
+use super::registry::random_id;
+
+/// The opaque tokens the issuer has issued, and what its two endpoints counted.
+#[derive(Default)]
+pub(in crate::testing) struct OpaqueTokens {
+    /// Token to claims; a revoked token is removed.
+    pub(in crate::testing) tokens: RwLock<HashMap<String, Map<String, Value>>>,
+    pub(in crate::testing) introspections: AtomicUsize,
+    pub(in crate::testing) revocations: AtomicUsize,
+    pub(in crate::testing) signed_responses: AtomicBool,
+}
+
+impl OpaqueTokens {
+    /// Keeps `claims` under a new random token, and returns the token.
+    pub(in crate::testing) fn issue(&self, claims: Map<String, Value>) -> String {
+        let token = format!("{}{}", random_id(), random_id());
+        self.tokens
+            .write()
+            .expect("lock")
+            .insert(token.clone(), claims);
+        token
+    }
+
+    pub(in crate::testing) fn signed_responses(&self) -> bool {
+        self.signed_responses.load(Ordering::SeqCst)
+    }
+}
