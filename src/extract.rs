@@ -43,30 +43,27 @@ pub(crate) fn request_token<'a, B>(
     max_len: usize,
     schemes: Schemes,
 ) -> Result<(Cow<'a, str>, Scheme), AuthError> {
-    let found = match credentials(request.headers(), max_len, schemes) {
-        Ok((Scheme::Dpop, token)) => return Ok((Cow::Borrowed(token), Scheme::Dpop)),
+    let mut found = match credentials(request.headers(), max_len, schemes) {
         Ok((scheme, token)) => Some((Cow::Borrowed(token), scheme)),
         Err(AuthError::MissingToken) => None,
         Err(error) => return Err(error),
     };
-    if !schemes.bearer {
-        return found.ok_or(AuthError::MissingToken);
-    }
-    let mut found = found.map(|(token, _)| token);
-    for source in sources {
-        let Some(token) = source.take(request, max_len)? else {
-            continue;
-        };
-        if found.is_some() {
-            return Err(AuthError::InvalidRequest(
-                RequestProblem::TokenInSeveralPlaces,
-            ));
+    // The other sources carry bearer tokens: read only when those are accepted, and never
+    // beside a token of the `Authorization` header, whatever its scheme.
+    if schemes.bearer {
+        for source in sources {
+            let Some(token) = source.take(request, max_len)? else {
+                continue;
+            };
+            if found.is_some() {
+                return Err(AuthError::InvalidRequest(
+                    RequestProblem::TokenInSeveralPlaces,
+                ));
+            }
+            found = Some((token, Scheme::Bearer));
         }
-        found = Some(token);
     }
-    found
-        .map(|token| (token, Scheme::Bearer))
-        .ok_or(AuthError::MissingToken)
+    found.ok_or(AuthError::MissingToken)
 }
 
 impl TokenSource {
@@ -344,6 +341,15 @@ mod tests {
             Err(AuthError::InvalidRequest(
                 RequestProblem::TokenInSeveralPlaces
             ))
+        );
+        assert_eq!(
+            from_request(&all, |b| b
+                .header("cookie", "at=a")
+                .header("authorization", "DPoP b")),
+            Err(AuthError::InvalidRequest(
+                RequestProblem::TokenInSeveralPlaces
+            )),
+            "a DPoP token beside a bearer token of another source"
         );
         assert_eq!(
             from_request(&all, |b| b.uri("/?access_token=a&access_token=b")),
