@@ -16,8 +16,8 @@ use bearer_guard::dpop::{
 };
 use bearer_guard::testing::{DpopProof, certificate_pem, certificate_thumbprint};
 use bearer_guard::{
-    AuthError, BearerLayer, ProtectedResourceMetadata, RequireScopes, Validator, VerifiedClaims,
-    claims::Binding, error::DpopProblem, error::TokenProblem,
+    Algorithm, AuthError, BearerLayer, ProtectedResourceMetadata, RequireScopes, Validator,
+    VerifiedClaims, claims::Binding, error::DpopProblem, error::TokenProblem,
 };
 use common::*;
 use futures_util::future::BoxFuture;
@@ -226,6 +226,35 @@ async fn a_valid_proof_passes_and_the_claims_say_dpop() {
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     let reply = send_token(&api.app, PRIVATE, &bearer).await;
     assert_eq!(reply.body, format!("{:?}", Binding::Bearer).as_str());
+}
+
+/// A proof of each default algorithm passes (ES256, ES384, PS256, RS256, EdDSA), and one of
+/// an algorithm the API does not allow is refused before its key is parsed.
+#[tokio::test]
+async fn a_proof_of_every_default_algorithm_passes() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    for alg in [
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::PS256,
+        Algorithm::RS256,
+        Algorithm::EdDSA,
+    ] {
+        let key = DpopProof::generate_for(alg);
+        let token = api.bound_token(&key);
+        let proof = key.proof("GET", &url(PRIVATE), &token);
+        let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{alg}: {reply:#?}");
+    }
+    let key = DpopProof::generate_for(Algorithm::PS384);
+    let token = api.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.body["error_description"],
+        DpopProblem::AlgorithmNotAllowed.to_string()
+    );
 }
 
 /// Each check of RFC 9449 §4.3, one named refusal each: 401 `invalid_dpop_proof` on the

@@ -4,14 +4,20 @@
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair as _,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
+use super::tokens::SigningKey;
+use crate::Algorithm;
 use crate::issuer::unix_now;
 
-/// A DPoP key (ES256, P-256) and the proofs it signs.
+/// A DPoP key and the proofs it signs: ES256 (P-256) by default, or any algorithm DPoP
+/// allows ([`generate_for`](Self::generate_for)).
 ///
 /// ```
 /// use bearer_guard::testing::{DpopProof, TestIssuer};
@@ -34,9 +40,9 @@ use crate::issuer::unix_now;
 #[derive(Clone)]
 #[must_use]
 pub struct DpopProof {
-    key: Arc<EcdsaKeyPair>,
+    key: Arc<ProofKey>,
     /// The key that signs, when it is not the key in the header.
-    signer: Option<Arc<EcdsaKeyPair>>,
+    signer: Option<Arc<ProofKey>>,
     header: Vec<(String, Option<Value>)>,
     claims: Vec<(String, Option<Value>)>,
     iat_offset: i64,
@@ -51,17 +57,100 @@ impl std::fmt::Debug for DpopProof {
     }
 }
 
-fn generate_pair() -> Arc<EcdsaKeyPair> {
-    Arc::new(
-        EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key generation"),
-    )
+/// A key of one of the asymmetric algorithms a proof may use.
+enum ProofKey {
+    Ec(EcdsaKeyPair, Algorithm),
+    Rsa(SigningKey, Algorithm),
+    Ed25519(Ed25519KeyPair),
+}
+
+impl ProofKey {
+    fn generate(alg: Algorithm) -> Self {
+        match alg {
+            Algorithm::ES256 => ProofKey::Ec(
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key"),
+                alg,
+            ),
+            Algorithm::ES384 => ProofKey::Ec(
+                EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key"),
+                alg,
+            ),
+            Algorithm::EdDSA => ProofKey::Ed25519(Ed25519KeyPair::generate().expect("Ed25519 key")),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => ProofKey::Rsa(SigningKey::generate_without_kid(), alg),
+            other => panic!("a DPoP proof is never signed with {other:?}"),
+        }
+    }
+
+    fn alg(&self) -> Algorithm {
+        match self {
+            ProofKey::Ec(_, alg) | ProofKey::Rsa(_, alg) => *alg,
+            ProofKey::Ed25519(_) => Algorithm::EdDSA,
+        }
+    }
+
+    /// The public key as a JWK with only its key members (no `alg`, `use` or `kid`).
+    fn jwk(&self) -> Value {
+        match self {
+            ProofKey::Ec(pair, alg) => {
+                // The uncompressed point: 0x04, x, y.
+                let point = &pair.public_key().as_ref()[1..];
+                let (x, y) = point.split_at(point.len() / 2);
+                let crv = if *alg == Algorithm::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
+                json!({
+                    "kty": "EC",
+                    "crv": crv,
+                    "x": URL_SAFE_NO_PAD.encode(x),
+                    "y": URL_SAFE_NO_PAD.encode(y),
+                })
+            }
+            ProofKey::Rsa(key, _) => {
+                let full = key.jwk();
+                json!({ "kty": "RSA", "n": full["n"], "e": full["e"] })
+            }
+            ProofKey::Ed25519(pair) => json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            }),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            ProofKey::Ec(pair, _) => pair
+                .sign(&SystemRandom::new(), message)
+                .expect("ECDSA signing")
+                .as_ref()
+                .to_vec(),
+            ProofKey::Rsa(key, alg) => key.sign(*alg, message),
+            ProofKey::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+        }
+    }
 }
 
 impl DpopProof {
     /// A fresh ES256 key.
     pub fn generate() -> Self {
+        Self::generate_for(Algorithm::ES256)
+    }
+
+    /// A fresh key for `alg`: `ES256`, `ES384`, `EdDSA`, or an RSA algorithm (`RS256`,
+    /// `PS256`, ...; a 2048-bit key).
+    ///
+    /// # Panics
+    /// On an HMAC algorithm, which a proof never uses.
+    pub fn generate_for(alg: Algorithm) -> Self {
         DpopProof {
-            key: generate_pair(),
+            key: Arc::new(ProofKey::generate(alg)),
             signer: None,
             header: Vec::new(),
             claims: Vec::new(),
@@ -70,15 +159,10 @@ impl DpopProof {
         }
     }
 
-    /// The public key as a JWK (`kty`, `crv`, `x`, `y`).
+    /// The public key as a JWK (`kty` and the key's members: `crv`, `x`, `y` for EC; `n`, `e`
+    /// for RSA; `crv`, `x` for Ed25519).
     pub fn jwk(&self) -> Value {
-        let point = self.key.public_key().as_ref();
-        json!({
-            "kty": "EC",
-            "crv": "P-256",
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-        })
+        self.key.jwk()
     }
 
     /// The key's RFC 7638 SHA-256 thumbprint: what a token bound to it carries in `cnf.jkt`.
@@ -153,7 +237,7 @@ impl DpopProof {
         }
         let mut header = Map::new();
         header.insert("typ".into(), "dpop+jwt".into());
-        header.insert("alg".into(), "ES256".into());
+        header.insert("alg".into(), self.key.alg().name().into());
         header.insert("jwk".into(), jwk);
         apply(&mut header, &self.header);
         let mut claims = Map::new();
@@ -173,13 +257,8 @@ impl DpopProof {
             URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
         );
         let signer = self.signer.as_ref().unwrap_or(&self.key);
-        let signature = signer
-            .sign(&SystemRandom::new(), signing_input.as_bytes())
-            .expect("ES256 signing");
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
-        )
+        let signature = signer.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 }
 
