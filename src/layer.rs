@@ -169,10 +169,12 @@ where
             Err(error) => refuse(&request, validator, &error),
             Ok(Decision::Replay { key, ttl }) => {
                 let store = Arc::clone(validator.binder().store());
-                // A store that answers at once (the in-memory one) is decided here, unboxed
-                // beyond the store's own future.
-                let answer = store.insert_once(&key, ttl).now_or_never();
-                if let Some(answer) = answer {
+                // One request to the store, polled once here: a store that answers at once
+                // (the in-memory one) is decided without boxing the response; a slower one
+                // (Redis) is awaited in the response future. Asking again instead would send
+                // the proof twice and find it already recorded.
+                let mut insert = Box::pin(async move { store.insert_once(&key, ttl).await });
+                if let Some(answer) = insert.as_mut().now_or_never() {
                     return match validator.binder().settle(answer) {
                         Ok(()) => {
                             authenticated(&mut request, claims, validator);
@@ -184,7 +186,7 @@ where
                 let validator = validator.clone();
                 let inner = self.take_inner();
                 ResponseFuture::waiting(Box::pin(async move {
-                    let answer = store.insert_once(&key, ttl).await;
+                    let answer = insert.await;
                     let decided = validator.binder().settle(answer).map(|()| claims);
                     serve(request, decided, &validator, inner).await
                 }))

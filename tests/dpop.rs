@@ -645,6 +645,51 @@ impl ReplayStore for Unreachable {
     }
 }
 
+/// A replay store across a network: it records the key when asked, then answers later (its
+/// first poll is pending), as a Redis round trip does.
+#[derive(Default)]
+struct Remote {
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl ReplayStore for Remote {
+    fn insert_once<'a>(
+        &'a self,
+        key: &'a str,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, ReplayStoreError>> {
+        Box::pin(async move {
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let fresh = self.seen.lock().unwrap().insert(key.to_owned());
+            tokio::task::yield_now().await;
+            Ok(fresh)
+        })
+    }
+}
+
+/// A store that answers later is asked once per proof: a fresh proof passes, its replay is
+/// refused.
+#[tokio::test]
+async fn a_store_that_answers_later_is_asked_once_per_proof() {
+    let store = Arc::new(Remote::default());
+    let api = api(Dpop::allowed().public_url(BASE).replay_store(store.clone())).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    let proof = key.proof("GET", &url(PRIVATE), &token);
+    let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    assert_eq!(store.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let replay = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        replay.body["error_description"],
+        DpopProblem::Replayed.to_string()
+    );
+    assert_eq!(store.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 /// A failing replay store: 503 with `Retry-After` (fail closed), or a pass when configured to
 /// fail open. The in-memory store's bound holds through the layer: when it is full of live
 /// proofs, new ones get the same 503 rather than a store that forgets.
