@@ -1,5 +1,5 @@
-//! A real, independent authorization server for the interop tests (tests/interop.rs,
-//! tests/interop_dpop.rs): `oidc-provider` (tests/interop/provider.mjs) as a child process,
+//! A real, independent authorization server for the interop tests (tests/suite/interop.rs,
+//! tests/suite/interop_dpop.rs): `oidc-provider` (tests/interop/provider.mjs) as a child process,
 //! its npm packages installed on first use, and its token endpoint as a client calls it.
 //! The tests need Node.js >= 20 and npm on `PATH`, and fail (never skip) without them.
 
@@ -383,7 +383,7 @@ pub fn ensure_node_modules() {
 }
 
 fn install() -> Result<(), String> {
-    const HOW: &str = "the interop test (tests/interop.rs) runs a real oidc-provider and \
+    const HOW: &str = "the interop test (tests/suite/interop.rs) runs a real oidc-provider and \
                        needs Node.js >= 20 and npm on PATH";
     let version = run_tool("node", &["--version"], HOW)?;
     let major: u32 = version

@@ -1,5 +1,5 @@
 // A real, independent OAuth 2.0 authorization server for bearer-guard's interop tests
-// (tests/interop.rs, tests/interop_dpop.rs): `oidc-provider` on 127.0.0.1, client credentials
+// (tests/suite/interop.rs, tests/suite/interop_dpop.rs): `oidc-provider` on 127.0.0.1, client credentials
 // grant, RS256 JWT access tokens (RFC 9068, `typ: at+jwt`) for the API
 // `https://api.example.com`, bound to a DPoP key when the token request carries a proof;
 // opaque access tokens for the same API to OPAQUE_CLIENT, with token introspection (RFC 7662,

@@ -2,7 +2,7 @@
 //! `access_token` query parameter, each read only when enabled; a token in more than one
 //! place, a repeated source and invalid characters are 400 `invalid_request`.
 
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use axum::{Extension, Json, Router};

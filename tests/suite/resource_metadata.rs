@@ -2,7 +2,7 @@
 //! `ProtectedResourceMetadata::service()` and the `resource_metadata` parameter of the
 //! challenges (RFC 9728 §5.1), from the layer, the scope and claim guards and the extractor.
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer};

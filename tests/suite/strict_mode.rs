@@ -2,7 +2,7 @@
 //! (or `application/at+jwt`, any letter case) and `sub`, `client_id`, `iat`, `jti` are
 //! required. Off by default: Auth0 and others send `typ: JWT`.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::TokenBuilder;
 use common::{Fixture, PRIVATE, SCOPE, SCOPED};

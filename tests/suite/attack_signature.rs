@@ -6,7 +6,7 @@
 //! encoding is wrong, in the header and the payload. RS256 through the issuer's key set, and
 //! HS256 (MAC truncation, wrong secrets) through a secret-mode validator.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::alphabet;

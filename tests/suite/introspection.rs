@@ -3,7 +3,7 @@
 //! on loopback. Every test asserts what the client sees (status, challenge) and how many
 //! calls reached the endpoint.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! with the rule's description as `error_description`, or 403 `insufficient_scope` for
 //! `.or_forbidden()`; `.describe()` replaces the description.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

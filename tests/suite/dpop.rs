@@ -3,7 +3,7 @@
 //! verified-token cache, the token endpoint, the RFC 9728 members, and certificate-bound
 //! tokens (RFC 8705) by request extension and by trusted header.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! wrong JSON type; repeated `alg` members. The rule: the allow-list is applied before any
 //! key lookup or network request, so none of these may cause a discovery or key set fetch.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -3,7 +3,7 @@
 //! guards and the `Claims<T>` extractor, while the status, `WWW-Authenticate`, `Retry-After`
 //! and every other header stay exactly as without the hook.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -15,7 +15,7 @@
 //!
 //! Case counts are kept moderate so that the file runs in a few seconds in a debug build.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -5,7 +5,7 @@
 //! anonymous); malformed credentials are still a 400; route guards behind an optional layer
 //! answer a request without a token with a bare 401 challenge.
 
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use axum::{Json, Router};

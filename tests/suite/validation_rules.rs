@@ -1,7 +1,7 @@
 //! Each validation rule of the README ("Behaviour"), through the quickstart router: a token that breaks
 //! one rule is a 401 `invalid_token`; the same token without the fault is a 200.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The key set through the router: discovery, fetch counts, rotation and concurrency.
 
-mod common;
+use crate::common;
 
 use std::future::ready;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

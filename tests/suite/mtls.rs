@@ -3,7 +3,7 @@
 //! reqwest clients (rustls) that present a client certificate, another one, or none.
 
 #[allow(dead_code)]
-#[path = "../examples/mtls_server.rs"]
+#[path = "../../examples/mtls_server.rs"]
 mod mtls_server;
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! does not match the token's, an RSA-1024 key. Secret side: HMAC secrets under 32 bytes are
 //! refused when the validator is built.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::signature::{RSA_PKCS1_SHA384, RSA_PSS_SHA256};
 use base64::Engine;

@@ -3,7 +3,7 @@
 //! other; the key lives as long as the proof could pass; a stopped server answers 503 (fail
 //! closed) or lets the proof through when the API fails open.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! verify another's tokens, unknown issuers cost no network request, and key sets are
 //! fetched lazily, one issuer at a time.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::{SigningKey, TestIssuer};
 use bearer_guard::{Validator, config::ConfigProblem};

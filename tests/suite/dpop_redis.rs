@@ -3,7 +3,7 @@
 //! sharing one server, keys that expire with the window, and an unreachable or silent server
 //! that is an error within the timeout, never a hang or a panic.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@
 //! The last test covers the token shapes oidc-provider does not produce (no `kid`, `aud`
 //! as an array, Auth0's `permissions` claim, `typ: JWT`) with the crate's own test issuer.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

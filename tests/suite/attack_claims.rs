@@ -5,7 +5,7 @@
 //! type or shape; repeated claim names (including through a `\u` escape); payloads that are
 //! not UTF-8 or not an object; deeply nested JSON; and the scope claims on a scoped route.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::{DEFAULT_AUDIENCE, TokenBuilder};
 use common::{

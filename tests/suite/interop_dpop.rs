@@ -4,7 +4,7 @@
 //! `BearerLayer`: a fresh proof passes, a replayed proof and the token as a bearer token are
 //! refused. Needs Node.js >= 20 and npm (see tests/common/oidc_provider.rs).
 
-mod common;
+use crate::common;
 
 use bearer_guard::dpop::Dpop;
 use bearer_guard::testing::DpopProof;

@@ -1,7 +1,7 @@
 //! The static key source: a JWK set document or PEM public keys given at build time, checked
 //! by the same key policy as a fetched key set, and never a request to the issuer.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use bearer_guard::ValidatorBuilder;

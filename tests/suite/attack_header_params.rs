@@ -9,7 +9,7 @@
 //! absent `typ` and an odd one such as `foo` are all accepted. RFC 9068 strict mode was added
 //! while this family was being written; `typ_in_rfc9068_strict_mode` pins its `typ` rule only.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::TokenBuilder;
 use common::{Case, Expect, Fixture, b64, hs_app, hs_token, run, run_one};

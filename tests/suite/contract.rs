@@ -1,6 +1,6 @@
 //! The behaviour contract of the README ("Behaviour"), row by row, through the quickstart router.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TokenBuilder};
 use bearer_guard::{BearerLayer, RequireScopes, Validator};

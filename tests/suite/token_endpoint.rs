@@ -2,7 +2,7 @@
 //! RFC 6749 §4.4 / §5 and Auth0 do, and its tokens pass (or are refused by) a real
 //! `BearerLayer` router served on loopback.
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::routing::get;

@@ -1,6 +1,6 @@
 //! The axum extractors: `Claims<T>` and `Option<Claims<T>>` behind `BearerLayer`.
 
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use axum::{Json, Router};

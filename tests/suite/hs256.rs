@@ -1,7 +1,7 @@
 //! Secret mode: HS256 tokens verified with the API's shared signing secret, through the
 //! quickstart router. No key set, so no network at all.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TokenBuilder};
 use bearer_guard::{Validator, ValidatorBuilder};

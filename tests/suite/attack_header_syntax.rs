@@ -7,7 +7,7 @@
 //! credential is 400 `invalid_request`, a presented token that fails is 401 `invalid_token`,
 //! and a token over the 16 KiB cap is 401 `invalid_token`.
 
-mod common;
+use crate::common;
 
 use common::{Case, Expect, SCOPED, hs_app, hs_token, run};
 

@@ -1,0 +1,45 @@
+//! The integration tests, as one binary: each module was a test binary of its own, and linking
+//! 36 binaries against every dependency was most of the suite's time. Tests that need a
+//! process to themselves stay apart: `tests/metrics.rs` (a global metrics recorder),
+//! `tests/memory.rs` (resident memory of the process) and `tests/key_lifecycle.rs` (timing
+//! under production-like traffic, with nothing beside it).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod attack_alg;
+mod attack_claims;
+mod attack_header_params;
+mod attack_header_syntax;
+mod attack_keys;
+mod attack_signature;
+mod claim_rules;
+mod config_errors;
+mod contract;
+mod dpop;
+#[cfg(feature = "redis")]
+mod dpop_redis;
+#[cfg(feature = "redis")]
+mod dpop_replicas;
+mod error_hook;
+mod extractors;
+mod hs256;
+mod interop;
+mod interop_dpop;
+mod introspection;
+mod issuers;
+mod key_management;
+mod key_set;
+mod mcp;
+mod mtls;
+mod optional_auth;
+mod properties;
+mod resource_indicators;
+mod resource_metadata;
+mod static_keys;
+mod strict_mode;
+mod token_cache;
+mod token_endpoint;
+mod token_sources;
+mod validation_rules;
+mod wycheproof;
