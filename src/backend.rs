@@ -236,4 +236,14 @@ mod tests {
     fn the_enabled_backend_passes_its_self_test() {
         assert_eq!(super::self_test(), Ok(()));
     }
+
+    /// Exists only when the pure-Rust backend is the one compiled: `.ci/run` runs it by name
+    /// in its `rust-crypto` step, which fails when the test is missing, so a build that
+    /// silently turned aws-lc-rs back on fails CI.
+    #[cfg(not(feature = "aws-lc-rs"))]
+    #[test]
+    fn the_pure_rust_backend_is_the_one_built() {
+        assert!(cfg!(feature = "rust-crypto"));
+        assert_eq!(super::self_test(), Ok(()));
+    }
 }
