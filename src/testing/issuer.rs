@@ -53,9 +53,11 @@ impl Drop for TestIssuer {
 }
 
 impl TestIssuer {
-    /// Starts an issuer on an ephemeral loopback port with one RS256 key, `kid` `key-1`.
+    /// Starts an issuer on an ephemeral loopback port with one RS256 key, `kid` `key-1`,
+    /// from the test kit's key pool ([`SigningKey::pooled`]): the issuers one test starts have
+    /// distinct keys, and starting one costs no key generation.
     pub async fn start() -> Self {
-        Self::start_with_key(SigningKey::generate("key-1")).await
+        Self::start_with_key(SigningKey::pooled("key-1")).await
     }
 
     /// Starts an issuer that publishes and signs with `key`.

@@ -35,6 +35,25 @@ impl SigningKey {
         }
     }
 
+    /// An RSA-2048 key with this `kid`, taken from a small per-process pool instead of
+    /// generated: what [`TestIssuer::start`](crate::testing::TestIssuer::start) signs with.
+    ///
+    /// Generating an RSA key takes tens to hundreds of milliseconds, and a test suite starts
+    /// hundreds of issuers. Each thread walks the pool from its start, so the first
+    /// [`POOLED_KEYS`](Self::POOLED_KEYS) keys one thread takes (one test: the test harness
+    /// runs each test on a thread of its own) are distinct from each other; other threads get
+    /// the same key material. A key that must differ from every other key in the process (an
+    /// attacker's key, the next key of a rotation) is [`generate`](Self::generate)d.
+    pub fn pooled(kid: impl Into<String>) -> Self {
+        SigningKey {
+            kid: Some(kid.into()),
+            pair: pool::next_pair(),
+        }
+    }
+
+    /// How many keys one thread takes from the pool before it starts again at the first.
+    pub const POOLED_KEYS: usize = pool::SIZE;
+
     /// A fresh RSA-2048 key published without a `kid`.
     pub fn generate_without_kid() -> Self {
         SigningKey {
@@ -268,5 +287,52 @@ impl TokenBuilder {
             }
         };
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// The key pairs behind [`SigningKey::pooled`], generated on first use.
+mod pool {
+    use std::cell::Cell;
+    use std::sync::{Arc, OnceLock};
+
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+
+    pub(super) const SIZE: usize = 16;
+
+    static PAIRS: [OnceLock<Arc<KeyPair>>; SIZE] = [const { OnceLock::new() }; SIZE];
+
+    thread_local! {
+        static CURSOR: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(super) fn next_pair() -> Arc<KeyPair> {
+        let index = CURSOR.with(|cursor| {
+            let index = cursor.get();
+            cursor.set((index + 1) % SIZE);
+            index
+        });
+        Arc::clone(PAIRS[index].get_or_init(|| {
+            Arc::new(KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation"))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SigningKey;
+
+    #[test]
+    fn one_thread_gets_distinct_pooled_keys_until_the_pool_wraps() {
+        std::thread::spawn(|| {
+            let moduli: Vec<_> = (0..=SigningKey::POOLED_KEYS)
+                .map(|_| SigningKey::pooled("k").jwk()["n"].clone())
+                .collect();
+            let distinct: std::collections::HashSet<_> =
+                moduli[..SigningKey::POOLED_KEYS].iter().collect();
+            assert_eq!(distinct.len(), SigningKey::POOLED_KEYS);
+            assert_eq!(moduli[SigningKey::POOLED_KEYS], moduli[0]);
+        })
+        .join()
+        .expect("the pool test thread");
     }
 }

@@ -1,6 +1,6 @@
 //! The one support tree of the integration tests: the module `common` of `tests/suite/main.rs`
 //! (each test module reaches it with `use crate::common;`) and of the binaries that need a
-//! process of their own (`mod common;` in `tests/metrics.rs` and `tests/key_lifecycle.rs`):
+//! process of their own (`tests/metrics.rs`, `tests/timing/main.rs`):
 //!
 //! - [`fixture`]: the router every request goes through ([`app`]: `/api/public` open,
 //!   `/api/private` behind `BearerLayer`, `/api/private-scoped` also behind `RequireScopes`;

@@ -1,8 +1,8 @@
 //! The integration tests, as one binary: each module was a test binary of its own, and linking
 //! 36 binaries against every dependency was most of the suite's time. Tests that need a
 //! process to themselves stay apart: `tests/metrics.rs` (a global metrics recorder),
-//! `tests/memory.rs` (resident memory of the process) and `tests/key_lifecycle.rs` (timing
-//! under production-like traffic, with nothing beside it).
+//! `tests/memory.rs` (resident memory of the process) and `tests/timing/` (the tests that
+//! measure time, one at a time with nothing beside them).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -28,7 +28,6 @@ mod interop;
 mod interop_dpop;
 mod introspection;
 mod issuers;
-mod key_management;
 mod key_set;
 mod mcp;
 mod mtls;

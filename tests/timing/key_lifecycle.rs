@@ -8,7 +8,7 @@
 //! one cooldown plus [`FETCH_MARGIN`] (the fetch itself, on a loaded machine) of first being
 //! seen. Every wait polls a condition against a deadline; every loop is bounded.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +72,7 @@ async fn first_acceptance(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_kid_under_steady_traffic_is_accepted_within_one_cooldown_of_first_being_seen() {
+    let _alone = crate::alone().await;
     // The default TTL (10 min): only the unknown-kid refetch can bring the new key in time.
     let fixture = Fixture::start_with(|builder| builder.refetch_cooldown(COOLDOWN)).await;
     let next = SigningKey::generate("key-2");
@@ -114,6 +115,7 @@ async fn a_new_kid_under_steady_traffic_is_accepted_within_one_cooldown_of_first
 
 #[tokio::test]
 async fn discovery_failing_at_start_up_is_retried_and_finds_a_key_set_outside_the_fallback_path() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     issuer.set_jwks_path(KEYCLOAK_CERTS);
     // The API and its IdP start together; the IdP's proxy answers 503 for a while.
@@ -179,6 +181,7 @@ async fn discovery_failing_at_start_up_is_retried_and_finds_a_key_set_outside_th
 
 #[tokio::test]
 async fn an_issuer_without_metadata_is_read_at_the_auth0_key_set_path() {
+    let _alone = crate::alone().await;
     for status in [404, 410] {
         // Auth0 without discovery: both metadata documents are absent (the test issuer
         // serves no RFC 8414 document at all), the key set is at /.well-known/jwks.json.
@@ -203,6 +206,7 @@ async fn an_issuer_without_metadata_is_read_at_the_auth0_key_set_path() {
 
 #[tokio::test]
 async fn a_key_set_that_moved_is_rediscovered_after_a_failed_fetch() {
+    let _alone = crate::alone().await;
     let cooldown = Duration::from_millis(200);
     let fixture = Fixture::start_with(|builder| builder.refetch_cooldown(cooldown)).await;
     fixture.validator.warm_up().await.expect("warm-up");
@@ -261,6 +265,7 @@ async fn refresh_after(change: impl FnOnce(&TestIssuer)) -> (Fixture, String) {
 
 #[tokio::test]
 async fn an_empty_key_set_revokes_every_key_cached_tokens_included() {
+    let _alone = crate::alone().await;
     let (fixture, cached) = refresh_after(|issuer| issuer.retire("key-1")).await;
     let reply = fixture.send(PRIVATE, &cached).await;
     assert_eq!(
@@ -285,6 +290,7 @@ async fn an_empty_key_set_revokes_every_key_cached_tokens_included() {
 
 #[tokio::test]
 async fn a_key_set_of_encryption_keys_only_revokes_the_signing_keys() {
+    let _alone = crate::alone().await;
     let (fixture, cached) = refresh_after(|issuer| {
         // The same key, now published for encryption only: no key is left to verify with.
         let mut enc = issuer.signing_key().jwk();
@@ -310,6 +316,7 @@ async fn a_key_set_of_encryption_keys_only_revokes_the_signing_keys() {
 
 #[tokio::test]
 async fn a_malformed_key_set_answer_keeps_the_stale_keys() {
+    let _alone = crate::alone().await;
     for fault in [Fault::Html, Fault::HugeBody(2 << 20)] {
         let (fixture, cached) = refresh_after(|issuer| {
             issuer.set_fault_at(Endpoint::KeySet, Some(fault.clone()));
@@ -347,6 +354,7 @@ fn api_runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn a_fetch_cut_off_by_its_runtime_shutting_down_is_retried_by_the_next_request() {
+    let _alone = crate::alone_blocking();
     let issuer_runtime = issuer_runtime();
     let fixture = issuer_runtime.block_on(Fixture::start());
     let token = fixture.issuer.token().sign();
@@ -386,6 +394,7 @@ fn a_fetch_cut_off_by_its_runtime_shutting_down_is_retried_by_the_next_request()
 
 #[test]
 fn refresh_ahead_restarts_on_the_runtime_in_use_when_its_own_is_gone() {
+    let _alone = crate::alone_blocking();
     let issuer_runtime = issuer_runtime();
     let fixture = issuer_runtime.block_on(Fixture::start_with(|builder| {
         builder.jwks_ttl(Duration::from_millis(200))
@@ -429,6 +438,7 @@ fn refresh_ahead_restarts_on_the_runtime_in_use_when_its_own_is_gone() {
 
 #[test]
 fn every_duration_setting_is_bounded_at_build_time() {
+    let _alone = crate::alone_blocking();
     const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
     const HOUR: Duration = Duration::from_secs(3600);
     const MINUTE: Duration = Duration::from_secs(60);
@@ -506,6 +516,7 @@ fn every_duration_setting_is_bounded_at_build_time() {
 
 #[tokio::test]
 async fn a_custom_http_client_never_installs_a_key_set_from_another_origin() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let elsewhere = TestIssuer::start_with_key(SigningKey::generate("elsewhere-1")).await;
     // Signed by the other issuer's key, with every claim of this issuer.
@@ -733,6 +744,7 @@ impl Run {
 /// backoff of 0.4 s and more while failing, plus the phase's edges).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_set_lives_like_production_under_continuous_traffic() {
+    let _alone = crate::alone().await;
     let test_started = Instant::now();
     let issuer = Arc::new(TestIssuer::start().await);
     issuer.set_jwks_path(KEYCLOAK_CERTS);
@@ -1140,6 +1152,7 @@ fn report_and_check(
 
 #[tokio::test]
 async fn a_redirect_to_another_origin_through_a_custom_client_is_a_cross_origin_redirect() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let elsewhere = TestIssuer::start_with_key(SigningKey::generate("elsewhere-1")).await;
     issuer.set_fault_at(
@@ -1180,6 +1193,7 @@ fn bloated_token(issuer: &TestIssuer, serial: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verified_token_cache_is_bounded_by_bytes() {
+    let _alone = crate::alone().await;
     const BUDGET: u64 = 1 << 20;
     const SENT: usize = 40;
     let fixture = Fixture::start_with(|builder| builder.token_cache_bytes(BUDGET)).await;

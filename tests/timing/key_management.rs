@@ -33,6 +33,7 @@ async fn warm(issuer: &TestIssuer, builder: bearer_guard::ValidatorBuilder) -> V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_validator_fetches_once_for_sequential_and_concurrent_requests() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let validator = issuer.validator().build().unwrap();
     let token = issuer.token().sign();
@@ -62,6 +63,7 @@ async fn a_cold_validator_fetches_once_for_sequential_and_concurrent_requests() 
 
 #[tokio::test]
 async fn after_warm_up_requests_never_wait_while_the_key_set_refreshes_in_the_background() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let validator = warm(
         &issuer,
@@ -85,6 +87,7 @@ async fn after_warm_up_requests_never_wait_while_the_key_set_refreshes_in_the_ba
 
 #[tokio::test]
 async fn the_refresh_task_stops_when_the_last_validator_is_dropped() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let validator = warm(
         &issuer,
@@ -107,6 +110,7 @@ async fn the_refresh_task_stops_when_the_last_validator_is_dropped() {
 
 #[tokio::test]
 async fn a_new_kid_is_accepted_on_its_first_request_once_the_cooldown_has_passed() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let validator = warm(
         &issuer,
@@ -129,6 +133,7 @@ async fn a_new_kid_is_accepted_on_its_first_request_once_the_cooldown_has_passed
 
 #[tokio::test]
 async fn a_retired_key_stops_verifying_after_the_next_refresh() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let old_token = issuer.token().sign();
     issuer.rotate("key-2");
@@ -153,6 +158,7 @@ async fn a_retired_key_stops_verifying_after_the_next_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_unknown_kids_within_one_cooldown_costs_at_most_one_fetch() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let validator = warm(
         &issuer,
@@ -210,22 +216,26 @@ async fn outage_keeps_serving_then_fails_closed(break_issuer: impl FnOnce(&TestI
 
 #[tokio::test]
 async fn outage_with_status_500() {
+    let _alone = crate::alone().await;
     outage_keeps_serving_then_fails_closed(|issuer| issuer.set_fault(Some(Fault::Status(500))))
         .await;
 }
 
 #[tokio::test]
 async fn outage_with_a_hanging_issuer() {
+    let _alone = crate::alone().await;
     outage_keeps_serving_then_fails_closed(|issuer| issuer.set_fault(Some(Fault::Hang))).await;
 }
 
 #[tokio::test]
 async fn outage_with_the_issuer_gone() {
+    let _alone = crate::alone().await;
     outage_keeps_serving_then_fails_closed(TestIssuer::stop).await;
 }
 
 #[tokio::test]
 async fn the_issuer_coming_back_ends_the_outage() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let validator = warm(
         &issuer,
@@ -272,12 +282,14 @@ async fn hostile_refresh_keeps_the_good_keys(issuer: &TestIssuer, hostility: imp
 
 #[tokio::test]
 async fn html_instead_of_a_key_set() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     hostile_refresh_keeps_the_good_keys(&issuer, || issuer.set_fault(Some(Fault::Html))).await;
 }
 
 #[tokio::test]
 async fn a_two_mebibyte_body() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     hostile_refresh_keeps_the_good_keys(&issuer, || {
         issuer.set_fault(Some(Fault::HugeBody(2 * 1024 * 1024)))
@@ -287,6 +299,7 @@ async fn a_two_mebibyte_body() {
 
 #[tokio::test]
 async fn a_redirect_to_another_origin_is_not_followed() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let elsewhere = TestIssuer::start().await;
     hostile_refresh_keeps_the_good_keys(&issuer, || {
@@ -298,6 +311,7 @@ async fn a_redirect_to_another_origin_is_not_followed() {
 
 #[tokio::test]
 async fn a_thousand_keys_are_refused_whole() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let many = (0..999)
         .map(|i| fake_rsa_jwk(&format!("k{i}"), 2048))
@@ -307,6 +321,7 @@ async fn a_thousand_keys_are_refused_whole() {
 
 #[tokio::test]
 async fn a_cold_validator_facing_a_hostile_issuer_answers_503() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     issuer.set_fault(Some(Fault::Html));
     let validator = issuer.validator().build().unwrap();
@@ -319,6 +334,7 @@ async fn a_cold_validator_facing_a_hostile_issuer_answers_503() {
 
 #[tokio::test]
 async fn weak_and_encryption_keys_are_skipped_and_never_used() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     let enc_key = SigningKey::generate("enc-1");
     let mut enc_jwk = enc_key.jwk();
@@ -347,6 +363,7 @@ async fn weak_and_encryption_keys_are_skipped_and_never_used() {
 
 #[tokio::test]
 async fn cache_control_max_age_is_clamped_to_the_bounds() {
+    let _alone = crate::alone().await;
     for (max_age, expected) in [
         ("max-age=1", Duration::from_secs(60)),
         ("max-age=999999999", Duration::from_secs(24 * 3600)),
@@ -373,6 +390,7 @@ async fn cache_control_max_age_is_clamped_to_the_bounds() {
 
 #[tokio::test]
 async fn a_304_revalidation_keeps_the_keys() {
+    let _alone = crate::alone().await;
     let issuer = TestIssuer::start().await;
     issuer.set_etag(true);
     let validator = warm(
