@@ -188,14 +188,10 @@ async fn every_metric_moves_when_what_it_counts_happens() {
     // Phase 2: the issuer fails; refreshes fail and the stale key set keeps serving.
     fixture.issuer.set_fault(Some(Fault::Status(500)));
     let failed = by_issuer(&[("outcome", "failed")]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut failures = 0;
     let mut stale_serves = 0;
     let mut age: f64 = 0.0;
-    while (failures == 0 || stale_serves == 0 || age <= 0.0)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    common::eventually(Duration::from_secs(10), async || {
         assert_eq!(fixture.send(PRIVATE, &token).await.status, StatusCode::OK);
         let reading = Reading::take();
         failures = totals.add(&reading, fetches, &labels(&failed));
@@ -206,7 +202,9 @@ async fn every_metric_moves_when_what_it_counts_happens() {
         );
         let reported = reading.gauge("bearer_guard_key_set_age_seconds", &labels(&issuer_only));
         age = age.max(reported.unwrap_or(0.0));
-    }
+        failures > 0 && stale_serves > 0 && age > 0.0
+    })
+    .await;
     assert!(failures >= 1, "no failed fetch counted");
     assert!(stale_serves >= 1, "no stale serve counted");
     // Set at each failed fetch: the time since the last success.
@@ -214,14 +212,14 @@ async fn every_metric_moves_when_what_it_counts_happens() {
 
     // Phase 3: the issuer recovers; the next refresh succeeds and is counted.
     fixture.issuer.set_fault(None);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let replaced_before = totals.add(&Reading(Vec::new()), fetches, &labels(&replaced));
-    let mut recovered = false;
-    while !recovered && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let reading = Reading::take();
-        recovered = totals.add(&reading, fetches, &labels(&replaced)) > replaced_before;
-    }
-    assert!(recovered, "no successful refresh reported after recovery");
+    let recovered = common::eventually(Duration::from_secs(10), async || {
+        totals.add(&Reading::take(), fetches, &labels(&replaced)) > replaced_before
+    })
+    .await;
+    assert!(
+        recovered.is_some(),
+        "no successful refresh reported after recovery"
+    );
     assert!(fixture.validator.key_set_status().is_some_and(|s| !s.stale));
 }

@@ -15,6 +15,8 @@
 //!   an RSA key that signs arbitrary bytes, and a counting server for `jku`/`x5u` attacks.
 //! - [`oidc_provider`]: a real oidc-provider (tests/interop/provider.mjs) as a child process,
 //!   for the interop tests.
+//! - [`wait`]: the one bounded poll loop ([`eventually`], [`retry`]): tests wait on what they
+//!   can observe, against a deadline.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port ([`RedisServer`]), for
 //!   the tests of the `redis` replay store.
 
@@ -27,9 +29,11 @@ pub mod oidc_provider;
 pub mod redis_server;
 pub mod reply;
 pub mod tokens;
+pub mod wait;
 
 pub use cases::*;
 pub use fixture::*;
 pub use redis_server::*;
 pub use reply::*;
 pub use tokens::*;
+pub use wait::*;

@@ -200,14 +200,11 @@ async fn a_stopped_server_is_an_error_within_the_timeout_and_a_restarted_one_is_
 
     // The managed connection reconnects once the server is back (it is empty: not persisted).
     server.restart();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match store.insert_once("bearer-guard:dpop:after", WINDOW).await {
-            Ok(fresh) => break assert!(fresh),
-            Err(error) if Instant::now() > deadline => panic!("no reconnection: {error}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    let fresh = common::retry(Duration::from_secs(5), async || {
+        store.insert_once("bearer-guard:dpop:after", WINDOW).await
+    })
+    .await;
+    assert!(fresh.expect("reconnected"));
     assert!(
         lazy.insert_once("bearer-guard:dpop:lazy", WINDOW)
             .await

@@ -32,16 +32,7 @@ const KEYCLOAK_CERTS: &str = "/protocol/openid-connect/certs";
 
 /// Polls `condition` every millisecond until it holds or `within` has passed; how long it took.
 async fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
-    let started = Instant::now();
-    loop {
-        if condition() {
-            return Some(started.elapsed());
-        }
-        if started.elapsed() >= within {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    common::poll_every(Duration::from_millis(1), within, async || condition()).await
 }
 
 /// Sends `token` every `every` until it is accepted or `within` has passed; when it was
