@@ -250,7 +250,8 @@ async fn the_issuer_coming_back_ends_the_outage() {
     assert!(!validator.is_ready());
     issuer.resume().await;
     // The refresh task retries with a backoff of 0.5 s, 1 s, 2 s ... (+-20 %).
-    let ready = crate::common::eventually(Duration::from_secs(5), async || validator.is_ready());
+    let ready =
+        crate::common::eventually(Duration::from_secs(5), async || validator.is_ready()).await;
     assert!(
         ready.is_some(),
         "not ready again 5 s after the issuer resumed"
