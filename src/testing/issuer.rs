@@ -94,11 +94,21 @@ impl TestIssuer {
         }
     }
 
-    /// Serves again on the same port after [`stop`](Self::stop).
+    /// Serves again on the same port after [`stop`](Self::stop). Validators know the issuer
+    /// by its URL, so the port cannot move: while another socket of the machine holds it
+    /// (an outgoing connection may be given it as its ephemeral port), binding is tried
+    /// again, for up to five seconds.
     pub async fn resume(&self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("rebind the issuer's port");
+        let started = std::time::Instant::now();
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(error) if started.elapsed() > std::time::Duration::from_secs(5) => {
+                    panic!("rebind the issuer's port {}: {error}", self.port)
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
         let server = serve(listener, Arc::clone(&self.state));
         if let Some(old) = self.server.lock().expect("lock").replace(server) {
             old.abort();

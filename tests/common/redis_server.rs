@@ -60,11 +60,20 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (empty: nothing is persisted).
+    /// Starts the server again on the same port (empty: nothing is persisted). The clients
+    /// under test know that port, so it cannot move: while another socket of the machine
+    /// holds it for a moment, starting is tried again, for up to five attempts.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn()
-            .unwrap_or_else(|error| panic!("could not restart {}: {error}", self.binary));
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(error) => last_error = error,
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("could not restart {}: {last_error}", self.binary);
     }
 
     /// Sends one command (`["PTTL", key]`) and returns the first line of the reply as sent
