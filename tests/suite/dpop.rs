@@ -257,6 +257,24 @@ async fn a_proof_of_every_default_algorithm_passes() {
     );
 }
 
+/// The `iat` window seen from the inside: a proof 290 s old and one 25 s ahead pass (the
+/// window is 300 s back and 30 s ahead; the margins of 10 s and 5 s absorb the test's own
+/// time between signing and checking). The refusals just outside are in the next test.
+#[tokio::test]
+async fn proofs_inside_the_iat_window_pass() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    for offset in [-290, 25] {
+        let proof = key
+            .clone()
+            .iat_offset_secs(offset)
+            .proof("GET", &url(PRIVATE), &token);
+        let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::OK, "iat {offset} s: {reply:#?}");
+    }
+}
+
 /// Each check of RFC 9449 §4.3, one named refusal each: 401 `invalid_dpop_proof` on the
 /// `DPoP` challenge (with `algs`) beside a bare `Bearer` one.
 #[tokio::test]
