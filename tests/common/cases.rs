@@ -89,7 +89,7 @@ pub fn check(reply: &Reply, expect: Expect, authorizations: &[Vec<u8>]) -> Resul
     }
     let fail = |what: String| Err(format!("{what}; got {}", reply.summary()));
     if expect != Expect::Ok {
-        check_no_store(reply).or_else(|problem| fail(problem))?;
+        check_no_store(reply).or_else(fail)?;
     }
     match expect {
         Expect::Ok => {
