@@ -127,6 +127,7 @@ fn param<'a>(challenge: &'a Challenge, name: &str) -> Option<&'a str> {
 #[track_caller]
 fn assert_dpop_refusal(reply: &Reply, error: &AuthError, bearer: bool) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    assert_no_store(reply);
     let all = challenges(reply);
     let dpop = all.last().expect("a DPoP challenge");
     if bearer {

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use axum::body::Body;
 use bearer_guard::testing::{Endpoint, Fault};
 use bearer_guard::{BearerLayer, RequireScopes, Validator};
-use common::{Fixture, Reply, SCOPE, assert_no_echo};
+use common::{Fixture, Reply, SCOPE, assert_no_echo, assert_no_store};
 use http::{Request, Response, StatusCode, header};
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -57,11 +57,7 @@ impl Reply {
         );
         assert_eq!(self.headers["grpc-status"], code, "{self:#?}");
         assert!(self.headers.contains_key("grpc-message"), "{self:#?}");
-        assert_eq!(
-            self.header(header::CACHE_CONTROL),
-            Some("no-store"),
-            "{self:#?}"
-        );
+        assert_no_store(self);
         assert!(self.raw_body.is_empty(), "{self:#?}");
     }
 
