@@ -67,16 +67,20 @@ pub struct KeySetStatus {
     pub stale: bool,
 }
 
+/// The wait before retrying a refresh that failed once; each further failure doubles it.
+const FIRST_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between two retries of a failing refresh.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
+/// How far a backoff is jittered either way (20 %), so that replicas that failed together
+/// do not all retry together.
+const RETRY_JITTER: f64 = 0.2;
 
 /// When the refresh task should next fetch: at 75-90 % of the freshness of a good key
 /// set, or after an exponential backoff while refreshes fail.
 pub(super) fn next_refresh_delay(current: Option<&Snapshot>, failures: u32) -> Duration {
     let jitter = random_fraction();
     if failures > 0 {
-        let backoff = Duration::from_secs(1u64 << failures.min(16)) / 2;
-        return backoff.min(MAX_RETRY_BACKOFF).mul_f64(0.8 + 0.4 * jitter);
+        return retry_backoff(failures, jitter);
     }
     match current {
         None => Duration::from_secs(1),
@@ -88,6 +92,17 @@ pub(super) fn next_refresh_delay(current: Option<&Snapshot>, failures: u32) -> D
             due.saturating_duration_since(Instant::now())
         }
     }
+}
+
+/// The wait after `failures` (at least 1) failed refreshes in a row: 1 s doubling to 5 min,
+/// scaled by `1 ± RETRY_JITTER` as `jitter` goes from 0 to 1.
+fn retry_backoff(failures: u32, jitter: f64) -> Duration {
+    // 2^16 s is past the cap already: the shift never overflows.
+    let doublings = failures.saturating_sub(1).min(16);
+    let backoff = FIRST_RETRY_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_RETRY_BACKOFF);
+    backoff.mul_f64(1.0 - RETRY_JITTER + 2.0 * RETRY_JITTER * jitter)
 }
 
 /// `start + duration`, saturating far in the future instead of overflowing.
@@ -111,6 +126,42 @@ mod tests {
             let f = random_fraction();
             assert!((0.0..1.0).contains(&f), "{f}");
         }
+    }
+
+    #[test]
+    fn retries_back_off_from_1_s_doubling_to_5_min_with_20_percent_jitter() {
+        // The un-jittered schedule, then the cap for every later failure.
+        let schedule = [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300];
+        let failures = (1..=64).chain([1_000, u32::MAX - 1, u32::MAX]);
+        for failures in failures {
+            let index = usize::try_from(failures - 1).map_or(10, |i| i.min(10));
+            let base = Duration::from_secs(schedule[index]);
+            assert_eq!(retry_backoff(failures, 0.5), base, "failure {failures}");
+            assert_eq!(
+                retry_backoff(failures, 0.0),
+                base.mul_f64(0.8),
+                "failure {failures}"
+            );
+            let highest = retry_backoff(failures, 1.0 - f64::EPSILON);
+            assert!(
+                highest <= base.mul_f64(1.2) && highest > base.mul_f64(1.19),
+                "failure {failures}: {highest:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn failed_refreshes_wait_a_jittered_backoff() {
+        let delays: Vec<Duration> = (0..200).map(|_| next_refresh_delay(None, 3)).collect();
+        for delay in &delays {
+            let secs = delay.as_secs_f64();
+            assert!((3.2..4.8).contains(&secs), "{delay:?}");
+        }
+        // Spread out, not one value: 200 draws all within 0.4 s of each other would mean
+        // the jitter is gone (a chance of about 0.25^199 with it).
+        let spread =
+            delays.iter().max().unwrap().as_secs_f64() - delays.iter().min().unwrap().as_secs_f64();
+        assert!(spread > 0.4, "{spread}");
     }
 
     #[test]

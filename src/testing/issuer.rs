@@ -1,7 +1,7 @@
 //! The loopback issuer: discovery, the JWK set and the token endpoint over real HTTP, with
 //! counters, key rotation and faults on demand.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ impl TestIssuer {
             not_modified: AtomicUsize::new(0),
             registry: RwLock::default(),
             token_requests: AtomicUsize::new(0),
+            client_authentications: std::sync::Mutex::default(),
+            rfc8414: AtomicBool::new(false),
+            rfc8414_fetches: AtomicUsize::new(0),
             opaque: OpaqueTokens::default(),
         });
         let server = serve(listener, Arc::clone(&state));
@@ -167,6 +170,7 @@ impl TestIssuer {
             !matches!(
                 path,
                 "/.well-known/openid-configuration"
+                    | RFC8414_PATH
                     | "/oauth/token"
                     | "/oauth/introspect"
                     | "/oauth/revoke"
@@ -174,6 +178,19 @@ impl TestIssuer {
             "{path:?} is another endpoint of the issuer"
         );
         *self.state.jwks_path.write().expect("lock") = path.to_owned();
+    }
+
+    /// Serves RFC 8414 authorization server metadata at
+    /// `/.well-known/oauth-authorization-server` from now on (`false`: 404 again, the
+    /// default). It holds what the OpenID discovery document holds, so that a test can make
+    /// discovery answer 404 and see the key set found through RFC 8414 alone.
+    pub fn set_authorization_server_metadata(&self, served: bool) {
+        self.state.rfc8414.store(served, Ordering::SeqCst);
+    }
+
+    /// How many requests the RFC 8414 metadata path received (answered or not).
+    pub fn authorization_server_metadata_fetches(&self) -> usize {
+        self.state.rfc8414_fetches.load(Ordering::SeqCst)
     }
 
     /// Waits this long before answering each request.
@@ -304,6 +321,7 @@ fn serve(
     // so that it can move while the issuer runs.
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
+        .route(RFC8414_PATH, get(authorization_server_metadata))
         .route("/oauth/token", post(token_endpoint))
         .route("/oauth/introspect", post(introspection_endpoint))
         .route("/oauth/revoke", post(revocation_endpoint))
@@ -315,11 +333,28 @@ fn serve(
     })
 }
 
+/// Where RFC 8414 places an issuer's metadata (for an issuer without a path).
+const RFC8414_PATH: &str = "/.well-known/oauth-authorization-server";
+
 async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
     if let Some(response) = misbehave(&state, Endpoint::Discovery).await {
         return response;
     }
+    Json(metadata(&state)).into_response()
+}
+
+/// RFC 8414 metadata: the discovery document, when the test asked for it; else 404.
+async fn authorization_server_metadata(State(state): State<Arc<IssuerState>>) -> Response {
+    state.rfc8414_fetches.fetch_add(1, Ordering::SeqCst);
+    if !state.rfc8414.load(Ordering::SeqCst) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Json(metadata(&state)).into_response()
+}
+
+/// The issuer's metadata, as OpenID discovery and RFC 8414 both publish it.
+fn metadata(state: &IssuerState) -> Value {
     let mut metadata = json!({
         "issuer": state.issuer,
         "jwks_uri": state.jwks_uri(),
@@ -333,7 +368,7 @@ async fn discovery(State(state): State<Arc<IssuerState>>) -> Response {
     if state.opaque.signed_responses() {
         metadata["introspection_signing_alg_values_supported"] = json!(["RS256"]);
     }
-    Json(metadata).into_response()
+    metadata
 }
 
 /// The JWK set at its current path; 404 for every other path.

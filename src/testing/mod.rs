@@ -84,7 +84,7 @@ mod tokens;
 
 pub use dpop::DpopProof;
 pub use issuer::{DEFAULT_AUDIENCE, TestIssuer};
-pub use oauth::{OAuthError, OpaqueTokenBuilder, TokenResponse};
+pub use oauth::{ClientAuthentication, OAuthError, OpaqueTokenBuilder, TokenResponse};
 pub use registry::{Api, DEFAULT_TOKEN_LIFETIME, generate_secret};
 pub use signature::verify_signature;
 pub use state::{Endpoint, Fault};

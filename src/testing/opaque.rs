@@ -16,6 +16,9 @@ pub(in crate::testing) struct OpaqueTokens {
     pub(in crate::testing) tokens: RwLock<HashMap<String, Map<String, Value>>>,
     pub(in crate::testing) introspections: AtomicUsize,
     pub(in crate::testing) revocations: AtomicUsize,
+    /// Introspection requests being answered now, and the most there ever were at once.
+    pub(in crate::testing) concurrent: AtomicUsize,
+    pub(in crate::testing) max_concurrent: AtomicUsize,
     pub(in crate::testing) signed_responses: AtomicBool,
 }
 
@@ -30,7 +33,24 @@ impl OpaqueTokens {
         token
     }
 
+    /// Counts one introspection request as being answered until the guard is dropped (the
+    /// request answered, or its connection gone), raising the high-water mark.
+    pub(in crate::testing) fn answering(&self) -> Answering<'_> {
+        let now = self.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_concurrent.fetch_max(now, Ordering::SeqCst);
+        Answering(self)
+    }
+
     pub(in crate::testing) fn signed_responses(&self) -> bool {
         self.signed_responses.load(Ordering::SeqCst)
+    }
+}
+
+/// One introspection request being answered; see [`OpaqueTokens::answering`].
+pub(in crate::testing) struct Answering<'a>(&'a OpaqueTokens);
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.concurrent.fetch_sub(1, Ordering::SeqCst);
     }
 }

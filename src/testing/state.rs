@@ -1,8 +1,8 @@
 //! What the test issuer's endpoints share: the keys it publishes and signs with, its
 //! registry of APIs and clients, its counters, and the faults it is told to show.
 
-use std::sync::RwLock;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
@@ -34,9 +34,10 @@ pub enum Fault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Endpoint {
-    /// The OpenID discovery document, `{issuer}.well-known/openid-configuration`. (The issuer
-    /// serves no RFC 8414 metadata: `/.well-known/oauth-authorization-server` always answers
-    /// 404.)
+    /// The OpenID discovery document, `{issuer}.well-known/openid-configuration`. (RFC 8414
+    /// metadata, `/.well-known/oauth-authorization-server`, is served only when
+    /// [`TestIssuer::set_authorization_server_metadata`](super::TestIssuer::set_authorization_server_metadata)
+    /// says so, and answers 404 otherwise.)
     Discovery,
     /// The JWK set, at [`TestIssuer::jwks_uri`](super::TestIssuer::jwks_uri) (see [`TestIssuer::set_jwks_path`](super::TestIssuer::set_jwks_path)).
     KeySet,
@@ -64,6 +65,11 @@ pub(super) struct IssuerState {
     pub(super) not_modified: AtomicUsize,
     pub(super) registry: RwLock<Registry>,
     pub(super) token_requests: AtomicUsize,
+    /// How each client that authenticated did so, in order.
+    pub(super) client_authentications: Mutex<Vec<super::oauth::ClientAuthentication>>,
+    /// Whether RFC 8414 metadata is served, and how often it was.
+    pub(super) rfc8414: AtomicBool,
+    pub(super) rfc8414_fetches: AtomicUsize,
     /// Opaque tokens, and what the introspection and revocation endpoints counted.
     pub(super) opaque: super::opaque::OpaqueTokens,
 }

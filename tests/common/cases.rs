@@ -14,7 +14,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::fixture::{PRIVATE, SCOPE, SCOPED, app};
-use super::reply::{Reply, check_no_echo, send_values, try_parse_challenge};
+use super::reply::{Reply, check_no_echo, check_no_store, send_values, try_parse_challenge};
 
 /// The outcome a case must produce, per the behaviour contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,9 @@ pub fn check(reply: &Reply, expect: Expect, authorizations: &[Vec<u8>]) -> Resul
         check_no_echo(value, reply)?;
     }
     let fail = |what: String| Err(format!("{what}; got {}", reply.summary()));
+    if expect != Expect::Ok {
+        check_no_store(reply).or_else(fail)?;
+    }
     match expect {
         Expect::Ok => {
             if reply.status != StatusCode::OK {

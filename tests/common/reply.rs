@@ -1,6 +1,8 @@
 //! Requests through a router, and what a client sees: one [`Reply`], one challenge parser
 //! ([`try_parse_challenge`], [`parse_challenge`]) and one "never echoes the token" rule
-//! ([`check_no_echo`], [`assert_no_echo`]).
+//! ([`check_no_echo`], [`assert_no_echo`]), and one "every refusal is `no-store`" rule
+//! ([`check_no_store`], [`assert_no_store`]), which every refusal assertion of [`Reply`] and
+//! [`crate::common::check`] applies.
 //!
 //! Every response that passes through [`send_raw`] (and so [`send`], [`send_token`] and
 //! `Fixture::send`) is checked never to contain the credentials that were sent.
@@ -138,6 +140,23 @@ pub fn assert_no_echo(authorization: &[u8], reply: &Reply) {
     }
 }
 
+/// The rule: every refusal is sent with `Cache-Control: no-store` (RFC 6750 §5.4's advice
+/// for anything about a token, so that no cache keeps or replays it). `Err` says what came.
+pub fn check_no_store(reply: &Reply) -> Result<(), String> {
+    match reply.header(header::CACHE_CONTROL) {
+        Some("no-store") => Ok(()),
+        other => Err(format!("expected Cache-Control: no-store, got {other:?}")),
+    }
+}
+
+/// [`check_no_store`], as an assertion.
+#[track_caller]
+pub fn assert_no_store(reply: &Reply) {
+    if let Err(problem) = check_no_store(reply) {
+        panic!("{problem}: {}", reply.summary());
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -211,6 +230,7 @@ impl Reply {
     #[track_caller]
     pub fn assert_bare_challenge(&self) {
         assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{self:#?}");
+        assert_no_store(self);
         assert_eq!(self.challenge.as_deref(), Some("Bearer"), "{self:#?}");
         assert!(self.body["error_description"].is_string(), "{self:#?}");
     }
@@ -220,6 +240,7 @@ impl Reply {
     #[track_caller]
     pub fn assert_error(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "{self:#?}");
+        assert_no_store(self);
         let challenge = self
             .challenge
             .as_deref()
@@ -300,6 +321,7 @@ impl Reply {
     #[track_caller]
     pub fn assert_introspection_unavailable(&self) -> u64 {
         assert_eq!(self.status, StatusCode::SERVICE_UNAVAILABLE, "{self:#?}");
+        assert_no_store(self);
         assert_eq!(self.challenge, None, "{self:#?}");
         assert_eq!(self.body["error"], "temporarily_unavailable", "{self:#?}");
         let description = self.body["error_description"].as_str().unwrap_or("");
@@ -325,6 +347,7 @@ impl Reply {
     #[track_caller]
     pub fn assert_keys_unavailable(&self) -> u64 {
         assert_eq!(self.status, StatusCode::SERVICE_UNAVAILABLE, "{self:#?}");
+        assert_no_store(self);
         assert_eq!(self.challenge, None, "{self:#?}");
         let retry_after: u64 = self
             .headers

@@ -49,6 +49,7 @@ fn route_app(validator: &Validator, guard: RequireClaims) -> Router {
 /// challenge and the same in the JSON body.
 #[track_caller]
 fn assert_rule_refusal(reply: &Reply, forbidden: bool, description: &str) {
+    common::assert_no_store(reply);
     let (status, code) = if forbidden {
         (StatusCode::FORBIDDEN, "insufficient_scope")
     } else {

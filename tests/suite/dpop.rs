@@ -127,6 +127,7 @@ fn param<'a>(challenge: &'a Challenge, name: &str) -> Option<&'a str> {
 #[track_caller]
 fn assert_dpop_refusal(reply: &Reply, error: &AuthError, bearer: bool) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    assert_no_store(reply);
     let all = challenges(reply);
     let dpop = all.last().expect("a DPoP challenge");
     if bearer {
@@ -255,6 +256,24 @@ async fn a_proof_of_every_default_algorithm_passes() {
         reply.body["error_description"],
         DpopProblem::AlgorithmNotAllowed.to_string()
     );
+}
+
+/// The `iat` window seen from the inside: a proof 290 s old and one 25 s ahead pass (the
+/// window is 300 s back and 30 s ahead; the margins of 10 s and 5 s absorb the test's own
+/// time between signing and checking). The refusals just outside are in the next test.
+#[tokio::test]
+async fn proofs_inside_the_iat_window_pass() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate();
+    let token = api.bound_token(&key);
+    for offset in [-290, 25] {
+        let proof = key
+            .clone()
+            .iat_offset_secs(offset)
+            .proof("GET", &url(PRIVATE), &token);
+        let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::OK, "iat {offset} s: {reply:#?}");
+    }
 }
 
 /// Each check of RFC 9449 §4.3, one named refusal each: 401 `invalid_dpop_proof` on the

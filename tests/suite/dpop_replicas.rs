@@ -60,6 +60,7 @@ fn bound_token(issuer: &TestIssuer) -> (String, impl Fn() -> String) {
 }
 
 fn assert_replayed(reply: &Reply) {
+    common::assert_no_store(reply);
     assert_eq!(
         reply.status,
         StatusCode::UNAUTHORIZED,

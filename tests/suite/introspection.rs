@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bearer_guard::config::ConfigProblem;
 use bearer_guard::introspection::IntrospectionAuth;
-use bearer_guard::testing::{Api, Endpoint, Fault, TestIssuer};
+use bearer_guard::testing::{Api, ClientAuthentication, Endpoint, Fault, TestIssuer};
 use bearer_guard::{Validator, ValidatorBuilder};
 use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, send_token};
 use http::StatusCode;
@@ -340,6 +340,98 @@ async fn client_secret_post_authenticates_too() {
             .await;
     let token = fixture.issuer.opaque_token().issue();
     fixture.send(PRIVATE, &token).await.assert_ok();
+    // The issuer accepts either method: what it recorded tells which one the API used.
+    assert_eq!(
+        fixture.issuer.client_authentications(),
+        [ClientAuthentication::Post]
+    );
+
+    // And HTTP Basic by default.
+    let fixture = introspecting(|builder| builder).await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(
+        fixture.issuer.client_authentications(),
+        [ClientAuthentication::Basic]
+    );
+}
+
+/// A refusal is remembered for `introspection_negative_ttl`, 5 s by default, and no longer:
+/// the same token is asked about again once 5 s have passed. The test polls (every 20 ms)
+/// for the second call instead of sleeping a fixed time, and checks when it came.
+#[tokio::test]
+async fn a_refusal_is_remembered_for_5_s_by_default_and_no_longer() {
+    let fixture = introspecting(|builder| builder).await;
+    let never_issued = "2YotnFZFEjr1zCsicMWpAA-never-issued";
+    fixture
+        .send(PRIVATE, never_issued)
+        .await
+        .assert_invalid_token();
+    let asked_at = Instant::now();
+    assert_eq!(fixture.issuer.introspection_requests(), 1);
+    let asked_again = eventually(Duration::from_secs(8), async || {
+        fixture
+            .send(PRIVATE, never_issued)
+            .await
+            .assert_invalid_token();
+        fixture.issuer.introspection_requests() == 2
+    })
+    .await;
+    let after = asked_at.elapsed();
+    assert!(asked_again, "never asked again within 8 s");
+    // Not before 5 s (the call of the first request returned before `asked_at`); within
+    // 1 s after them (a 20 ms poll, a loopback call, a busy shared machine).
+    assert!(
+        after >= Duration::from_secs(5) && after < Duration::from_secs(6),
+        "asked again after {after:?}"
+    );
+}
+
+/// At most 256 introspection calls are in flight per issuer (README): 300 requests with 300
+/// different new tokens at once, against an endpoint that answers after 3 s (longer than
+/// sending them all takes, so that every call would overlap without the bound), never have
+/// more than 256 calls at the endpoint at once; the requests over the bound are refused with
+/// 503 (never accepted, never queued without bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_256_introspection_calls_are_in_flight() {
+    const BOUND: usize = 256;
+    let requests = 300;
+    let fixture = introspecting(|builder| builder).await;
+    // Discovery first, so that only introspection calls are slow.
+    fixture
+        .send(PRIVATE, "warm-up-token-value")
+        .await
+        .assert_invalid_token();
+    let tokens: Vec<String> = (0..requests)
+        .map(|_| fixture.issuer.opaque_token().issue())
+        .collect();
+    fixture.issuer.set_delay(Duration::from_secs(3));
+    let replies =
+        futures_util::future::join_all(tokens.iter().map(|token| fixture.send(PRIVATE, token)))
+            .await;
+    let max = fixture.issuer.max_concurrent_introspections();
+    assert!(
+        max <= BOUND,
+        "{max} introspection calls were in flight at once"
+    );
+    let mut refused = 0;
+    for reply in &replies {
+        if reply.status == StatusCode::OK {
+            reply.assert_ok();
+        } else {
+            reply.assert_introspection_unavailable();
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= requests - BOUND,
+        "only {refused} refused, {max} calls in flight at most"
+    );
+    assert_eq!(
+        fixture.issuer.introspection_requests(),
+        1 + requests - refused,
+        "one call per accepted token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,12 +3,14 @@
 use crate::common;
 
 use std::future::ready;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::routing::get;
 use bearer_guard::Validator;
-use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TokenBuilder};
+use bearer_guard::testing::{
+    DEFAULT_AUDIENCE, Endpoint, Fault, SigningKey, TestIssuer, TokenBuilder,
+};
 use common::{Fixture, PRIVATE, Reply, SCOPE, SCOPED, send_token};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -238,4 +240,139 @@ async fn without_metadata_the_key_set_is_found_at_the_auth0_location() {
     let reply = send_token(&app, SCOPED, &forged).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     reply.assert_invalid_token();
+}
+
+/// RFC 8414: when OpenID discovery answers 404, the key set URL comes from
+/// `/.well-known/oauth-authorization-server`. The key set is moved off Auth0's location so
+/// that only that document can name it.
+#[tokio::test]
+async fn rfc8414_metadata_names_the_key_set_when_openid_discovery_is_404() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault_at(Endpoint::Discovery, Some(Fault::Status(404)));
+    issuer.set_authorization_server_metadata(true);
+    issuer.set_jwks_path("/oauth2/v1/keys");
+    let f = Fixture::with_issuer(issuer, |builder| builder);
+    f.send(SCOPED, &f.token().sign()).await.assert_ok();
+    assert_eq!(
+        (
+            f.issuer.discovery_fetches(),
+            f.issuer.authorization_server_metadata_fetches(),
+            f.issuer.jwks_fetches()
+        ),
+        (1, 1, 1),
+        "(OIDC discovery, RFC 8414 metadata, key set) requests"
+    );
+    // Cached as any discovered key set: no more requests.
+    f.send(SCOPED, &f.token().sign()).await.assert_ok();
+    assert_eq!(f.issuer.authorization_server_metadata_fetches(), 1);
+}
+
+/// Waits until the issuer has served `count` key set requests (polling every 5 ms, at most
+/// `within`), and returns when it noticed.
+async fn key_set_request(f: &Fixture, count: usize, within: Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    while f.issuer.jwks_fetches() < count {
+        assert!(
+            Instant::now() < deadline,
+            "key set request {count} did not come within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Instant::now()
+}
+
+/// While the key set cannot be fetched, the refresh task retries after 1 s, 2 s and 4 s,
+/// each jittered by up to 20 % either way (the whole schedule, up to its 5 min cap, is the
+/// unit test of `jwks::snapshot`). Fetches are counted at the issuer, not slept on.
+#[tokio::test]
+async fn failed_fetches_are_retried_after_a_doubling_jittered_backoff() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault_at(Endpoint::KeySet, Some(Fault::Status(500)));
+    let f = Fixture::with_issuer(issuer, |builder| builder);
+    assert!(f.validator.warm_up().await.is_err());
+    let mut seen = vec![key_set_request(&f, 1, Duration::ZERO).await];
+    for count in 2..=4 {
+        seen.push(key_set_request(&f, count, Duration::from_secs(10)).await);
+    }
+    // Margins: a gap is measured between two observations, each up to one 5 ms poll (and a
+    // scheduling delay) late, so it may look 50 ms shorter than the wait; it may look up to
+    // 300 ms longer (a loopback fetch, polling, a busy shared machine). With a first wait of
+    // 2 s, or no doubling, a gap falls outside its range.
+    for (index, base) in [1.0, 2.0, 4.0].into_iter().enumerate() {
+        let gap = seen[index + 1].duration_since(seen[index]).as_secs_f64();
+        let (low, high) = (0.8 * base - 0.05, 1.2 * base + 0.3);
+        assert!(
+            (low..=high).contains(&gap),
+            "retry {}: {gap:.3} s after the failure, expected {low:.2}..={high:.2} s",
+            index + 1
+        );
+    }
+    assert_eq!(f.issuer.jwks_fetches(), 4, "no retry outside the schedule");
+}
+
+/// The size of the issuer's JWK set body, as a client receives it.
+async fn jwks_body_len(issuer: &TestIssuer) -> usize {
+    reqwest::get(issuer.jwks_uri())
+        .await
+        .expect("the key set answers")
+        .bytes()
+        .await
+        .expect("a body")
+        .len()
+}
+
+/// A JWK of a type no verifier knows (skipped, never fatal), padded to `pad` bytes of
+/// `x`, with its own `kid`.
+fn unusable_jwk(kid: usize, pad: usize) -> Value {
+    json!({ "kty": "padding", "kid": format!("padding-{kid}"), "x": "x".repeat(pad) })
+}
+
+/// `max_jwks_bytes` at its boundary, end to end: a key set body of exactly the limit loads
+/// and its tokens pass; the same body under a limit one byte smaller is refused whole, and
+/// requests get 503 (no key set at all).
+#[tokio::test]
+async fn a_key_set_of_exactly_max_jwks_bytes_loads_and_one_byte_more_does_not() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_extra_jwks(vec![unusable_jwk(0, 0)]);
+    let unpadded = jwks_body_len(&issuer).await;
+    // Well past any fixed-size read buffer, well under the 1 MiB default.
+    let size = 100_000;
+    issuer.set_extra_jwks(vec![unusable_jwk(0, size - unpadded)]);
+    assert_eq!(jwks_body_len(&issuer).await, size);
+    let token = issuer.token().scope(SCOPE).sign();
+
+    let at_limit = issuer.validator().max_jwks_bytes(size).build().unwrap();
+    send_token(&common::app(at_limit.clone()), SCOPED, &token)
+        .await
+        .assert_ok();
+    assert_eq!(at_limit.key_stats().failed_refreshes, 0);
+
+    let under = issuer.validator().max_jwks_bytes(size - 1).build().unwrap();
+    send_token(&common::app(under.clone()), SCOPED, &token)
+        .await
+        .assert_keys_unavailable();
+    assert!(under.warm_up().await.is_err());
+}
+
+/// `max_keys` at its boundary, end to end: a set of exactly `max_keys` entries loads (its
+/// unusable entries skipped), one more entry and the set is refused whole.
+#[tokio::test]
+async fn a_key_set_of_exactly_max_keys_loads_and_one_key_more_does_not() {
+    let issuer = TestIssuer::start().await;
+    let max_keys = 10;
+    // The issuer's own key and max_keys - 1 others.
+    issuer.set_extra_jwks((1..max_keys).map(|kid| unusable_jwk(kid, 8)).collect());
+    let token = issuer.token().scope(SCOPE).sign();
+
+    let at_limit = issuer.validator().max_keys(max_keys).build().unwrap();
+    send_token(&common::app(at_limit.clone()), SCOPED, &token)
+        .await
+        .assert_ok();
+    assert_eq!(at_limit.key_stats().failed_refreshes, 0);
+
+    let under = issuer.validator().max_keys(max_keys - 1).build().unwrap();
+    send_token(&common::app(under.clone()), SCOPED, &token)
+        .await
+        .assert_keys_unavailable();
+    assert!(under.warm_up().await.is_err());
 }

@@ -23,6 +23,7 @@ mod dpop_redis;
 mod dpop_replicas;
 mod error_hook;
 mod extractors;
+mod grpc;
 mod hs256;
 mod interop;
 mod interop_dpop;

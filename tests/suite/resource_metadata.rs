@@ -52,6 +52,7 @@ async fn start(realm: Option<&str>) -> Fixture {
 #[track_caller]
 fn assert_challenge(reply: &Reply, status: StatusCode, expected: &[(&str, &str)]) {
     assert_eq!(reply.status, status, "{reply:#?}");
+    common::assert_no_store(reply);
     let challenge = reply.challenge.as_deref().expect("a challenge");
     let (scheme, params) = parse_challenge(challenge);
     assert_eq!(scheme, "Bearer", "{challenge}");

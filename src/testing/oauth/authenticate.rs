@@ -9,8 +9,22 @@ use http::{HeaderMap, HeaderValue, header};
 use super::super::state::IssuerState;
 use super::request::{Params, Refusal, refuse};
 
+/// How a client authenticated to one of the test issuer's endpoints (token, introspection,
+/// revocation), as [`TestIssuer::client_authentications`](crate::testing::TestIssuer::client_authentications)
+/// records it: so that a test can tell which method an API or client really used, not only
+/// that one of them worked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuthentication {
+    /// HTTP Basic credentials (`client_secret_basic`, RFC 6749 §2.3.1).
+    Basic,
+    /// `client_id` and `client_secret` in the body (`client_secret_post`).
+    Post,
+}
+
 /// Authenticates the client by HTTP Basic (`client_secret_basic`) or by `client_id` and
-/// `client_secret` in the body (`client_secret_post`), exactly one of them; returns its id.
+/// `client_secret` in the body (`client_secret_post`), exactly one of them; records the
+/// method of a client that authenticated, and returns its id.
 pub(super) fn authenticate(
     state: &IssuerState,
     headers: &HeaderMap,
@@ -77,6 +91,16 @@ pub(super) fn authenticate(
     // An unknown client costs the same comparison as a wrong secret.
     let expected = known.as_deref().unwrap_or(b"\0unknown client\0");
     if secrets_equal(expected, secret.as_bytes()) && known.is_some() {
+        let method = if basic {
+            ClientAuthentication::Basic
+        } else {
+            ClientAuthentication::Post
+        };
+        state
+            .client_authentications
+            .lock()
+            .expect("lock")
+            .push(method);
         Ok(client_id)
     } else {
         Err(Refusal {

@@ -320,6 +320,12 @@ impl TestIssuer {
         self.state.opaque.introspections.load(Ordering::SeqCst)
     }
 
+    /// The most introspection requests the endpoint was answering at once (with
+    /// [`set_delay`](Self::set_delay), how many calls the API had in flight).
+    pub fn max_concurrent_introspections(&self) -> usize {
+        self.state.opaque.max_concurrent.load(Ordering::SeqCst)
+    }
+
     /// How many requests the revocation endpoint received.
     pub fn revocation_requests(&self) -> usize {
         self.state.opaque.revocations.load(Ordering::SeqCst)

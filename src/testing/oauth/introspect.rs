@@ -31,6 +31,7 @@ pub(in crate::testing) async fn introspection_endpoint(
     body: Bytes,
 ) -> Response {
     state.opaque.introspections.fetch_add(1, Ordering::SeqCst);
+    let _answering = state.opaque.answering();
     if let Some(response) = misbehave(&state, Endpoint::Introspection).await {
         return response;
     }

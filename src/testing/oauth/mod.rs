@@ -31,6 +31,7 @@ use std::sync::atomic::Ordering;
 use super::issuer::TestIssuer;
 use super::registry::{Api, Registry};
 use crate::ValidatorBuilder;
+pub use authenticate::ClientAuthentication;
 pub use client::{OAuthError, OpaqueTokenBuilder, TokenResponse};
 
 impl TestIssuer {
@@ -125,6 +126,16 @@ impl TestIssuer {
         self.registry()
             .grants
             .remove(&(client_id.to_owned(), api_identifier.to_owned()));
+    }
+
+    /// How each client that authenticated to the token, introspection or revocation endpoint
+    /// did so, in order (a refused authentication is not recorded).
+    pub fn client_authentications(&self) -> Vec<ClientAuthentication> {
+        self.state
+            .client_authentications
+            .lock()
+            .expect("lock")
+            .clone()
     }
 
     /// How many requests the token endpoint received (answered or not).
