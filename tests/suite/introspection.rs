@@ -369,7 +369,7 @@ async fn a_refusal_is_remembered_for_5_s_by_default_and_no_longer() {
         .assert_invalid_token();
     let asked_at = Instant::now();
     assert_eq!(fixture.issuer.introspection_requests(), 1);
-    let asked_again = eventually(Duration::from_secs(8), async || {
+    let asked_again = common::eventually(Duration::from_secs(8), async || {
         fixture
             .send(PRIVATE, never_issued)
             .await
@@ -378,7 +378,7 @@ async fn a_refusal_is_remembered_for_5_s_by_default_and_no_longer() {
     })
     .await;
     let after = asked_at.elapsed();
-    assert!(asked_again, "never asked again within 8 s");
+    assert!(asked_again.is_some(), "never asked again within 8 s");
     // Not before 5 s (the call of the first request returned before `asked_at`); within
     // 1 s after them (a 20 ms poll, a loopback call, a busy shared machine).
     assert!(

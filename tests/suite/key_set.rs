@@ -3,7 +3,7 @@
 use crate::common;
 
 use std::future::ready;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::routing::get;
@@ -265,49 +265,6 @@ async fn rfc8414_metadata_names_the_key_set_when_openid_discovery_is_404() {
     // Cached as any discovered key set: no more requests.
     f.send(SCOPED, &f.token().sign()).await.assert_ok();
     assert_eq!(f.issuer.authorization_server_metadata_fetches(), 1);
-}
-
-/// Waits until the issuer has served `count` key set requests (polling every 5 ms, at most
-/// `within`), and returns when it noticed.
-async fn key_set_request(f: &Fixture, count: usize, within: Duration) -> Instant {
-    let deadline = Instant::now() + within;
-    while f.issuer.jwks_fetches() < count {
-        assert!(
-            Instant::now() < deadline,
-            "key set request {count} did not come within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Instant::now()
-}
-
-/// While the key set cannot be fetched, the refresh task retries after 1 s, 2 s and 4 s,
-/// each jittered by up to 20 % either way (the whole schedule, up to its 5 min cap, is the
-/// unit test of `jwks::snapshot`). Fetches are counted at the issuer, not slept on.
-#[tokio::test]
-async fn failed_fetches_are_retried_after_a_doubling_jittered_backoff() {
-    let issuer = TestIssuer::start().await;
-    issuer.set_fault_at(Endpoint::KeySet, Some(Fault::Status(500)));
-    let f = Fixture::with_issuer(issuer, |builder| builder);
-    assert!(f.validator.warm_up().await.is_err());
-    let mut seen = vec![key_set_request(&f, 1, Duration::ZERO).await];
-    for count in 2..=4 {
-        seen.push(key_set_request(&f, count, Duration::from_secs(10)).await);
-    }
-    // Margins: a gap is measured between two observations, each up to one 5 ms poll (and a
-    // scheduling delay) late, so it may look 50 ms shorter than the wait; it may look up to
-    // 300 ms longer (a loopback fetch, polling, a busy shared machine). With a first wait of
-    // 2 s, or no doubling, a gap falls outside its range.
-    for (index, base) in [1.0, 2.0, 4.0].into_iter().enumerate() {
-        let gap = seen[index + 1].duration_since(seen[index]).as_secs_f64();
-        let (low, high) = (0.8 * base - 0.05, 1.2 * base + 0.3);
-        assert!(
-            (low..=high).contains(&gap),
-            "retry {}: {gap:.3} s after the failure, expected {low:.2}..={high:.2} s",
-            index + 1
-        );
-    }
-    assert_eq!(f.issuer.jwks_fetches(), 4, "no retry outside the schedule");
 }
 
 /// The size of the issuer's JWK set body, as a client receives it.

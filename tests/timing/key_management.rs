@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bearer_guard::testing::{Fault, SigningKey, TestIssuer, TokenBuilder};
+use bearer_guard::testing::{Endpoint, Fault, SigningKey, TestIssuer, TokenBuilder};
 use bearer_guard::{AuthError, Validator, error::TokenProblem};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -407,4 +407,48 @@ async fn a_304_revalidation_keeps_the_keys() {
         .validate(&issuer.token().sign())
         .await
         .expect("keys kept");
+}
+
+/// Waits until the issuer has served `count` key set requests (polling every 5 ms, at most
+/// `within`), and returns when it noticed.
+async fn key_set_request(issuer: &TestIssuer, count: usize, within: Duration) -> Instant {
+    let seen = crate::common::poll_every(Duration::from_millis(5), within, async || {
+        issuer.jwks_fetches() >= count
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "key set request {count} did not come within {within:?}"
+    );
+    Instant::now()
+}
+
+/// While the key set cannot be fetched, the refresh task retries after 1 s, 2 s and 4 s,
+/// each jittered by up to 20 % either way (the whole schedule, up to its 5 min cap, is the
+/// unit test of `jwks::snapshot`). Fetches are counted at the issuer, not slept on.
+#[tokio::test]
+async fn failed_fetches_are_retried_after_a_doubling_jittered_backoff() {
+    let _alone = crate::alone().await;
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault_at(Endpoint::KeySet, Some(Fault::Status(500)));
+    let validator = issuer.validator().build().expect("valid configuration");
+    assert!(validator.warm_up().await.is_err());
+    let mut seen = vec![key_set_request(&issuer, 1, Duration::ZERO).await];
+    for count in 2..=4 {
+        seen.push(key_set_request(&issuer, count, Duration::from_secs(10)).await);
+    }
+    // Margins: a gap is measured between two observations, each up to one 5 ms poll (and a
+    // scheduling delay) late, so it may look 50 ms shorter than the wait; it may look up to
+    // 300 ms longer (a loopback fetch, polling, a busy shared machine). With a first wait of
+    // 2 s, or no doubling, a gap falls outside its range.
+    for (index, base) in [1.0, 2.0, 4.0].into_iter().enumerate() {
+        let gap = seen[index + 1].duration_since(seen[index]).as_secs_f64();
+        let (low, high) = (0.8 * base - 0.05, 1.2 * base + 0.3);
+        assert!(
+            (low..=high).contains(&gap),
+            "retry {}: {gap:.3} s after the failure, expected {low:.2}..={high:.2} s",
+            index + 1
+        );
+    }
+    assert_eq!(issuer.jwks_fetches(), 4, "no retry outside the schedule");
 }
