@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::request::Refusal;
 
@@ -43,8 +43,8 @@ pub(super) struct Message {
     pub(super) methods: Vec<String>,
     /// Every string `params.name`.
     pub(super) tool_names: Vec<String>,
-    /// A `params` that is not an object, or a `name` in it that is not a string: the tool of a
-    /// `tools/call` would be unknowable.
+    /// A `params` that is not an object, has no `name`, or a `name` that is not a string: the
+    /// tool of a `tools/call` would be unknowable.
     odd_params: bool,
     /// Every `jsonrpc` is `"2.0"`, and there is at least one.
     version_2: bool,
@@ -155,19 +155,20 @@ fn read_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error>
             },
             Key::Params => {
                 let Names { names, odd } = map.next_value()?;
+                // Each `params` must name the tool: the service may keep any one of them.
+                message.odd_params |= odd || names.is_empty();
                 message.tool_names.extend(names);
-                message.odd_params |= odd;
             }
             Key::Version => {
                 let MaybeString(version) = map.next_value()?;
                 versions.push(version);
             }
             Key::Answer => {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
                 message.answer = true;
             }
             Key::Name | Key::Other => {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
             }
         }
     }
@@ -220,7 +221,7 @@ impl<'de> Visitor<'de> for NamesVisitor {
                     MaybeString(None) => names.odd = true,
                 }
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
             }
         }
         Ok(names)
@@ -292,8 +293,8 @@ impl<'de> Visitor<'de> for MaybeStringVisitor {
         Ok(MaybeString(Some(value.to_owned())))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map)?;
         Ok(MaybeString(None))
     }
 
@@ -320,8 +321,47 @@ impl<'de> Visitor<'de> for MaybeStringVisitor {
 }
 
 fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    while seq.next_element::<Skip>()?.is_some() {}
     Ok(())
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<Skip, Skip>()?.is_some() {}
+    Ok(())
+}
+
+/// A value the layer does not need, read as strictly as serde_json reads a `Value` (rmcp's
+/// reading): strings decoded (escapes, surrogates, UTF-8), numbers in range, nesting within
+/// serde_json's depth limit. serde's `IgnoredAny` checks none of that, so a body the service
+/// cannot read would pass the layer unread in parts.
+struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map)?;
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq)?;
+        Ok(Skip)
+    }
+
+    scalars_are!(Skip);
 }
 
 #[cfg(test)]
@@ -394,16 +434,47 @@ mod tests {
     }
 
     #[test]
+    fn what_serde_json_cannot_read_is_refused_wherever_it_is() {
+        // Found by the `mcp_body` fuzz target: values the layer only skipped were not checked,
+        // so bodies that serde_json (and so rmcp) cannot read went on.
+        for body in [
+            &br#"{"jsonrpc":"2.0","id":1e400,"result":{}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":"\ud800"}}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"\ud800":1}}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":["\u12"]}"#,
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":[\"\xff\"]}",
+        ] {
+            assert_eq!(
+                read(body),
+                Err(Refusal::NotJson),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // A `params` without a name beside one with: whichever the service keeps, it may be
+        // the nameless one.
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"arguments":{}}}"#;
+        assert_eq!(read(body), Err(Refusal::NamelessToolCall));
+    }
+
+    #[test]
     fn deep_arguments_cannot_hide_the_tool() {
-        // What the layer skips is skipped without a depth limit (serde_json's `IgnoredAny`),
-        // so it reads at least every body rmcp reads (rmcp's `Value`s stop at depth 128).
-        let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"arguments":{deep},"name":"send"}}}}"#
-        );
+        // What the layer skips it reads as serde_json's `Value` does (rmcp's), depth limit
+        // included: deep arguments are read up to it, and deeper ones refused, never skipped.
+        let nested = |depth: usize| {
+            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"arguments":{deep},"name":"send"}}}}"#
+            )
+        };
+        let body = nested(100);
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
         assert_eq!(
             read(body.as_bytes()),
             Ok(vec![message(&["tools/call"], &["send"])])
         );
+        let body = nested(500);
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_err());
+        assert_eq!(read(body.as_bytes()), Err(Refusal::NotJson));
     }
 }
