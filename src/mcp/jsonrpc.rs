@@ -368,8 +368,11 @@ impl<'de> Visitor<'de> for SkipVisitor {
 mod tests {
     use super::*;
 
+    /// A message's methods and tool names.
+    type Read = (Vec<String>, Vec<String>);
+
     /// The methods and tool names of each message of `body`.
-    fn read(body: &[u8]) -> Result<Vec<(Vec<String>, Vec<String>)>, Refusal> {
+    fn read(body: &[u8]) -> Result<Vec<Read>, Refusal> {
         let messages = parse(body)?;
         Ok(messages
             .into_iter()
@@ -377,7 +380,7 @@ mod tests {
             .collect())
     }
 
-    fn message(methods: &[&str], tool_names: &[&str]) -> (Vec<String>, Vec<String>) {
+    fn message(methods: &[&str], tool_names: &[&str]) -> Read {
         let owned = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect();
         (owned(methods), owned(tool_names))
     }

@@ -87,7 +87,7 @@ where
         let read = if guarded {
             route(request.method())
         } else {
-            // Nothing to check: only the body limit applies, to POST as before.
+            // No requirement: nothing to check, but a POST body is still held to the limit.
             Ok(if request.method() == Method::POST {
                 Route::Read
             } else {
