@@ -728,7 +728,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_seeds_pass_both_targets() {
+    fn the_seeds_pass_every_target() {
         for seed in super::seeds("extract_header") {
             super::extract_header(&seed);
         }
