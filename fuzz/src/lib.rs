@@ -3,6 +3,8 @@
 //!
 //! * [`extract_header`]: arbitrary bytes as zero to four `Authorization` header values, sent
 //!   through the real [`BearerLayer`] in front of a handler.
+//! * [`mcp_body`]: a request to an MCP endpoint behind `BearerLayer` and `McpScopes`: method,
+//!   media type, content coding and token from two bytes, then the JSON-RPC body.
 //! * [`validate_token`]: five modes chosen by the first byte — a raw token string; a header and
 //!   payload of arbitrary bytes, correctly MAC-ed (so the claim and header rules are reached);
 //!   arbitrary JSON as the JWK set of `testing::verify_signature`; and mutation scripts applied
@@ -24,14 +26,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{SigningKey, TokenBuilder, verify_signature};
-use bearer_guard::{BearerLayer, layer::BearerService, Validator};
+use bearer_guard::{BearerLayer, Validator, layer::BearerService};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 use tower::{Layer, ServiceExt};
 
+pub mod mcp_body;
 pub mod runner;
+
+pub use mcp_body::mcp_body;
 
 /// The issuer of the secret-mode validator.
 pub const ISSUER: &str = "https://issuer.example/";
@@ -683,6 +688,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let h = harness();
     let t = &h.hs_token;
     match target {
+        "mcp_body" => mcp_body::seeds(),
         "extract_header" => [
             String::new(),
             format!("Bearer {t}"),
@@ -722,12 +728,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_seeds_pass_both_targets() {
+    fn the_seeds_pass_every_target() {
         for seed in super::seeds("extract_header") {
             super::extract_header(&seed);
         }
         for seed in super::seeds("validate_token") {
             super::validate_token(&seed);
+        }
+        for seed in super::seeds("mcp_body") {
+            super::mcp_body(&seed);
         }
     }
 }

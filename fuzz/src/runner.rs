@@ -96,10 +96,20 @@ const DICTIONARY: &[&str] = &[
     "eyJhbGciOiJub25lIn0",
     "\u{ff}",
     "\u{0}",
+    "\"jsonrpc\"",
+    "\"2.0\"",
+    "\"method\"",
+    "\"params\"",
+    "\"name\"",
+    "\"tools/call\"",
+    "\"tools\\/call\"",
+    "\"prompts/list\"",
+    "\"result\"",
+    "\"error\"",
 ];
 
 /// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -108,17 +118,17 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {
             (self.next() % n as u64) as usize
         }
     }
-    fn byte(&mut self) -> u8 {
+    pub(crate) fn byte(&mut self) -> u8 {
         self.next() as u8
     }
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
 }
@@ -128,7 +138,7 @@ fn pick(rng: &mut Rng, bytes: &[u8]) -> u8 {
 }
 
 /// A random JSON text built from the dictionary (often valid, sometimes not).
-fn random_json(rng: &mut Rng, depth: usize) -> String {
+pub(crate) fn random_json(rng: &mut Rng, depth: usize) -> String {
     match rng.below(if depth > 3 { 6 } else { 9 }) {
         0 => "null".into(),
         1 => ["true", "false"][rng.below(2)].into(),
@@ -216,6 +226,9 @@ fn mutate_bytes(rng: &mut Rng, input: &mut Vec<u8>) {
 }
 
 fn structured(rng: &mut Rng, target: &str) -> Vec<u8> {
+    if target == "mcp_body" {
+        return crate::mcp_body::structured(rng);
+    }
     if target == "extract_header" {
         let scheme = ["Bearer ", "bearer  ", "BEARER\t", "Basic ", "", "Bearer"][rng.below(6)];
         let body: String = (0..rng.below(300))

@@ -15,14 +15,42 @@
 //! `StreamableHttpService`, or any other). For a `POST` it reads the body once (at most
 //! [`max_body_bytes`](McpScopes::max_body_bytes)), finds each JSON-RPC message's `method`
 //! and, for `tools/call`, the tool's `params.name`, and checks the verified token's scopes
-//! against what you required. The body then goes on to the service byte for byte; other
-//! requests (`GET` for the SSE stream, `DELETE` to end a session) go on untouched, their
-//! body not read.
+//! against what you required. The body then goes on to the service byte for byte.
 //!
-//! - A message whose method (or tool) has no requirement goes on with any valid token; so does
-//!   a body that is not JSON-RPC (not JSON, not an object): the service answers it. The layer
-//!   reads JSON with serde_json, as rmcp does, so a body the layer cannot read is one rmcp
-//!   refuses as well.
+//! **It fails closed.** Once any requirement is declared (a tool, a method, `unlisted_tools`,
+//! even a [public](ToolScope::public) tool), what the layer cannot read is refused rather than
+//! handed on: a check that passes whatever it cannot parse is only as safe as the service
+//! behind it is strict, and this layer stands on its own.
+//!
+//! - `GET` (the SSE stream) and `DELETE` (the end of a session) go on untouched: their body is
+//!   neither read nor buffered, and carries no JSON-RPC call in MCP's streamable HTTP
+//!   transport. Any other method is refused with 405 and `Allow: GET, POST, DELETE`.
+//! - A `POST` must be `application/json` (parameters such as `charset` and any letter case
+//!   allowed) with no `Content-Encoding` but `identity`; anything else is refused with 415. The
+//!   layer decodes no compression: a compressed body it checked as bytes could be a call once a
+//!   decoding service behind it inflates it. Put a decompression layer *in front of* this one
+//!   (it removes the header) if clients compress.
+//! - The body must be one JSON-RPC 2.0 message (`"jsonrpc": "2.0"`, a string `method`, or a
+//!   `result` / `error` answer) or a non-empty batch of them, with nothing after it: otherwise
+//!   400 (JSON-RPC code -32700 for what is not JSON, -32600 for JSON that is not JSON-RPC).
+//! - A `tools/call` whose `params.name` is missing or not a string (or is repeated with a
+//!   value that is not a string) is refused with 400 (-32602), whatever the token's scopes.
+//!   Refused rather than held to the strictest policy: no policy is "strictest" when tools
+//!   require unrelated scopes, the MCP schema makes the name a required string, and rmcp
+//!   refuses such a call anyway, so no correct client is turned away.
+//! - A body over the limit is refused with 413, one that fails while being read with 400.
+//!
+//! Every one of these refusals has a JSON-RPC error body (`{"jsonrpc": "2.0", "id": null,
+//! "error": {"code", "message"}}`, `Cache-Control: no-store`) and no challenge: they are not
+//! about the token. They never echo the body. Never a 500. With no requirement declared at all
+//! ([`McpScopes::new`] alone) the layer checks nothing and hands every request on (a `POST`
+//! body still within the limit).
+//!
+//! Then the scopes:
+//!
+//! - A message whose method (or tool) has no requirement goes on with any valid token. The
+//!   layer reads JSON with serde_json, as rmcp does; a key repeated in an object (`"method"`
+//!   twice) yields every value, so whichever the service keeps, its requirement was checked.
 //! - A batch (a JSON array of messages) passes only if every message in it passes.
 //! - A refusal is 403 `insufficient_scope` whose `scope=` lists **every** scope the request
 //!   needs (for a batch, every scope of every message with a requirement), not only the
@@ -33,8 +61,6 @@
 //!   and the body is written by the validator's [error hook](crate::ValidatorBuilder::error_body).
 //! - A request with a requirement but no verified claims (no [`BearerLayer`](crate::BearerLayer)
 //!   in front, or an [optional](crate::BearerLayer::optional) one and no token) gets 401.
-//! - A body over the limit is refused with 413, one that cannot be read with 400; both with a
-//!   JSON-RPC error body. Never a 500.
 //!
 //! Requirements can be declared in the layer ([`McpScopes::tool`], [`McpScopes::method`]) or
 //! next to the tools, as a `const` table of [`ToolScope`]s that the tool module exports and
@@ -88,11 +114,12 @@
 //! token on to another service (it was issued for this server only); a tool that calls an
 //! upstream API gets its own token for it.
 
+mod coverage;
 mod jsonrpc;
+mod request;
 mod service;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -100,7 +127,9 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 
 use crate::scope::ScopePolicy;
-use jsonrpc::{Parsed, parse};
+pub use coverage::ToolCoverageError;
+use jsonrpc::parse;
+use request::Refusal;
 pub use service::{McpResponseFuture, McpScopesService};
 
 /// The JSON-RPC method of a tool call, whose requirement is looked up by `params.name`.
@@ -109,8 +138,8 @@ pub const TOOLS_CALL: &str = "tools/call";
 /// The default of [`McpScopes::max_body_bytes`]: 4 MiB, rmcp's own limit for a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// The request body [`McpScopes`] hands on: the original body (requests other than `POST`,
-/// not read) or the buffered bytes of a `POST`, unchanged.
+/// The request body [`McpScopes`] hands on: the original body (`GET` and `DELETE`, not read)
+/// or the buffered bytes of a `POST`, unchanged.
 pub type McpRequestBody<B> = Either<B, Full<Bytes>>;
 
 /// A tool's scope requirement, declared next to the tool as a `const`.
@@ -179,6 +208,14 @@ struct Table {
     unlisted_tools: Option<ScopePolicy>,
 }
 
+impl Table {
+    /// No requirement declared at all (not even a public tool): the layer checks nothing, so it
+    /// reads nothing and refuses nothing but an oversized body.
+    fn is_empty(&self) -> bool {
+        self.tools.is_empty() && self.methods.is_empty() && self.unlisted_tools.is_none()
+    }
+}
+
 /// Scope requirements per MCP tool and per JSON-RPC method: a tower layer for an MCP
 /// server's streamable HTTP endpoint, behind [`BearerLayer`](crate::BearerLayer). See the
 /// [module documentation](self) for what it reads and answers.
@@ -211,7 +248,9 @@ impl Default for McpScopes {
 }
 
 impl McpScopes {
-    /// No requirements yet: every request with a valid token passes.
+    /// No requirements yet: every request with a valid token passes, and nothing is refused
+    /// but an oversized `POST` body. The first requirement makes the layer fail closed (see
+    /// the [module documentation](self)).
     pub fn new() -> Self {
         McpScopes {
             table: Arc::default(),
@@ -315,13 +354,10 @@ impl McpScopes {
         }
     }
 
-    /// The policies `body` requires, in order (none: it passes with any valid token).
-    fn requirements(&self, body: &[u8]) -> Vec<&ScopePolicy> {
-        let messages = match parse(body) {
-            Some(Parsed::Single(message)) => vec![message],
-            Some(Parsed::Batch(messages)) => messages,
-            None => return Vec::new(),
-        };
+    /// The policies `body` requires, in order (none: it passes with any valid token), or why
+    /// the layer cannot read it.
+    fn requirements(&self, body: &[u8]) -> Result<Vec<&ScopePolicy>, Refusal> {
+        let messages = parse(body)?;
         let table = &*self.table;
         let mut required: Vec<&ScopePolicy> = Vec::new();
         for message in &messages {
@@ -330,18 +366,14 @@ impl McpScopes {
                 if method != TOOLS_CALL {
                     continue;
                 }
+                // Never empty here: `parse` refuses a tools/call without a string name.
                 for name in &message.tool_names {
                     let own = table.tools.get(name.as_str());
                     require(&mut required, own.or(table.unlisted_tools.as_ref()));
                 }
-                if message.tool_names.is_empty() {
-                    // A tools/call without a string name, which the service refuses: only
-                    // what every unlisted tool needs.
-                    require(&mut required, table.unlisted_tools.as_ref());
-                }
             }
         }
-        required
+        Ok(required)
     }
 }
 
@@ -353,36 +385,6 @@ fn require<'a>(required: &mut Vec<&'a ScopePolicy>, policy: Option<&'a ScopePoli
         required.push(policy);
     }
 }
-
-/// What [`McpScopes::check_tools`] found wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolCoverageError {
-    /// Tools of the server without any requirement.
-    pub unguarded: Vec<String>,
-    /// Tools with a requirement that the server does not have (a typo, a renamed tool).
-    pub unknown: Vec<String>,
-}
-
-impl fmt::Display for ToolCoverageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        if !self.unguarded.is_empty() {
-            parts.push(format!(
-                "tools without a scope requirement: {}",
-                self.unguarded.join(", ")
-            ));
-        }
-        if !self.unknown.is_empty() {
-            parts.push(format!(
-                "scope requirements for tools the server does not have: {}",
-                self.unknown.join(", ")
-            ));
-        }
-        f.write_str(&parts.join("; "))
-    }
-}
-
-impl std::error::Error for ToolCoverageError {}
 
 #[cfg(test)]
 mod tests {
@@ -397,7 +399,7 @@ mod tests {
             ])
             .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
         let names = |body: &[u8]| -> Vec<String> {
-            let required = scopes.requirements(body);
+            let required = scopes.requirements(body).unwrap();
             required
                 .iter()
                 .flat_map(|p| p.names())
@@ -405,14 +407,17 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            names(br#"{"method":"tools/call","params":{"name":"send"}}"#),
+            names(br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}}"#),
             ["tools", "write"]
         );
         assert_eq!(
-            names(br#"[{"method":"tools/call","params":{"name":"send"}},{"method":"tools/call","params":{"name":"find"}}]"#),
+            names(
+                br#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}},
+                {"jsonrpc":"2.0","method":"tools/call","params":{"name":"find"}}]"#
+            ),
             ["tools", "write", "a", "b"]
         );
-        assert!(names(br#"{"method":"tools/list"}"#).is_empty());
+        assert!(names(br#"{"jsonrpc":"2.0","method":"tools/list"}"#).is_empty());
         assert_eq!(
             ToolScope::public("x").policy(),
             ScopePolicy::all(Vec::<String>::new())

@@ -1,5 +1,6 @@
-//! The service of [`McpScopes`] and its response future: a `POST` body read once, its
-//! requirements checked against the verified claims, then handed on unchanged.
+//! The service of [`McpScopes`] and its response future: the method and headers checked, a
+//! `POST` body read once, its requirements checked against the verified claims, then handed on
+//! unchanged; `GET` and `DELETE` handed on unread.
 
 use std::fmt;
 use std::future::Future;
@@ -13,7 +14,7 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::jsonrpc::read_body;
+use super::request::{Refusal, Route, check_headers, read_body, route};
 use super::{McpRequestBody, McpScopes};
 use crate::claims::VerifiedClaims;
 use crate::error::AuthError;
@@ -82,11 +83,29 @@ where
         // The ready service goes into the future; a fresh clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if request.method() != Method::POST {
-            let future = inner.call(request.map(Either::Left));
-            return McpResponseFuture {
-                future: Box::pin(async move { Ok(future.await?.map(Either::Left)) }),
-            };
+        let guarded = !self.scopes.table.is_empty();
+        let read = if guarded {
+            route(request.method())
+        } else {
+            // No requirement: nothing to check, but a POST body is still held to the limit.
+            Ok(if request.method() == Method::POST {
+                Route::Read
+            } else {
+                Route::Unread
+            })
+        };
+        match read {
+            Ok(Route::Read) => {}
+            Ok(Route::Unread) => {
+                let future = inner.call(request.map(Either::Left));
+                return McpResponseFuture {
+                    future: Box::pin(async move { Ok(future.await?.map(Either::Left)) }),
+                };
+            }
+            Err(refusal) => return refused(refusal),
+        }
+        if guarded && let Err(refusal) = check_headers(request.headers()) {
+            return refused(refusal);
         }
         let scopes = self.scopes.clone();
         McpResponseFuture {
@@ -94,14 +113,17 @@ where
                 let (parts, body) = request.into_parts();
                 let bytes = match read_body(&parts.headers, body, scopes.max_body_bytes).await {
                     Ok(bytes) => bytes,
-                    Err(refusal) => return Ok(refusal.map(Either::Right)),
+                    Err(refusal) => return Ok(refusal.response().map(Either::Right)),
                 };
-                if let Err(error) = scopes.authorize(&parts.extensions, &bytes) {
-                    let responder = Responder::of(&parts.extensions)
-                        .cloned()
-                        .unwrap_or_default()
-                        .with_realm(scopes.realm.as_deref());
-                    let response = responder.respond_to(&parts.headers, &error);
+                if guarded && let Err(error) = scopes.authorize(&parts.extensions, &bytes) {
+                    let response = match error {
+                        Denied::Unreadable(refusal) => refusal.response(),
+                        Denied::Auth(error) => Responder::of(&parts.extensions)
+                            .cloned()
+                            .unwrap_or_default()
+                            .with_realm(scopes.realm.as_deref())
+                            .respond_to(&parts.headers, &error),
+                    };
                     return Ok(response.map(Either::Right));
                 }
                 let request = Request::from_parts(parts, Either::Right(Full::new(bytes)));
@@ -111,15 +133,31 @@ where
     }
 }
 
+/// The future of a request the layer answers itself, without reading its body.
+fn refused<B: Send + 'static, E: Send + 'static>(refusal: Refusal) -> McpResponseFuture<B, E> {
+    let response = refusal.response().map(Either::Right);
+    McpResponseFuture {
+        future: Box::pin(std::future::ready(Ok(response))),
+    }
+}
+
+/// Why [`McpScopes::authorize`] turns a request away.
+enum Denied {
+    /// A body the layer cannot read: its own JSON-RPC refusal.
+    Unreadable(Refusal),
+    /// Claims missing or short of a requirement: a refusal of the validator's responder.
+    Auth(AuthError),
+}
+
 impl McpScopes {
     /// `Ok` when the verified claims satisfy every requirement of `body`.
-    fn authorize(&self, extensions: &http::Extensions, body: &[u8]) -> Result<(), AuthError> {
-        let required = self.requirements(body);
+    fn authorize(&self, extensions: &http::Extensions, body: &[u8]) -> Result<(), Denied> {
+        let required = self.requirements(body).map_err(Denied::Unreadable)?;
         if required.is_empty() {
             return Ok(());
         }
         let Some(claims) = extensions.get::<VerifiedClaims>() else {
-            return Err(AuthError::MissingToken);
+            return Err(Denied::Auth(AuthError::MissingToken));
         };
         if required
             .iter()
@@ -135,8 +173,8 @@ impl McpScopes {
                 names.push(name);
             }
         }
-        Err(AuthError::InsufficientScope {
+        Err(Denied::Auth(AuthError::InsufficientScope {
             required: names.join(" "),
-        })
+        }))
     }
 }
