@@ -4,7 +4,7 @@
 //! client over real HTTP, with tokens from the test issuer's token endpoint (RFC 8707
 //! `resource`).
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::sync::Arc;
