@@ -315,6 +315,11 @@ pub enum TokenProblem {
     /// does not check certificate bindings: it cannot be used as a bearer token.
     #[error("the token is bound to a client certificate this API does not check")]
     CertificateBound,
+    /// The token's `cnf` claim (RFC 7800) names no confirmation method this crate checks
+    /// (only `jwk`, `kid`, `x5t`, `jwe`, ..., or nothing): it is bound to something no one
+    /// would verify, so it is refused rather than accepted as a bearer token.
+    #[error("the token is bound to its sender by a method this API cannot check")]
+    UnknownConfirmation,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,

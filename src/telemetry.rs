@@ -154,6 +154,7 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::CertificateMissing => "certificate_missing",
         TokenProblem::CertificateMismatch => "certificate_mismatch",
         TokenProblem::CertificateBound => "certificate_bound",
+        TokenProblem::UnknownConfirmation => "unknown_confirmation",
         TokenProblem::NotYetValid => "not_yet_valid",
         TokenProblem::IssuedInFuture => "issued_in_future",
         TokenProblem::WrongIssuer => "wrong_issuer",
