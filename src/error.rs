@@ -291,7 +291,8 @@ pub enum TokenProblem {
     /// `aud` does not contain a configured audience.
     #[error("the token is not intended for this API")]
     WrongAudience,
-    /// RFC 9068 strict mode: `typ` is not `at+jwt` (the token is not an access token).
+    /// The token is not an access token: its `typ` names another kind of JWT (`dpop+jwt`,
+    /// `logout+jwt`, ... in every mode), or, in RFC 9068 strict mode, is not `at+jwt`.
     #[error("the token is not a JWT access token (typ at+jwt)")]
     NotAnAccessToken,
     /// Introspection: the issuer says the token is not active (unknown, revoked or expired).

@@ -20,7 +20,7 @@ use crate::scope::ScopeClaims;
 use claims::check_claims;
 pub(crate) use claims::{check_introspected_claims, unverified_issuer};
 pub(crate) use header::media_subtype;
-use header::{Header, is_access_token_type, is_jwt_media_type};
+use header::{Header, is_access_token_type, is_jwt_media_type, is_other_token_type};
 
 /// The rules a token must meet, fixed when the validator is built.
 #[derive(Debug, Clone)]
@@ -123,7 +123,11 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>
     if header.cty.as_deref().is_some_and(is_jwt_media_type) {
         return Err(TokenProblem::Nested);
     }
-    if rules.rfc9068 && !header.typ.as_deref().is_some_and(is_access_token_type) {
+    // Strict mode wants `at+jwt`; every mode refuses a type that names another kind of token.
+    let typ = header.typ.as_deref();
+    if (rules.rfc9068 && !typ.is_some_and(is_access_token_type))
+        || typ.is_some_and(is_other_token_type)
+    {
         return Err(TokenProblem::NotAnAccessToken);
     }
     // Strict base64url here, before any key is used: a payload that is not canonically
