@@ -13,7 +13,7 @@ use bearer_guard::config::ConfigProblem;
 use bearer_guard::introspection::IntrospectionAuth;
 use bearer_guard::testing::{Api, Endpoint, Fault, TestIssuer};
 use bearer_guard::{Validator, ValidatorBuilder};
-use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, send_token};
+use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, eventually, send_token};
 use http::StatusCode;
 use serde_json::json;
 
@@ -28,20 +28,6 @@ async fn introspecting(configure: impl FnOnce(ValidatorBuilder) -> ValidatorBuil
     Fixture::with_issuer(issuer, |builder| {
         configure(builder.introspection(API_CLIENT.0, API_CLIENT.1))
     })
-}
-
-/// Polls `condition` every 20 ms until it holds or `within` passes; whether it held.
-async fn eventually(within: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -33,6 +33,12 @@ const DURATION_BOUNDS: [(&str, Duration); 5] = [
     ("fetch_timeout", Duration::from_secs(60)),
 ];
 
+/// The least the lower key set TTL bound and the refetch cooldown may be: below it, an
+/// issuer answering `Cache-Control: no-cache` (which selects the lower bound) or a stream of
+/// unknown `kid`s would keep the fetches going without pause. (`jwks_ttl`, which only the
+/// operator chooses, need only be positive: tests run with sub-second lifetimes.)
+const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// What checking found sound, in the form assembling needs.
 struct Checked {
     issuer: String,
@@ -184,6 +190,18 @@ impl ValidatorBuilder {
         for (setting, is_zero) in zero {
             if is_zero {
                 problems.push(ConfigProblem::ZeroLimit(setting));
+            }
+        }
+        let lower_bounded = [
+            ("jwks_ttl_bounds", self.cache.min_ttl),
+            ("refetch_cooldown", self.cache.refetch_cooldown),
+        ];
+        for (setting, value) in lower_bounded {
+            if value < MIN_FETCH_INTERVAL {
+                problems.push(ConfigProblem::DurationTooShort {
+                    setting,
+                    min: MIN_FETCH_INTERVAL,
+                });
             }
         }
         if self.cache.min_ttl > self.cache.max_ttl {

@@ -247,7 +247,7 @@ impl ValidatorBuilder {
     }
 
     /// The bounds an issuer's `Cache-Control: max-age` is clamped to (default 1 min to 24 h;
-    /// the upper bound at most 7 days); `no-cache` and `no-store` count as the lower bound.
+    /// the lower bound at least 1 s, the upper bound at most 7 days); `no-cache` and `no-store` count as the lower bound.
     pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
         self.cache.min_ttl = min;
         self.cache.max_ttl = max;
@@ -274,8 +274,8 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The least time between two fetches caused by unknown `kid`s (default 30 s, at most
-    /// 1 h). A token signed with a key the issuer just published is accepted at the latest
+    /// The least time between two fetches caused by unknown `kid`s (default 30 s, at least
+    /// 1 s, at most 1 h). A token signed with a key the issuer just published is accepted at the latest
     /// one cooldown after it is first seen.
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.cache.refetch_cooldown = cooldown;

@@ -111,6 +111,16 @@ pub enum ConfigProblem {
         /// Its bound.
         max: Duration,
     },
+    /// A duration setting is below its lower bound: a cooldown or key set lifetime shorter
+    /// than that would let an issuer (`Cache-Control: no-cache`) or a stream of unknown
+    /// `kid`s drive fetches in a tight loop.
+    #[error("{setting} must be at least {min:?}")]
+    DurationTooShort {
+        /// The builder method that sets it.
+        setting: &'static str,
+        /// Its bound.
+        min: Duration,
+    },
     /// DPoP is required but the API's public URI cannot be known: set
     /// [`Dpop::public_url`](crate::dpop::Dpop::public_url) (or a trusted proxy).
     #[error("DPoP is required but no public_url (or trusted proxy) says what htu to expect")]

@@ -84,9 +84,26 @@ impl Parsed<&str> {
     }
 }
 
-/// Splits the token, decodes the header and applies the algorithm allow-list, all before any
-/// key is looked up.
+/// Splits the token, decodes the header and applies the algorithm allow-list and the access
+/// token `typ` rules, all before any key is looked up.
 pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>, TokenProblem> {
+    split(token, rules, true)
+}
+
+/// [`parse`] for a JWS that is not an access token (a signed introspection response, whose
+/// `typ` its caller checks): the same structure, header and algorithm rules, no `typ` rule.
+pub(crate) fn parse_jws<'a>(
+    token: &'a str,
+    rules: &Rules,
+) -> Result<Parsed<&'a str>, TokenProblem> {
+    split(token, rules, false)
+}
+
+fn split<'a>(
+    token: &'a str,
+    rules: &Rules,
+    access_token: bool,
+) -> Result<Parsed<&'a str>, TokenProblem> {
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature)) =
         (segments.next(), segments.next(), segments.next())
@@ -125,8 +142,9 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>
     }
     // Strict mode wants `at+jwt`; every mode refuses a type that names another kind of token.
     let typ = header.typ.as_deref();
-    if (rules.rfc9068 && !typ.is_some_and(is_access_token_type))
-        || typ.is_some_and(is_other_token_type)
+    if access_token
+        && ((rules.rfc9068 && !typ.is_some_and(is_access_token_type))
+            || typ.is_some_and(is_other_token_type))
     {
         return Err(TokenProblem::NotAnAccessToken);
     }

@@ -15,6 +15,7 @@
 //!   for the interop tests.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port ([`RedisServer`]), for
 //!   the tests of the `redis` replay store.
+//! - [`wait`]: [`eventually`], a condition polled against a deadline.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
@@ -25,9 +26,11 @@ pub mod oidc_provider;
 pub mod redis_server;
 pub mod reply;
 pub mod tokens;
+pub mod wait;
 
 pub use cases::*;
 pub use fixture::*;
 pub use redis_server::*;
 pub use reply::*;
 pub use tokens::*;
+pub use wait::*;
