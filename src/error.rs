@@ -321,6 +321,11 @@ pub enum TokenProblem {
     /// would verify, so it is refused rather than accepted as a bearer token.
     #[error("the token is bound to its sender by a method this API cannot check")]
     UnknownConfirmation,
+    /// The token's issuer does not take tokens presented with this authorization scheme:
+    /// with several issuers, one that requires DPoP refuses its tokens as `Bearer`, and one
+    /// that checks no DPoP proofs refuses the `DPoP` scheme.
+    #[error("the token's issuer does not accept this authorization scheme")]
+    SchemeNotAccepted,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,

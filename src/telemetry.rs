@@ -155,6 +155,7 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::CertificateMismatch => "certificate_mismatch",
         TokenProblem::CertificateBound => "certificate_bound",
         TokenProblem::UnknownConfirmation => "unknown_confirmation",
+        TokenProblem::SchemeNotAccepted => "scheme_not_accepted",
         TokenProblem::NotYetValid => "not_yet_valid",
         TokenProblem::IssuedInFuture => "issued_in_future",
         TokenProblem::WrongIssuer => "wrong_issuer",

@@ -19,10 +19,10 @@ use base64::Engine;
 use crate::dpop::{Dpop, Mtls};
 use crate::error::AuthError;
 use crate::jwks::{CacheSettings, FetchLimits};
-use crate::respond::{BodyHook, ErrorBody, Responder};
+use crate::respond::{BodyHook, DpopChallenge, ErrorBody, Responder};
 use crate::rules::ClaimRule;
 use crate::scope::ScopeClaims;
-use crate::validator::Validator;
+use crate::validator::{Route, Validator};
 
 /// The shortest HMAC secret accepted: RFC 7518 §3.2 asks for a key at least as long as the
 /// hash output (32 bytes for HS256).
@@ -402,8 +402,13 @@ impl Validator {
     /// Opaque tokens carry no `iss`: when exactly one of the validators introspects, they
     /// go to it; otherwise they are refused as malformed.
     ///
-    /// The way refusals are written (realm, error body, `resource_metadata`) and the DPoP and
-    /// mTLS settings are the first validator's.
+    /// Each issuer keeps its own DPoP and mTLS settings: a token is read under the schemes
+    /// of all of them, then its own issuer decides (one that requires DPoP refuses its
+    /// tokens as `Bearer`; one that checks no proofs refuses the `DPoP` scheme). Refusals are
+    /// written one way for the whole API: validators whose realm, `resource_metadata`,
+    /// error body hook, or DPoP proof algorithms differ are a
+    /// [`ConfigProblem::UnequalIssuerSetting`]; build them from clones of one builder to
+    /// share these (the hook included).
     ///
     /// ```
     /// use bearer_guard::Validator;
@@ -416,31 +421,61 @@ impl Validator {
     pub fn for_issuers(
         validators: impl IntoIterator<Item = Validator>,
     ) -> Result<Self, ConfigError> {
-        let mut issuers: Vec<Arc<crate::issuer::Issuer>> = Vec::new();
+        let mut routes: Vec<Route> = Vec::new();
         let mut problems = Vec::new();
         let mut first_responder: Option<Responder> = None;
-        let mut first_binder = None;
         for validator in validators {
-            first_binder.get_or_insert_with(|| validator.binder().clone());
-            for issuer in validator.issuers() {
-                first_responder.get_or_insert_with(|| issuer.responder().clone());
-                if issuers.iter().any(|known| known.name() == issuer.name()) {
-                    problems.push(ConfigProblem::DuplicateIssuer(issuer.name().to_owned()));
+            let responder = validator.responder();
+            match &first_responder {
+                None => first_responder = Some(responder.clone()),
+                Some(first) => {
+                    for setting in first.differences(responder) {
+                        let problem = ConfigProblem::UnequalIssuerSetting(setting);
+                        if !problems.contains(&problem) {
+                            problems.push(problem);
+                        }
+                    }
+                }
+            }
+            for route in validator.routes() {
+                let name = route.issuer.name();
+                if routes.iter().any(|known| known.issuer.name() == name) {
+                    problems.push(ConfigProblem::DuplicateIssuer(name.to_owned()));
                 } else {
-                    issuers.push(Arc::clone(issuer));
+                    routes.push(route.clone());
                 }
             }
         }
-        if issuers.is_empty() {
+        if routes.is_empty() {
             problems.push(ConfigProblem::MissingIssuer);
         }
+        let dpop = combined_dpop_challenge(&routes).unwrap_or_else(|problem| {
+            problems.push(problem);
+            None
+        });
         if !problems.is_empty() {
             return Err(ConfigError::new(problems));
         }
-        Ok(Validator::many(
-            issuers,
-            first_responder.unwrap_or_default(),
-            first_binder.unwrap_or_default(),
-        ))
+        let responder = first_responder.unwrap_or_default().with_dpop(dpop);
+        Ok(Validator::many(routes, responder))
     }
+}
+
+/// The DPoP challenge of several issuers: the proof algorithms of those that check proofs
+/// (they must agree: one challenge names them), with a `Bearer` challenge beside it when
+/// some issuer takes bearer tokens.
+fn combined_dpop_challenge(routes: &[Route]) -> Result<Option<DpopChallenge>, ConfigProblem> {
+    let mut algs = routes
+        .iter()
+        .filter_map(|route| route.binder.advertised_algs());
+    let Some(first) = algs.next() else {
+        return Ok(None);
+    };
+    if algs.any(|other| other != first) {
+        return Err(ConfigProblem::UnequalIssuerSetting("dpop algorithms"));
+    }
+    Ok(Some(DpopChallenge {
+        algs: first.into(),
+        bearer: routes.iter().any(|route| route.binder.accepts_bearer()),
+    }))
 }

@@ -42,6 +42,12 @@ pub enum ConfigProblem {
     /// Two validators given to [`Validator::for_issuers`](crate::Validator::for_issuers) have the same issuer.
     #[error("the issuer {0} is configured twice")]
     DuplicateIssuer(String),
+    /// The validators given to [`Validator::for_issuers`](crate::Validator::for_issuers)
+    /// write refusals differently (`realm`, `resource_metadata`, `error_body`, the DPoP
+    /// proof algorithms of those that check proofs): one API answers one way, so set them
+    /// alike (build the validators from clones of one builder).
+    #[error("the validators combined by for_issuers have different {0} settings")]
+    UnequalIssuerSetting(&'static str),
     /// No audience was set.
     #[error("no audience is configured (use your API identifier)")]
     MissingAudience,
