@@ -64,6 +64,11 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The token can only be decided after fetching the key set or introspecting it, which
+    /// run as Tokio tasks, and the validation is not running inside a Tokio runtime: 503, and
+    /// a message saying so (instead of a panic).
+    #[error("no Tokio runtime is running to fetch the issuer's keys or introspect the token")]
+    NoRuntime,
     /// The issuer's introspection endpoint could not decide an opaque token (unreachable,
     /// 5xx, a timeout, a malformed answer, or the API's own credentials refused): 503 with
     /// `Retry-After`. The token is never accepted then.
@@ -365,6 +370,9 @@ impl AuthError {
             }
             AuthError::IntrospectionUnavailable { .. } => {
                 "the issuer's token introspection is unavailable; try again later".to_owned()
+            }
+            AuthError::NoRuntime => {
+                "the token cannot be checked right now: the server runs no Tokio runtime".to_owned()
             }
         }
     }

@@ -30,7 +30,8 @@ impl AuthError {
             AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
-            | AuthError::ReplayStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | AuthError::ReplayStoreUnavailable { .. }
+            | AuthError::NoRuntime => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. } => {
                 StatusCode::UNAUTHORIZED
             }
@@ -51,7 +52,8 @@ impl AuthError {
             AuthError::RuleFailed { .. } => Some("invalid_token"),
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
-            | AuthError::ReplayStoreUnavailable { .. } => Some("temporarily_unavailable"),
+            | AuthError::ReplayStoreUnavailable { .. }
+            | AuthError::NoRuntime => Some("temporarily_unavailable"),
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
         }

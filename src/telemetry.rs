@@ -116,6 +116,7 @@ fn problem(error: &AuthError) -> &'static str {
         AuthError::InvalidDpopProof(_) => "dpop_proof",
         AuthError::UseDpopNonce { .. } => "dpop_nonce",
         AuthError::ReplayStoreUnavailable { .. } => "replay_store_unavailable",
+        AuthError::NoRuntime => "no_runtime",
     }
 }
 

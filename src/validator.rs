@@ -143,6 +143,8 @@ impl Validator {
     /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
     /// and applies the validator's claim rules. A token bound to a sender (`cnf.jkt`,
     /// `cnf["x5t#S256"]`) is refused: without the request, its binding cannot be checked.
+    /// Waiting for the key set or an introspection call needs a Tokio runtime (they run as
+    /// its tasks); polled outside one, the answer is [`AuthError::NoRuntime`].
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
         let route = self.route(token)?;
         let claims = match route.issuer.start(token) {

@@ -245,3 +245,37 @@ async fn without_metadata_the_key_set_is_found_at_the_auth0_location() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     reply.assert_invalid_token();
 }
+
+/// `Validator::validate` polled outside a Tokio runtime (here by hand, as an executor of
+/// another runtime would) must not panic when it has to wait for the key set or an
+/// introspection call, which run as Tokio tasks: it answers `NoRuntime` at once. What it can
+/// decide without waiting (a bad token) is still decided.
+#[test]
+fn validate_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let validator = Validator::builder()
+        .issuer("http://127.0.0.1:9/")
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let token = TokenBuilder::rs256(&SigningKey::generate("k"))
+        .issuer("http://127.0.0.1:9/")
+        .sign();
+    let poll_once = |token: &str| {
+        let mut validation = std::pin::pin!(validator.validate(token));
+        match validation
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(result) => result.map(drop),
+            Poll::Pending => panic!("waited, outside a runtime"),
+        }
+    };
+    assert_eq!(poll_once(&token), Err(bearer_guard::AuthError::NoRuntime));
+    assert!(matches!(
+        poll_once("not.a.token"),
+        Err(bearer_guard::AuthError::InvalidToken(_))
+    ));
+}
