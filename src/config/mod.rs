@@ -219,8 +219,16 @@ impl ValidatorBuilder {
         self.key_source = source;
     }
 
-    /// The HTTP client for discovery and key set fetches (proxy, extra root CA, ...). The
-    /// default one follows redirects only within the same origin and times out after 5 s.
+    /// The HTTP client for discovery, key set fetches and token introspection (proxy, extra
+    /// root CA, ...). The default one follows redirects only within the same origin and
+    /// times out after 5 s.
+    ///
+    /// The crate cannot see or change a given client's redirect policy, so it does not rely
+    /// on it: an answer from another origin than the one asked is refused, and the
+    /// introspection request, which carries the token and the API's credentials, is sent
+    /// with a body no client can send twice, so a 307/308 to another origin re-sends nothing
+    /// (the redirect itself is refused: 503). Build the client with
+    /// `reqwest::redirect::Policy::none()` anyway: it then never even asks another origin.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
