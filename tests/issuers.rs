@@ -7,9 +7,9 @@
 
 mod common;
 
-use bearer_guard::dpop::Dpop;
+use bearer_guard::dpop::{ClientCertificate, Dpop, Mtls};
 use bearer_guard::error::TokenProblem;
-use bearer_guard::testing::{DpopProof, SigningKey, TestIssuer};
+use bearer_guard::testing::{DpopProof, SigningKey, TestIssuer, certificate_thumbprint};
 use bearer_guard::{
     Algorithm, AuthError, ErrorBody, Validator, ValidatorBuilder, config::ConfigProblem,
 };
@@ -467,4 +467,70 @@ async fn duplicate_issuers_are_a_configuration_error() {
     let error = Validator::for_issuers([]).expect_err("an empty list");
     assert_eq!(error.problems(), [ConfigProblem::MissingIssuer]);
     assert_eq!(a.jwks_fetches() + b.jwks_fetches(), 0);
+}
+
+/// Each issuer keeps its own mTLS setting: A checks certificate bindings, B does not (in
+/// front of A or behind it). A's certificate-bound token passes with its certificate and is
+/// refused without it; B's is refused even with the certificate, since B checks none.
+#[tokio::test]
+async fn each_issuer_keeps_its_own_mtls_setting() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let certificate: Vec<u8> = [0x30, 0x82, 0x01, 0x00]
+        .into_iter()
+        .chain(0..=255)
+        .collect();
+    let thumbprint = certificate_thumbprint(&certificate);
+    for b_first in [true, false] {
+        let for_a = a.validator().mtls(Mtls::new()).build().unwrap();
+        let for_b = b.validator().build().unwrap();
+        let validators = if b_first {
+            [for_b, for_a]
+        } else {
+            [for_a, for_b]
+        };
+        let app = app(Validator::for_issuers(validators).unwrap());
+        let send = |token: String, with_certificate: bool| {
+            let mut request = http::Request::get(PRIVATE)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            if with_certificate {
+                request
+                    .extensions_mut()
+                    .insert(ClientCertificate(certificate.clone().into()));
+            }
+            let app = app.clone();
+            async move {
+                let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                    .await
+                    .unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&body).contains(&token),
+                    "the token was echoed"
+                );
+                let body: serde_json::Value =
+                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                (status, body["error_description"].clone())
+            }
+        };
+        let bound_a = a.token().certificate_bound(&thumbprint).sign();
+        let bound_b = b.token().certificate_bound(&thumbprint).sign();
+        let (status, _) = send(bound_a.clone(), true).await;
+        assert_eq!(status, StatusCode::OK, "b first: {b_first}");
+        let (status, description) = send(bound_a, false).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "b first: {b_first}");
+        assert_eq!(
+            description,
+            "the token is bound to a client certificate and none was presented"
+        );
+        let (status, description) = send(bound_b, true).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "b first: {b_first}");
+        assert_eq!(
+            description,
+            "the token is bound to a client certificate this API does not check"
+        );
+    }
 }
