@@ -89,17 +89,20 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .scopes_supported(["read:messages", "write:messages", "admin"])
         .resource_name("Messages API");
 
-    // With several issuers, refusals are written the first validator's way: realm, metadata
-    // URL and error hook go there.
-    let internal_rules = Validator::builder()
-        .issuer(internal.issuer())
-        .audience(API)
+    // With several issuers, refusals are written one way for the whole API: realm, metadata
+    // URL and error hook are set once, on a builder each issuer's validator is cloned from
+    // (validators that differ in them are a configuration error).
+    let refusals = Validator::builder()
         .realm("messages")
         .resource_metadata(metadata.url())
-        .error_body(problem)
+        .error_body(problem);
+    let internal_rules = refusals
+        .clone()
+        .issuer(internal.issuer())
+        .audience(API)
         .claim_rule(ClaimRule::max_age(Duration::from_secs(3600)))
         .build()?;
-    let partner_rules = Validator::builder()
+    let partner_rules = refusals
         .issuer(partner.issuer())
         .audience(PARTNER_API)
         .rfc9068()

@@ -138,13 +138,23 @@ mod imp {
         der_tlv(0x02, &content)
     }
 
+    /// Tag, length, content. A length under 128 is one byte; a longer one is `0x80 | n`
+    /// followed by its `n` big-endian bytes, as many as it needs (X.690 §8.1.3.5).
     fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
         let len = content.len();
-        match len {
-            0..=0x7f => out.push(len as u8),
-            0x80..=0xff => out.extend([0x81, len as u8]),
-            _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+        if let Ok(short @ 0..=0x7f) = u8::try_from(len) {
+            out.push(short);
+        } else {
+            let bytes = len.to_be_bytes();
+            let first = bytes
+                .iter()
+                .position(|&b| b != 0)
+                .unwrap_or(bytes.len() - 1);
+            let digits = &bytes[first..];
+            // At most `size_of::<usize>()` digits: the count always fits the low 7 bits.
+            out.push(0x80 | digits.len() as u8);
+            out.extend_from_slice(digits);
         }
         out.extend_from_slice(content);
         out
@@ -161,6 +171,24 @@ mod imp {
             assert_eq!(der_integer(&[]), [0x02, 0x01, 0x00]);
             let long = der_tlv(0x30, &[7; 300]);
             assert_eq!(&long[..4], &[0x30, 0x82, 0x01, 0x2c]);
+        }
+
+        /// Lengths take as many bytes as they need (X.690 §8.1.3.5): content of 64 KiB or
+        /// more needs three, and each form starts exactly at its boundary.
+        #[test]
+        fn der_lengths_of_every_size_are_encoded_in_full() {
+            let header = |len: usize| {
+                let tlv = der_tlv(0x04, &vec![0; len]);
+                let header_len = tlv.len() - len;
+                tlv[..header_len].to_vec()
+            };
+            assert_eq!(header(0x7f), [0x04, 0x7f]);
+            assert_eq!(header(0x80), [0x04, 0x81, 0x80]);
+            assert_eq!(header(0xff), [0x04, 0x81, 0xff]);
+            assert_eq!(header(0x100), [0x04, 0x82, 0x01, 0x00]);
+            assert_eq!(header(0xffff), [0x04, 0x82, 0xff, 0xff]);
+            assert_eq!(header(0x1_0000), [0x04, 0x83, 0x01, 0x00, 0x00]);
+            assert_eq!(header(0x12_3456), [0x04, 0x83, 0x12, 0x34, 0x56]);
         }
     }
 }

@@ -38,7 +38,8 @@ impl AuthError {
             AuthError::MissingToken => {}
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
-            | AuthError::ReplayStoreUnavailable { .. } => {
+            | AuthError::ReplayStoreUnavailable { .. }
+            | AuthError::NoRuntime => {
                 return None;
             }
             AuthError::InsufficientScope { required } => {

@@ -96,9 +96,12 @@ impl VerifiedClaims {
     }
 
     /// The sender binding the token's `cnf` claim (RFC 7800) names: the members this crate
-    /// checks, `jkt` (DPoP, RFC 9449) and `x5t#S256` (mTLS, RFC 8705). Other members are
-    /// ignored; a `cnf` that is not an object, or one of those members that is not a string,
-    /// is an invalid claim.
+    /// checks, `jkt` (DPoP, RFC 9449) and `x5t#S256` (mTLS, RFC 8705). Other members beside
+    /// one of those are ignored (Keycloak sends them); a `cnf` with neither (only `jwk`,
+    /// `kid`, `x5t`, `jwe`, ... or empty) binds the token to something this crate cannot
+    /// verify, so it is refused rather than read as a bearer token a thief could use. A `cnf`
+    /// that is not an object, or one of those members that is not a string, is an invalid
+    /// claim.
     pub(crate) fn confirmation(&self) -> Result<Confirmation<'_>, TokenProblem> {
         let invalid = TokenProblem::InvalidClaim(Claim::Confirmation);
         let cnf = match self.0.all.get("cnf") {
@@ -111,10 +114,14 @@ impl VerifiedClaims {
             Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.as_str())),
             Some(_) => Err(invalid),
         };
-        Ok(Confirmation {
+        let confirmation = Confirmation {
             jkt: member("jkt")?,
             x5t_s256: member("x5t#S256")?,
-        })
+        };
+        if confirmation == Confirmation::default() {
+            return Err(TokenProblem::UnknownConfirmation);
+        }
+        Ok(confirmation)
     }
 
     /// How the token is bound to its sender, from its `cnf` claim: the layer accepted it only

@@ -64,6 +64,11 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The token can only be decided after fetching the key set or introspecting it, which
+    /// run as Tokio tasks, and the validation is not running inside a Tokio runtime: 503, and
+    /// a message saying so (instead of a panic).
+    #[error("no Tokio runtime is running to fetch the issuer's keys or introspect the token")]
+    NoRuntime,
     /// The issuer's introspection endpoint could not decide an opaque token (unreachable,
     /// 5xx, a timeout, a malformed answer, or the API's own credentials refused): 503 with
     /// `Retry-After`. The token is never accepted then.
@@ -291,7 +296,8 @@ pub enum TokenProblem {
     /// `aud` does not contain a configured audience.
     #[error("the token is not intended for this API")]
     WrongAudience,
-    /// RFC 9068 strict mode: `typ` is not `at+jwt` (the token is not an access token).
+    /// The token is not an access token: its `typ` names another kind of JWT (`dpop+jwt`,
+    /// `logout+jwt`, ... in every mode), or, in RFC 9068 strict mode, is not `at+jwt`.
     #[error("the token is not a JWT access token (typ at+jwt)")]
     NotAnAccessToken,
     /// Introspection: the issuer says the token is not active (unknown, revoked or expired).
@@ -315,6 +321,16 @@ pub enum TokenProblem {
     /// does not check certificate bindings: it cannot be used as a bearer token.
     #[error("the token is bound to a client certificate this API does not check")]
     CertificateBound,
+    /// The token's `cnf` claim (RFC 7800) names no confirmation method this crate checks
+    /// (only `jwk`, `kid`, `x5t`, `jwe`, ..., or nothing): it is bound to something no one
+    /// would verify, so it is refused rather than accepted as a bearer token.
+    #[error("the token is bound to its sender by a method this API cannot check")]
+    UnknownConfirmation,
+    /// The token's issuer does not take tokens presented with this authorization scheme:
+    /// with several issuers, one that requires DPoP refuses its tokens as `Bearer`, and one
+    /// that checks no DPoP proofs refuses the `DPoP` scheme.
+    #[error("the token's issuer does not accept this authorization scheme")]
+    SchemeNotAccepted,
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,
@@ -354,6 +370,9 @@ impl AuthError {
             }
             AuthError::IntrospectionUnavailable { .. } => {
                 "the issuer's token introspection is unavailable; try again later".to_owned()
+            }
+            AuthError::NoRuntime => {
+                "the token cannot be checked right now: the server runs no Tokio runtime".to_owned()
             }
         }
     }

@@ -68,7 +68,12 @@ impl PendingValidation {
     /// Waits for the key set (joining a fetch in flight, or starting one when the cooldown
     /// allows) and finishes the validation with it; or introspects the token (joining the
     /// call in flight for it, if any).
+    /// Both run as Tokio tasks: outside a Tokio runtime the answer is
+    /// [`AuthError::NoRuntime`], not a panic.
     pub(crate) async fn finish(self) -> Result<VerifiedClaims, AuthError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(AuthError::NoRuntime);
+        }
         let PendingValidation { issuer, wait } = self;
         let parsed = match wait {
             Wait::Keys(parsed) => parsed,

@@ -24,7 +24,7 @@ use tower_service::Service;
 use futures_util::FutureExt;
 
 use crate::claims::VerifiedClaims;
-use crate::dpop::{Decision, Presented};
+use crate::dpop::{Binder, Decision, Presented};
 use crate::error::AuthError;
 pub use crate::extract::TokenSource;
 use crate::extract::{self, Schemes};
@@ -120,11 +120,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let validator = &self.layer.validator;
-        let binder = validator.binder();
         let max_len = validator.max_token_bytes();
         let schemes = Schemes {
-            bearer: binder.accepts_bearer(),
-            dpop: binder.recognises_dpop(),
+            bearer: validator.accepts_bearer(),
+            dpop: validator.recognises_dpop(),
         };
         let (token, scheme) =
             match extract::request_token(&request, &self.layer.sources, max_len, schemes) {
@@ -139,19 +138,26 @@ where
                 Err(error) => return refuse(&request, validator, &error),
             };
         let presented = Presented::new(scheme, &token);
-        let claims = match validator.start(&token) {
+        let route = match validator.route(&token) {
+            Ok(route) => route,
+            Err(error) => return refuse(&request, validator, &error),
+        };
+        // The token's own issuer's binding rules (DPoP, mTLS), with several issuers too.
+        let binder = &route.binder;
+        let claims = match route.issuer.start(&token) {
             Validation::Done(Ok(claims)) => claims,
             Validation::Done(Err(error)) => return refuse(&request, validator, &error),
             Validation::NeedsKeys(pending) => {
                 // The parsed token waits for the key set. The ready service goes into the
                 // future; a fresh clone takes its place for the next request.
                 let validator = validator.clone();
+                let binder = Arc::clone(binder);
                 let inner = self.take_inner();
                 return ResponseFuture::waiting(Box::pin(async move {
                     let decided = match pending.finish().await {
                         Ok(claims) => {
-                            let decision = validator.binder().check(&request, &presented, &claims);
-                            settle(decision, &validator).await.map(|()| claims)
+                            let decision = binder.check(&request, &presented, &claims);
+                            settle(decision, &binder).await.map(|()| claims)
                         }
                         Err(error) => Err(error),
                     };
@@ -161,21 +167,21 @@ where
         };
         // The binding is checked on every request, cached token or not: the verified-token
         // cache may skip the token's signature, never the proof.
-        match validator.binder().check(&request, &presented, &claims) {
+        match binder.check(&request, &presented, &claims) {
             Ok(Decision::Accept) => {
                 authenticated(&mut request, claims, validator);
                 ResponseFuture::inner(self.inner.call(request))
             }
             Err(error) => refuse(&request, validator, &error),
             Ok(Decision::Replay { key, ttl }) => {
-                let store = Arc::clone(validator.binder().store());
+                let store = Arc::clone(binder.store());
                 // One request to the store, polled once here: a store that answers at once
                 // (the in-memory one) is decided without boxing the response; a slower one
                 // (Redis) is awaited in the response future. Asking again instead would send
                 // the proof twice and find it already recorded.
                 let mut insert = Box::pin(async move { store.insert_once(&key, ttl).await });
                 if let Some(answer) = insert.as_mut().now_or_never() {
-                    return match validator.binder().settle(answer) {
+                    return match binder.settle(answer) {
                         Ok(()) => {
                             authenticated(&mut request, claims, validator);
                             ResponseFuture::inner(self.inner.call(request))
@@ -184,10 +190,11 @@ where
                     };
                 }
                 let validator = validator.clone();
+                let binder = Arc::clone(binder);
                 let inner = self.take_inner();
                 ResponseFuture::waiting(Box::pin(async move {
                     let answer = insert.await;
-                    let decided = validator.binder().settle(answer).map(|()| claims);
+                    let decided = binder.settle(answer).map(|()| claims);
                     serve(request, decided, &validator, inner).await
                 }))
             }
@@ -208,11 +215,7 @@ impl<S> BearerService<S> {
 }
 
 /// The rest of a binding decision for a token that waited for its key set: the replay store.
-async fn settle(
-    decision: Result<Decision, AuthError>,
-    validator: &Validator,
-) -> Result<(), AuthError> {
-    let binder = validator.binder();
+async fn settle(decision: Result<Decision, AuthError>, binder: &Binder) -> Result<(), AuthError> {
     match decision? {
         Decision::Accept => Ok(()),
         Decision::Replay { key, ttl } => binder.settle(binder.store().insert_once(&key, ttl).await),

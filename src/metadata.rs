@@ -76,12 +76,11 @@ impl ProtectedResourceMetadata {
     pub fn authorization_servers_of(mut self, validator: &Validator) -> Self {
         self.authorization_servers = validator.issuer_names().map(str::to_owned).collect();
         self.authorization_servers.sort();
-        let binder = validator.binder();
-        self.dpop_signing_alg_values_supported = binder
-            .advertised_algs()
+        self.dpop_signing_alg_values_supported = validator
+            .advertised_dpop_algs()
             .map(|algs| algs.split(' ').map(str::to_owned).collect())
             .unwrap_or_default();
-        self.dpop_bound_access_tokens_required = binder.requires_dpop();
+        self.dpop_bound_access_tokens_required = validator.requires_dpop();
         self
     }
 

@@ -30,7 +30,8 @@ impl AuthError {
             AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
-            | AuthError::ReplayStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | AuthError::ReplayStoreUnavailable { .. }
+            | AuthError::NoRuntime => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce { .. } => {
                 StatusCode::UNAUTHORIZED
             }
@@ -51,7 +52,8 @@ impl AuthError {
             AuthError::RuleFailed { .. } => Some("invalid_token"),
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
-            | AuthError::ReplayStoreUnavailable { .. } => Some("temporarily_unavailable"),
+            | AuthError::ReplayStoreUnavailable { .. }
+            | AuthError::NoRuntime => Some("temporarily_unavailable"),
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
         }
@@ -150,6 +152,37 @@ impl Responder {
             && self.resource_metadata.is_none()
             && self.body.is_none()
             && self.dpop.is_none()
+    }
+
+    /// The settings, by builder method, in which `other` writes refusals differently: the
+    /// realm, the `resource_metadata` URL, the error body hook (the same hook, shared by
+    /// clones of one builder). The DPoP challenge, which follows each issuer's DPoP
+    /// settings, is left aside.
+    pub(crate) fn differences(&self, other: &Responder) -> Vec<&'static str> {
+        let same_hook = match (&self.body, &other.body) {
+            (None, None) => true,
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
+        };
+        [
+            ("realm", self.realm == other.realm),
+            (
+                "resource_metadata",
+                self.resource_metadata == other.resource_metadata,
+            ),
+            ("error_body", same_hook),
+        ]
+        .into_iter()
+        .filter_map(|(setting, same)| (!same).then_some(setting))
+        .collect()
+    }
+
+    /// This responder with another DPoP challenge: that of several issuers combined.
+    pub(crate) fn with_dpop(&self, dpop: Option<DpopChallenge>) -> Responder {
+        Responder {
+            dpop,
+            ..self.clone()
+        }
     }
 
     /// The responder the layer left on a request, if any.

@@ -116,6 +116,7 @@ fn problem(error: &AuthError) -> &'static str {
         AuthError::InvalidDpopProof(_) => "dpop_proof",
         AuthError::UseDpopNonce { .. } => "dpop_nonce",
         AuthError::ReplayStoreUnavailable { .. } => "replay_store_unavailable",
+        AuthError::NoRuntime => "no_runtime",
     }
 }
 
@@ -154,6 +155,8 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::CertificateMissing => "certificate_missing",
         TokenProblem::CertificateMismatch => "certificate_mismatch",
         TokenProblem::CertificateBound => "certificate_bound",
+        TokenProblem::UnknownConfirmation => "unknown_confirmation",
+        TokenProblem::SchemeNotAccepted => "scheme_not_accepted",
         TokenProblem::NotYetValid => "not_yet_valid",
         TokenProblem::IssuedInFuture => "issued_in_future",
         TokenProblem::WrongIssuer => "wrong_issuer",

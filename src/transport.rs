@@ -161,6 +161,19 @@ pub(crate) async fn send_bounded(
         .map_err(|_| KeyFetchError::Timeout(limits.timeout))?
 }
 
+/// The body of a request that carries secrets (the token, the API's client credentials),
+/// as one that can be sent only once. The redirect policy of a client given to
+/// `http_client(...)` is out of the crate's sight (reqwest's `Client` does not expose it,
+/// and a request cannot override it), and a 307 or 308 makes a following client re-send
+/// the body to wherever `Location` points. A body the client cannot clone is never re-sent:
+/// the client hands back the 307/308 itself, which is refused like any non-2xx answer.
+/// (301, 302 and 303 turn the request into a GET without a body, and reqwest drops
+/// `Authorization` when the origin changes; the answer of another origin is refused by
+/// [`send_bounded`].)
+pub(crate) fn one_shot_body(content: String) -> reqwest::Body {
+    reqwest::Body::wrap(http_body_util::Full::new(bytes::Bytes::from(content)))
+}
+
 /// `https`, or `http` to a loopback host (for local issuers and tests).
 pub(crate) fn is_allowed_url(url: &Url) -> bool {
     match url.scheme() {

@@ -32,22 +32,35 @@ use crate::validate;
 #[derive(Clone)]
 pub struct Validator {
     routing: Arc<Routing>,
-    binder: Arc<Binder>,
 }
 
 enum Routing {
-    One(Arc<Issuer>),
+    One(Route),
     Many(ManyIssuers),
 }
 
-/// Several issuers, each with its own rules, keys and caches, chosen by the token's `iss`.
+/// One issuer's pipeline and the sender-constraint settings (DPoP, mTLS) its tokens are
+/// checked with: an issuer combined with others keeps its own.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) issuer: Arc<Issuer>,
+    pub(crate) binder: Arc<Binder>,
+}
+
+/// Several issuers, each with its own rules, keys, caches and binding rules, chosen by the
+/// token's `iss`.
 struct ManyIssuers {
-    by_issuer: HashMap<String, Arc<Issuer>>,
+    by_issuer: HashMap<String, Route>,
     /// The one issuer that introspects, if exactly one does: opaque tokens carry no `iss`,
     /// so they go there.
-    introspecting: Option<Arc<Issuer>>,
+    introspecting: Option<Route>,
     max_token_bytes: usize,
     responder: Responder,
+    /// Whether some issuer takes `Bearer` tokens, and whether some checks DPoP proofs: the
+    /// token is read from the request before its issuer is known, then its issuer's own
+    /// binder decides.
+    accepts_bearer: bool,
+    recognises_dpop: bool,
 }
 
 impl std::fmt::Debug for Validator {
@@ -67,48 +80,74 @@ impl std::fmt::Debug for Validator {
 impl Validator {
     pub(crate) fn one(issuer: Issuer, binder: Binder) -> Self {
         Validator {
-            routing: Arc::new(Routing::One(Arc::new(issuer))),
-            binder: Arc::new(binder),
+            routing: Arc::new(Routing::One(Route {
+                issuer: Arc::new(issuer),
+                binder: Arc::new(binder),
+            })),
         }
     }
 
-    /// Several issuers under one validator; `issuers` is not empty and has unique names,
+    /// Several issuers under one validator; `routes` is not empty and has unique names,
     /// and refusals are written by `responder`.
-    pub(crate) fn many(
-        issuers: Vec<Arc<Issuer>>,
-        responder: Responder,
-        binder: Arc<Binder>,
-    ) -> Self {
-        let max_token_bytes = issuers.iter().map(|i| i.max_token_bytes()).max();
-        let mut introspecting = issuers.iter().filter(|issuer| issuer.introspects());
+    pub(crate) fn many(routes: Vec<Route>, responder: Responder) -> Self {
+        let max_token_bytes = routes.iter().map(|r| r.issuer.max_token_bytes()).max();
+        let mut introspecting = routes.iter().filter(|route| route.issuer.introspects());
         let introspecting = match (introspecting.next(), introspecting.next()) {
-            (Some(only), None) => Some(Arc::clone(only)),
+            (Some(only), None) => Some(only.clone()),
             _ => None,
         };
         Validator {
             routing: Arc::new(Routing::Many(ManyIssuers {
                 max_token_bytes: max_token_bytes.unwrap_or(0),
                 introspecting,
-                by_issuer: issuers
+                accepts_bearer: routes.iter().any(|r| r.binder.accepts_bearer()),
+                recognises_dpop: routes.iter().any(|r| r.binder.recognises_dpop()),
+                by_issuer: routes
                     .into_iter()
-                    .map(|issuer| (issuer.name().to_owned(), issuer))
+                    .map(|route| (route.issuer.name().to_owned(), route))
                     .collect(),
                 responder,
             })),
-            binder,
         }
     }
 
-    /// The sender-constraint settings (DPoP, mTLS) the layer checks bindings with.
-    pub(crate) fn binder(&self) -> &Arc<Binder> {
-        &self.binder
+    /// Whether the `Bearer` scheme (and the other token sources) are read: by the one
+    /// issuer, or by some of several (whose own binder then decides).
+    pub(crate) fn accepts_bearer(&self) -> bool {
+        match &*self.routing {
+            Routing::One(route) => route.binder.accepts_bearer(),
+            Routing::Many(many) => many.accepts_bearer,
+        }
+    }
+
+    /// Whether the `DPoP` scheme is read (see [`accepts_bearer`](Self::accepts_bearer)).
+    pub(crate) fn recognises_dpop(&self) -> bool {
+        match &*self.routing {
+            Routing::One(route) => route.binder.recognises_dpop(),
+            Routing::Many(many) => many.recognises_dpop,
+        }
+    }
+
+    /// The DPoP proof algorithms to advertise: those of the issuers that check proofs
+    /// (`for_issuers` made sure they agree).
+    pub(crate) fn advertised_dpop_algs(&self) -> Option<&str> {
+        self.routes()
+            .find_map(|route| route.binder.advertised_algs())
+    }
+
+    /// Whether every issuer requires DPoP-bound tokens.
+    pub(crate) fn requires_dpop(&self) -> bool {
+        self.routes().all(|route| route.binder.requires_dpop())
     }
 
     /// Validates a token (the part after `Bearer `), fetching the key set if it is needed,
     /// and applies the validator's claim rules. A token bound to a sender (`cnf.jkt`,
     /// `cnf["x5t#S256"]`) is refused: without the request, its binding cannot be checked.
+    /// Waiting for the key set or an introspection call needs a Tokio runtime (they run as
+    /// its tasks); polled outside one, the answer is [`AuthError::NoRuntime`].
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        let claims = match self.start(token) {
+        let route = self.route(token)?;
+        let claims = match route.issuer.start(token) {
             Validation::Done(decided) => decided,
             Validation::NeedsKeys(pending) => pending.finish().await,
         }?;
@@ -118,28 +157,20 @@ impl Validator {
         Ok(claims)
     }
 
-    /// The first step of [`validate`](Self::validate): decided at once with the keys at hand
-    /// (never waiting or locking), or the parsed token that must wait for the key set.
-    pub(crate) fn start(&self, token: &str) -> Validation {
-        match self.route(token) {
-            Ok(issuer) => issuer.start(token),
-            Err(error) => Validation::Done(Err(error)),
-        }
-    }
-
-    /// The issuer configuration for a token: the only one, or the one its unverified `iss`
-    /// names (which is then verified like every other claim).
-    fn route(&self, token: &str) -> Result<&Arc<Issuer>, AuthError> {
+    /// The issuer configuration for a token, with its binding rules: the only one, or the
+    /// one its unverified `iss` names (which is then verified like every other claim). Its
+    /// issuer's `start` is the first step of [`validate`](Self::validate).
+    pub(crate) fn route(&self, token: &str) -> Result<&Route, AuthError> {
         match &*self.routing {
-            Routing::One(issuer) => Ok(issuer),
+            Routing::One(route) => Ok(route),
             Routing::Many(many) => {
                 if token.len() > many.max_token_bytes {
                     return Err(AuthError::InvalidToken(TokenProblem::TooLarge));
                 }
-                if let Some(issuer) = &many.introspecting
+                if let Some(route) = &many.introspecting
                     && !is_compact_jws(token)
                 {
-                    return Ok(issuer);
+                    return Ok(route);
                 }
                 let iss = validate::unverified_issuer(token).map_err(AuthError::InvalidToken)?;
                 many.by_issuer
@@ -149,11 +180,16 @@ impl Validator {
         }
     }
 
-    pub(crate) fn issuers(&self) -> Box<dyn Iterator<Item = &Arc<Issuer>> + '_> {
+    /// Every issuer with its binding rules.
+    pub(crate) fn routes(&self) -> Box<dyn Iterator<Item = &Route> + '_> {
         match &*self.routing {
-            Routing::One(issuer) => Box::new(std::iter::once(issuer)),
+            Routing::One(route) => Box::new(std::iter::once(route)),
             Routing::Many(many) => Box::new(many.by_issuer.values()),
         }
+    }
+
+    pub(crate) fn issuers(&self) -> impl Iterator<Item = &Arc<Issuer>> {
+        self.routes().map(|route| &route.issuer)
     }
 
     /// How many verified tokens the cache holds (0 when it is off).
@@ -194,7 +230,7 @@ impl Validator {
     /// successful fetch, and with several issuers).
     pub fn key_set_status(&self) -> Option<KeySetStatus> {
         match &*self.routing {
-            Routing::One(issuer) => issuer.key_set_status(),
+            Routing::One(route) => route.issuer.key_set_status(),
             Routing::Many(_) => None,
         }
     }
@@ -218,7 +254,7 @@ impl Validator {
 
     pub(crate) fn max_token_bytes(&self) -> usize {
         match &*self.routing {
-            Routing::One(issuer) => issuer.max_token_bytes(),
+            Routing::One(route) => route.issuer.max_token_bytes(),
             Routing::Many(many) => many.max_token_bytes,
         }
     }
@@ -227,7 +263,7 @@ impl Validator {
     /// and the extractors through the request extensions.
     pub(crate) fn responder(&self) -> &Responder {
         match &*self.routing {
-            Routing::One(issuer) => issuer.responder(),
+            Routing::One(route) => route.issuer.responder(),
             Routing::Many(many) => &many.responder,
         }
     }

@@ -1,8 +1,6 @@
 //! `build`: check every setting (reporting every problem at once), then assemble the
 //! issuer's pipeline from settings known to be sound.
 
-use std::time::Duration;
-
 use std::sync::Arc;
 
 use crate::algorithm::Algorithm;
@@ -10,8 +8,7 @@ use reqwest::Url;
 
 use super::sender;
 use super::{
-    ConfigError, ConfigProblem, KeySource, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES, Secret,
-    ValidatorBuilder,
+    ConfigError, ConfigProblem, KeySource, MIN_HMAC_SECRET_BYTES, Secret, ValidatorBuilder,
 };
 use crate::introspection::ResponseKeys;
 use crate::issuer::{Issuer, Keys};
@@ -22,16 +19,6 @@ use crate::token_cache::TokenCache;
 use crate::transport;
 use crate::validate::Rules;
 use crate::validator::Validator;
-
-/// The bounds of the duration settings: past them a setting means nothing useful, and every
-/// sum of them stays far from overflowing a clock.
-const DURATION_BOUNDS: [(&str, Duration); 5] = [
-    ("jwks_ttl", Duration::from_secs(7 * 24 * 3600)),
-    ("jwks_ttl_bounds", Duration::from_secs(7 * 24 * 3600)),
-    ("stale_if_error", Duration::from_secs(7 * 24 * 3600)),
-    ("refetch_cooldown", Duration::from_secs(3600)),
-    ("fetch_timeout", Duration::from_secs(60)),
-];
 
 /// What checking found sound, in the form assembling needs.
 struct Checked {
@@ -169,40 +156,6 @@ impl ValidatorBuilder {
         algorithms
     }
 
-    /// The leeway, the limits that must be positive, and the bounded durations.
-    fn check_limits(&self, problems: &mut Vec<ConfigProblem>) {
-        if self.leeway > MAX_LEEWAY {
-            problems.push(ConfigProblem::LeewayTooLarge(self.leeway));
-        }
-        let zero = [
-            ("max_token_bytes", self.max_token_bytes == 0),
-            ("jwks_ttl", self.cache.ttl.is_zero()),
-            ("fetch_timeout", self.limits.timeout.is_zero()),
-            ("max_jwks_bytes", self.limits.max_body_bytes == 0),
-            ("max_keys", self.cache.max_keys == 0),
-        ];
-        for (setting, is_zero) in zero {
-            if is_zero {
-                problems.push(ConfigProblem::ZeroLimit(setting));
-            }
-        }
-        if self.cache.min_ttl > self.cache.max_ttl {
-            problems.push(ConfigProblem::TtlBoundsReversed);
-        }
-        let durations = [
-            self.cache.ttl,
-            self.cache.max_ttl,
-            self.cache.stale_if_error,
-            self.cache.refetch_cooldown,
-            self.limits.timeout,
-        ];
-        for ((setting, max), value) in DURATION_BOUNDS.into_iter().zip(durations) {
-            if value > max {
-                problems.push(ConfigProblem::DurationTooLong { setting, max });
-            }
-        }
-    }
-
     /// The validator, from settings `check` found sound.
     fn assemble(self, checked: Checked) -> Result<Validator, ConfigError> {
         let Checked {
@@ -315,6 +268,8 @@ pub(super) fn check_url(raw: &str, role: &'static str) -> Result<Url, ConfigProb
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn problems(builder: ValidatorBuilder) -> Vec<ConfigProblem> {

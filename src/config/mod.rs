@@ -3,6 +3,8 @@
 
 mod build;
 mod introspection;
+mod issuers;
+mod limits;
 mod problem;
 mod sender;
 mod static_keys;
@@ -19,7 +21,7 @@ use base64::Engine;
 use crate::dpop::{Dpop, Mtls};
 use crate::error::AuthError;
 use crate::jwks::{CacheSettings, FetchLimits};
-use crate::respond::{BodyHook, ErrorBody, Responder};
+use crate::respond::{BodyHook, ErrorBody};
 use crate::rules::ClaimRule;
 use crate::scope::ScopeClaims;
 use crate::validator::Validator;
@@ -219,8 +221,16 @@ impl ValidatorBuilder {
         self.key_source = source;
     }
 
-    /// The HTTP client for discovery and key set fetches (proxy, extra root CA, ...). The
-    /// default one follows redirects only within the same origin and times out after 5 s.
+    /// The HTTP client for discovery, key set fetches and token introspection (proxy, extra
+    /// root CA, ...). The default one follows redirects only within the same origin and
+    /// times out after 5 s.
+    ///
+    /// The crate cannot see or change a given client's redirect policy, so it does not rely
+    /// on it: an answer from another origin than the one asked is refused, and the
+    /// introspection request, which carries the token and the API's credentials, is sent
+    /// with a body no client can send twice, so a 307/308 to another origin re-sends nothing
+    /// (the redirect itself is refused: 503). Build the client with
+    /// `reqwest::redirect::Policy::none()` anyway: it then never even asks another origin.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -247,7 +257,7 @@ impl ValidatorBuilder {
     }
 
     /// The bounds an issuer's `Cache-Control: max-age` is clamped to (default 1 min to 24 h;
-    /// the upper bound at most 7 days); `no-cache` and `no-store` count as the lower bound.
+    /// the lower bound at least 1 s, the upper bound at most 7 days); `no-cache` and `no-store` count as the lower bound.
     pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
         self.cache.min_ttl = min;
         self.cache.max_ttl = max;
@@ -274,8 +284,8 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The least time between two fetches caused by unknown `kid`s (default 30 s, at most
-    /// 1 h). A token signed with a key the issuer just published is accepted at the latest
+    /// The least time between two fetches caused by unknown `kid`s (default 30 s, at least
+    /// 1 s, at most 1 h). A token signed with a key the issuer just published is accepted at the latest
     /// one cooldown after it is first seen.
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.cache.refetch_cooldown = cooldown;
@@ -390,57 +400,5 @@ impl Validator {
     /// from the RBAC `permissions` claim. `audience` is the API's identifier.
     pub fn auth0(domain: &str, audience: &str) -> ValidatorBuilder {
         ValidatorBuilder::auth0(domain, audience)
-    }
-
-    /// One validator for several issuers (multi-tenant APIs, Auth0 custom domains, moving
-    /// between tenants). Each keeps its own audiences, algorithms, rules and key set (fetched
-    /// lazily, one cache each). A token's unverified `iss` only selects the configuration;
-    /// the signature and every claim are then verified against it. A token from an issuer
-    /// not on the list is refused without any network request; keys of one issuer never
-    /// verify another's tokens.
-    ///
-    /// Opaque tokens carry no `iss`: when exactly one of the validators introspects, they
-    /// go to it; otherwise they are refused as malformed.
-    ///
-    /// The way refusals are written (realm, error body, `resource_metadata`) and the DPoP and
-    /// mTLS settings are the first validator's.
-    ///
-    /// ```
-    /// use bearer_guard::Validator;
-    ///
-    /// let tenant_a = Validator::auth0("tenant-a.eu.auth0.com", "https://api.example.com").build()?;
-    /// let tenant_b = Validator::auth0("login.example.com", "https://api.example.com").build()?;
-    /// let both = Validator::for_issuers([tenant_a, tenant_b])?;
-    /// # Ok::<(), bearer_guard::ConfigError>(())
-    /// ```
-    pub fn for_issuers(
-        validators: impl IntoIterator<Item = Validator>,
-    ) -> Result<Self, ConfigError> {
-        let mut issuers: Vec<Arc<crate::issuer::Issuer>> = Vec::new();
-        let mut problems = Vec::new();
-        let mut first_responder: Option<Responder> = None;
-        let mut first_binder = None;
-        for validator in validators {
-            first_binder.get_or_insert_with(|| validator.binder().clone());
-            for issuer in validator.issuers() {
-                first_responder.get_or_insert_with(|| issuer.responder().clone());
-                if issuers.iter().any(|known| known.name() == issuer.name()) {
-                    problems.push(ConfigProblem::DuplicateIssuer(issuer.name().to_owned()));
-                } else {
-                    issuers.push(Arc::clone(issuer));
-                }
-            }
-        }
-        if issuers.is_empty() {
-            problems.push(ConfigProblem::MissingIssuer);
-        }
-        if !problems.is_empty() {
-            return Err(ConfigError::new(problems));
-        }
-        Ok(Validator::many(
-            issuers,
-            first_responder.unwrap_or_default(),
-            first_binder.unwrap_or_default(),
-        ))
     }
 }

@@ -42,6 +42,12 @@ pub enum ConfigProblem {
     /// Two validators given to [`Validator::for_issuers`](crate::Validator::for_issuers) have the same issuer.
     #[error("the issuer {0} is configured twice")]
     DuplicateIssuer(String),
+    /// The validators given to [`Validator::for_issuers`](crate::Validator::for_issuers)
+    /// write refusals differently (`realm`, `resource_metadata`, `error_body`, the DPoP
+    /// proof algorithms of those that check proofs): one API answers one way, so set them
+    /// alike (build the validators from clones of one builder).
+    #[error("the validators combined by for_issuers have different {0} settings")]
+    UnequalIssuerSetting(&'static str),
     /// No audience was set.
     #[error("no audience is configured (use your API identifier)")]
     MissingAudience,
@@ -110,6 +116,16 @@ pub enum ConfigProblem {
         setting: &'static str,
         /// Its bound.
         max: Duration,
+    },
+    /// A duration setting is below its lower bound: a cooldown or key set lifetime shorter
+    /// than that would let an issuer (`Cache-Control: no-cache`) or a stream of unknown
+    /// `kid`s drive fetches in a tight loop.
+    #[error("{setting} must be at least {min:?}")]
+    DurationTooShort {
+        /// The builder method that sets it.
+        setting: &'static str,
+        /// Its bound.
+        min: Duration,
     },
     /// DPoP is required but the API's public URI cannot be known: set
     /// [`Dpop::public_url`](crate::dpop::Dpop::public_url) (or a trusted proxy).

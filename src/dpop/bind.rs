@@ -146,6 +146,15 @@ impl Binder {
         presented: &Presented,
         claims: &VerifiedClaims,
     ) -> Result<Decision, AuthError> {
+        // The token was read under the schemes of every issuer a validator combines; its
+        // own issuer's settings decide whether that scheme is acceptable.
+        let scheme_accepted = match presented.scheme {
+            Scheme::Bearer => self.accepts_bearer(),
+            Scheme::Dpop => self.recognises_dpop(),
+        };
+        if !scheme_accepted {
+            return Err(AuthError::InvalidToken(TokenProblem::SchemeNotAccepted));
+        }
         let cnf = claims.confirmation().map_err(AuthError::InvalidToken)?;
         if let Some(x5t) = cnf.x5t_s256 {
             let mtls = self

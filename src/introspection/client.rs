@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::response::{self, JWT_MEDIA_TYPE, ResponseKeys, Unreadable};
 use crate::jwks::{Counters, Fetcher, KeyFetchError};
-use crate::transport::{is_json, send_bounded};
+use crate::transport::{is_json, one_shot_body, send_bounded};
 use crate::validate::Rules;
 
 /// How the API authenticates to the introspection endpoint with its own client credentials
@@ -116,7 +116,7 @@ impl Client {
                 Some((client_id.as_str(), client_secret.as_str()))
             }
         };
-        let request = request.body(form(token, in_body));
+        let request = request.body(one_shot_body(form(token, in_body)));
         let span = tracing::debug_span!("bearer_guard.introspection", url = %url);
         let accepts = |media: &str| is_json(media) || media == JWT_MEDIA_TYPE;
         let answer = send_bounded(request, &url, limits, false, accepts)

@@ -69,11 +69,7 @@ pub(crate) async fn unwrap_jwt(
     client_id: &str,
 ) -> Result<Map<String, Value>, Unreadable> {
     let text = std::str::from_utf8(body).map_err(|_| Unreadable::BadSignature)?;
-    let relaxed = Rules {
-        rfc9068: false,
-        ..rules.clone()
-    };
-    let parsed = validate::parse(text.trim(), &relaxed).map_err(|_| Unreadable::BadSignature)?;
+    let parsed = validate::parse_jws(text.trim(), rules).map_err(|_| Unreadable::BadSignature)?;
     let typ = parsed.typ.as_deref().map(validate::media_subtype);
     if !typ.is_some_and(|typ| typ.eq_ignore_ascii_case("token-introspection+jwt")) {
         return Err(Unreadable::WrongType);

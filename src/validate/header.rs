@@ -46,6 +46,26 @@ pub(super) fn is_access_token_type(typ: &str) -> bool {
     media_subtype(typ).eq_ignore_ascii_case("at+jwt")
 }
 
+/// A `typ` that says the JWT is another kind of token than an access token: any structured
+/// `+jwt` (or `+sd-jwt`) type but `at+jwt`, in any letter case, with or without
+/// `application/`. DPoP proofs (`dpop+jwt`), introspection responses
+/// (`token-introspection+jwt`), logout tokens (`logout+jwt`), security events
+/// (`secevent+jwt`) and the rest are signed by the same issuers with the same keys, so an
+/// `aud` that happens to match must not make one pass as an access token. Every `+jwt`
+/// type is refused rather than a list of the registered ones, so that a type registered
+/// later is refused too.
+pub(super) fn is_other_token_type(typ: &str) -> bool {
+    let subtype = media_subtype(typ);
+    let ends_with = |suffix: &str| {
+        subtype
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|start| subtype.get(start..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+    };
+    (ends_with("+jwt") || ends_with("+sd-jwt")) && !is_access_token_type(typ)
+}
+
 /// `JWT` or `application/jwt`, in any letter case: a nested token (RFC 7519 §5.2).
 pub(super) fn is_jwt_media_type(cty: &str) -> bool {
     media_subtype(cty).eq_ignore_ascii_case("jwt")

@@ -20,7 +20,7 @@ use crate::scope::ScopeClaims;
 use claims::check_claims;
 pub(crate) use claims::{check_introspected_claims, unverified_issuer};
 pub(crate) use header::media_subtype;
-use header::{Header, is_access_token_type, is_jwt_media_type};
+use header::{Header, is_access_token_type, is_jwt_media_type, is_other_token_type};
 
 /// The rules a token must meet, fixed when the validator is built.
 #[derive(Debug, Clone)]
@@ -84,9 +84,26 @@ impl Parsed<&str> {
     }
 }
 
-/// Splits the token, decodes the header and applies the algorithm allow-list, all before any
-/// key is looked up.
+/// Splits the token, decodes the header and applies the algorithm allow-list and the access
+/// token `typ` rules, all before any key is looked up.
 pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>, TokenProblem> {
+    split(token, rules, true)
+}
+
+/// [`parse`] for a JWS that is not an access token (a signed introspection response, whose
+/// `typ` its caller checks): the same structure, header and algorithm rules, no `typ` rule.
+pub(crate) fn parse_jws<'a>(
+    token: &'a str,
+    rules: &Rules,
+) -> Result<Parsed<&'a str>, TokenProblem> {
+    split(token, rules, false)
+}
+
+fn split<'a>(
+    token: &'a str,
+    rules: &Rules,
+    access_token: bool,
+) -> Result<Parsed<&'a str>, TokenProblem> {
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature)) =
         (segments.next(), segments.next(), segments.next())
@@ -123,7 +140,12 @@ pub(crate) fn parse<'a>(token: &'a str, rules: &Rules) -> Result<Parsed<&'a str>
     if header.cty.as_deref().is_some_and(is_jwt_media_type) {
         return Err(TokenProblem::Nested);
     }
-    if rules.rfc9068 && !header.typ.as_deref().is_some_and(is_access_token_type) {
+    // Strict mode wants `at+jwt`; every mode refuses a type that names another kind of token.
+    let typ = header.typ.as_deref();
+    if access_token
+        && ((rules.rfc9068 && !typ.is_some_and(is_access_token_type))
+            || typ.is_some_and(is_other_token_type))
+    {
         return Err(TokenProblem::NotAnAccessToken);
     }
     // Strict base64url here, before any key is used: a payload that is not canonically

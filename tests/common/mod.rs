@@ -19,6 +19,7 @@
 //!   can observe, against a deadline.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port ([`RedisServer`]), for
 //!   the tests of the `redis` replay store.
+//! - [`wait`]: [`eventually`], a condition polled against a deadline.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]

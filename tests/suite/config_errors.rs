@@ -161,3 +161,41 @@ fn limits_are_checked() {
         [ConfigProblem::ZeroLimit("fetch_timeout")]
     );
 }
+
+/// Settings that would let the key set cache spin: a refetch cooldown or a lower TTL bound
+/// (which `Cache-Control: no-cache` selects) under one second would let a stream of unknown
+/// `kid`s, or an issuer, drive fetches without delay. One second is the
+/// least, and is accepted.
+#[test]
+fn durations_that_would_spin_are_refused() {
+    let base = Validator::builder()
+        .issuer("https://tenant.example.com/")
+        .audience(DEFAULT_AUDIENCE);
+    let too_short = |setting| ConfigProblem::DurationTooShort {
+        setting,
+        min: Duration::from_secs(1),
+    };
+    for short in [Duration::ZERO, Duration::from_millis(999)] {
+        assert_eq!(
+            problems(base.clone().refetch_cooldown(short)),
+            [too_short("refetch_cooldown")],
+            "{short:?}"
+        );
+        assert_eq!(
+            problems(
+                base.clone()
+                    .jwks_ttl_bounds(short, Duration::from_secs(3600))
+            ),
+            [too_short("jwks_ttl_bounds")],
+            "{short:?}"
+        );
+    }
+    let second = Duration::from_secs(1);
+    assert!(
+        base.refetch_cooldown(second)
+            .jwks_ttl(second)
+            .jwks_ttl_bounds(second, second)
+            .build()
+            .is_ok()
+    );
+}

@@ -284,10 +284,13 @@ async fn the_hook_applies_behind_an_optional_layer_and_with_several_issuers() {
     let a = TestIssuer::start().await;
     let b = TestIssuer::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    // The first validator's way of writing refusals is the one used.
+    // One builder with the hook, cloned per issuer: every refusal is written with it.
+    let shared = Validator::builder()
+        .audience(bearer_guard::testing::DEFAULT_AUDIENCE)
+        .error_body(hook(&calls));
     let validator = Validator::for_issuers([
-        a.validator().error_body(hook(&calls)).build().unwrap(),
-        b.validator().build().unwrap(),
+        shared.clone().issuer(a.issuer()).build().unwrap(),
+        shared.issuer(b.issuer()).build().unwrap(),
     ])
     .unwrap();
     let scoped = Router::new()

@@ -25,7 +25,7 @@ use common::oidc_provider::{
     ACCESS_TOKEN_TTL, API, CLIENT, OTHER_API, Provider, ProviderOptions, READ,
     SHORT_ACCESS_TOKEN_TTL, SHORT_CLIENT, ScratchDir, WRITE,
 };
-use common::{echo_claims, segment_json, send, send_token};
+use common::{echo_claims, eventually, segment_json, send, send_token};
 use http::StatusCode;
 use serde_json::json;
 
@@ -234,7 +234,7 @@ async fn oidc_provider_key_rotation_across_restarts() {
     let validator = Validator::builder()
         .issuer(provider.issuer.as_str())
         .audience(API)
-        .refetch_cooldown(Duration::ZERO)
+        .refetch_cooldown(Duration::from_secs(1))
         .build()
         .expect("valid configuration");
     let app = router(validator.clone());
@@ -288,9 +288,15 @@ async fn oidc_provider_key_rotation_across_restarts() {
     let fresh_token = provider.access_token(CLIENT, READ).await;
     assert_eq!(segment_json(&fresh_token, 0)["kid"], "gen2-2");
     let before = validator.key_stats();
-    send_token(&app, "/api/read", &fresh_token)
-        .await
-        .assert_ok();
+    // Accepted once the refetch cooldown (the shortest, 1 s) since the last fetch has passed.
+    let accepted = eventually(Duration::from_secs(5), async || {
+        send_token(&app, "/api/read", &fresh_token).await.status == StatusCode::OK
+    })
+    .await;
+    assert!(
+        accepted.is_some(),
+        "the new key set's token was never accepted"
+    );
     let after = validator.key_stats();
     assert_eq!(
         after.unknown_kid_refetches,

@@ -660,3 +660,101 @@ impl tracing::Subscriber for Recorder {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// Every request a loopback server received: method, `Authorization` and body.
+type Received = Arc<Mutex<Vec<(String, Option<String>, String)>>>;
+
+/// A loopback server that answers every request with `reply` and records it; its base URL.
+async fn recording_server(reply: axum::response::Response<axum::body::Body>) -> (String, Received) {
+    use axum::body::Bytes;
+    let received: Received = Arc::default();
+    let reply = Arc::new(Mutex::new(Some(reply)));
+    let record = Arc::clone(&received);
+    let app = axum::Router::new().fallback(
+        move |method: http::Method, headers: http::HeaderMap, body: Bytes| {
+            let record = Arc::clone(&record);
+            let reply = Arc::clone(&reply);
+            async move {
+                let authorization = headers
+                    .get(http::header::AUTHORIZATION)
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+                record.lock().unwrap().push((
+                    method.to_string(),
+                    authorization,
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                let template = reply.lock().unwrap();
+                let template = template.as_ref().unwrap();
+                let mut response = axum::response::Response::new(axum::body::Body::empty());
+                *response.status_mut() = template.status();
+                *response.headers_mut() = template.headers().clone();
+                response
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// With a custom HTTP client (reqwest's default policy follows up to 10 redirects, to any
+/// origin), an introspection endpoint answering with a redirect to another origin gets
+/// nothing secret there: after a 307 or 308 (which re-send the body) the other origin
+/// receives no request at all; after a 301, 302 or 303 at most a GET with neither body nor
+/// credentials. The token is refused as introspection unavailable (503), for both ways of
+/// sending the API's credentials.
+#[tokio::test]
+async fn a_redirect_to_another_origin_never_receives_the_token_or_the_secret() {
+    let (elsewhere, received) = recording_server(
+        axum::response::Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    for status in [307, 308, 301, 302, 303] {
+        for auth in [
+            IntrospectionAuth::ClientSecretBasic,
+            IntrospectionAuth::ClientSecretPost,
+        ] {
+            let (redirector, asked) = recording_server(
+                axum::response::Response::builder()
+                    .status(status)
+                    .header(http::header::LOCATION, format!("{elsewhere}/introspect"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            let fixture = introspecting(|builder| {
+                builder
+                    .introspection_endpoint(format!("{redirector}/introspect"))
+                    .introspection_auth(auth)
+                    .http_client(reqwest::Client::new())
+            })
+            .await;
+            let token = fixture.issuer.opaque_token().scope(SCOPE).issue();
+            fixture
+                .send(PRIVATE, &token)
+                .await
+                .assert_introspection_unavailable();
+            assert_eq!(asked.lock().unwrap().len(), 1, "{status} {auth:?}");
+            let leaked = received.lock().unwrap().drain(..).collect::<Vec<_>>();
+            if status == 307 || status == 308 {
+                assert!(
+                    leaked.is_empty(),
+                    "{status} {auth:?}: the other origin received {leaked:?}"
+                );
+            }
+            for (method, authorization, body) in leaked {
+                assert_eq!(method, "GET", "{status} {auth:?}");
+                assert_eq!(authorization, None, "{status} {auth:?}");
+                assert!(
+                    !body.contains(&token) && !body.contains(API_CLIENT.1) && body.is_empty(),
+                    "{status} {auth:?}: {body}"
+                );
+            }
+        }
+    }
+}

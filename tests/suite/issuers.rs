@@ -7,13 +7,19 @@
 
 use crate::common;
 
-use bearer_guard::testing::{SigningKey, TestIssuer};
-use bearer_guard::{Validator, config::ConfigProblem};
-use common::{PRIVATE, SCOPE, SCOPED, app, send, send_token};
-use http::StatusCode;
+use bearer_guard::dpop::{ClientCertificate, Dpop, Mtls};
+use bearer_guard::error::TokenProblem;
+use bearer_guard::testing::{DpopProof, SigningKey, TestIssuer, certificate_thumbprint};
+use bearer_guard::{
+    Algorithm, AuthError, ErrorBody, Validator, ValidatorBuilder, config::ConfigProblem,
+};
+use common::{PRIVATE, SCOPE, SCOPED, app, assert_no_echo, get_with, send, send_token};
+use http::{HeaderName, StatusCode, header};
 
 const AUDIENCE_A: &str = "https://a.api.example.com";
 const AUDIENCE_B: &str = "https://b.api.example.com";
+/// The API's public URL, for DPoP proofs' `htu`.
+const BASE: &str = "https://api.example.com";
 
 /// Issuers A and B (keys with distinct `kid`s), and one validator accepting both, each with
 /// its own audience.
@@ -288,25 +294,148 @@ async fn each_issuer_keeps_its_own_rules() {
     send_token(&app, PRIVATE, &access_token_a).await.assert_ok();
 }
 
+/// Refusals are written one way for the whole API: the same realm, `resource_metadata` and
+/// error body for every issuer, so settings that differ are a configuration error rather
+/// than the first validator's silently winning. Validators cloned from one builder share
+/// them (the error body hook included) and combine.
 #[tokio::test]
-async fn refusals_are_written_the_first_validators_way() {
+async fn unequal_refusal_settings_are_a_configuration_error() {
     let a = TestIssuer::start().await;
     let b = TestIssuer::start().await;
-    let first = a.validator().realm("realm-a").build().unwrap();
-    let second = b.validator().realm("realm-b").build().unwrap();
-    let app = app(Validator::for_issuers([first, second]).unwrap());
+    let unequal = |first: ValidatorBuilder, second: ValidatorBuilder| {
+        Validator::for_issuers([first.build().unwrap(), second.build().unwrap()])
+            .expect_err("unequal settings")
+            .problems()
+            .to_vec()
+    };
+    assert_eq!(
+        unequal(
+            a.validator().realm("realm-a"),
+            b.validator().realm("realm-b")
+        ),
+        [ConfigProblem::UnequalIssuerSetting("realm")]
+    );
+    assert_eq!(
+        unequal(a.validator().realm("realm-a"), b.validator()),
+        [ConfigProblem::UnequalIssuerSetting("realm")]
+    );
+    assert_eq!(
+        unequal(
+            a.validator()
+                .resource_metadata("https://api.example.com/.well-known/a"),
+            b.validator()
+                .resource_metadata("https://api.example.com/.well-known/b"),
+        ),
+        [ConfigProblem::UnequalIssuerSetting("resource_metadata")]
+    );
+    let hook = |_: &AuthError| ErrorBody::json(&serde_json::json!({"problem": "auth"}));
+    assert_eq!(
+        unequal(
+            a.validator().error_body(hook),
+            b.validator().error_body(hook)
+        ),
+        [ConfigProblem::UnequalIssuerSetting("error_body")]
+    );
+    assert_eq!(
+        unequal(
+            a.validator().dpop(Dpop::allowed().public_url(BASE)),
+            b.validator().dpop(
+                Dpop::allowed()
+                    .public_url(BASE)
+                    .algorithms([Algorithm::ES256])
+            ),
+        ),
+        [ConfigProblem::UnequalIssuerSetting("dpop algorithms")]
+    );
+
+    // One builder, cloned per issuer: the same realm and hook, written for every refusal.
+    let shared = Validator::builder()
+        .audience(bearer_guard::testing::DEFAULT_AUDIENCE)
+        .realm("api")
+        .error_body(hook);
+    let app = app(Validator::for_issuers([
+        shared.clone().issuer(a.issuer()).build().unwrap(),
+        shared.issuer(b.issuer()).build().unwrap(),
+    ])
+    .unwrap());
     for reply in [
         send(&app, PRIVATE, None).await,
         send_token(&app, PRIVATE, &b.token().expires_in_secs(-3600).sign()).await,
         send_token(&app, SCOPED, &b.token().sign()).await,
     ] {
         assert_ne!(reply.status, StatusCode::OK, "{reply:#?}");
+        assert_eq!(reply.param("realm").as_deref(), Some("api"), "{reply:#?}");
+        assert_eq!(reply.body["problem"], "auth", "{reply:#?}");
+    }
+}
+
+/// Each issuer keeps its own sender-constraint rules: B requires DPoP, A (in front of it or
+/// behind it) takes plain bearer tokens. B's plain bearer token is refused, A's is accepted,
+/// B's DPoP-bound token with a valid proof passes, and A, which checks no proofs, does not
+/// take the `DPoP` scheme.
+#[tokio::test]
+async fn each_issuer_keeps_its_own_dpop_settings() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let url = format!("{BASE}{PRIVATE}");
+    for b_first in [false, true] {
+        let for_a = a.validator().build().unwrap();
+        let for_b = b
+            .validator()
+            .dpop(Dpop::required().public_url(BASE))
+            .build()
+            .unwrap();
+        let validators = if b_first {
+            [for_b, for_a]
+        } else {
+            [for_a, for_b]
+        };
+        let app = app(Validator::for_issuers(validators).unwrap());
+
+        send_token(&app, PRIVATE, &a.token().sign())
+            .await
+            .assert_ok();
+        send_token(&app, PRIVATE, &b.token().sign())
+            .await
+            .assert_invalid_token_saying(&TokenProblem::SchemeNotAccepted.to_string());
+
+        let key = DpopProof::generate();
+        let bound_b = b.token().dpop_bound(&key.jkt()).sign();
+        let proof = key.proof("GET", &url, &bound_b);
+        let authorization = format!("DPoP {bound_b}");
+        let reply = dpop_request(&app, &authorization, &proof).await;
         assert_eq!(
-            reply.param("realm").as_deref(),
-            Some("realm-a"),
-            "{reply:#?}"
+            reply.status,
+            StatusCode::OK,
+            "b first: {b_first}: {reply:#?}"
+        );
+
+        let bound_a = a.token().dpop_bound(&key.jkt()).sign();
+        let proof = key.proof("GET", &url, &bound_a);
+        let authorization = format!("DPoP {bound_a}");
+        let reply = dpop_request(&app, &authorization, &proof).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+        assert_eq!(
+            reply.body["error_description"],
+            AuthError::InvalidToken(TokenProblem::SchemeNotAccepted).description()
         );
     }
+}
+
+/// `GET PRIVATE` with this `Authorization` and one `DPoP` proof; nothing echoed.
+async fn dpop_request(app: &axum::Router, authorization: &str, proof: &str) -> common::Reply {
+    let reply = get_with(
+        app,
+        PRIVATE,
+        &[
+            (header::AUTHORIZATION, authorization.as_bytes()),
+            (HeaderName::from_static("dpop"), proof.as_bytes()),
+        ],
+    )
+    .await;
+    assert_no_echo(authorization.as_bytes(), &reply);
+    assert_no_echo(proof.as_bytes(), &reply);
+    reply
 }
 
 #[tokio::test]
@@ -338,4 +467,70 @@ async fn duplicate_issuers_are_a_configuration_error() {
     let error = Validator::for_issuers([]).expect_err("an empty list");
     assert_eq!(error.problems(), [ConfigProblem::MissingIssuer]);
     assert_eq!(a.jwks_fetches() + b.jwks_fetches(), 0);
+}
+
+/// Each issuer keeps its own mTLS setting: A checks certificate bindings, B does not (in
+/// front of A or behind it). A's certificate-bound token passes with its certificate and is
+/// refused without it; B's is refused even with the certificate, since B checks none.
+#[tokio::test]
+async fn each_issuer_keeps_its_own_mtls_setting() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let certificate: Vec<u8> = [0x30, 0x82, 0x01, 0x00]
+        .into_iter()
+        .chain(0..=255)
+        .collect();
+    let thumbprint = certificate_thumbprint(&certificate);
+    for b_first in [true, false] {
+        let for_a = a.validator().mtls(Mtls::new()).build().unwrap();
+        let for_b = b.validator().build().unwrap();
+        let validators = if b_first {
+            [for_b, for_a]
+        } else {
+            [for_a, for_b]
+        };
+        let app = app(Validator::for_issuers(validators).unwrap());
+        let send = |token: String, with_certificate: bool| {
+            let mut request = http::Request::get(PRIVATE)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            if with_certificate {
+                request
+                    .extensions_mut()
+                    .insert(ClientCertificate(certificate.clone().into()));
+            }
+            let app = app.clone();
+            async move {
+                let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                    .await
+                    .unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&body).contains(&token),
+                    "the token was echoed"
+                );
+                let body: serde_json::Value =
+                    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                (status, body["error_description"].clone())
+            }
+        };
+        let bound_a = a.token().certificate_bound(&thumbprint).sign();
+        let bound_b = b.token().certificate_bound(&thumbprint).sign();
+        let (status, _) = send(bound_a.clone(), true).await;
+        assert_eq!(status, StatusCode::OK, "b first: {b_first}");
+        let (status, description) = send(bound_a, false).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "b first: {b_first}");
+        assert_eq!(
+            description,
+            "the token is bound to a client certificate and none was presented"
+        );
+        let (status, description) = send(bound_b, true).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "b first: {b_first}");
+        assert_eq!(
+            description,
+            "the token is bound to a client certificate this API does not check"
+        );
+    }
 }

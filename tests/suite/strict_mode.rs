@@ -177,3 +177,52 @@ async fn strict_mode_does_not_relax_anything_else() {
             .assert_invalid_token_saying(description);
     }
 }
+
+/// A JWT whose `typ` says it is another kind of token (a DPoP proof, an introspection
+/// response, a logout token, a security event, a client assertion...) is refused in the
+/// default mode too, even when its `aud` is this API: its issuer signed it for another
+/// purpose. Media types compare in any letter case, with or without `application/`; `at+jwt`,
+/// `JWT` and no `typ` keep working.
+#[tokio::test]
+async fn the_default_mode_refuses_jwts_of_other_types() {
+    let f = Fixture::start().await;
+    for typ in [
+        "dpop+jwt",
+        "token-introspection+jwt",
+        "logout+jwt",
+        "secevent+jwt",
+        "jwk-set+jwt",
+        "oauth-authz-req+jwt",
+        "entity-statement+jwt",
+        "trust-mark+jwt",
+        "kb+jwt",
+        "vc+jwt",
+        "dc+sd-jwt",
+        "DPoP+JWT",
+        "application/dpop+jwt",
+        "Application/Logout+JWT",
+    ] {
+        let token = access_token(&f).header("typ", typ).sign();
+        f.send(PRIVATE, &token)
+            .await
+            .assert_invalid_token_saying(NOT_AN_ACCESS_TOKEN);
+        let refused = f.validator.validate(&token).await.unwrap_err();
+        assert_eq!(
+            refused.description(),
+            NOT_AN_ACCESS_TOKEN,
+            "typ {typ:?} through Validator::validate"
+        );
+    }
+    for typ in [
+        "at+jwt",
+        "application/AT+JWT",
+        "JWT",
+        "jwt",
+        "application/jwt",
+    ] {
+        let token = access_token(&f).header("typ", typ).sign();
+        f.send(PRIVATE, &token).await.assert_ok();
+    }
+    let untyped = access_token(&f).without_header("typ").sign();
+    f.send(PRIVATE, &untyped).await.assert_ok();
+}
