@@ -10,11 +10,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bearer_guard::config::ConfigProblem;
+use bearer_guard::dpop::Dpop;
+use bearer_guard::error::{Claim, TokenProblem};
 use bearer_guard::introspection::IntrospectionAuth;
-use bearer_guard::testing::{Api, Endpoint, Fault, TestIssuer};
+use bearer_guard::testing::{Api, DpopProof, Endpoint, Fault, TestIssuer};
 use bearer_guard::{Validator, ValidatorBuilder};
-use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, send_token};
-use http::StatusCode;
+use common::{
+    Fixture, PRIVATE, Reply, SCOPE, SCOPED, app, assert_no_echo, get_with, parse_challenge,
+    send_token,
+};
+use http::{HeaderName, StatusCode};
 use serde_json::json;
 
 /// The API's own client credentials at the issuer.
@@ -429,6 +434,207 @@ async fn signed_responses_are_verified_with_the_issuers_key_set() {
         .send(PRIVATE, &next)
         .await
         .assert_introspection_unavailable();
+}
+
+/// Item 4: whichever member names the kind of token (RFC 7662's `token_type`, Keycloak's
+/// `typ`, ORY Hydra's `token_use`), an answer about a refresh or ID token is refused.
+#[tokio::test]
+async fn an_active_answer_about_a_refresh_or_id_token_is_refused_whatever_member_says_so() {
+    let fixture = introspecting(|builder| builder).await;
+    let issuer = &fixture.issuer;
+    let refused = [
+        ("typ", json!("Refresh")),
+        ("typ", json!("ID")),
+        ("typ", json!("Offline")),
+        ("typ", json!("Logout")),
+        ("typ", json!(["Bearer"])),
+        ("token_type", json!("id_token")),
+        (
+            "token_type",
+            json!("urn:ietf:params:oauth:token-type:refresh_token"),
+        ),
+        (
+            "token_type",
+            json!("urn:ietf:params:oauth:token-type:id_token"),
+        ),
+        ("token_use", json!("refresh_token")),
+        ("token_use", json!("id_token")),
+    ];
+    for (calls, (member, kind)) in (1..).zip(refused) {
+        let token = issuer.opaque_token().claim(member, kind.clone()).issue();
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_invalid_token_for(TokenProblem::NotAnAccessToken);
+        assert_eq!(issuer.introspection_requests(), calls, "{member}: {kind}");
+    }
+    // Keycloak's and Hydra's names of an access token pass.
+    for (member, kind) in [("typ", "Bearer"), ("token_use", "access_token")] {
+        let token = issuer.opaque_token().claim(member, kind).issue();
+        fixture.send(PRIVATE, &token).await.assert_ok();
+    }
+}
+
+/// Item 5: a signed (RFC 9701) answer is addressed to the API's own client id; one
+/// addressed to the API's token audience, or to another client, is not for this call.
+#[tokio::test]
+async fn a_signed_answer_not_addressed_to_the_apis_client_id_is_refused() {
+    let fixture = introspecting(|builder| builder).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    let token = issuer.opaque_token().issue();
+    for (calls, aud) in (1..).zip([
+        json!(bearer_guard::testing::DEFAULT_AUDIENCE),
+        json!("another-client"),
+        json!(["another-client"]),
+        json!(null),
+        json!(7),
+    ]) {
+        issuer.set_signed_introspection_envelope(Some(json!({ "aud": aud })));
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_introspection_unavailable();
+        assert_eq!(issuer.introspection_requests(), calls, "aud {aud}");
+    }
+    issuer.set_signed_introspection_envelope(Some(json!({ "aud": ["other", API_CLIENT.0] })));
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// Item 5: a signed answer's `iat` is fresh (made for this call): not older than a minute
+/// beyond the leeway, not in the future beyond it, and a number.
+#[tokio::test]
+async fn a_signed_answer_whose_iat_is_stale_future_or_missing_is_refused() {
+    let fixture = introspecting(|builder| builder.leeway(Duration::from_secs(10))).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    let token = issuer.opaque_token().issue();
+    let now = common::now();
+    for (calls, iat) in (1..).zip([
+        json!(now - 3600),
+        json!(now - 90),
+        json!(now + 60),
+        json!("recently"),
+        json!(null),
+    ]) {
+        issuer.set_signed_introspection_envelope(Some(json!({ "iat": iat })));
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_introspection_unavailable();
+        assert_eq!(issuer.introspection_requests(), calls, "iat {iat}");
+    }
+    // Within the bound: half a minute old.
+    issuer.set_signed_introspection_envelope(Some(json!({ "iat": now - 30 })));
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// Item 5: once the issuer advertises signed answers, a plain JSON answer (which anyone on
+/// the path could write) is refused: no downgrade.
+#[tokio::test]
+async fn a_plain_answer_where_a_signed_one_was_asked_for_is_refused() {
+    let fixture = introspecting(|builder| builder).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    issuer.set_introspection_downgrade(true);
+    let token = issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_introspection_unavailable();
+    assert_eq!(issuer.introspection_requests(), 1);
+    assert_eq!(fixture.validator.introspection_stats().failures, 1);
+    issuer.set_introspection_downgrade(false);
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// The public URL DPoP proofs are made for.
+const DPOP_BASE: &str = "https://api.example.com";
+
+/// `GET PRIVATE` with `Authorization: {scheme} {token}` and these DPoP proofs.
+async fn send_dpop(fixture: &Fixture, scheme: &str, token: &str, proofs: &[&str]) -> Reply {
+    let authorization = format!("{scheme} {token}");
+    let mut headers: Vec<(HeaderName, &[u8])> =
+        vec![(http::header::AUTHORIZATION, authorization.as_bytes())];
+    for proof in proofs {
+        headers.push((HeaderName::from_static("dpop"), proof.as_bytes()));
+    }
+    let reply = get_with(&fixture.app, PRIVATE, &headers).await;
+    assert_no_echo(authorization.as_bytes(), &reply);
+    reply
+}
+
+/// The `error` of the `DPoP` challenge of a refusal.
+fn dpop_error(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|value| parse_challenge(value.to_str().unwrap()))
+        .find(|(scheme, _)| scheme == "DPoP")
+        .and_then(|(_, params)| params.into_iter().find(|(name, _)| name == "error"))
+        .map(|(_, value)| value)
+}
+
+/// Item 7: RFC 9449 §6.2: an introspection answer `token_type: DPoP` with `cnf.jkt` is a
+/// DPoP-bound opaque token: accepted with a proof of that key, like a bound JWT, and
+/// refused as a bearer token, with a replayed proof or a proof of another key; `DPoP`
+/// without `cnf.jkt` binds to nothing and is refused.
+#[tokio::test]
+async fn a_dpop_bound_opaque_token_passes_with_a_proof_of_its_key_only() {
+    let fixture =
+        introspecting(|builder| builder.dpop(Dpop::allowed().public_url(DPOP_BASE))).await;
+    let issuer = &fixture.issuer;
+    let key = DpopProof::generate();
+    let token = issuer
+        .opaque_token()
+        .claim("token_type", "DPoP")
+        .claim("cnf", json!({ "jkt": key.jkt() }))
+        .issue();
+    let url = format!("{DPOP_BASE}{PRIVATE}");
+    let proof = key.proof("GET", &url, &token);
+    let body = send_dpop(&fixture, "DPoP", &token, &[&proof])
+        .await
+        .assert_ok()
+        .clone();
+    assert_eq!(body["all"]["cnf"]["jkt"], key.jkt());
+    // The same proof again: a replay.
+    let replay = send_dpop(&fixture, "DPoP", &token, &[&proof]).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{replay:#?}");
+    assert_eq!(dpop_error(&replay).as_deref(), Some("invalid_dpop_proof"));
+    // A fresh proof passes (from the result cache: one call in all).
+    let fresh = key.proof("GET", &url, &token);
+    send_dpop(&fixture, "DPoP", &token, &[&fresh])
+        .await
+        .assert_ok();
+    assert_eq!(issuer.introspection_requests(), 1);
+    // As a bearer token: the downgrade of RFC 9449 §7.2.
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_invalid_token_for(TokenProblem::DpopBound);
+    // A proof of another key.
+    let other = DpopProof::generate();
+    let stranger = other.proof("GET", &url, &token);
+    let reply = send_dpop(&fixture, "DPoP", &token, &[&stranger]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    assert_eq!(dpop_error(&reply).as_deref(), Some("invalid_dpop_proof"));
+
+    // `DPoP` without `cnf.jkt`: refused, whatever the scheme.
+    for cnf in [None, Some(json!({})), Some(json!({ "jkt": 7 }))] {
+        let mut unbound = issuer.opaque_token().claim("token_type", "DPoP");
+        if let Some(cnf) = cnf {
+            unbound = unbound.claim("cnf", cnf);
+        }
+        let unbound = unbound.issue();
+        fixture
+            .send(PRIVATE, &unbound)
+            .await
+            .assert_invalid_token_for(TokenProblem::MissingClaim(Claim::Confirmation));
+        let proof = key.proof("GET", &url, &unbound);
+        let reply = send_dpop(&fixture, "DPoP", &unbound, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    }
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::response::{self, JWT_MEDIA_TYPE, ResponseKeys, Unreadable};
 use crate::jwks::{Counters, Fetcher, KeyFetchError};
 use crate::transport::{is_json, send_bounded};
-use crate::validate::Rules;
+use crate::validate::{Rules, unix_now};
 
 /// How the API authenticates to the introspection endpoint with its own client credentials
 /// (RFC 6749 §2.3.1).
@@ -95,7 +95,7 @@ impl Client {
         let (url, signed) = self.endpoint().await.map_err(CallFailed::Endpoint)?;
         let (http, limits) = self.fetcher.client();
         let accept = if signed {
-            "application/token-introspection+jwt, application/json;q=0.5"
+            JWT_MEDIA_TYPE
         } else {
             "application/json"
         };
@@ -134,7 +134,10 @@ impl Client {
             })?;
         let body = answer.body.unwrap_or_default();
         if answer.media_type == JWT_MEDIA_TYPE {
-            response::unwrap_jwt(&body, &self.keys, &self.rules, client_id).await
+            response::unwrap_jwt(&body, &self.keys, &self.rules, client_id, unix_now()).await
+        } else if signed {
+            // Asked for a signed answer, got a plain one: no downgrade (RFC 9701 §5).
+            Err(Unreadable::Unsigned)
         } else {
             response::parse_json(&body)
         }
