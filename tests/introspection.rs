@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use bearer_guard::config::ConfigProblem;
 use bearer_guard::dpop::Dpop;
 use bearer_guard::error::{Claim, TokenProblem};
-use bearer_guard::introspection::IntrospectionAuth;
+use bearer_guard::introspection::{
+    Alphabet, IntrospectionAuth, IntrospectionStats, OpaqueTokenShape,
+};
 use bearer_guard::testing::{Api, DpopProof, Endpoint, Fault, TestIssuer};
 use bearer_guard::{Validator, ValidatorBuilder};
 use common::{
@@ -654,6 +656,189 @@ async fn several_issuers_send_opaque_tokens_to_the_one_that_introspects() {
         .assert_ok();
 }
 
+/// Item 9: with a token shape, tokens of no configured shape hold at most 64 of the 256
+/// introspection slots: the 65th junk token in flight gets a 503 at once, without a call,
+/// counted as junk, while a new token of the shape still gets its call and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_holds_at_most_its_share_of_the_introspection_calls() {
+    let shape = OpaqueTokenShape::new()
+        .length(44, 44)
+        .alphabet(Alphabet::BASE64URL);
+    let fixture = introspecting(|builder| builder.introspection_token_shape(shape)).await;
+    // Discovery first (the delay applies to every endpoint of the issuer).
+    fixture
+        .send(PRIVATE, "warm-up")
+        .await
+        .assert_invalid_token();
+    let before = fixture.issuer.introspection_requests();
+    fixture.issuer.set_delay(Duration::from_secs(1));
+    let held: Vec<_> = (0..64)
+        .map(|n| {
+            let app = fixture.app.clone();
+            tokio::spawn(async move { send_token(&app, PRIVATE, &format!("junk-{n}")).await })
+        })
+        .collect();
+    let all_in_flight = eventually(Duration::from_secs(5), async || {
+        fixture.issuer.introspection_requests() - before == 64
+    })
+    .await;
+    assert!(all_in_flight, "64 junk calls in flight");
+    fixture
+        .send(PRIVATE, "junk-64")
+        .await
+        .assert_introspection_unavailable();
+    assert_eq!(fixture.validator.introspection_stats().junk_refused, 1);
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(fixture.issuer.introspection_requests() - before, 65);
+    for junk in held {
+        junk.await.expect("the junk request").assert_invalid_token();
+    }
+    let stats = fixture.validator.introspection_stats();
+    assert_eq!((stats.junk_refused, stats.failures), (1, 0), "{stats:?}");
+}
+
+/// What the well-behaved client of [`junk_flood`] saw.
+struct FloodOutcome {
+    sent: usize,
+    passed: usize,
+    /// Latencies of its requests, sorted.
+    latencies: Vec<Duration>,
+    /// Junk requests sent, and how many of them got a 503.
+    junk_sent: usize,
+    junk_unavailable: usize,
+}
+
+impl FloodOutcome {
+    fn percentile(&self, percent: usize) -> Duration {
+        let index = (self.latencies.len() * percent / 100).min(self.latencies.len() - 1);
+        self.latencies[index]
+    }
+}
+
+/// Item 9's load test: an abusive client floods random opaque tokens at full speed (400
+/// requests in flight, each a new string) at an issuer whose introspection endpoint takes
+/// 200 ms, while a well-behaved client sends new, valid opaque tokens of the issuer's shape
+/// (two tasks, for 3 s, once the flood has filled the junk's share of the slots). Loopback
+/// only; bounded in time and in requests in flight.
+async fn junk_flood(
+    configure: impl FnOnce(ValidatorBuilder) -> ValidatorBuilder,
+) -> (FloodOutcome, IntrospectionStats) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ABUSERS: usize = 400;
+    const GOOD_TASKS: usize = 2;
+    let fixture = introspecting(configure).await;
+    let good = fixture.issuer.opaque_token().scope(SCOPE);
+    // Discovery first (the delay applies to every endpoint of the issuer).
+    fixture
+        .send(PRIVATE, &good.clone().issue())
+        .await
+        .assert_ok();
+    fixture.issuer.set_delay(Duration::from_millis(200));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let junk_sent = Arc::new(AtomicUsize::new(0));
+    let junk_unavailable = Arc::new(AtomicUsize::new(0));
+    let abusers: Vec<_> = (0..ABUSERS)
+        .map(|task| {
+            let (app, stop) = (fixture.app.clone(), Arc::clone(&stop));
+            let (sent, unavailable) = (Arc::clone(&junk_sent), Arc::clone(&junk_unavailable));
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let junk = format!("junk{task:04}x{n:012}");
+                    let reply = send_token(&app, PRIVATE, &junk).await;
+                    assert_ne!(reply.status, StatusCode::OK, "junk accepted");
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+                        unavailable.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let flooding = eventually(Duration::from_secs(10), async || {
+        junk_unavailable.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    assert!(flooding, "the flood fills the slots it may take");
+
+    let until = Instant::now() + Duration::from_secs(3);
+    let clients: Vec<_> = (0..GOOD_TASKS)
+        .map(|_| {
+            let (app, good) = (fixture.app.clone(), good.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while Instant::now() < until {
+                    let token = good.clone().issue();
+                    let started = Instant::now();
+                    let reply = send_token(&app, SCOPED, &token).await;
+                    seen.push((reply.status, started.elapsed()));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for client in clients {
+        seen.extend(client.await.expect("the client task"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for abuser in abusers {
+        abuser.await.expect("the abusive task");
+    }
+    let mut latencies: Vec<Duration> = seen.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort();
+    let outcome = FloodOutcome {
+        sent: seen.len(),
+        passed: seen
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .count(),
+        latencies,
+        junk_sent: junk_sent.load(Ordering::Relaxed),
+        junk_unavailable: junk_unavailable.load(Ordering::Relaxed),
+    };
+    (outcome, fixture.validator.introspection_stats())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_tokens_of_the_issuers_shape_keep_passing_through_a_flood_of_junk() {
+    // The test issuer's opaque tokens: 44 base64url characters. The junk is shorter.
+    let shape = OpaqueTokenShape::new()
+        .length(44, 44)
+        .alphabet(Alphabet::BASE64URL);
+    let (outcome, stats) = junk_flood(|builder| builder.introspection_token_shape(shape)).await;
+    println!(
+        "well-behaved: {}/{} passed, latency p50 {:?} p99 {:?} max {:?}; junk: {} sent, {} got 503",
+        outcome.passed,
+        outcome.sent,
+        outcome.percentile(50),
+        outcome.percentile(99),
+        outcome.latencies.last().copied().unwrap_or_default(),
+        outcome.junk_sent,
+        outcome.junk_unavailable,
+    );
+    assert!(
+        outcome.sent >= 10,
+        "the well-behaved client ran: {}",
+        outcome.sent
+    );
+    assert_eq!(
+        outcome.passed, outcome.sent,
+        "every well-behaved request passed"
+    );
+    assert!(outcome.percentile(99) < Duration::from_secs(2));
+    // Every junk 503 was the junk's share being full, counted as such; no call failed.
+    assert_eq!(
+        stats.junk_refused, outcome.junk_unavailable as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats.failures, 0, "{stats:?}");
+}
+
 #[test]
 fn introspection_settings_are_checked_at_build() {
     let base = || {
@@ -688,6 +873,32 @@ fn introspection_settings_are_checked_at_build() {
             setting: "introspection_cache_ttl",
             max: Duration::from_secs(3600)
         }]
+    );
+    let shape = OpaqueTokenShape::new;
+    assert_eq!(
+        problems(
+            base()
+                .introspection("api", "s")
+                .introspection_token_shape(shape().length(44, 44))
+                .introspection_token_shape(shape().length(9, 8))
+                .introspection_token_shape(shape().prefix(""))
+                .introspection_token_shape(shape())
+                .introspection_token_shape(shape().alphabet(Alphabet::of("")))
+        ),
+        [
+            ConfigProblem::TokenShape("its minimum length exceeds its maximum"),
+            ConfigProblem::TokenShape("its prefix is empty"),
+            ConfigProblem::TokenShape(
+                "it constrains nothing (give a prefix, a length or an alphabet)"
+            ),
+            ConfigProblem::TokenShape("its alphabet is empty"),
+        ]
+    );
+    assert_eq!(
+        problems(base().introspection_token_shape(shape().prefix("at_"))),
+        [ConfigProblem::TokenShape(
+            "a token shape is set but introspection is not configured"
+        )]
     );
     let built = base()
         .introspection("api", "secret")

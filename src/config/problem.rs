@@ -94,6 +94,10 @@ pub enum ConfigProblem {
     /// The introspection client id is empty.
     #[error("the introspection client id is empty")]
     EmptyIntrospectionClient,
+    /// An [`OpaqueTokenShape`](crate::introspection::OpaqueTokenShape) that cannot be
+    /// meant as given, or one given without introspection.
+    #[error("an introspection token shape is unsound: {0}")]
+    TokenShape(&'static str),
     /// The leeway exceeds [`MAX_LEEWAY`].
     #[error("a leeway of {0:?} is larger than the {MAX_LEEWAY:?} allowed")]
     LeewayTooLarge(Duration),
