@@ -15,7 +15,9 @@ use bearer_guard::error::{Claim, TokenProblem};
 use bearer_guard::introspection::{
     Alphabet, IntrospectionAuth, IntrospectionStats, OpaqueTokenShape,
 };
-use bearer_guard::testing::{Api, DpopProof, Endpoint, Fault, TestIssuer};
+use bearer_guard::testing::{
+    AnswerRules, Api, DpopProof, Endpoint, Fault, SigningKey, TestIssuer, read_introspection_answer,
+};
 use bearer_guard::{Validator, ValidatorBuilder};
 use common::{
     Fixture, PRIVATE, Reply, SCOPE, SCOPED, app, assert_no_echo, get_with, parse_challenge,
@@ -548,6 +550,51 @@ async fn a_plain_answer_where_a_signed_one_was_asked_for_is_refused() {
     assert_eq!(fixture.validator.introspection_stats().failures, 1);
     issuer.set_introspection_downgrade(false);
     fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// Found by the `introspection_answer` fuzzer: the answer inside a signed answer repeated a
+/// member name (`"active":"true", ..., "active":true`) and was read as its last value,
+/// where a plain answer with a repeated name is unreadable. Both are now.
+#[test]
+fn a_signed_answer_repeating_a_member_name_inside_is_unreadable() {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let key = SigningKey::generate("key-1");
+    let now = common::now();
+    let rules = AnswerRules {
+        issuer: "https://issuer.example/".into(),
+        audience: "https://api.example.com".into(),
+        client_id: API_CLIENT.0.into(),
+        key_set: json!({ "keys": [key.jwk()] }),
+        now,
+        asked_signed: true,
+    };
+    let sign = |inner: &str| {
+        let header = b64(br#"{"alg":"RS256","kid":"key-1","typ":"token-introspection+jwt"}"#);
+        let payload = format!(
+            r#"{{"iss":"https://issuer.example/","aud":"{}","iat":{now},"token_introspection":{inner}}}"#,
+            API_CLIENT.0
+        );
+        let input = format!("{header}.{}", b64(payload.as_bytes()));
+        let signature = key.sign(bearer_guard::Algorithm::RS256, input.as_bytes());
+        format!("{input}.{}", b64(&signature))
+    };
+    let answer = r#""aud":"https://api.example.com","exp":4102444800,"token_type":"Bearer""#;
+    let once = sign(&format!(r#"{{"active":true,{answer}}}"#));
+    assert!(matches!(
+        read_introspection_answer(&rules, once.as_bytes(), true),
+        Ok(Ok(_))
+    ));
+    let twice = sign(&format!(r#"{{"active":"true",{answer},"active":true}}"#));
+    let outcome = read_introspection_answer(&rules, twice.as_bytes(), true);
+    assert!(outcome.is_err(), "{outcome:?}");
+    // The same answer unsigned, for comparison.
+    let plain = format!(r#"{{"active":"true",{answer},"active":true}}"#);
+    let rules = AnswerRules {
+        asked_signed: false,
+        ..rules
+    };
+    assert!(read_introspection_answer(&rules, plain.as_bytes(), false).is_err());
 }
 
 /// The public URL DPoP proofs are made for.

@@ -24,13 +24,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{SigningKey, TokenBuilder, verify_signature};
-use bearer_guard::{BearerLayer, layer::BearerService, Validator};
+use bearer_guard::{BearerLayer, Validator, layer::BearerService};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 use tower::{Layer, ServiceExt};
 
+pub mod introspection_answer;
 pub mod runner;
 
 /// The issuer of the secret-mode validator.
@@ -697,6 +698,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         .into_iter()
         .map(String::into_bytes)
         .collect(),
+        "introspection_answer" => introspection_answer::seeds(),
         _ => {
             let mut seeds = Vec::new();
             seeds.push([b"\x00".as_slice(), t.as_bytes()].concat());

@@ -133,14 +133,18 @@ impl Client {
                 }
             })?;
         let body = answer.body.unwrap_or_default();
-        if answer.media_type == JWT_MEDIA_TYPE {
-            response::unwrap_jwt(&body, &self.keys, &self.rules, client_id, unix_now()).await
-        } else if signed {
-            // Asked for a signed answer, got a plain one: no downgrade (RFC 9701 §5).
-            Err(Unreadable::Unsigned)
-        } else {
-            response::parse_json(&body)
-        }
+        let signed_media = answer.media_type == JWT_MEDIA_TYPE;
+        let (keys, rules) = (&self.keys, &self.rules);
+        response::read(
+            &body,
+            signed_media,
+            signed,
+            keys,
+            rules,
+            client_id,
+            unix_now(),
+        )
+        .await
         .map_err(CallFailed::Unreadable)
     }
 

@@ -308,6 +308,34 @@ impl Drop for Slot {
     }
 }
 
+/// One answer of the endpoint read and decided as a call's is, at `now`: `Err` when it
+/// cannot be read (the request would get a 503), else the verdict on the token. For the
+/// test kit's fuzzing entry point; `keys` must not need a fetch.
+#[cfg(feature = "test-util")]
+pub(crate) fn decide_answer(
+    body: &[u8],
+    (signed_media, asked_signed): (bool, bool),
+    keys: &ResponseKeys,
+    rules: &crate::validate::Rules,
+    client_id: &str,
+    now: i64,
+) -> Result<Result<VerifiedClaims, TokenProblem>, String> {
+    let object = response::read(
+        body,
+        signed_media,
+        asked_signed,
+        keys,
+        rules,
+        client_id,
+        now,
+    )
+    .now_or_never()
+    .ok_or("the answer needs a key set fetch")?
+    .map_err(|unreadable| unreadable.to_string())?;
+    let verdict = response::decide(object, rules, now).map_err(|e| e.to_string())?;
+    Ok(verdict.at(now, rules.leeway_secs))
+}
+
 /// Whether `token` is a compact JWS (three base64url segments, the first a JSON object):
 /// in mixed mode, those are validated locally and everything else is introspected.
 pub(crate) fn is_compact_jws(token: &str) -> bool {

@@ -63,18 +63,20 @@ impl ResponseKeys {
 }
 
 /// The members that name the kind of token, and the names of an access token in each
-/// (`DPoP`, in `token_type` and `typ`, is decided apart). Anything else (a refresh or ID
-/// token, a name this crate does not know, a value that is not a string) is refused.
+/// (`DPoP`, a token type, is one in `token_type` and Keycloak's `typ`, not in Hydra's
+/// `token_use`). Anything else (a refresh or ID token, a name this crate does not know, a
+/// value that is not a string) is refused.
 const TOKEN_KINDS: &[(&str, &[&str])] = &[
     (
         "token_type",
         &[
             "bearer",
+            "dpop",
             "access_token",
             "urn:ietf:params:oauth:token-type:access_token",
         ],
     ),
-    ("typ", &["bearer"]),
+    ("typ", &["bearer", "dpop"]),
     ("token_use", &["access_token"]),
 ];
 
@@ -87,8 +89,30 @@ fn bound_to_a_key(response: &Map<String, Value>) -> bool {
         .is_some_and(|jkt| !jkt.is_empty())
 }
 
+/// The response object of an answer: unwrapped from a signed answer (`signed_media`: it came
+/// as [`JWT_MEDIA_TYPE`]); from a plain one only when no signed answer was asked for
+/// (`asked_signed`), since a plain answer where a signed one was asked for could have been
+/// written by anyone on the path (RFC 9701 §5: no downgrade).
+pub(crate) async fn read(
+    body: &[u8],
+    signed_media: bool,
+    asked_signed: bool,
+    keys: &ResponseKeys,
+    rules: &Rules,
+    client_id: &str,
+    now: i64,
+) -> Result<Map<String, Value>, Unreadable> {
+    if signed_media {
+        unwrap_jwt(body, keys, rules, client_id, now).await
+    } else if asked_signed {
+        Err(Unreadable::Unsigned)
+    } else {
+        parse_json(body)
+    }
+}
+
 /// The JSON object of a plain response.
-pub(crate) fn parse_json(body: &[u8]) -> Result<Map<String, Value>, Unreadable> {
+fn parse_json(body: &[u8]) -> Result<Map<String, Value>, Unreadable> {
     serde_json::from_slice::<UniqueKeyObject>(body)
         .map(|UniqueKeyObject(object)| object)
         .map_err(|_| Unreadable::NotAnObject)
@@ -100,7 +124,7 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Map<String, Value>, Unreadable> 
 /// answer to the caller, and an answer addressed to another resource server, or to the
 /// API's token audience, may have been made for someone else) and its `iat` (within the
 /// leeway of `now`, and at most [`MAX_SIGNED_ANSWER_AGE_SECS`] old) are checked.
-pub(crate) async fn unwrap_jwt(
+async fn unwrap_jwt(
     body: &[u8],
     keys: &ResponseKeys,
     rules: &Rules,
@@ -138,7 +162,7 @@ pub(crate) async fn unwrap_jwt(
             }
         }
     }
-    let UniqueKeyObject(mut claims) =
+    let UniqueKeyObject(claims) =
         serde_json::from_slice(parsed.payload()).map_err(|_| Unreadable::BadSignature)?;
     let issuer_ok = claims.get("iss").and_then(Value::as_str) == Some(rules.issuer.as_str());
     let audience_ok = match claims.get("aud") {
@@ -157,10 +181,21 @@ pub(crate) async fn unwrap_jwt(
     if !(issuer_ok && audience_ok && iat_ok) {
         return Err(Unreadable::WrongClaims);
     }
-    match claims.remove("token_introspection") {
-        Some(Value::Object(response)) => Ok(response),
-        _ => Err(Unreadable::NotAnObject),
-    }
+    // Read again for the answer inside, with unique names as a plain answer's: the envelope's
+    // map would keep the last of a repeated name ("which one did you check?").
+    serde_json::from_slice::<Signed>(parsed.payload())
+        .map(
+            |Signed {
+                 token_introspection,
+             }| token_introspection.0,
+        )
+        .map_err(|_| Unreadable::NotAnObject)
+}
+
+/// The member of a signed answer that carries the answer.
+#[derive(serde::Deserialize)]
+struct Signed {
+    token_introspection: UniqueKeyObject,
 }
 
 /// Decides a response object: accepted only when `active` is `true`, every member that
@@ -184,8 +219,9 @@ pub(crate) fn decide(
     for (member, names) in TOKEN_KINDS {
         match response.get(*member) {
             None => {}
-            Some(Value::String(kind)) if kind.eq_ignore_ascii_case("dpop") => dpop = true,
-            Some(Value::String(kind)) if names.iter().any(|n| kind.eq_ignore_ascii_case(n)) => {}
+            Some(Value::String(kind)) if names.iter().any(|n| kind.eq_ignore_ascii_case(n)) => {
+                dpop |= kind.eq_ignore_ascii_case("dpop");
+            }
             Some(_) => return Ok(Verdict::Refused(TokenProblem::NotAnAccessToken)),
         }
     }
@@ -300,6 +336,12 @@ mod tests {
             decided(json!({"token_type": "DPoP", "cnf": {"jkt": "abc"}})),
             Ok(Verdict::Active { .. })
         ));
+        // Found by the fuzzer: `DPoP` names a token type, not a use (ORY Hydra's `token_use`
+        // says access or refresh token), so there it names nothing this crate knows.
+        assert_eq!(
+            problem(json!({"token_use": "DPoP", "cnf": {"jkt": "abc"}})),
+            Some(TokenProblem::NotAnAccessToken)
+        );
         for kind in ["refresh_token", "N_A"] {
             assert_eq!(
                 problem(json!({ "token_type": kind })),
