@@ -6,10 +6,10 @@
 //! call per token in flight, run in its own task so that a cancelled request cannot cancel
 //! it). Every failure to get an answer is a 503: a token is never accepted without one.
 //!
-//! Every distinct token not in the cache costs a call, so calls in flight are bounded
-//! ([`MAX_IN_FLIGHT`]); when the API describes its issuer's tokens ([`OpaqueTokenShape`]),
-//! tokens of no configured shape may hold only [`UNSHAPED_SHARE`] of those slots, and the
-//! rest is kept for tokens of a configured shape.
+//! Every distinct token not in the cache costs a call, so calls in flight are bounded (256
+//! per issuer); when the API describes its issuer's tokens ([`OpaqueTokenShape`]), tokens
+//! of no configured shape may hold only 64 of those slots, and the rest is kept for tokens
+//! of a configured shape.
 
 mod cache;
 mod client;
