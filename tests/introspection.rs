@@ -420,7 +420,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
 
 #[tokio::test]
 async fn signed_responses_are_verified_with_the_issuers_key_set() {
-    let fixture = introspecting(|builder| builder).await;
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
     fixture.issuer.set_signed_introspection(true);
     let token = fixture.issuer.opaque_token().scope(SCOPE).issue();
     fixture.send(SCOPED, &token).await.assert_ok();
@@ -483,7 +483,7 @@ async fn an_active_answer_about_a_refresh_or_id_token_is_refused_whatever_member
 /// addressed to the API's token audience, or to another client, is not for this call.
 #[tokio::test]
 async fn a_signed_answer_not_addressed_to_the_apis_client_id_is_refused() {
-    let fixture = introspecting(|builder| builder).await;
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
     let issuer = &fixture.issuer;
     issuer.set_signed_introspection(true);
     let token = issuer.opaque_token().issue();
@@ -509,7 +509,12 @@ async fn a_signed_answer_not_addressed_to_the_apis_client_id_is_refused() {
 /// beyond the leeway, not in the future beyond it, and a number.
 #[tokio::test]
 async fn a_signed_answer_whose_iat_is_stale_future_or_missing_is_refused() {
-    let fixture = introspecting(|builder| builder.leeway(Duration::from_secs(10))).await;
+    let fixture = introspecting(|builder| {
+        builder
+            .introspection_signed_answers()
+            .leeway(Duration::from_secs(10))
+    })
+    .await;
     let issuer = &fixture.issuer;
     issuer.set_signed_introspection(true);
     let token = issuer.opaque_token().issue();
@@ -533,11 +538,11 @@ async fn a_signed_answer_whose_iat_is_stale_future_or_missing_is_refused() {
     fixture.send(PRIVATE, &token).await.assert_ok();
 }
 
-/// Item 5: once the issuer advertises signed answers, a plain JSON answer (which anyone on
-/// the path could write) is refused: no downgrade.
+/// Item 5: once the API asks for signed answers, a plain JSON answer (which anyone on the
+/// path could write) is refused: no downgrade.
 #[tokio::test]
 async fn a_plain_answer_where_a_signed_one_was_asked_for_is_refused() {
-    let fixture = introspecting(|builder| builder).await;
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
     let issuer = &fixture.issuer;
     issuer.set_signed_introspection(true);
     issuer.set_introspection_downgrade(true);
@@ -595,6 +600,34 @@ fn a_signed_answer_repeating_a_member_name_inside_is_unreadable() {
         ..rules
     };
     assert!(read_introspection_answer(&rules, plain.as_bytes(), false).is_err());
+}
+
+/// An issuer may advertise signed answers and still answer a client plain JSON (as
+/// oidc-provider does for a client without `introspection_signed_response_alg`): an API that
+/// did not ask for signed answers is served by plain ones.
+#[tokio::test]
+async fn plain_answers_serve_an_api_that_did_not_ask_for_signed_ones() {
+    let fixture = introspecting(|builder| builder).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    issuer.set_introspection_downgrade(true);
+    let token = issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(issuer.introspection_requests(), 1);
+}
+
+/// Asked for, signed answers are required: an issuer that answers plain JSON to every client
+/// gets the request a 503, never an acceptance.
+#[tokio::test]
+async fn signed_answers_asked_for_are_required_even_from_an_issuer_that_never_signs() {
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_introspection_unavailable();
+    fixture.issuer.set_signed_introspection(true);
+    fixture.send(PRIVATE, &token).await.assert_ok();
 }
 
 /// The public URL DPoP proofs are made for.
@@ -920,6 +953,15 @@ fn introspection_settings_are_checked_at_build() {
             setting: "introspection_cache_ttl",
             max: Duration::from_secs(3600)
         }]
+    );
+    assert_eq!(
+        problems(
+            base()
+                .hs256_secret("a-shared-secret-of-at-least-32-bytes!")
+                .introspection("api", "s")
+                .introspection_signed_answers()
+        ),
+        [ConfigProblem::SignedIntrospectionWithoutKeys]
     );
     let shape = OpaqueTokenShape::new;
     assert_eq!(

@@ -30,6 +30,7 @@ pub(super) struct IntrospectionConfig {
     negative_ttl: Duration,
     mixed_mode: bool,
     shapes: Vec<OpaqueTokenShape>,
+    signed_answers: bool,
 }
 
 impl Default for IntrospectionConfig {
@@ -42,6 +43,7 @@ impl Default for IntrospectionConfig {
             negative_ttl: Duration::from_secs(5),
             mixed_mode: false,
             shapes: Vec::new(),
+            signed_answers: false,
         }
     }
 }
@@ -106,6 +108,22 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Asks the introspection endpoint for signed answers only (RFC 9701,
+    /// `Accept: application/token-introspection+jwt`) and requires them: a plain JSON
+    /// answer, which anyone on the path could have written, is then refused (503, no
+    /// downgrade). A signed answer is verified with the issuer's key set (or static keys):
+    /// `typ`, `iss`, `aud` (the API's own introspection client id), a fresh `iat`. Register
+    /// the API's client for signed answers at the issuer first (e.g. oidc-provider's
+    /// `introspection_signed_response_alg`). Needs public keys: with a shared secret it is
+    /// [`ConfigProblem::SignedIntrospectionWithoutKeys`].
+    ///
+    /// Without it, the API asks for plain JSON; a signed answer that comes anyway is
+    /// verified all the same.
+    pub fn introspection_signed_answers(mut self) -> Self {
+        self.introspection.signed_answers = true;
+        self
+    }
+
     /// What the issuer's opaque access tokens look like (call it once per format the issuer
     /// issues): a cheap check made before any introspection call.
     ///
@@ -164,6 +182,9 @@ impl ValidatorBuilder {
             }
             _ => {}
         }
+        if config.signed_answers && matches!(self.key_source, super::KeySource::Secret(_)) {
+            problems.push(ConfigProblem::SignedIntrospectionWithoutKeys);
+        }
         if config.credentials.is_none() && !config.shapes.is_empty() {
             problems.push(ConfigProblem::TokenShape(
                 "a token shape is set but introspection is not configured",
@@ -210,6 +231,7 @@ impl ValidatorBuilder {
             counters,
             keys,
             rules: rules.clone(),
+            signed_answers: config.signed_answers,
         };
         let times = CacheTimes {
             max_ttl: config.cache_ttl,

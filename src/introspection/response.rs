@@ -55,13 +55,6 @@ pub(crate) enum ResponseKeys {
     Static(Arc<KeySet>),
 }
 
-impl ResponseKeys {
-    /// Whether signed responses can be verified.
-    pub(crate) fn available(&self) -> bool {
-        !matches!(self, ResponseKeys::None)
-    }
-}
-
 /// The members that name the kind of token, and the names of an access token in each
 /// (`DPoP`, a token type, is one in `token_type` and Keycloak's `typ`, not in Hydra's
 /// `token_use`). Anything else (a refresh or ID token, a name this crate does not know, a
