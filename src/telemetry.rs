@@ -14,6 +14,7 @@
 //! | `bearer_guard_key_set_keys` | gauge | `issuer` | usable keys in the current key set |
 //! | `bearer_guard_key_set_age_seconds` | gauge | `issuer` | time since the last successful fetch, updated at every fetch attempt |
 //! | `bearer_guard_key_set_last_success_timestamp_seconds` | gauge | `issuer` | Unix time of the last successful fetch |
+//! | `bearer_guard_introspection_junk_refused_total` | counter | `issuer` | tokens of no configured shape refused (503, no call) because such tokens held their whole share of introspection calls |
 //!
 //! Install the recorder before the first request; the names and labels are part of the
 //! crate's stable interface.
@@ -100,6 +101,17 @@ pub(crate) fn stale_serve(issuer: &str) {
     #[cfg(feature = "metrics")]
     ::metrics::counter!("bearer_guard_key_set_stale_serves_total", "issuer" => issuer.to_owned())
         .increment(1);
+}
+
+/// A token of no configured shape refused without an introspection call: its share of the
+/// calls in flight was taken.
+pub(crate) fn introspection_junk_refused(issuer: &str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "bearer_guard_introspection_junk_refused_total",
+        "issuer" => issuer.to_owned(),
+    )
+    .increment(1);
 }
 
 /// The `problem` label: what exactly was wrong, as a fixed snake_case name.

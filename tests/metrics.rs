@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bearer_guard::testing::Fault;
+use bearer_guard::introspection::OpaqueTokenShape;
+use bearer_guard::testing::{Fault, TestIssuer};
 use common::{Fixture, PRIVATE, SCOPED, now};
 use http::StatusCode;
 use metrics_util::CompositeKey;
@@ -222,4 +223,51 @@ async fn every_metric_moves_when_what_it_counts_happens() {
         "no successful refresh reported after recovery"
     );
     assert!(fixture.validator.key_set_status().is_some_and(|s| !s.stale));
+
+    // Phase 4: introspection with a token shape; junk fills its share of the calls in
+    // flight (64, each held by a slow endpoint), and the next junk token is refused and
+    // counted.
+    let opaque = TestIssuer::start().await;
+    opaque.register_client("api", "api-secret");
+    let shape = OpaqueTokenShape::new().prefix("at_");
+    let validator = opaque
+        .validator()
+        .introspection("api", "api-secret")
+        .introspection_token_shape(shape)
+        .build()
+        .expect("valid configuration");
+    let app = common::app(validator);
+    assert_eq!(
+        common::send_token(&app, PRIVATE, "warm-up").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    opaque.set_delay(Duration::from_millis(500));
+    let held: Vec<_> = (0..64)
+        .map(|n| {
+            let app = app.clone();
+            tokio::spawn(
+                async move { common::send_token(&app, PRIVATE, &format!("junk-{n}")).await },
+            )
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while opaque.introspection_requests() < 65 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        common::send_token(&app, PRIVATE, "junk-64").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let junk = [("issuer", opaque.issuer().to_owned())];
+    assert_eq!(
+        totals.add(
+            &Reading::take(),
+            "bearer_guard_introspection_junk_refused_total",
+            &labels(&junk)
+        ),
+        1
+    );
+    for request in held {
+        request.await.expect("the junk request");
+    }
 }

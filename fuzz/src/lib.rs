@@ -33,6 +33,7 @@ use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 use tower::{Layer, ServiceExt};
 
+pub mod introspection_answer;
 pub mod mcp_body;
 pub mod runner;
 
@@ -703,6 +704,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         .into_iter()
         .map(String::into_bytes)
         .collect(),
+        "introspection_answer" => introspection_answer::seeds(),
         _ => {
             let mut seeds = Vec::new();
             seeds.push([b"\x00".as_slice(), t.as_bytes()].concat());

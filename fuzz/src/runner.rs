@@ -58,6 +58,15 @@ const DICTIONARY: &[&str] = &[
     "\"y\"",
     "\"AQAB\"",
     "\"key-1\"",
+    "\"active\"",
+    "\"token_type\"",
+    "\"token_use\"",
+    "\"token_introspection\"",
+    "\"DPoP\"",
+    "\"Bearer\"",
+    "\"refresh_token\"",
+    "\"cnf\"",
+    "\"jkt\"",
     "\"https://issuer.example/\"",
     "\"https://api.example.com\"",
     "4102444800",
@@ -245,6 +254,10 @@ fn structured(rng: &mut Rng, target: &str) -> Vec<u8> {
             value.extend_from_slice(b"Bearer x");
         }
         return value;
+    }
+    if target == "introspection_answer" {
+        let extra = random_json(rng, 1);
+        return crate::introspection_answer::structured(rng.next(), &extra);
     }
     match rng.below(5) {
         0 | 1 => {

@@ -9,7 +9,8 @@ use reqwest::Url;
 
 use super::{ConfigProblem, ValidatorBuilder, build::check_url};
 use crate::introspection::{
-    CacheTimes, Client, Credentials, Endpoint, IntrospectionAuth, Introspector, ResponseKeys,
+    CacheTimes, Client, Credentials, Endpoint, IntrospectionAuth, Introspector, OpaqueTokenShape,
+    ResponseKeys,
 };
 use crate::jwks::{Counters, Fetcher};
 use crate::validate::Rules;
@@ -28,6 +29,8 @@ pub(super) struct IntrospectionConfig {
     cache_ttl: Duration,
     negative_ttl: Duration,
     mixed_mode: bool,
+    shapes: Vec<OpaqueTokenShape>,
+    signed_answers: bool,
 }
 
 impl Default for IntrospectionConfig {
@@ -39,6 +42,8 @@ impl Default for IntrospectionConfig {
             cache_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
             mixed_mode: false,
+            shapes: Vec::new(),
+            signed_answers: false,
         }
     }
 }
@@ -103,6 +108,42 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Asks the introspection endpoint for signed answers only (RFC 9701,
+    /// `Accept: application/token-introspection+jwt`) and requires them: a plain JSON
+    /// answer, which anyone on the path could have written, is then refused (503, no
+    /// downgrade). A signed answer is verified with the issuer's key set (or static keys):
+    /// `typ`, `iss`, `aud` (the API's own introspection client id), a fresh `iat`. Register
+    /// the API's client for signed answers at the issuer first (e.g. oidc-provider's
+    /// `introspection_signed_response_alg`). Needs public keys: with a shared secret it is
+    /// [`ConfigProblem::SignedIntrospectionWithoutKeys`].
+    ///
+    /// Without it, the API asks for plain JSON; a signed answer that comes anyway is
+    /// verified all the same.
+    pub fn introspection_signed_answers(mut self) -> Self {
+        self.introspection.signed_answers = true;
+        self
+    }
+
+    /// What the issuer's opaque access tokens look like (call it once per format the issuer
+    /// issues): a cheap check made before any introspection call.
+    ///
+    /// Every distinct token that is not in the result cache costs one call to the issuer,
+    /// and at most 256 calls are in flight per issuer; past that, new tokens get a 503. With
+    /// shapes, tokens of none of them (made-up strings, in a flood) may hold at most 64 of
+    /// those slots, so that 192 stay free for new tokens of a configured shape whatever the
+    /// flood does; junk refused so is counted
+    /// ([`IntrospectionStats::junk_refused`](crate::introspection::IntrospectionStats), the
+    /// metric `bearer_guard_introspection_junk_refused_total`). Such tokens are still
+    /// introspected while their share has room, so a new token format of the issuer keeps
+    /// working, at the smaller share. Without shapes, every token shares the whole pool.
+    ///
+    /// A shape that constrains nothing, an empty prefix, `min > max` and the like are
+    /// [`ConfigProblem::TokenShape`].
+    pub fn introspection_token_shape(mut self, shape: OpaqueTokenShape) -> Self {
+        self.introspection.shapes.push(shape);
+        self
+    }
+
     /// With introspection: validate compact JWS tokens locally as well, with the key set
     /// found by discovery (mixed mode, for issuers moving between token formats). Implied by
     /// [`jwks_uri`](Self::jwks_uri), a secret, static keys and the Auth0 preset.
@@ -141,6 +182,21 @@ impl ValidatorBuilder {
             }
             _ => {}
         }
+        if config.signed_answers && matches!(self.key_source, super::KeySource::Secret(_)) {
+            problems.push(ConfigProblem::SignedIntrospectionWithoutKeys);
+        }
+        if config.credentials.is_none() && !config.shapes.is_empty() {
+            problems.push(ConfigProblem::TokenShape(
+                "a token shape is set but introspection is not configured",
+            ));
+        }
+        problems.extend(
+            config
+                .shapes
+                .iter()
+                .filter_map(OpaqueTokenShape::problem)
+                .map(ConfigProblem::TokenShape),
+        );
         for (setting, value, max) in [
             ("introspection_cache_ttl", config.cache_ttl, MAX_CACHE_TTL),
             (
@@ -175,11 +231,17 @@ impl ValidatorBuilder {
             counters,
             keys,
             rules: rules.clone(),
+            signed_answers: config.signed_answers,
         };
         let times = CacheTimes {
             max_ttl: config.cache_ttl,
             negative_ttl: config.negative_ttl,
         };
-        Some(Introspector::new(client, times, self.token_cache_bytes))
+        Some(Introspector::new(
+            client,
+            times,
+            self.token_cache_bytes,
+            config.shapes.clone(),
+        ))
     }
 }

@@ -100,6 +100,16 @@ pub enum ConfigProblem {
     /// The introspection client id is empty.
     #[error("the introspection client id is empty")]
     EmptyIntrospectionClient,
+    /// Signed introspection answers were asked for, but the key source is a shared secret:
+    /// they are verified with the issuer's public keys.
+    #[error(
+        "introspection_signed_answers needs the issuer's public keys (a key set or static keys), not a shared secret"
+    )]
+    SignedIntrospectionWithoutKeys,
+    /// An [`OpaqueTokenShape`](crate::introspection::OpaqueTokenShape) that cannot be
+    /// meant as given, or one given without introspection.
+    #[error("an introspection token shape is unsound: {0}")]
+    TokenShape(&'static str),
     /// The leeway exceeds [`MAX_LEEWAY`].
     #[error("a leeway of {0:?} is larger than the {MAX_LEEWAY:?} allowed")]
     LeewayTooLarge(Duration),

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::response::{self, JWT_MEDIA_TYPE, ResponseKeys, Unreadable};
 use crate::jwks::{Counters, Fetcher, KeyFetchError};
 use crate::transport::{is_json, one_shot_body, send_bounded};
-use crate::validate::Rules;
+use crate::validate::{Rules, unix_now};
 
 /// How the API authenticates to the introspection endpoint with its own client credentials
 /// (RFC 6749 §2.3.1).
@@ -86,16 +86,19 @@ pub(crate) struct Client {
     pub(crate) counters: Arc<Counters>,
     pub(crate) keys: ResponseKeys,
     pub(crate) rules: Rules,
+    /// Signed answers asked for, and required.
+    pub(crate) signed_answers: bool,
 }
 
 impl Client {
     /// Asks the endpoint about `token` (`token_type_hint=access_token`); the response object,
     /// from a plain JSON answer or from a verified signed one.
     pub(crate) async fn introspect(&self, token: &str) -> Result<Map<String, Value>, CallFailed> {
-        let (url, signed) = self.endpoint().await.map_err(CallFailed::Endpoint)?;
+        let url = self.endpoint().await.map_err(CallFailed::Endpoint)?;
+        let signed = self.signed_answers;
         let (http, limits) = self.fetcher.client();
         let accept = if signed {
-            "application/token-introspection+jwt, application/json;q=0.5"
+            JWT_MEDIA_TYPE
         } else {
             "application/json"
         };
@@ -133,32 +136,33 @@ impl Client {
                 }
             })?;
         let body = answer.body.unwrap_or_default();
-        if answer.media_type == JWT_MEDIA_TYPE {
-            response::unwrap_jwt(&body, &self.keys, &self.rules, client_id).await
-        } else {
-            response::parse_json(&body)
-        }
+        let signed_media = answer.media_type == JWT_MEDIA_TYPE;
+        let (keys, rules) = (&self.keys, &self.rules);
+        response::read(
+            &body,
+            signed_media,
+            signed,
+            keys,
+            rules,
+            client_id,
+            unix_now(),
+        )
+        .await
         .map_err(CallFailed::Unreadable)
     }
 
-    /// The endpoint, and whether to ask for a signed response: only when the issuer's
-    /// metadata advertises a signing algorithm the validator accepts and a key set can
-    /// verify it.
-    async fn endpoint(&self) -> Result<(Url, bool), KeyFetchError> {
+    /// The endpoint. (Whether to ask for signed answers is the API's setting, not the
+    /// metadata's: an issuer that advertises them may still answer a client plain JSON, and
+    /// an answer that may be plain protects nothing against whoever could strip a signature.)
+    async fn endpoint(&self) -> Result<Url, KeyFetchError> {
         match &self.endpoint {
-            Endpoint::Given(url) => Ok((url.clone(), false)),
+            Endpoint::Given(url) => Ok(url.clone()),
             Endpoint::Discovered => {
                 let metadata = self.fetcher.metadata(&self.counters).await?;
-                let url = metadata
+                metadata
                     .introspection_endpoint
                     .clone()
-                    .ok_or(KeyFetchError::NoIntrospectionEndpoint)?;
-                let signed = self.keys.available()
-                    && metadata.introspection_signing_algs.iter().any(|name| {
-                        name.parse()
-                            .is_ok_and(|alg| self.rules.algorithms.contains(&alg))
-                    });
-                Ok((url, signed))
+                    .ok_or(KeyFetchError::NoIntrospectionEndpoint)
             }
         }
     }

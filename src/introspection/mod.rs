@@ -5,10 +5,16 @@
 //! the endpoint once, however many requests carry the same new token at the same moment (one
 //! call per token in flight, run in its own task so that a cancelled request cannot cancel
 //! it). Every failure to get an answer is a 503: a token is never accepted without one.
+//!
+//! Every distinct token not in the cache costs a call, so calls in flight are bounded (256
+//! per issuer); when the API describes its issuer's tokens ([`OpaqueTokenShape`]), tokens
+//! of no configured shape may hold only 64 of those slots, and the rest is kept for tokens
+//! of a configured shape.
 
 mod cache;
 mod client;
 mod response;
+mod shape;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +32,16 @@ use cache::{ResultCache, TokenDigest, Verdict};
 pub use client::IntrospectionAuth;
 pub(crate) use client::{CallFailed, Client, Credentials, Endpoint};
 pub(crate) use response::ResponseKeys;
+pub use shape::{Alphabet, OpaqueTokenShape};
 
 /// The most tokens introspected at once per issuer; past it, new tokens get a 503 at once
 /// (a flood of made-up tokens must not become a flood of calls to the issuer).
 const MAX_IN_FLIGHT: usize = 256;
+/// With token shapes configured, the most calls in flight for tokens of no configured
+/// shape: the other `MAX_IN_FLIGHT - UNSHAPED_SHARE` slots are kept for tokens of a
+/// configured shape, whatever the made-up ones do. Without shapes, every token is unshaped
+/// and the whole pool is one share (no token could claim a reserve).
+const UNSHAPED_SHARE: usize = 64;
 /// The `Retry-After` of a request whose token could not be introspected.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -60,6 +72,11 @@ pub struct IntrospectionStats {
     /// ([`token_cache_bytes`](crate::ValidatorBuilder::token_cache_bytes)), in estimated
     /// bytes.
     pub cached_bytes: u64,
+    /// Tokens of none of the configured shapes
+    /// ([`introspection_token_shape`](crate::ValidatorBuilder::introspection_token_shape))
+    /// refused with a 503 and no call, because such tokens held their whole share of the
+    /// calls in flight: the junk a flood sent.
+    pub junk_refused: u64,
 }
 
 impl IntrospectionStats {
@@ -71,6 +88,7 @@ impl IntrospectionStats {
             failures: self.failures + other.failures,
             cached: self.cached + other.cached,
             cached_bytes: self.cached_bytes + other.cached_bytes,
+            junk_refused: self.junk_refused + other.junk_refused,
         }
     }
 }
@@ -78,15 +96,25 @@ impl IntrospectionStats {
 type CallOutcome = Result<Verdict, CallFailed>;
 type SharedCall = Shared<BoxFuture<'static, CallOutcome>>;
 
+/// The calls in flight, and how many of them are for tokens of no configured shape.
+#[derive(Default)]
+struct InFlight {
+    calls: HashMap<TokenDigest, SharedCall>,
+    unshaped: usize,
+}
+
 /// One issuer's introspection: the client, the result cache and the calls in flight.
 pub(crate) struct Introspector {
     client: Client,
     cache: Option<ResultCache>,
     times: CacheTimes,
-    in_flight: Mutex<HashMap<TokenDigest, SharedCall>>,
+    /// What the issuer's opaque tokens look like (none: every token is unshaped).
+    shapes: Vec<OpaqueTokenShape>,
+    in_flight: Mutex<InFlight>,
     calls: AtomicU64,
     cache_hits: AtomicU64,
     failures: AtomicU64,
+    junk_refused: AtomicU64,
 }
 
 /// What the cache said about a token.
@@ -100,15 +128,22 @@ pub(crate) enum Lookup {
 impl Introspector {
     /// `cache_bytes` 0 turns the result cache off (every request then calls the endpoint,
     /// still once per token in flight).
-    pub(crate) fn new(client: Client, times: CacheTimes, cache_bytes: u64) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        times: CacheTimes,
+        cache_bytes: u64,
+        shapes: Vec<OpaqueTokenShape>,
+    ) -> Self {
         Introspector {
             client,
             cache: (cache_bytes > 0).then(|| ResultCache::new(cache_bytes)),
             times,
-            in_flight: Mutex::new(HashMap::new()),
+            shapes,
+            in_flight: Mutex::new(InFlight::default()),
             calls: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            junk_refused: AtomicU64::new(0),
         }
     }
 
@@ -154,10 +189,22 @@ impl Introspector {
             .in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(call) = in_flight.get(&key) {
+        if let Some(call) = in_flight.calls.get(&key) {
             return Ok(call.clone());
         }
-        if in_flight.len() >= MAX_IN_FLIGHT {
+        let unshaped =
+            !self.shapes.is_empty() && !self.shapes.iter().any(|shape| shape.matches(token));
+        if unshaped && in_flight.unshaped >= UNSHAPED_SHARE {
+            self.junk_refused.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::introspection_junk_refused(&self.client.rules.issuer);
+            // Debug only: under a flood, a line per junk token would flood the logs too.
+            tracing::debug!(
+                share = UNSHAPED_SHARE,
+                "bearer-guard: a token of no configured shape, and its share of introspection calls is taken; refusing with 503"
+            );
+            return Err(CallFailed::Busy);
+        }
+        if in_flight.calls.len() >= MAX_IN_FLIGHT {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 limit = MAX_IN_FLIGHT,
@@ -169,11 +216,13 @@ impl Introspector {
         let call = async move { outcome.await.unwrap_or(Err(CallFailed::Interrupted)) }
             .boxed()
             .shared();
-        in_flight.insert(key, call.clone());
+        in_flight.calls.insert(key, call.clone());
+        in_flight.unshaped += usize::from(unshaped);
         drop(in_flight);
         let slot = Slot {
             introspector: Arc::clone(self),
             key,
+            unshaped,
         };
         tokio::spawn(slot.run(token.into(), reply));
         Ok(call)
@@ -216,6 +265,7 @@ impl Introspector {
             failures: self.failures.load(Ordering::Relaxed),
             cached,
             cached_bytes,
+            junk_refused: self.junk_refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -225,6 +275,8 @@ impl Introspector {
 struct Slot {
     introspector: Arc<Introspector>,
     key: TokenDigest,
+    /// Whether it counts toward the share of tokens of no configured shape.
+    unshaped: bool,
 }
 
 impl Slot {
@@ -246,12 +298,42 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.introspector
+        let mut in_flight = self
+            .introspector
             .in_flight
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
+            .unwrap_or_else(PoisonError::into_inner);
+        in_flight.calls.remove(&self.key);
+        in_flight.unshaped -= usize::from(self.unshaped);
     }
+}
+
+/// One answer of the endpoint read and decided as a call's is, at `now`: `Err` when it
+/// cannot be read (the request would get a 503), else the verdict on the token. For the
+/// test kit's fuzzing entry point; `keys` must not need a fetch.
+#[cfg(feature = "test-util")]
+pub(crate) fn decide_answer(
+    body: &[u8],
+    (signed_media, asked_signed): (bool, bool),
+    keys: &ResponseKeys,
+    rules: &crate::validate::Rules,
+    client_id: &str,
+    now: i64,
+) -> Result<Result<VerifiedClaims, TokenProblem>, String> {
+    let object = response::read(
+        body,
+        signed_media,
+        asked_signed,
+        keys,
+        rules,
+        client_id,
+        now,
+    )
+    .now_or_never()
+    .ok_or("the answer needs a key set fetch")?
+    .map_err(|unreadable| unreadable.to_string())?;
+    let verdict = response::decide(object, rules, now).map_err(|e| e.to_string())?;
+    Ok(verdict.at(now, rules.leeway_secs))
 }
 
 /// Whether `token` is a compact JWS (three base64url segments, the first a JSON object):

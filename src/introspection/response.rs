@@ -29,11 +29,22 @@ pub(crate) enum Unreadable {
     BadSignature,
     #[error("the signed introspection response is not of type token-introspection+jwt")]
     WrongType,
-    #[error("the signed introspection response has another issuer or audience, or no iat")]
+    #[error(
+        "the signed introspection response has another issuer, is not addressed to the API's \
+         client id, or its iat is missing or not fresh"
+    )]
     WrongClaims,
+    /// A signed answer was asked for and a plain one came: an answer anyone on the path
+    /// could have written (RFC 9701 §5, no downgrade).
+    #[error("a signed introspection response was asked for and a plain JSON one came")]
+    Unsigned,
     #[error("the issuer's key set could not be fetched to verify a signed introspection response")]
     KeysUnavailable,
 }
+
+/// How old a signed answer's `iat` may be (beyond the leeway): the answer is made for this
+/// call, so an older one is a replay of an earlier answer.
+pub(crate) const MAX_SIGNED_ANSWER_AGE_SECS: i64 = 60;
 
 /// The keys that verify signed (RFC 9701) responses: the issuer's key set.
 #[derive(Clone)]
@@ -44,15 +55,57 @@ pub(crate) enum ResponseKeys {
     Static(Arc<KeySet>),
 }
 
-impl ResponseKeys {
-    /// Whether signed responses can be verified.
-    pub(crate) fn available(&self) -> bool {
-        !matches!(self, ResponseKeys::None)
+/// The members that name the kind of token, and the names of an access token in each
+/// (`DPoP`, a token type, is one in `token_type` and Keycloak's `typ`, not in Hydra's
+/// `token_use`). Anything else (a refresh or ID token, a name this crate does not know, a
+/// value that is not a string) is refused.
+const TOKEN_KINDS: &[(&str, &[&str])] = &[
+    (
+        "token_type",
+        &[
+            "bearer",
+            "dpop",
+            "access_token",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ],
+    ),
+    ("typ", &["bearer", "dpop"]),
+    ("token_use", &["access_token"]),
+];
+
+/// Whether `cnf.jkt` is a non-empty string: the key a `DPoP` token is bound to.
+fn bound_to_a_key(response: &Map<String, Value>) -> bool {
+    response
+        .get("cnf")
+        .and_then(|cnf| cnf.get("jkt"))
+        .and_then(Value::as_str)
+        .is_some_and(|jkt| !jkt.is_empty())
+}
+
+/// The response object of an answer: unwrapped from a signed answer (`signed_media`: it came
+/// as [`JWT_MEDIA_TYPE`]); from a plain one only when no signed answer was asked for
+/// (`asked_signed`), since a plain answer where a signed one was asked for could have been
+/// written by anyone on the path (RFC 9701 §5: no downgrade).
+pub(crate) async fn read(
+    body: &[u8],
+    signed_media: bool,
+    asked_signed: bool,
+    keys: &ResponseKeys,
+    rules: &Rules,
+    client_id: &str,
+    now: i64,
+) -> Result<Map<String, Value>, Unreadable> {
+    if signed_media {
+        unwrap_jwt(body, keys, rules, client_id, now).await
+    } else if asked_signed {
+        Err(Unreadable::Unsigned)
+    } else {
+        parse_json(body)
     }
 }
 
 /// The JSON object of a plain response.
-pub(crate) fn parse_json(body: &[u8]) -> Result<Map<String, Value>, Unreadable> {
+fn parse_json(body: &[u8]) -> Result<Map<String, Value>, Unreadable> {
     serde_json::from_slice::<UniqueKeyObject>(body)
         .map(|UniqueKeyObject(object)| object)
         .map_err(|_| Unreadable::NotAnObject)
@@ -60,13 +113,16 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Map<String, Value>, Unreadable> 
 
 /// The response object inside an RFC 9701 signed response, once its signature (with the
 /// issuer's keys, under the validator's algorithm allow-list), its `typ`, its `iss` (the
-/// issuer), its `aud` (this API: its introspection client id or one of its audiences) and
-/// its `iat` are checked.
-pub(crate) async fn unwrap_jwt(
+/// issuer), its `aud` (the API's own introspection client id: RFC 9701 §5 addresses the
+/// answer to the caller, and an answer addressed to another resource server, or to the
+/// API's token audience, may have been made for someone else) and its `iat` (within the
+/// leeway of `now`, and at most [`MAX_SIGNED_ANSWER_AGE_SECS`] old) are checked.
+async fn unwrap_jwt(
     body: &[u8],
     keys: &ResponseKeys,
     rules: &Rules,
     client_id: &str,
+    now: i64,
 ) -> Result<Map<String, Value>, Unreadable> {
     let text = std::str::from_utf8(body).map_err(|_| Unreadable::BadSignature)?;
     let parsed = validate::parse_jws(text.trim(), rules).map_err(|_| Unreadable::BadSignature)?;
@@ -95,28 +151,49 @@ pub(crate) async fn unwrap_jwt(
             }
         }
     }
-    let UniqueKeyObject(mut claims) =
+    let UniqueKeyObject(claims) =
         serde_json::from_slice(parsed.payload()).map_err(|_| Unreadable::BadSignature)?;
     let issuer_ok = claims.get("iss").and_then(Value::as_str) == Some(rules.issuer.as_str());
-    let for_us = |aud: &str| aud == client_id || rules.audiences.iter().any(|ours| ours == aud);
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => for_us(aud),
-        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(for_us),
+        Some(Value::String(aud)) => aud == client_id,
+        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(client_id)),
         _ => false,
     };
-    let iat_ok = claims.get("iat").is_some_and(Value::is_number);
+    let leeway = rules.leeway_secs;
+    let iat_ok = claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .is_some_and(|iat| {
+            let oldest = now.saturating_sub(MAX_SIGNED_ANSWER_AGE_SECS.saturating_add(leeway));
+            iat >= oldest as f64 && iat <= now.saturating_add(leeway) as f64
+        });
     if !(issuer_ok && audience_ok && iat_ok) {
         return Err(Unreadable::WrongClaims);
     }
-    match claims.remove("token_introspection") {
-        Some(Value::Object(response)) => Ok(response),
-        _ => Err(Unreadable::NotAnObject),
-    }
+    // Read again for the answer inside, with unique names as a plain answer's: the envelope's
+    // map would keep the last of a repeated name ("which one did you check?").
+    serde_json::from_slice::<Signed>(parsed.payload())
+        .map(
+            |Signed {
+                 token_introspection,
+             }| token_introspection.0,
+        )
+        .map_err(|_| Unreadable::NotAnObject)
 }
 
-/// Decides a response object: accepted only when `active` is `true`, `token_type` (and
-/// `token_use`, ORY Hydra's) say access token when present, and the claims pass the same
-/// rules as a JWT's (`iss` when present, `aud`, `exp`, `nbf`, `iat`, the scope claims).
+/// The member of a signed answer that carries the answer.
+#[derive(serde::Deserialize)]
+struct Signed {
+    token_introspection: UniqueKeyObject,
+}
+
+/// Decides a response object: accepted only when `active` is `true`, every member that
+/// names the kind of token (`token_type` of RFC 7662, Keycloak's `typ`, ORY Hydra's
+/// `token_use`) names an access token when present, and the claims pass the same rules as a
+/// JWT's (`iss` when present, `aud`, `exp`, `nbf`, `iat`, the scope claims). `DPoP` (RFC
+/// 9449 §6.2) is an access token bound to the key of `cnf.jkt`: without that member it is
+/// bound to nothing the request could prove, and refused; with it, the binding is checked on
+/// every request as a bound JWT's is.
 pub(crate) fn decide(
     mut response: Map<String, Value>,
     rules: &Rules,
@@ -127,21 +204,20 @@ pub(crate) fn decide(
         Some(Value::Bool(false)) => return Ok(Verdict::Refused(TokenProblem::Inactive)),
         _ => return Err(Unreadable::NoActive),
     }
-    let says_access_token = |name: &str, accepted: &[&str]| match response.get(name) {
-        None => true,
-        Some(Value::String(kind)) => accepted.iter().any(|a| kind.eq_ignore_ascii_case(a)),
-        Some(_) => false,
-    };
-    if !says_access_token(
-        "token_type",
-        &[
-            "bearer",
-            "access_token",
-            "urn:ietf:params:oauth:token-type:access_token",
-        ],
-    ) || !says_access_token("token_use", &["access_token"])
-    {
-        return Ok(Verdict::Refused(TokenProblem::NotAnAccessToken));
+    let mut dpop = false;
+    for (member, names) in TOKEN_KINDS {
+        match response.get(*member) {
+            None => {}
+            Some(Value::String(kind)) if names.iter().any(|n| kind.eq_ignore_ascii_case(n)) => {
+                dpop |= kind.eq_ignore_ascii_case("dpop");
+            }
+            Some(_) => return Ok(Verdict::Refused(TokenProblem::NotAnAccessToken)),
+        }
+    }
+    if dpop && !bound_to_a_key(&response) {
+        return Ok(Verdict::Refused(TokenProblem::MissingClaim(
+            Claim::Confirmation,
+        )));
     }
     let not_before = match response.get(Claim::NotBefore.name()) {
         Some(value) => value.as_f64().map(|nbf| nbf.floor() as i64),
@@ -241,7 +317,21 @@ mod tests {
             problem(json!({"nbf": NOW + 30})),
             Some(TokenProblem::NotYetValid)
         );
-        for kind in ["refresh_token", "DPoP", "N_A"] {
+        assert_eq!(
+            problem(json!({"token_type": "DPoP"})),
+            Some(TokenProblem::MissingClaim(Claim::Confirmation))
+        );
+        assert!(matches!(
+            decided(json!({"token_type": "DPoP", "cnf": {"jkt": "abc"}})),
+            Ok(Verdict::Active { .. })
+        ));
+        // Found by the fuzzer: `DPoP` names a token type, not a use (ORY Hydra's `token_use`
+        // says access or refresh token), so there it names nothing this crate knows.
+        assert_eq!(
+            problem(json!({"token_use": "DPoP", "cnf": {"jkt": "abc"}})),
+            Some(TokenProblem::NotAnAccessToken)
+        );
+        for kind in ["refresh_token", "N_A"] {
             assert_eq!(
                 problem(json!({ "token_type": kind })),
                 Some(TokenProblem::NotAnAccessToken),

@@ -52,8 +52,6 @@ pub(crate) struct Discovered {
     jwks_uri: Option<Url>,
     /// `introspection_endpoint` (RFC 8414).
     pub(crate) introspection_endpoint: Option<Url>,
-    /// `introspection_signing_alg_values_supported` (RFC 9701 §7).
-    pub(crate) introspection_signing_algs: Vec<String>,
 }
 
 /// What one GET brought back.
@@ -156,8 +154,6 @@ impl Fetcher {
             issuer: String,
             jwks_uri: Option<String>,
             introspection_endpoint: Option<String>,
-            #[serde(default)]
-            introspection_signing_alg_values_supported: Vec<String>,
         }
         let issuer_url = Url::parse(issuer).map_err(|_| KeyFetchError::BadMetadata)?;
         let named = |raw: Option<String>| -> Result<Option<Url>, KeyFetchError> {
@@ -184,8 +180,6 @@ impl Fetcher {
                     let discovered = Discovered {
                         jwks_uri: named(metadata.jwks_uri)?,
                         introspection_endpoint: named(metadata.introspection_endpoint)?,
-                        introspection_signing_algs: metadata
-                            .introspection_signing_alg_values_supported,
                     };
                     tracing::debug!(%metadata_url, ?discovered, "bearer-guard: discovered the issuer's metadata");
                     return Ok(discovered);
@@ -201,7 +195,6 @@ impl Fetcher {
         Ok(Discovered {
             jwks_uri: Some(fallback),
             introspection_endpoint: None,
-            introspection_signing_algs: Vec::new(),
         })
     }
 

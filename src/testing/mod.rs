@@ -73,6 +73,7 @@
 //! | `unauthorized_client` | the client has no grant for the API |
 //! | `invalid_scope` | a requested scope the API does not define or the client was not granted |
 
+mod answer;
 mod dpop;
 mod issuer;
 mod oauth;
@@ -82,6 +83,7 @@ mod signature;
 mod state;
 mod tokens;
 
+pub use answer::{AnswerRules, read_introspection_answer};
 pub use dpop::DpopProof;
 pub use issuer::{DEFAULT_AUDIENCE, TestIssuer};
 pub use oauth::{ClientAuthentication, OAuthError, OpaqueTokenBuilder, TokenResponse};

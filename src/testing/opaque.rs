@@ -20,6 +20,10 @@ pub(in crate::testing) struct OpaqueTokens {
     pub(in crate::testing) concurrent: AtomicUsize,
     pub(in crate::testing) max_concurrent: AtomicUsize,
     pub(in crate::testing) signed_responses: AtomicBool,
+    /// Members set in (or, when `null`, removed from) the envelope of every signed answer.
+    pub(in crate::testing) envelope: RwLock<Map<String, Value>>,
+    /// Answers plain JSON even to a caller that asked for a signed answer.
+    pub(in crate::testing) downgrade: AtomicBool,
 }
 
 impl OpaqueTokens {

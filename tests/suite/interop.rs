@@ -562,6 +562,7 @@ async fn oidc_provider_opaque_tokens_are_introspected_and_revocation_takes_effec
         .issuer(provider.issuer.as_str())
         .audience(API)
         .introspection(API_JWT_CLIENT.0, API_JWT_CLIENT.1)
+        .introspection_signed_answers()
         .build()
         .expect("valid configuration");
     let fresh = provider.token(OPAQUE_CLIENT, READ, Some(API)).await;

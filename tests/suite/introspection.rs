@@ -10,11 +10,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bearer_guard::config::ConfigProblem;
-use bearer_guard::introspection::IntrospectionAuth;
-use bearer_guard::testing::{Api, ClientAuthentication, Endpoint, Fault, TestIssuer};
+use bearer_guard::dpop::Dpop;
+use bearer_guard::error::{Claim, TokenProblem};
+use bearer_guard::introspection::{
+    Alphabet, IntrospectionAuth, IntrospectionStats, OpaqueTokenShape,
+};
+use bearer_guard::testing::{
+    AnswerRules, Api, ClientAuthentication, DpopProof, Endpoint, Fault, SigningKey, TestIssuer,
+    read_introspection_answer,
+};
 use bearer_guard::{Validator, ValidatorBuilder};
-use common::{Fixture, PRIVATE, SCOPE, SCOPED, app, send_token};
-use http::StatusCode;
+use common::{
+    Fixture, PRIVATE, Reply, SCOPE, SCOPED, app, assert_no_echo, get_with, parse_challenge,
+    send_token,
+};
+use http::{HeaderName, StatusCode};
 use serde_json::json;
 
 /// The API's own client credentials at the issuer.
@@ -491,7 +501,7 @@ async fn tokens_and_secrets_never_reach_the_logs() {
 
 #[tokio::test]
 async fn signed_responses_are_verified_with_the_issuers_key_set() {
-    let fixture = introspecting(|builder| builder).await;
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
     fixture.issuer.set_signed_introspection(true);
     let token = fixture.issuer.opaque_token().scope(SCOPE).issue();
     fixture.send(SCOPED, &token).await.assert_ok();
@@ -511,6 +521,285 @@ async fn signed_responses_are_verified_with_the_issuers_key_set() {
         .assert_introspection_unavailable();
 }
 
+/// Item 4: whichever member names the kind of token (RFC 7662's `token_type`, Keycloak's
+/// `typ`, ORY Hydra's `token_use`), an answer about a refresh or ID token is refused.
+#[tokio::test]
+async fn an_active_answer_about_a_refresh_or_id_token_is_refused_whatever_member_says_so() {
+    let fixture = introspecting(|builder| builder).await;
+    let issuer = &fixture.issuer;
+    let refused = [
+        ("typ", json!("Refresh")),
+        ("typ", json!("ID")),
+        ("typ", json!("Offline")),
+        ("typ", json!("Logout")),
+        ("typ", json!(["Bearer"])),
+        ("token_type", json!("id_token")),
+        (
+            "token_type",
+            json!("urn:ietf:params:oauth:token-type:refresh_token"),
+        ),
+        (
+            "token_type",
+            json!("urn:ietf:params:oauth:token-type:id_token"),
+        ),
+        ("token_use", json!("refresh_token")),
+        ("token_use", json!("id_token")),
+    ];
+    for (calls, (member, kind)) in (1..).zip(refused) {
+        let token = issuer.opaque_token().claim(member, kind.clone()).issue();
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_invalid_token_for(TokenProblem::NotAnAccessToken);
+        assert_eq!(issuer.introspection_requests(), calls, "{member}: {kind}");
+    }
+    // Keycloak's and Hydra's names of an access token pass.
+    for (member, kind) in [("typ", "Bearer"), ("token_use", "access_token")] {
+        let token = issuer.opaque_token().claim(member, kind).issue();
+        fixture.send(PRIVATE, &token).await.assert_ok();
+    }
+}
+
+/// Item 5: a signed (RFC 9701) answer is addressed to the API's own client id; one
+/// addressed to the API's token audience, or to another client, is not for this call.
+#[tokio::test]
+async fn a_signed_answer_not_addressed_to_the_apis_client_id_is_refused() {
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    let token = issuer.opaque_token().issue();
+    for (calls, aud) in (1..).zip([
+        json!(bearer_guard::testing::DEFAULT_AUDIENCE),
+        json!("another-client"),
+        json!(["another-client"]),
+        json!(null),
+        json!(7),
+    ]) {
+        issuer.set_signed_introspection_envelope(Some(json!({ "aud": aud })));
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_introspection_unavailable();
+        assert_eq!(issuer.introspection_requests(), calls, "aud {aud}");
+    }
+    issuer.set_signed_introspection_envelope(Some(json!({ "aud": ["other", API_CLIENT.0] })));
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// Item 5: a signed answer's `iat` is fresh (made for this call): not older than a minute
+/// beyond the leeway, not in the future beyond it, and a number.
+#[tokio::test]
+async fn a_signed_answer_whose_iat_is_stale_future_or_missing_is_refused() {
+    let fixture = introspecting(|builder| {
+        builder
+            .introspection_signed_answers()
+            .leeway(Duration::from_secs(10))
+    })
+    .await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    let token = issuer.opaque_token().issue();
+    let now = common::now();
+    for (calls, iat) in (1..).zip([
+        json!(now - 3600),
+        json!(now - 90),
+        json!(now + 60),
+        json!("recently"),
+        json!(null),
+    ]) {
+        issuer.set_signed_introspection_envelope(Some(json!({ "iat": iat })));
+        fixture
+            .send(PRIVATE, &token)
+            .await
+            .assert_introspection_unavailable();
+        assert_eq!(issuer.introspection_requests(), calls, "iat {iat}");
+    }
+    // Within the bound: half a minute old.
+    issuer.set_signed_introspection_envelope(Some(json!({ "iat": now - 30 })));
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// Item 5: once the API asks for signed answers, a plain JSON answer (which anyone on the
+/// path could write) is refused: no downgrade.
+#[tokio::test]
+async fn a_plain_answer_where_a_signed_one_was_asked_for_is_refused() {
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    issuer.set_introspection_downgrade(true);
+    let token = issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_introspection_unavailable();
+    assert_eq!(issuer.introspection_requests(), 1);
+    assert_eq!(fixture.validator.introspection_stats().failures, 1);
+    issuer.set_introspection_downgrade(false);
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// Found by the `introspection_answer` fuzzer: the answer inside a signed answer repeated a
+/// member name (`"active":"true", ..., "active":true`) and was read as its last value,
+/// where a plain answer with a repeated name is unreadable. Both are now.
+#[test]
+fn a_signed_answer_repeating_a_member_name_inside_is_unreadable() {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let key = SigningKey::generate("key-1");
+    let now = common::now();
+    let rules = AnswerRules {
+        issuer: "https://issuer.example/".into(),
+        audience: "https://api.example.com".into(),
+        client_id: API_CLIENT.0.into(),
+        key_set: json!({ "keys": [key.jwk()] }),
+        now,
+        asked_signed: true,
+    };
+    let sign = |inner: &str| {
+        let header = b64(br#"{"alg":"RS256","kid":"key-1","typ":"token-introspection+jwt"}"#);
+        let payload = format!(
+            r#"{{"iss":"https://issuer.example/","aud":"{}","iat":{now},"token_introspection":{inner}}}"#,
+            API_CLIENT.0
+        );
+        let input = format!("{header}.{}", b64(payload.as_bytes()));
+        let signature = key.sign(bearer_guard::Algorithm::RS256, input.as_bytes());
+        format!("{input}.{}", b64(&signature))
+    };
+    let answer = r#""aud":"https://api.example.com","exp":4102444800,"token_type":"Bearer""#;
+    let once = sign(&format!(r#"{{"active":true,{answer}}}"#));
+    assert!(matches!(
+        read_introspection_answer(&rules, once.as_bytes(), true),
+        Ok(Ok(_))
+    ));
+    let twice = sign(&format!(r#"{{"active":"true",{answer},"active":true}}"#));
+    let outcome = read_introspection_answer(&rules, twice.as_bytes(), true);
+    assert!(outcome.is_err(), "{outcome:?}");
+    // The same answer unsigned, for comparison.
+    let plain = format!(r#"{{"active":"true",{answer},"active":true}}"#);
+    let rules = AnswerRules {
+        asked_signed: false,
+        ..rules
+    };
+    assert!(read_introspection_answer(&rules, plain.as_bytes(), false).is_err());
+}
+
+/// An issuer may advertise signed answers and still answer a client plain JSON (as
+/// oidc-provider does for a client without `introspection_signed_response_alg`): an API that
+/// did not ask for signed answers is served by plain ones.
+#[tokio::test]
+async fn plain_answers_serve_an_api_that_did_not_ask_for_signed_ones() {
+    let fixture = introspecting(|builder| builder).await;
+    let issuer = &fixture.issuer;
+    issuer.set_signed_introspection(true);
+    issuer.set_introspection_downgrade(true);
+    let token = issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(issuer.introspection_requests(), 1);
+}
+
+/// Asked for, signed answers are required: an issuer that answers plain JSON to every client
+/// gets the request a 503, never an acceptance.
+#[tokio::test]
+async fn signed_answers_asked_for_are_required_even_from_an_issuer_that_never_signs() {
+    let fixture = introspecting(ValidatorBuilder::introspection_signed_answers).await;
+    let token = fixture.issuer.opaque_token().issue();
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_introspection_unavailable();
+    fixture.issuer.set_signed_introspection(true);
+    fixture.send(PRIVATE, &token).await.assert_ok();
+}
+
+/// The public URL DPoP proofs are made for.
+const DPOP_BASE: &str = "https://api.example.com";
+
+/// `GET PRIVATE` with `Authorization: {scheme} {token}` and these DPoP proofs.
+async fn send_dpop(fixture: &Fixture, scheme: &str, token: &str, proofs: &[&str]) -> Reply {
+    let authorization = format!("{scheme} {token}");
+    let mut headers: Vec<(HeaderName, &[u8])> =
+        vec![(http::header::AUTHORIZATION, authorization.as_bytes())];
+    for proof in proofs {
+        headers.push((HeaderName::from_static("dpop"), proof.as_bytes()));
+    }
+    let reply = get_with(&fixture.app, PRIVATE, &headers).await;
+    assert_no_echo(authorization.as_bytes(), &reply);
+    reply
+}
+
+/// The `error` of the `DPoP` challenge of a refusal.
+fn dpop_error(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|value| parse_challenge(value.to_str().unwrap()))
+        .find(|(scheme, _)| scheme == "DPoP")
+        .and_then(|(_, params)| params.into_iter().find(|(name, _)| name == "error"))
+        .map(|(_, value)| value)
+}
+
+/// Item 7: RFC 9449 §6.2: an introspection answer `token_type: DPoP` with `cnf.jkt` is a
+/// DPoP-bound opaque token: accepted with a proof of that key, like a bound JWT, and
+/// refused as a bearer token, with a replayed proof or a proof of another key; `DPoP`
+/// without `cnf.jkt` binds to nothing and is refused.
+#[tokio::test]
+async fn a_dpop_bound_opaque_token_passes_with_a_proof_of_its_key_only() {
+    let fixture =
+        introspecting(|builder| builder.dpop(Dpop::allowed().public_url(DPOP_BASE))).await;
+    let issuer = &fixture.issuer;
+    let key = DpopProof::generate();
+    let token = issuer
+        .opaque_token()
+        .claim("token_type", "DPoP")
+        .claim("cnf", json!({ "jkt": key.jkt() }))
+        .issue();
+    let url = format!("{DPOP_BASE}{PRIVATE}");
+    let proof = key.proof("GET", &url, &token);
+    let body = send_dpop(&fixture, "DPoP", &token, &[&proof])
+        .await
+        .assert_ok()
+        .clone();
+    assert_eq!(body["all"]["cnf"]["jkt"], key.jkt());
+    // The same proof again: a replay.
+    let replay = send_dpop(&fixture, "DPoP", &token, &[&proof]).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{replay:#?}");
+    assert_eq!(dpop_error(&replay).as_deref(), Some("invalid_dpop_proof"));
+    // A fresh proof passes (from the result cache: one call in all).
+    let fresh = key.proof("GET", &url, &token);
+    send_dpop(&fixture, "DPoP", &token, &[&fresh])
+        .await
+        .assert_ok();
+    assert_eq!(issuer.introspection_requests(), 1);
+    // As a bearer token: the downgrade of RFC 9449 §7.2.
+    fixture
+        .send(PRIVATE, &token)
+        .await
+        .assert_invalid_token_for(TokenProblem::DpopBound);
+    // A proof of another key.
+    let other = DpopProof::generate();
+    let stranger = other.proof("GET", &url, &token);
+    let reply = send_dpop(&fixture, "DPoP", &token, &[&stranger]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    assert_eq!(dpop_error(&reply).as_deref(), Some("invalid_dpop_proof"));
+
+    // `DPoP` without `cnf.jkt`: refused, whatever the scheme.
+    for cnf in [None, Some(json!({})), Some(json!({ "jkt": 7 }))] {
+        let mut unbound = issuer.opaque_token().claim("token_type", "DPoP");
+        if let Some(cnf) = cnf {
+            unbound = unbound.claim("cnf", cnf);
+        }
+        let unbound = unbound.issue();
+        fixture
+            .send(PRIVATE, &unbound)
+            .await
+            .assert_invalid_token_for(TokenProblem::MissingClaim(Claim::Confirmation));
+        let proof = key.proof("GET", &url, &unbound);
+        let reply = send_dpop(&fixture, "DPoP", &unbound, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+    }
+}
+
 #[tokio::test]
 async fn several_issuers_send_opaque_tokens_to_the_one_that_introspects() {
     let fixture = introspecting(|builder| builder).await;
@@ -526,6 +815,189 @@ async fn several_issuers_send_opaque_tokens_to_the_one_that_introspects() {
     send_token(&app, PRIVATE, &other.token().sign())
         .await
         .assert_ok();
+}
+
+/// Item 9: with a token shape, tokens of no configured shape hold at most 64 of the 256
+/// introspection slots: the 65th junk token in flight gets a 503 at once, without a call,
+/// counted as junk, while a new token of the shape still gets its call and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_holds_at_most_its_share_of_the_introspection_calls() {
+    let shape = OpaqueTokenShape::new()
+        .length(44, 44)
+        .alphabet(Alphabet::BASE64URL);
+    let fixture = introspecting(|builder| builder.introspection_token_shape(shape)).await;
+    // Discovery first (the delay applies to every endpoint of the issuer).
+    fixture
+        .send(PRIVATE, "warm-up")
+        .await
+        .assert_invalid_token();
+    let before = fixture.issuer.introspection_requests();
+    fixture.issuer.set_delay(Duration::from_secs(1));
+    let held: Vec<_> = (0..64)
+        .map(|n| {
+            let app = fixture.app.clone();
+            tokio::spawn(async move { send_token(&app, PRIVATE, &format!("junk-{n}")).await })
+        })
+        .collect();
+    let all_in_flight = common::eventually(Duration::from_secs(5), async || {
+        fixture.issuer.introspection_requests() - before == 64
+    })
+    .await;
+    assert!(all_in_flight.is_some(), "64 junk calls in flight");
+    fixture
+        .send(PRIVATE, "junk-64")
+        .await
+        .assert_introspection_unavailable();
+    assert_eq!(fixture.validator.introspection_stats().junk_refused, 1);
+    let token = fixture.issuer.opaque_token().issue();
+    fixture.send(PRIVATE, &token).await.assert_ok();
+    assert_eq!(fixture.issuer.introspection_requests() - before, 65);
+    for junk in held {
+        junk.await.expect("the junk request").assert_invalid_token();
+    }
+    let stats = fixture.validator.introspection_stats();
+    assert_eq!((stats.junk_refused, stats.failures), (1, 0), "{stats:?}");
+}
+
+/// What the well-behaved client of [`junk_flood`] saw.
+struct FloodOutcome {
+    sent: usize,
+    passed: usize,
+    /// Latencies of its requests, sorted.
+    latencies: Vec<Duration>,
+    /// Junk requests sent, and how many of them got a 503.
+    junk_sent: usize,
+    junk_unavailable: usize,
+}
+
+impl FloodOutcome {
+    fn percentile(&self, percent: usize) -> Duration {
+        let index = (self.latencies.len() * percent / 100).min(self.latencies.len() - 1);
+        self.latencies[index]
+    }
+}
+
+/// Item 9's load test: an abusive client floods random opaque tokens at full speed (400
+/// requests in flight, each a new string) at an issuer whose introspection endpoint takes
+/// 200 ms, while a well-behaved client sends new, valid opaque tokens of the issuer's shape
+/// (two tasks, for 3 s, once the flood has filled the junk's share of the slots). Loopback
+/// only; bounded in time and in requests in flight.
+async fn junk_flood(
+    configure: impl FnOnce(ValidatorBuilder) -> ValidatorBuilder,
+) -> (FloodOutcome, IntrospectionStats) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ABUSERS: usize = 400;
+    const GOOD_TASKS: usize = 2;
+    let fixture = introspecting(configure).await;
+    let good = fixture.issuer.opaque_token().scope(SCOPE);
+    // Discovery first (the delay applies to every endpoint of the issuer).
+    fixture
+        .send(PRIVATE, &good.clone().issue())
+        .await
+        .assert_ok();
+    fixture.issuer.set_delay(Duration::from_millis(200));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let junk_sent = Arc::new(AtomicUsize::new(0));
+    let junk_unavailable = Arc::new(AtomicUsize::new(0));
+    let abusers: Vec<_> = (0..ABUSERS)
+        .map(|task| {
+            let (app, stop) = (fixture.app.clone(), Arc::clone(&stop));
+            let (sent, unavailable) = (Arc::clone(&junk_sent), Arc::clone(&junk_unavailable));
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let junk = format!("junk{task:04}x{n:012}");
+                    let reply = send_token(&app, PRIVATE, &junk).await;
+                    assert_ne!(reply.status, StatusCode::OK, "junk accepted");
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+                        unavailable.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let flooding = common::eventually(Duration::from_secs(10), async || {
+        junk_unavailable.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    assert!(flooding.is_some(), "the flood fills the slots it may take");
+
+    let until = Instant::now() + Duration::from_secs(3);
+    let clients: Vec<_> = (0..GOOD_TASKS)
+        .map(|_| {
+            let (app, good) = (fixture.app.clone(), good.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while Instant::now() < until {
+                    let token = good.clone().issue();
+                    let started = Instant::now();
+                    let reply = send_token(&app, SCOPED, &token).await;
+                    seen.push((reply.status, started.elapsed()));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for client in clients {
+        seen.extend(client.await.expect("the client task"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for abuser in abusers {
+        abuser.await.expect("the abusive task");
+    }
+    let mut latencies: Vec<Duration> = seen.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort();
+    let outcome = FloodOutcome {
+        sent: seen.len(),
+        passed: seen
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .count(),
+        latencies,
+        junk_sent: junk_sent.load(Ordering::Relaxed),
+        junk_unavailable: junk_unavailable.load(Ordering::Relaxed),
+    };
+    (outcome, fixture.validator.introspection_stats())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_tokens_of_the_issuers_shape_keep_passing_through_a_flood_of_junk() {
+    // The test issuer's opaque tokens: 44 base64url characters. The junk is shorter.
+    let shape = OpaqueTokenShape::new()
+        .length(44, 44)
+        .alphabet(Alphabet::BASE64URL);
+    let (outcome, stats) = junk_flood(|builder| builder.introspection_token_shape(shape)).await;
+    println!(
+        "well-behaved: {}/{} passed, latency p50 {:?} p99 {:?} max {:?}; junk: {} sent, {} got 503",
+        outcome.passed,
+        outcome.sent,
+        outcome.percentile(50),
+        outcome.percentile(99),
+        outcome.latencies.last().copied().unwrap_or_default(),
+        outcome.junk_sent,
+        outcome.junk_unavailable,
+    );
+    assert!(
+        outcome.sent >= 10,
+        "the well-behaved client ran: {}",
+        outcome.sent
+    );
+    assert_eq!(
+        outcome.passed, outcome.sent,
+        "every well-behaved request passed"
+    );
+    assert!(outcome.percentile(99) < Duration::from_secs(2));
+    // Every junk 503 was the junk's share being full, counted as such; no call failed.
+    assert_eq!(
+        stats.junk_refused, outcome.junk_unavailable as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats.failures, 0, "{stats:?}");
 }
 
 #[test]
@@ -562,6 +1034,41 @@ fn introspection_settings_are_checked_at_build() {
             setting: "introspection_cache_ttl",
             max: Duration::from_secs(3600)
         }]
+    );
+    assert_eq!(
+        problems(
+            base()
+                .hs256_secret("a-shared-secret-of-at-least-32-bytes!")
+                .introspection("api", "s")
+                .introspection_signed_answers()
+        ),
+        [ConfigProblem::SignedIntrospectionWithoutKeys]
+    );
+    let shape = OpaqueTokenShape::new;
+    assert_eq!(
+        problems(
+            base()
+                .introspection("api", "s")
+                .introspection_token_shape(shape().length(44, 44))
+                .introspection_token_shape(shape().length(9, 8))
+                .introspection_token_shape(shape().prefix(""))
+                .introspection_token_shape(shape())
+                .introspection_token_shape(shape().alphabet(Alphabet::of("")))
+        ),
+        [
+            ConfigProblem::TokenShape("its minimum length exceeds its maximum"),
+            ConfigProblem::TokenShape("its prefix is empty"),
+            ConfigProblem::TokenShape(
+                "it constrains nothing (give a prefix, a length or an alphabet)"
+            ),
+            ConfigProblem::TokenShape("its alphabet is empty"),
+        ]
+    );
+    assert_eq!(
+        problems(base().introspection_token_shape(shape().prefix("at_"))),
+        [ConfigProblem::TokenShape(
+            "a token shape is set but introspection is not configured"
+        )]
     );
     let built = base()
         .introspection("api", "secret")

@@ -342,4 +342,24 @@ impl TestIssuer {
             .signed_responses
             .store(signed, Ordering::SeqCst);
     }
+
+    /// Sets members of the envelope of every signed introspection answer from now on (a
+    /// `null` value removes the member), as a faulty or hostile issuer would: `aud` naming
+    /// another party, an old `iat`, ... `None` restores the honest envelope.
+    pub fn set_signed_introspection_envelope(&self, members: Option<Value>) {
+        let members = members
+            .and_then(|members| members.as_object().cloned())
+            .unwrap_or_default();
+        *self.state.opaque.envelope.write().expect("lock") = members;
+    }
+
+    /// Answers introspection with plain JSON even when a signed answer was asked for (while
+    /// discovery still advertises signing), as an attacker on the path who strips the
+    /// signature would.
+    pub fn set_introspection_downgrade(&self, downgrade: bool) {
+        self.state
+            .opaque
+            .downgrade
+            .store(downgrade, Ordering::SeqCst);
+    }
 }

@@ -62,15 +62,21 @@ pub(in crate::testing) async fn introspection_endpoint(
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains(JWT_RESPONSE));
-    if state.opaque.signed_responses() && wants_jwt {
-        let jwt = TokenBuilder::rs256(&state.signing.read().expect("lock"))
+    let downgrade = state.opaque.downgrade.load(Ordering::SeqCst);
+    if state.opaque.signed_responses() && wants_jwt && !downgrade {
+        let mut jwt = TokenBuilder::rs256(&state.signing.read().expect("lock"))
             .header("typ", "token-introspection+jwt")
             .claim("iss", state.issuer.as_str())
             .claim("aud", client_id.as_str())
             .claim("iat", unix_now())
-            .claim("token_introspection", answer)
-            .sign();
-        return ([(header::CONTENT_TYPE, JWT_RESPONSE)], jwt).into_response();
+            .claim("token_introspection", answer);
+        for (name, value) in state.opaque.envelope.read().expect("lock").iter() {
+            jwt = match value {
+                Value::Null => jwt.without_claim(name),
+                value => jwt.claim(name, value.clone()),
+            };
+        }
+        return ([(header::CONTENT_TYPE, JWT_RESPONSE)], jwt.sign()).into_response();
     }
     Json(answer).into_response()
 }
