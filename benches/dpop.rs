@@ -11,6 +11,7 @@
 //! Proofs are made outside the timed part (criterion's `iter_batched`): each request gets a
 //! new one, as the replay check requires.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
@@ -19,7 +20,7 @@ use axum::routing::get;
 use axum::{Router, http::Request};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bearer_guard::dpop::Dpop;
+use bearer_guard::dpop::{Dpop, MemoryReplayStore};
 use bearer_guard::testing::{DpopProof, TestIssuer};
 use bearer_guard::{BearerLayer, Validator};
 use criterion::{BatchSize, Criterion};
@@ -55,7 +56,11 @@ fn main() {
     let issuer = rt.block_on(TestIssuer::start());
     let validator = issuer
         .validator()
-        .dpop(Dpop::allowed().public_url(BASE))
+        // One key sends every proof of the run (hundreds of thousands): the default store
+        // would refuse it past its share (20,000 a window), so the share is the whole store.
+        .dpop(Dpop::allowed().public_url(BASE).replay_store(Arc::new(
+            MemoryReplayStore::with_capacity(4_000_000).with_share(4_000_000),
+        )))
         .build()
         .unwrap();
     rt.block_on(validator.warm_up()).unwrap();

@@ -8,6 +8,9 @@
 //!   arbitrary JSON as the JWK set of `testing::verify_signature`; and mutation scripts applied
 //!   to a valid RS256 and a valid HS256 token.
 //!
+//! * [`dpop_proof`]: DPoP proofs (raw, mutated valid proofs, random JWKs, random claims)
+//!   through the layer for a DPoP-bound token.
+//!
 //! Every harness checks an oracle, not just "no panic": a 2xx or an `Ok` must be justified
 //! (the exact valid token, a correct MAC or signature, claims that meet the rules), and every
 //! refusal must be a well-formed 400/401 that does not echo the credentials.
@@ -24,13 +27,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{SigningKey, TokenBuilder, verify_signature};
-use bearer_guard::{BearerLayer, layer::BearerService, Validator};
+use bearer_guard::{BearerLayer, Validator, layer::BearerService};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 use tower::{Layer, ServiceExt};
 
+pub mod dpop_proof;
 pub mod runner;
 
 /// The issuer of the secret-mode validator.
@@ -680,6 +684,9 @@ fn mutated_hs256(script: &[u8]) {
 
 /// Seed inputs for each target (also written out by the runner for libFuzzer).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    if target == "dpop_proof" {
+        return dpop_proof::seeds();
+    }
     let h = harness();
     let t = &h.hs_token;
     match target {
@@ -722,12 +729,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_seeds_pass_both_targets() {
+    fn the_seeds_pass_every_target() {
         for seed in super::seeds("extract_header") {
             super::extract_header(&seed);
         }
         for seed in super::seeds("validate_token") {
             super::validate_token(&seed);
+        }
+        for seed in super::seeds("dpop_proof") {
+            super::dpop_proof::dpop_proof(&seed);
         }
     }
 }
