@@ -2,7 +2,8 @@
 //! `Router` and `BearerLayer` (token cache on, the token cached), once as a plain bearer token
 //! and once bound to an ES256 key (`cnf.jkt`) with a fresh proof per request; and the floor a
 //! DPoP request cannot go below, the ES256 verification of the proof's signature alone
-//! (aws-lc-rs, key parsed once).
+//! (aws-lc-rs, key parsed once); and the refusal of a proof that carries another key than the
+//! bound one (an RSA-2048 key), which is decided by its thumbprint before any parsing.
 //!
 //! ```text
 //! cargo bench --bench dpop
@@ -22,7 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::dpop::{Dpop, MemoryReplayStore};
 use bearer_guard::testing::{DpopProof, TestIssuer};
-use bearer_guard::{BearerLayer, Validator};
+use bearer_guard::{Algorithm, BearerLayer, Validator};
 use criterion::{BatchSize, Criterion};
 use tower::ServiceExt;
 
@@ -36,6 +37,10 @@ fn router(validator: Validator) -> Router {
 }
 
 async fn call(app: &Router, authorization: &str, proof: Option<&str>) {
+    call_expecting(app, authorization, proof, 200).await;
+}
+
+async fn call_expecting(app: &Router, authorization: &str, proof: Option<&str>, status: u16) {
     let mut request = Request::get(PATH).header("authorization", authorization);
     if let Some(proof) = proof {
         request = request.header("dpop", proof);
@@ -45,7 +50,7 @@ async fn call(app: &Router, authorization: &str, proof: Option<&str>) {
         .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), status);
 }
 
 fn main() {
@@ -110,6 +115,12 @@ fn main() {
             |proof| rt.block_on(call(&app, &dpop, Some(&proof))),
             BatchSize::SmallInput,
         )
+    });
+    // A proof carrying another client's key (RSA-2048) for this bound token: refused (401).
+    // A refused proof is not recorded, so the same one is sent every time.
+    let stranger = DpopProof::generate_for(Algorithm::RS256).proof("GET", &url, &bound);
+    group.bench_function("dpop_foreign_rsa_key_refused", |b| {
+        b.iter(|| rt.block_on(call_expecting(&app, &dpop, Some(&stranger), 401)))
     });
     group.finish();
     c.final_summary();
