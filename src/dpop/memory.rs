@@ -403,6 +403,29 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_filed_twice_is_forgotten_once_its_last_expiry_is_over() {
+        // A proof recorded at 0 until 1 s, expired, recorded again until 11.5 s before its
+        // first bucket's turn: its hash is filed under seconds 1 and 12.
+        let mut shard = Shard::default();
+        shard.seen.insert(
+            1,
+            Entry {
+                expiry: 11_500,
+                client: 7,
+            },
+        );
+        shard.clients.insert(7, 1);
+        shard.file(1, 1_000);
+        shard.file(1, 11_500);
+        // Second 1's turn: the entry is live (filed under 12 too), so it stays.
+        assert_eq!(shard.expire(2_000, 100), 0);
+        assert!(shard.seen.contains_key(&1));
+        assert_eq!(shard.expire(12_000, 100), 1);
+        assert!(shard.seen.is_empty() && shard.clients.is_empty());
+        assert!(shard.wheel.iter().all(Vec::is_empty));
+    }
+
+    #[test]
     fn a_ttl_beyond_the_longest_window_is_capped() {
         let store = MemoryReplayStore::default();
         let proof = key("a", 1);
