@@ -9,7 +9,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use super::htu::normalize;
-use super::proof_keys::ProofKeys;
+use super::proof_keys::{self, ProofKeys};
 use super::thumbprint::jwk_thumbprint;
 use crate::claims::UniqueKeyObject;
 use crate::error::DpopProblem;
@@ -95,9 +95,7 @@ pub(crate) fn verify(
     }
     let key = match keys {
         Some(keys) => keys.get(&jkt, alg, jwk)?,
-        None => crate::keys::parse_key(&Value::Object(jwk.clone()), &[alg])
-            .map(std::sync::Arc::new)
-            .map_err(|_| DpopProblem::UnusableKey)?,
+        None => proof_keys::parse(jwk, alg)?,
     };
     let signing_input = &proof[..header.len() + 1 + payload.len()];
     key.verify(alg, signing_input.as_bytes(), &signature)

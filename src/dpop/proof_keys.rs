@@ -40,22 +40,27 @@ impl ProofKeys {
         alg: Algorithm,
         jwk: &Map<String, Value>,
     ) -> Result<Arc<VerificationKey>, DpopProblem> {
-        let parse = || {
-            crate::keys::parse_key(&Value::Object(jwk.clone()), &[alg])
-                .map(Arc::new)
-                .map_err(|_| DpopProblem::UnusableKey)
-        };
         if !only_required_members(jwk) {
-            return parse();
+            return parse(jwk, alg);
         }
         let cache_key = (thumbprint.to_owned(), alg);
         if let Some(key) = self.cache.get(&cache_key) {
             return Ok(key);
         }
-        let key = parse()?;
+        let key = parse(jwk, alg)?;
         self.cache.insert(cache_key, Arc::clone(&key));
         Ok(key)
     }
+}
+
+/// `jwk` parsed and checked against the key policy for `alg`, without a cache.
+pub(crate) fn parse(
+    jwk: &Map<String, Value>,
+    alg: Algorithm,
+) -> Result<Arc<VerificationKey>, DpopProblem> {
+    crate::keys::parse_key(&Value::Object(jwk.clone()), &[alg])
+        .map(Arc::new)
+        .map_err(|_| DpopProblem::UnusableKey)
 }
 
 /// Whether `jwk` holds the members of its RFC 7638 thumbprint and nothing else.
