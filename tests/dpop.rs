@@ -1025,6 +1025,9 @@ async fn replay_store_errors_warn_at_a_bounded_rate() {
     let _guard = tracing::subscriber::set_default(Warnings {
         count: Arc::clone(&count),
     });
+    // A callsite first reached by another test's thread (no subscriber there) may have
+    // cached "never": ask every callsite again, now that this thread has a subscriber.
+    tracing::callsite::rebuild_interest_cache();
     let key = DpopProof::generate();
     for dpop in [Dpop::allowed(), Dpop::allowed().replay_store_fail_open()] {
         count.store(0, std::sync::atomic::Ordering::SeqCst);
