@@ -2,7 +2,8 @@
 //! `Router` and `BearerLayer` (token cache on, the token cached), once as a plain bearer token
 //! and once bound to an ES256 key (`cnf.jkt`) with a fresh proof per request; and the floor a
 //! DPoP request cannot go below, the ES256 verification of the proof's signature alone
-//! (aws-lc-rs, key parsed once).
+//! (aws-lc-rs, key parsed once); and the refusal of a proof that carries another key than the
+//! bound one (an RSA-2048 key), which is decided by its thumbprint before any parsing.
 //!
 //! ```text
 //! cargo bench --bench dpop
@@ -11,6 +12,7 @@
 //! Proofs are made outside the timed part (criterion's `iter_batched`): each request gets a
 //! new one, as the replay check requires.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
@@ -19,9 +21,9 @@ use axum::routing::get;
 use axum::{Router, http::Request};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bearer_guard::dpop::Dpop;
+use bearer_guard::dpop::{Dpop, MemoryReplayStore};
 use bearer_guard::testing::{DpopProof, TestIssuer};
-use bearer_guard::{BearerLayer, Validator};
+use bearer_guard::{Algorithm, BearerLayer, Validator};
 use criterion::{BatchSize, Criterion};
 use tower::ServiceExt;
 
@@ -35,6 +37,10 @@ fn router(validator: Validator) -> Router {
 }
 
 async fn call(app: &Router, authorization: &str, proof: Option<&str>) {
+    call_expecting(app, authorization, proof, 200).await;
+}
+
+async fn call_expecting(app: &Router, authorization: &str, proof: Option<&str>, status: u16) {
     let mut request = Request::get(PATH).header("authorization", authorization);
     if let Some(proof) = proof {
         request = request.header("dpop", proof);
@@ -44,7 +50,7 @@ async fn call(app: &Router, authorization: &str, proof: Option<&str>) {
         .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), status);
 }
 
 fn main() {
@@ -55,7 +61,11 @@ fn main() {
     let issuer = rt.block_on(TestIssuer::start());
     let validator = issuer
         .validator()
-        .dpop(Dpop::allowed().public_url(BASE))
+        // One key sends every proof of the run (hundreds of thousands): the default store
+        // would refuse it past its share (20,000 a window), so the share is the whole store.
+        .dpop(Dpop::allowed().public_url(BASE).replay_store(Arc::new(
+            MemoryReplayStore::with_capacity(4_000_000).with_share(4_000_000),
+        )))
         .build()
         .unwrap();
     rt.block_on(validator.warm_up()).unwrap();
@@ -105,6 +115,12 @@ fn main() {
             |proof| rt.block_on(call(&app, &dpop, Some(&proof))),
             BatchSize::SmallInput,
         )
+    });
+    // A proof carrying another client's key (RSA-2048) for this bound token: refused (401).
+    // A refused proof is not recorded, so the same one is sent every time.
+    let stranger = DpopProof::generate_for(Algorithm::RS256).proof("GET", &url, &bound);
+    group.bench_function("dpop_foreign_rsa_key_refused", |b| {
+        b.iter(|| rt.block_on(call_expecting(&app, &dpop, Some(&stranger), 401)))
     });
     group.finish();
     c.final_summary();

@@ -10,6 +10,9 @@
 //!   arbitrary JSON as the JWK set of `testing::verify_signature`; and mutation scripts applied
 //!   to a valid RS256 and a valid HS256 token.
 //!
+//! * [`dpop_proof`]: DPoP proofs (raw, mutated valid proofs, random JWKs, random claims)
+//!   through the layer for a DPoP-bound token.
+//!
 //! Every harness checks an oracle, not just "no panic": a 2xx or an `Ok` must be justified
 //! (the exact valid token, a correct MAC or signature, claims that meet the rules), and every
 //! refusal must be a well-formed 400/401 that does not echo the credentials.
@@ -33,6 +36,7 @@ use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 use tower::{Layer, ServiceExt};
 
+pub mod dpop_proof;
 pub mod introspection_answer;
 pub mod mcp_body;
 pub mod runner;
@@ -686,6 +690,9 @@ fn mutated_hs256(script: &[u8]) {
 
 /// Seed inputs for each target (also written out by the runner for libFuzzer).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    if target == "dpop_proof" {
+        return dpop_proof::seeds();
+    }
     let h = harness();
     let t = &h.hs_token;
     match target {
@@ -739,6 +746,9 @@ mod tests {
         }
         for seed in super::seeds("mcp_body") {
             super::mcp_body(&seed);
+        }
+        for seed in super::seeds("dpop_proof") {
+            super::dpop_proof::dpop_proof(&seed);
         }
     }
 }

@@ -87,6 +87,13 @@ const DICTIONARY: &[&str] = &[
     "\\u0000",
     "\\ud800",
     "Bearer ",
+    "\"dpop+jwt\"",
+    "\"htm\"",
+    "\"htu\"",
+    "\"ath\"",
+    "\"jti\"",
+    "\"GET\"",
+    "\"https://api.example.com/\"",
     "bearer",
     "Basic ",
     ".",
@@ -238,6 +245,9 @@ fn structured(rng: &mut Rng, target: &str) -> Vec<u8> {
     if target == "mcp_body" {
         return crate::mcp_body::structured(rng);
     }
+    if target == "dpop_proof" {
+        return dpop_structured(rng);
+    }
     if target == "extract_header" {
         let scheme = ["Bearer ", "bearer  ", "BEARER\t", "Basic ", "", "Bearer"][rng.below(6)];
         let body: String = (0..rng.below(300))
@@ -351,6 +361,81 @@ fn structured(rng: &mut Rng, target: &str) -> Vec<u8> {
                 script.push(rng.byte());
             }
             script
+        }
+    }
+}
+
+/// Random base64url text of up to `max` bytes decoded, as a JSON string.
+fn b64_string(rng: &mut Rng, max: usize) -> String {
+    let bytes: Vec<u8> = (0..rng.below(max)).map(|_| rng.byte()).collect();
+    let text = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    format!("\"{text}\"")
+}
+
+/// The modes of `dpop_proof`: proof-like segments, mutation scripts of a valid proof, JWKs,
+/// claim sets.
+fn dpop_structured(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(4) {
+        0 => {
+            let segments: Vec<String> = (0..1 + rng.below(4))
+                .map(|_| {
+                    if rng.chance(50) {
+                        let json = random_json(rng, 0);
+                        base64::Engine::encode(
+                            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                            json,
+                        )
+                    } else {
+                        (0..rng.below(120))
+                            .map(|_| pick(rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") as char)
+                            .collect()
+                    }
+                })
+                .collect();
+            format!("\x00{}", segments.join(".")).into_bytes()
+        }
+        1 => {
+            let mut script = vec![1];
+            for _ in 0..4 * (1 + rng.below(4)) {
+                script.push(rng.byte());
+            }
+            script
+        }
+        2 => {
+            let kty = ["\"EC\"", "\"RSA\"", "\"OKP\"", "\"oct\"", "1"][rng.below(5)];
+            let mut members = vec![format!("\"kty\":{kty}")];
+            for _ in 0..rng.below(6) {
+                let name = ["crv", "x", "y", "n", "e", "d", "alg", "use", "kid"][rng.below(9)];
+                let value = match rng.below(4) {
+                    0 => b64_string(rng, 1100),
+                    1 => ["\"P-256\"", "\"P-384\"", "\"Ed25519\"", "\"AQAB\""][rng.below(4)]
+                        .to_owned(),
+                    _ => random_json(rng, 1),
+                };
+                members.push(format!("\"{name}\":{value}"));
+            }
+            format!("\x02{{{}}}", members.join(",")).into_bytes()
+        }
+        _ => {
+            let mut members = Vec::new();
+            for _ in 0..rng.below(4) {
+                let name = ["htm", "htu", "iat", "ath", "jti", "nonce"][rng.below(6)];
+                let value = match rng.below(3) {
+                    0 => [
+                        "\"GET\"",
+                        "\"https://API.example.com:443/?x#y\"",
+                        "1e400",
+                        "-1",
+                        "\"\"",
+                    ][rng.below(5)]
+                    .to_owned(),
+                    _ => random_json(rng, 1),
+                };
+                members.push(format!("\"{name}\":{value}"));
+            }
+            let mut input = vec![3, rng.byte()];
+            input.extend(format!("{{{}}}", members.join(",")).into_bytes());
+            input
         }
     }
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 use http::Request;
 
 use super::htu::PublicUri;
+use super::memory::MemoryReplayStore;
 use super::mtls::Mtls;
 use super::nonce::Nonces;
 use super::proof::{self, Expected, ProofRules};
-use super::replay::{MemoryReplayStore, ReplayStore, ReplayStoreError, replay_key};
+use super::proof_keys::ProofKeys;
+use super::replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict, WarnLimit};
 use super::{Dpop, DpopMode};
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, DpopProblem, TokenProblem};
@@ -48,7 +50,7 @@ pub(crate) enum Decision {
     /// Nothing: accept.
     Accept,
     /// The proof passes if the replay store has not seen `key` yet.
-    Replay { key: String, ttl: Duration },
+    Replay { key: ReplayKey, ttl: Duration },
 }
 
 /// The validator's sender-constraint settings, checked, ready for requests.
@@ -56,8 +58,12 @@ pub(crate) struct Binder {
     mode: DpopMode,
     uri: PublicUri,
     rules: ProofRules,
+    /// Parsed proof keys by thumbprint.
+    keys: ProofKeys,
     store: Arc<dyn ReplayStore>,
     fail_open: bool,
+    /// Store errors and full answers warn at most once a second.
+    warnings: WarnLimit,
     nonces: Option<Nonces>,
     mtls: Option<Mtls>,
     /// The `algs` of the `DPoP` challenge.
@@ -96,10 +102,12 @@ impl Binder {
                 max_age_secs: secs(dpop.max_age),
                 max_future_secs: secs(dpop.max_future),
             },
+            keys: ProofKeys::default(),
             store: dpop
                 .replay_store
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
             fail_open: dpop.fail_open,
+            warnings: WarnLimit::default(),
             nonces: dpop
                 .nonce_secret
                 .map(|secret| Nonces::new(secret, dpop.nonce_rotation.as_secs())),
@@ -197,11 +205,10 @@ impl Binder {
             htu: &htu,
             ath: Some(presented.ath.as_deref().unwrap_or_default()),
             now,
+            jkt: Some(jkt),
         };
-        let verified = proof::verify(proof, &self.rules, &expected).map_err(invalid)?;
-        if verified.jkt != jkt {
-            return Err(invalid(DpopProblem::KeyMismatch));
-        }
+        let verified =
+            proof::verify(proof, &self.rules, &expected, Some(&self.keys)).map_err(invalid)?;
         if let Some(nonces) = &self.nonces
             && !verified
                 .nonce
@@ -223,27 +230,48 @@ impl Binder {
             .saturating_sub(now)
             .max(1);
         Ok(Decision::Replay {
-            key: replay_key(&htu, &verified.jti),
+            key: ReplayKey::new(jkt, &htu, &verified.jti),
             ttl: Duration::from_secs(u64::try_from(remaining).unwrap_or(1)),
         })
     }
 
     /// The replay store's answer, as a decision: a fresh proof passes, a replay is refused,
-    /// a failing store answers 503 (or passes, failing open).
-    pub(crate) fn settle(&self, answer: Result<bool, ReplayStoreError>) -> Result<(), AuthError> {
+    /// a full store answers 503 (never failing open: the proof could not be recorded), a
+    /// failing store answers 503 (or passes, failing open). Both warn, at most once a second.
+    pub(crate) fn settle(
+        &self,
+        answer: Result<ReplayVerdict, ReplayStoreError>,
+    ) -> Result<(), AuthError> {
+        let unavailable = Err(AuthError::ReplayStoreUnavailable {
+            retry_after: Duration::from_secs(1),
+        });
         match answer {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(AuthError::InvalidDpopProof(DpopProblem::Replayed)),
-            Err(error) if self.fail_open => {
-                tracing::warn!(%error, "DPoP replay store failed; failing open");
-                Ok(())
+            Ok(ReplayVerdict::Fresh) => Ok(()),
+            Ok(ReplayVerdict::Replayed) => Err(AuthError::InvalidDpopProof(DpopProblem::Replayed)),
+            Ok(ReplayVerdict::Full) => {
+                if let Some(held_back) = self.warnings.allow(unix_secs()) {
+                    tracing::warn!(
+                        held_back,
+                        "DPoP replay store full (a key's share or the whole store); refusing"
+                    );
+                }
+                unavailable
             }
             Err(error) => {
-                tracing::warn!(%error, "DPoP replay store failed; refusing (fail closed)");
-                Err(AuthError::ReplayStoreUnavailable {
-                    retry_after: Duration::from_secs(1),
-                })
+                if let Some(held_back) = self.warnings.allow(unix_secs()) {
+                    let outcome = if self.fail_open {
+                        "failing open"
+                    } else {
+                        "refusing (fail closed)"
+                    };
+                    tracing::warn!(%error, held_back, "DPoP replay store failed; {outcome}");
+                }
+                if self.fail_open { Ok(()) } else { unavailable }
             }
         }
     }
+}
+
+fn unix_secs() -> u64 {
+    u64::try_from(unix_now()).unwrap_or(0)
 }

@@ -62,8 +62,18 @@ fn last_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 
 /// The RFC 3986 §6.2.2 normal form of an absolute `http(s)` URI without its query and
 /// fragment: scheme and host in lower case, the default port dropped, dot segments removed,
-/// an empty path as `/`. `None` for anything else.
+/// an empty path as `/`. `None` for anything else, including what is not RFC 3986 syntax
+/// (`scheme://authority`, printable ASCII, no backslash): the WHATWG parser underneath
+/// repairs such input into a URL (`https:/host`, backslashes for slashes, tabs dropped),
+/// and a proof's `htu` must name the URI, not something a browser would turn into it.
 pub(crate) fn normalize(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let rfc3986 = scheme.chars().all(|c| c.is_ascii_alphabetic())
+        && !rest.starts_with('/')
+        && uri.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !rfc3986 {
+        return None;
+    }
     let mut url = Url::parse(uri).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return None;
@@ -104,6 +114,16 @@ mod tests {
             "ftp://x/a",
             "https://u:p@api.example.com/",
             "not a uri",
+            // Found by the `dpop_proof` fuzz target: the WHATWG parser repairs these into
+            // the URL, RFC 3986 does not (a missing or doubled slash, backslashes, spaces
+            // and control characters it strips).
+            "HTTPS:/API.EXAMPLE.COM:443/a/b",
+            "https:api.example.com/a/b",
+            "https:\\\\api.example.com\\a\\b",
+            "https:///api.example.com/a/b",
+            "https://api.exa\tmple.com/a/b",
+            " https://api.example.com/a/b",
+            "https://api.example.com/a/b\n",
         ] {
             assert_eq!(normalize(refused), None, "{refused}");
         }

@@ -15,16 +15,20 @@
 //! # Ok::<(), bearer_guard::ConfigError>(())
 //! ```
 //!
-//! The files: `proof.rs` checks one proof (pure), `htu.rs` the URI it must name,
-//! `thumbprint.rs` the digests, `replay.rs` the replay store, `nonce.rs` the server nonces,
-//! `mtls.rs` certificate bindings, and `bind.rs` decides a request from all of them;
+//! The files: `proof.rs` checks one proof (pure), `proof_keys.rs` keeps the parsed proof
+//! keys, `htu.rs` the URI a proof must name, `thumbprint.rs` the digests, `replay.rs` the
+//! replay store's trait and key, `memory.rs` the default (in-memory) replay store, `nonce.rs`
+//! the server nonces, `mtls.rs` certificate bindings, and `bind.rs` decides a request from
+//! all of them;
 //! `redis.rs` (feature `redis`) is the replay store that replicas share.
 
 mod bind;
 mod htu;
+mod memory;
 mod mtls;
 mod nonce;
 mod proof;
+mod proof_keys;
 #[cfg(feature = "redis")]
 mod redis;
 mod replay;
@@ -42,15 +46,15 @@ use crate::algorithm::Algorithm;
 pub use self::redis::{RedisReplayStore, RedisReplayStoreBuilder};
 pub use crate::claims::Binding;
 pub(crate) use bind::{Binder, Decision, Presented, Scheme};
+pub use memory::{
+    DEFAULT_REPLAY_CAPACITY, MAX_REPLAY_TTL, MEMORY_REPLAY_ENTRY_BYTES, MemoryReplayStore,
+};
 #[cfg(feature = "test-util")]
 pub(crate) use mtls::pem;
 pub use mtls::{ClientCertificate, Mtls};
 #[cfg(feature = "test-util")]
 pub(crate) use proof::check_token_request;
-pub use replay::{
-    DEFAULT_REPLAY_CAPACITY, MEMORY_REPLAY_ENTRY_BYTES, MemoryReplayStore, ReplayStore,
-    ReplayStoreError,
-};
+pub use replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict};
 #[cfg(feature = "test-util")]
 pub(crate) use thumbprint::jwk_thumbprint;
 pub(crate) use thumbprint::sha256_b64;
@@ -201,8 +205,10 @@ impl Dpop {
         self
     }
 
-    /// When the replay store fails, accept the proof anyway (fail open) instead of answering
-    /// 503 (fail closed, the default). A replay during the outage then passes.
+    /// When the replay store fails (a transport error: it cannot be asked), accept the proof
+    /// anyway (fail open) instead of answering 503 (fail closed, the default). A replay during
+    /// the outage then passes. A store that answers [`ReplayVerdict::Full`] (a key's share or
+    /// the whole store used up) is never failed open: that proof gets 503 either way.
     pub fn replay_store_fail_open(mut self) -> Self {
         self.fail_open = true;
         self

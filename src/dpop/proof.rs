@@ -9,6 +9,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use super::htu::normalize;
+use super::proof_keys::{self, ProofKeys};
 use super::thumbprint::jwk_thumbprint;
 use crate::claims::UniqueKeyObject;
 use crate::error::DpopProblem;
@@ -30,6 +31,9 @@ pub(crate) struct Expected<'a> {
     pub(crate) ath: Option<&'a str>,
     /// Unix seconds.
     pub(crate) now: i64,
+    /// The thumbprint the proof's key must have (the token's `cnf.jkt`); `None` for a
+    /// token request (any key: the token will be bound to it).
+    pub(crate) jkt: Option<&'a str>,
 }
 
 /// The accepted algorithms and the `iat` window.
@@ -52,11 +56,15 @@ pub(crate) struct VerifiedProof {
     pub(crate) nonce: Option<String>,
 }
 
-/// Checks `proof` against `rules` and `expected`, in the order of RFC 9449 §4.3.
+/// Checks `proof` against `rules` and `expected`, in the order of RFC 9449 §4.3 but for the
+/// key: the thumbprint of the header's `jwk` is compared with the expected one before the
+/// key is parsed or any signature verified, so a proof with a key that is not the bound one
+/// costs a hash, whatever key it carries. Parsed keys come from `keys` when given.
 pub(crate) fn verify(
     proof: &str,
     rules: &ProofRules,
     expected: &Expected<'_>,
+    keys: Option<&ProofKeys>,
 ) -> Result<VerifiedProof, DpopProblem> {
     if proof.len() > MAX_PROOF_BYTES {
         return Err(DpopProblem::Malformed);
@@ -81,8 +89,14 @@ pub(crate) fn verify(
     let UniqueKeyObject(header_members) =
         serde_json::from_slice(&header_json).map_err(|_| DpopProblem::MalformedHeader)?;
     let (alg, jwk) = check_header(&header_members, rules)?;
-    let key = crate::keys::parse_key(&Value::Object(jwk.clone()), &[alg])
-        .map_err(|_| DpopProblem::UnusableKey)?;
+    let jkt = jwk_thumbprint(jwk).ok_or(DpopProblem::UnusableKey)?;
+    if expected.jkt.is_some_and(|expected| expected != jkt) {
+        return Err(DpopProblem::KeyMismatch);
+    }
+    let key = match keys {
+        Some(keys) => keys.get(&jkt, alg, jwk)?,
+        None => proof_keys::parse(jwk, alg)?,
+    };
     let signing_input = &proof[..header.len() + 1 + payload.len()];
     key.verify(alg, signing_input.as_bytes(), &signature)
         .map_err(|_| DpopProblem::InvalidSignature)?;
@@ -128,7 +142,7 @@ pub(crate) fn verify(
         Some(_) => return Err(DpopProblem::MalformedClaims),
     };
     Ok(VerifiedProof {
-        jkt: jwk_thumbprint(jwk).ok_or(DpopProblem::UnusableKey)?,
+        jkt,
         jti: jti.to_owned(),
         iat,
         nonce,
@@ -191,6 +205,7 @@ pub(crate) fn check_token_request(
         htu: &htu,
         ath: None,
         now: crate::issuer::unix_now(),
+        jkt: None,
     };
-    verify(proof, &rules, &expected).map(|proof| proof.jkt)
+    verify(proof, &rules, &expected, None).map(|proof| proof.jkt)
 }

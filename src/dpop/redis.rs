@@ -13,7 +13,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, RedisError, Value};
 use futures_util::future::BoxFuture;
 
-use super::replay::{ReplayStore, ReplayStoreError};
+use super::replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict};
 
 /// A [`ReplayStore`] on a Redis (or Valkey) server, shared by every replica of an API.
 ///
@@ -79,22 +79,29 @@ impl fmt::Debug for RedisReplayStore {
 impl ReplayStore for RedisReplayStore {
     fn insert_once<'a>(
         &'a self,
-        key: &'a str,
+        proof: &'a ReplayKey,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, ReplayStoreError>> {
+    ) -> BoxFuture<'a, Result<ReplayVerdict, ReplayStoreError>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let command = set_if_absent(key, ttl);
+            let command = set_if_absent(proof.key(), ttl);
             let reply =
                 tokio::time::timeout(self.timeout, command.query_async::<Value>(&mut connection))
                     .await
                     .map_err(|_| {
                         ReplayStoreError(format!("Redis did not answer within {:?}", self.timeout))
-                    })?
-                    .map_err(redis_error)?;
+                    })?;
+            let reply = match reply {
+                Ok(reply) => reply,
+                // The server is out of memory (`maxmemory` with `noeviction`): it cannot
+                // record the proof, so the proof is refused like any full store's, never
+                // failed open.
+                Err(error) if is_out_of_memory(&error) => return Ok(ReplayVerdict::Full),
+                Err(error) => return Err(redis_error(error)),
+            };
             match reply {
-                Value::Okay => Ok(true),
-                Value::Nil => Ok(false),
+                Value::Okay => Ok(ReplayVerdict::Fresh),
+                Value::Nil => Ok(ReplayVerdict::Replayed),
                 other => Err(ReplayStoreError(format!(
                     "unexpected Redis reply to SET NX: {other:?}"
                 ))),
@@ -112,6 +119,11 @@ fn set_if_absent(key: &str, ttl: Duration) -> ::redis::Cmd {
     let mut command = ::redis::cmd("SET");
     command.arg(key).arg(1).arg("NX").arg("PX").arg(millis);
     command
+}
+
+/// `-OOM command not allowed when used memory > 'maxmemory'`.
+fn is_out_of_memory(error: &RedisError) -> bool {
+    error.code() == Some("OOM")
 }
 
 fn redis_error(error: RedisError) -> ReplayStoreError {

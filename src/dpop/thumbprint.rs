@@ -20,12 +20,7 @@ pub(crate) fn sha256_b64(bytes: &[u8]) -> String {
 /// order, as JSON without whitespace, hashed. `None` for a key type this crate does not
 /// verify or a required member that is not a string.
 pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
-    let members: &[&str] = match jwk.get("kty")?.as_str()? {
-        "EC" => &["crv", "kty", "x", "y"],
-        "RSA" => &["e", "kty", "n"],
-        "OKP" => &["crv", "kty", "x"],
-        _ => return None,
-    };
+    let members = required_members(jwk)?;
     let mut canonical = String::from("{");
     for (i, name) in members.iter().enumerate() {
         let value = jwk.get(*name)?.as_str()?;
@@ -39,6 +34,17 @@ pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
     }
     canonical.push('}');
     Some(sha256_b64(canonical.as_bytes()))
+}
+
+/// The RFC 7638 required members of a public JWK of a type this crate verifies, in
+/// lexicographic order; `None` for another `kty`.
+pub(crate) fn required_members(jwk: &Map<String, Value>) -> Option<&'static [&'static str]> {
+    match jwk.get("kty")?.as_str()? {
+        "EC" => Some(&["crv", "kty", "x", "y"]),
+        "RSA" => Some(&["e", "kty", "n"]),
+        "OKP" => Some(&["crv", "kty", "x"]),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

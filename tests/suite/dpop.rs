@@ -12,7 +12,8 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::{Extension, Router};
 use bearer_guard::dpop::{
-    ClientCertificate, Dpop, MemoryReplayStore, Mtls, ReplayStore, ReplayStoreError,
+    ClientCertificate, Dpop, MemoryReplayStore, Mtls, ReplayKey, ReplayStore, ReplayStoreError,
+    ReplayVerdict,
 };
 use bearer_guard::testing::{DpopProof, certificate_pem, certificate_thumbprint};
 use bearer_guard::{
@@ -427,13 +428,16 @@ async fn each_check_of_the_proof_is_a_named_refusal() {
             ],
             DpopProblem::PrivateKey,
         ),
+        // A jwk without a thumbprint (an unknown `kty`, a member that is not a string); a
+        // parsable thumbprint of another key is a mismatch, whatever the key (see
+        // `a_proof_key_that_is_not_the_bound_key_is_a_mismatch_before_any_work`).
         (
             "unusable jwk",
             vec![
                 key.clone()
                     .header(
                         "jwk",
-                        json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+                        json!({"kty": "EC", "crv": "P-256", "x": 1, "y": "AA"}),
                     )
                     .proof("GET", &here, &token),
             ],
@@ -720,9 +724,9 @@ struct Unreachable;
 impl ReplayStore for Unreachable {
     fn insert_once<'a>(
         &'a self,
-        _key: &'a str,
+        _proof: &'a ReplayKey,
         _ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, ReplayStoreError>> {
+    ) -> BoxFuture<'a, Result<ReplayVerdict, ReplayStoreError>> {
         Box::pin(async { Err(ReplayStoreError("connection refused".into())) })
     }
 }
@@ -738,15 +742,19 @@ struct Remote {
 impl ReplayStore for Remote {
     fn insert_once<'a>(
         &'a self,
-        key: &'a str,
+        proof: &'a ReplayKey,
         _ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, ReplayStoreError>> {
+    ) -> BoxFuture<'a, Result<ReplayVerdict, ReplayStoreError>> {
         Box::pin(async move {
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let fresh = self.seen.lock().unwrap().insert(key.to_owned());
+            let fresh = self.seen.lock().unwrap().insert(proof.key().to_owned());
             tokio::task::yield_now().await;
-            Ok(fresh)
+            Ok(if fresh {
+                ReplayVerdict::Fresh
+            } else {
+                ReplayVerdict::Replayed
+            })
         })
     }
 }
@@ -940,4 +948,289 @@ async fn certificate_bound_tokens_need_their_certificate() {
     reply.assert_invalid_token_for(TokenProblem::CertificateMismatch);
     let reply = send_with(&api.app, PRIVATE, &bearer, &[], &[]).await;
     reply.assert_invalid_token_for(TokenProblem::CertificateMissing);
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 17: the replay store's shares, proof cost, warnings
+// ---------------------------------------------------------------------------------------
+
+/// `count` fresh proofs of `key` for `token`, sent one after the other: each proof and its
+/// status.
+async fn send_fresh(
+    api: &Api,
+    key: &DpopProof,
+    token: &str,
+    count: usize,
+) -> Vec<(String, StatusCode)> {
+    let mut sent = Vec::with_capacity(count);
+    for _ in 0..count {
+        let proof = key.proof("GET", &url(PRIVATE), token);
+        let reply = api.send_dpop(PRIVATE, token, &[&proof]).await;
+        sent.push((proof, reply.status));
+    }
+    sent
+}
+
+fn passed(sent: &[(String, StatusCode)]) -> usize {
+    sent.iter()
+        .filter(|(_, status)| *status == StatusCode::OK)
+        .count()
+}
+
+/// Item 8: one client sending fresh proofs as fast as it can fills its own share of the
+/// memory store (a tenth of it by default), never the store: another client's proofs keep
+/// passing, and the abusive client's proofs past its share are refused with 503.
+#[tokio::test]
+async fn an_abusive_client_fills_its_own_share_and_no_one_elses() {
+    let store = Arc::new(MemoryReplayStore::with_capacity(160));
+    let api = api(Dpop::allowed().public_url(BASE).replay_store(store.clone())).await;
+    let abuser = DpopProof::generate();
+    let abusive_token = api.bound_token(&abuser);
+    let sent = send_fresh(&api, &abuser, &abusive_token, 400).await;
+    assert_eq!(passed(&sent), 16, "the abuser gets its share, no more");
+    assert!(
+        store.len() <= 16,
+        "the abuser holds only its share: {}",
+        store.len()
+    );
+    let refused: Vec<_> = sent.iter().filter(|(_, s)| *s != StatusCode::OK).collect();
+    assert!(
+        refused
+            .iter()
+            .all(|(_, s)| *s == StatusCode::SERVICE_UNAVAILABLE)
+    );
+
+    let client = DpopProof::generate();
+    let token = api.bound_token(&client);
+    let sent = send_fresh(&api, &client, &token, 10).await;
+    assert_eq!(passed(&sent), 10, "another client is untouched: {sent:?}");
+}
+
+/// Item 8: a full share is never read as "allow", even with `replay_store_fail_open`: a
+/// proof past the share is refused and not accepted later as a replay either.
+#[tokio::test]
+async fn a_full_store_never_fails_open() {
+    let store = Arc::new(MemoryReplayStore::with_capacity(160));
+    let api = api(Dpop::allowed()
+        .public_url(BASE)
+        .replay_store(store.clone())
+        .replay_store_fail_open())
+    .await;
+    let abuser = DpopProof::generate();
+    let token = api.bound_token(&abuser);
+    let sent = send_fresh(&api, &abuser, &token, 400).await;
+    assert_eq!(passed(&sent), 16, "fail open does not open a full share");
+    for (proof, _) in &sent {
+        let replay = api.send_dpop(PRIVATE, &token, &[proof]).await;
+        assert_ne!(
+            replay.status,
+            StatusCode::OK,
+            "a replay passed: {replay:#?}"
+        );
+    }
+}
+
+/// Item 8: the key's thumbprint is part of the replay key: two clients whose proofs carry
+/// the same `jti` for the same URI do not collide.
+#[tokio::test]
+async fn equal_jti_of_two_clients_do_not_collide() {
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    for _ in 0..2 {
+        let key = DpopProof::generate().claim("jti", "the-same-jti");
+        let token = api.bound_token(&key);
+        let proof = key.proof("GET", &url(PRIVATE), &token);
+        let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+        let again = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_proof_refused(&again, DpopProblem::Replayed);
+    }
+}
+
+/// Item 10: the thumbprint of the proof's `jwk` is compared with `cnf.jkt` before the key is
+/// parsed or any signature verified: a proof carrying a key that is not the bound one is a
+/// key mismatch whatever that key is (weak, huge, ROCA-like, not a key at all).
+#[tokio::test]
+async fn a_proof_key_that_is_not_the_bound_key_is_a_mismatch_before_any_work() {
+    use base64::Engine;
+    let api = api(Dpop::allowed().public_url(BASE)).await;
+    let key = DpopProof::generate_for(Algorithm::RS256);
+    let token = api.bound_token(&key);
+    let modulus = |bytes: usize| {
+        let mut n = vec![0xffu8; bytes];
+        n[0] = 0xc1;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n)
+    };
+    let foreign = [
+        json!({"kty": "RSA", "n": modulus(64), "e": "AQAB"}),
+        json!({"kty": "RSA", "n": modulus(1024), "e": "AQAB"}),
+        json!({"kty": "RSA", "n": "not base64 at all!", "e": "AQAB"}),
+        json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+    ];
+    for jwk in foreign {
+        let proof = key
+            .clone()
+            .header("jwk", jwk.clone())
+            .proof("GET", &url(PRIVATE), &token);
+        let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+        assert_proof_refused(&reply, DpopProblem::KeyMismatch);
+    }
+}
+
+/// Counts the WARN events logged on this thread while it is held.
+struct Warnings {
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Item 12: a replay store error logs a warning, and a flood of them during an outage is
+/// rate-limited (at most one a second), fail open or closed.
+#[tokio::test(flavor = "current_thread")]
+async fn replay_store_errors_warn_at_a_bounded_rate() {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _guard = tracing::subscriber::set_default(Warnings {
+        count: Arc::clone(&count),
+    });
+    // A callsite first reached by another test's thread (no subscriber there) may have
+    // cached "never": ask every callsite again, now that this thread has a subscriber.
+    tracing::callsite::rebuild_interest_cache();
+    let key = DpopProof::generate();
+    for dpop in [Dpop::allowed(), Dpop::allowed().replay_store_fail_open()] {
+        count.store(0, std::sync::atomic::Ordering::SeqCst);
+        let api = api(dpop.public_url(BASE).replay_store(Arc::new(Unreachable))).await;
+        let token = api.bound_token(&key);
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            let proof = key.proof("GET", &url(PRIVATE), &token);
+            let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+            assert_ne!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
+        }
+        let warned = count.load(std::sync::atomic::Ordering::SeqCst);
+        let seconds = usize::try_from(started.elapsed().as_secs()).unwrap();
+        assert!(warned >= 1, "a store error must warn");
+        // One a wall-clock second: a run of `seconds` whole seconds touches at most
+        // `seconds + 2` of them (it may start just before a second turns).
+        assert!(warned <= seconds + 2, "{warned} warnings in {seconds} s");
+    }
+}
+
+/// Item 8, under load: an abusive client sends fresh proofs from three tasks as fast as it
+/// can, well past its share of the default store (20,000 proofs), while two well-behaved
+/// clients send a request every 10 ms. Every well-behaved request passes, before and after
+/// the abuser is cut off; the abuser gets exactly its share. Bounded: 30,000 abusive
+/// requests or 60 s, in-process (no network).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abusive_client_at_full_speed_leaves_well_behaved_clients_untouched() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    const ABUSIVE_REQUESTS: usize = 30_000;
+    let api = Arc::new(api(Dpop::allowed().public_url(BASE)).await);
+    let share = MemoryReplayStore::default().share();
+    let abuser = DpopProof::generate();
+    let abusive_token = api.bound_token(&abuser);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (passed, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let done = Arc::new(AtomicBool::new(false));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let abusive: Vec<_> = (0..3)
+        .map(|_| {
+            let (api, abuser, token) = (api.clone(), abuser.clone(), abusive_token.clone());
+            let (sent, passed, refused) = (sent.clone(), passed.clone(), refused.clone());
+            tokio::spawn(async move {
+                while sent.fetch_add(1, SeqCst) < ABUSIVE_REQUESTS
+                    && std::time::Instant::now() < deadline
+                {
+                    // In process, a request never waits for I/O: without this the abusive
+                    // tasks would hold both workers, as a server's connections never do.
+                    tokio::task::yield_now().await;
+                    let proof = abuser.proof("GET", &url(PRIVATE), &token);
+                    let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+                    match reply.status {
+                        StatusCode::OK => passed.fetch_add(1, SeqCst),
+                        StatusCode::SERVICE_UNAVAILABLE => refused.fetch_add(1, SeqCst),
+                        other => panic!("the abuser got {other}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    let polite: Vec<_> = (0..2)
+        .map(|_| {
+            let (api, refused, done) = (api.clone(), refused.clone(), done.clone());
+            tokio::spawn(async move {
+                let key = DpopProof::generate();
+                let token = api.bound_token(&key);
+                let mut pace = tokio::time::interval(Duration::from_millis(10));
+                let (mut statuses, mut latencies, mut after_cutoff) = (Vec::new(), Vec::new(), 0);
+                while !done.load(SeqCst) {
+                    pace.tick().await;
+                    let cut_off = refused.load(SeqCst) > 0;
+                    let proof = key.proof("GET", &url(PRIVATE), &token);
+                    let started = std::time::Instant::now();
+                    let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
+                    latencies.push(started.elapsed());
+                    statuses.push(reply.status);
+                    after_cutoff += usize::from(cut_off);
+                }
+                (statuses, latencies, after_cutoff)
+            })
+        })
+        .collect();
+    for task in abusive {
+        task.await.unwrap();
+    }
+    // The well-behaved clients keep going a little after the abuser stops; their requests
+    // while it was refused are what the test is about (counted below).
+    done.store(true, SeqCst);
+    let (mut statuses, mut latencies, mut after_cutoff) = (Vec::new(), Vec::new(), 0);
+    for task in polite {
+        let (s, l, a) = task.await.unwrap();
+        statuses.extend(s);
+        latencies.extend(l);
+        after_cutoff += a;
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    eprintln!(
+        "abuser: {} passed, {} refused (503); well-behaved: {ok}/{} passed ({} while the abuser \
+         was refused), latency p50 {:?} p99 {:?} max {:?}",
+        passed.load(SeqCst),
+        refused.load(SeqCst),
+        statuses.len(),
+        after_cutoff,
+        at(0.5),
+        at(0.99),
+        at(1.0),
+    );
+    assert_eq!(
+        passed.load(SeqCst),
+        share,
+        "the abuser gets its share, no more"
+    );
+    assert!(refused.load(SeqCst) > 0, "the abuser went past its share");
+    assert!(
+        after_cutoff >= 20,
+        "well-behaved traffic during the cut-off: {after_cutoff}"
+    );
+    assert_eq!(
+        ok,
+        statuses.len(),
+        "every well-behaved request passes: {statuses:?}"
+    );
 }

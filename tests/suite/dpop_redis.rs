@@ -8,10 +8,31 @@ use crate::common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use bearer_guard::dpop::{RedisReplayStore, ReplayStore};
+use bearer_guard::dpop::{
+    RedisReplayStore, ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict,
+};
 use common::RedisServer;
 
 const WINDOW: Duration = Duration::from_secs(60);
+
+/// The replay key of the proof `jti` of one client.
+fn proof(jti: &str) -> ReplayKey {
+    ReplayKey::new("client-jkt", "https://api.example.com/a", jti)
+}
+
+/// Whether `store` finds the proof `jti` fresh (`false`: a replay; never "full" here).
+async fn fresh(
+    store: &RedisReplayStore,
+    jti: &str,
+    ttl: Duration,
+) -> Result<bool, ReplayStoreError> {
+    let proof = proof(jti);
+    match store.insert_once(&proof, ttl).await? {
+        ReplayVerdict::Fresh => Ok(true),
+        ReplayVerdict::Replayed => Ok(false),
+        ReplayVerdict::Full => panic!("the test's server is never full"),
+    }
+}
 
 async fn store(server: &RedisServer) -> RedisReplayStore {
     RedisReplayStore::connect(&server.url())
@@ -24,36 +45,11 @@ async fn a_key_is_fresh_once_then_a_replay_and_keys_are_independent() {
     let server = RedisServer::start();
     let store = store(&server).await;
 
-    assert!(
-        store
-            .insert_once("bearer-guard:dpop:a", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .insert_once("bearer-guard:dpop:a", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .insert_once("bearer-guard:dpop:a", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .insert_once("bearer-guard:dpop:b", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .insert_once("bearer-guard:dpop:b", WINDOW)
-            .await
-            .unwrap()
-    );
+    assert!(fresh(&store, "a", WINDOW).await.unwrap());
+    assert!(!fresh(&store, "a", WINDOW).await.unwrap());
+    assert!(!fresh(&store, "a", WINDOW).await.unwrap());
+    assert!(fresh(&store, "b", WINDOW).await.unwrap());
+    assert!(!fresh(&store, "b", WINDOW).await.unwrap());
     assert_eq!(server.key_count(), 2);
 }
 
@@ -62,36 +58,16 @@ async fn two_replicas_sharing_one_server_accept_a_key_once_between_them() {
     let server = RedisServer::start();
     let (first, second) = (store(&server).await, store(&server).await);
 
-    assert!(
-        first
-            .insert_once("bearer-guard:dpop:seen", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !second
-            .insert_once("bearer-guard:dpop:seen", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        second
-            .insert_once("bearer-guard:dpop:other", WINDOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !first
-            .insert_once("bearer-guard:dpop:other", WINDOW)
-            .await
-            .unwrap()
-    );
+    assert!(fresh(&first, "seen", WINDOW).await.unwrap());
+    assert!(!fresh(&second, "seen", WINDOW).await.unwrap());
+    assert!(fresh(&second, "other", WINDOW).await.unwrap());
+    assert!(!fresh(&first, "other", WINDOW).await.unwrap());
 
     // A race: the same key sent at once, many times, through both replicas; SET NX is atomic,
     // so exactly one call wins.
     let calls = (0..32).map(|i| {
         let replica = if i % 2 == 0 { &first } else { &second };
-        replica.insert_once("bearer-guard:dpop:raced", WINDOW)
+        fresh(replica, "raced", WINDOW)
     });
     let fresh = futures_util::future::join_all(calls)
         .await
@@ -110,49 +86,31 @@ async fn a_key_lives_for_its_window_and_is_gone_after_it() {
     let server = RedisServer::start();
     let store = store(&server).await;
 
-    assert!(
-        store
-            .insert_once("bearer-guard:dpop:long", WINDOW)
-            .await
-            .unwrap()
-    );
-    let ttl = server.pttl("bearer-guard:dpop:long");
+    assert!(fresh(&store, "long", WINDOW).await.unwrap());
+    let ttl = server.pttl(proof("long").key());
     assert!(
         (WINDOW.as_millis() as i64 - 5_000..=WINDOW.as_millis() as i64).contains(&ttl),
         "PTTL {ttl} ms, not the window of {WINDOW:?}"
     );
 
     let short = Duration::from_millis(150);
-    assert!(
-        store
-            .insert_once("bearer-guard:dpop:short", short)
-            .await
-            .unwrap()
-    );
-    assert!(server.pttl("bearer-guard:dpop:short") > 0);
+    assert!(fresh(&store, "short", short).await.unwrap());
+    assert!(server.pttl(proof("short").key()) > 0);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        server.pttl("bearer-guard:dpop:short"),
-        -2,
-        "the key is gone"
-    );
+    assert_eq!(server.pttl(proof("short").key()), -2, "the key is gone");
     assert!(
-        store
-            .insert_once("bearer-guard:dpop:short", short)
-            .await
-            .unwrap(),
+        fresh(&store, "short", short).await.unwrap(),
         "after its window a key is new again (the layer's iat check refuses the old proof)"
     );
 
     // Less than a millisecond still expires (Redis refuses `PX 0`).
     assert!(
-        store
-            .insert_once("bearer-guard:dpop:tiny", Duration::from_micros(10))
+        fresh(&store, "tiny", Duration::from_micros(10))
             .await
             .unwrap()
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(server.pttl("bearer-guard:dpop:tiny"), -2);
+    assert_eq!(server.pttl(proof("tiny").key()), -2);
 }
 
 #[tokio::test]
@@ -164,18 +122,12 @@ async fn a_stopped_server_is_an_error_within_the_timeout_and_a_restarted_one_is_
         .connect()
         .await
         .unwrap();
-    assert!(
-        store
-            .insert_once("bearer-guard:dpop:before", WINDOW)
-            .await
-            .unwrap()
-    );
+    assert!(fresh(&store, "before", WINDOW).await.unwrap());
 
     server.stop();
     for _ in 0..3 {
         let started = Instant::now();
-        let error = store
-            .insert_once("bearer-guard:dpop:during", WINDOW)
+        let error = fresh(&store, "during", WINDOW)
             .await
             .expect_err("no server, no answer");
         assert!(started.elapsed() < timeout + Duration::from_millis(500));
@@ -192,24 +144,16 @@ async fn a_stopped_server_is_an_error_within_the_timeout_and_a_restarted_one_is_
         .timeout(timeout)
         .connect_lazy()
         .expect("a lazy store does not connect yet");
-    assert!(
-        lazy.insert_once("bearer-guard:dpop:lazy", WINDOW)
-            .await
-            .is_err()
-    );
+    assert!(fresh(&lazy, "lazy", WINDOW).await.is_err());
 
     // The managed connection reconnects once the server is back (it is empty: not persisted).
     server.restart();
-    let fresh = common::retry(Duration::from_secs(5), async || {
-        store.insert_once("bearer-guard:dpop:after", WINDOW).await
+    let fresh_after = common::retry(Duration::from_secs(5), async || {
+        fresh(&store, "after", WINDOW).await
     })
     .await;
-    assert!(fresh.expect("reconnected"));
-    assert!(
-        lazy.insert_once("bearer-guard:dpop:lazy", WINDOW)
-            .await
-            .unwrap()
-    );
+    assert!(fresh_after.expect("reconnected"));
+    assert!(fresh(&lazy, "lazy", WINDOW).await.unwrap());
 }
 
 #[tokio::test]
@@ -239,11 +183,7 @@ async fn a_server_that_never_answers_is_an_error_within_the_timeout() {
         .connect_lazy()
         .unwrap();
     let started = Instant::now();
-    assert!(
-        lazy.insert_once("bearer-guard:dpop:silent", WINDOW)
-            .await
-            .is_err()
-    );
+    assert!(fresh(&lazy, "silent", WINDOW).await.is_err());
     assert!(started.elapsed() < timeout + Duration::from_millis(500));
 }
 
@@ -271,4 +211,17 @@ fn connect_lazy_outside_a_runtime_is_an_error_not_a_panic() {
         .connect_lazy()
         .expect_err("the connection's tasks need a Tokio runtime");
     assert!(error.to_string().contains("Tokio runtime"), "{error}");
+}
+
+/// A server out of memory (`maxmemory` with `noeviction`) cannot record a proof: that is
+/// "full" (refused by the layer even when it fails open on errors), not a transport error.
+#[tokio::test]
+async fn a_server_out_of_memory_is_full_not_an_error() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    server.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    server.command(&["CONFIG", "SET", "maxmemory", "1"]);
+    let verdict = store.insert_once(&proof("oom"), WINDOW).await;
+    assert_eq!(verdict.unwrap(), ReplayVerdict::Full);
+    assert_eq!(server.key_count(), 0);
 }
