@@ -20,6 +20,8 @@
 //! crate's stable interface.
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{AuthError, RequestProblem, TokenProblem};
 
 /// A request let through with verified claims.
@@ -176,5 +178,58 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::NotAnAccessToken => "not_an_access_token",
         TokenProblem::Inactive => "inactive",
         TokenProblem::UnexpectedClaims => "unexpected_claims",
+    }
+}
+
+/// At most one warning a second about one dependency (the DPoP replay store, the
+/// introspection endpoint): an outage fails every request that needs it, and a warning for
+/// each would flood the logs. The warnings that were held back are counted in the next one.
+#[derive(Debug, Default)]
+pub(crate) struct WarnLimit {
+    /// The second (since the Unix epoch) of the last warning, plus one; 0: never.
+    last: AtomicU64,
+    held_back: AtomicU64,
+}
+
+impl WarnLimit {
+    /// Whether to warn now, at `now` (Unix seconds): `Some(n)` with the `n` warnings held
+    /// back since the last one, or `None` (this one is held back).
+    pub(crate) fn allow(&self, now: u64) -> Option<u64> {
+        let stamp = now.saturating_add(1);
+        let last = self.last.load(Ordering::Relaxed);
+        if last != stamp
+            && self
+                .last
+                .compare_exchange(last, stamp, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.held_back.swap(0, Ordering::Relaxed));
+        }
+        self.held_back.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// [`allow`](Self::allow) at the current second.
+    pub(crate) fn allow_now(&self) -> Option<u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        self.allow(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_at_most_one_a_second_and_count_the_ones_held_back() {
+        let limit = WarnLimit::default();
+        assert_eq!(limit.allow(100), Some(0));
+        assert_eq!(limit.allow(100), None);
+        assert_eq!(limit.allow(100), None);
+        assert_eq!(limit.allow(101), Some(2));
+        assert_eq!(limit.allow(101), None);
+        assert_eq!(limit.allow(0), Some(1));
     }
 }

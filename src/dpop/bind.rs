@@ -13,11 +13,12 @@ use super::mtls::Mtls;
 use super::nonce::Nonces;
 use super::proof::{self, Expected, ProofRules};
 use super::proof_keys::ProofKeys;
-use super::replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict, WarnLimit};
+use super::replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict};
 use super::{Dpop, DpopMode};
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, DpopProblem, TokenProblem};
 use crate::issuer::unix_now;
+use crate::telemetry::WarnLimit;
 
 /// The authorization scheme a token came with (tokens from cookies, other headers or the
 /// query count as `Bearer`).
@@ -249,7 +250,7 @@ impl Binder {
             Ok(ReplayVerdict::Fresh) => Ok(()),
             Ok(ReplayVerdict::Replayed) => Err(AuthError::InvalidDpopProof(DpopProblem::Replayed)),
             Ok(ReplayVerdict::Full) => {
-                if let Some(held_back) = self.warnings.allow(unix_secs()) {
+                if let Some(held_back) = self.warnings.allow_now() {
                     tracing::warn!(
                         held_back,
                         "DPoP replay store full (a key's share or the whole store); refusing"
@@ -258,7 +259,7 @@ impl Binder {
                 unavailable
             }
             Err(error) => {
-                if let Some(held_back) = self.warnings.allow(unix_secs()) {
+                if let Some(held_back) = self.warnings.allow_now() {
                     let outcome = if self.fail_open {
                         "failing open"
                     } else {
@@ -270,8 +271,4 @@ impl Binder {
             }
         }
     }
-}
-
-fn unix_secs() -> u64 {
-    u64::try_from(unix_now()).unwrap_or(0)
 }

@@ -7,7 +7,6 @@
 //! [`ReplayStoreError`] (the store could not be asked) may be let through, and only with
 //! [`Dpop::replay_store_fail_open`](super::Dpop::replay_store_fail_open).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -98,35 +97,6 @@ impl ReplayKey {
     }
 }
 
-/// At most one warning a second about the replay store: an outage fails every DPoP request,
-/// and a warning for each would flood the logs. The warnings that were held back are counted
-/// in the next one.
-#[derive(Debug, Default)]
-pub(crate) struct WarnLimit {
-    /// The second (since the Unix epoch) of the last warning, plus one; 0: never.
-    last: AtomicU64,
-    held_back: AtomicU64,
-}
-
-impl WarnLimit {
-    /// Whether to warn now, at `now` (Unix seconds): `Some(n)` with the `n` warnings held
-    /// back since the last one, or `None` (this one is held back).
-    pub(crate) fn allow(&self, now: u64) -> Option<u64> {
-        let stamp = now.saturating_add(1);
-        let last = self.last.load(Ordering::Relaxed);
-        if last != stamp
-            && self
-                .last
-                .compare_exchange(last, stamp, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.held_back.swap(0, Ordering::Relaxed));
-        }
-        self.held_back.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,16 +116,5 @@ mod tests {
         ] {
             assert_ne!(other.key(), key.key());
         }
-    }
-
-    #[test]
-    fn warnings_are_at_most_one_a_second_and_count_the_ones_held_back() {
-        let limit = WarnLimit::default();
-        assert_eq!(limit.allow(100), Some(0));
-        assert_eq!(limit.allow(100), None);
-        assert_eq!(limit.allow(100), None);
-        assert_eq!(limit.allow(101), Some(2));
-        assert_eq!(limit.allow(101), None);
-        assert_eq!(limit.allow(0), Some(1));
     }
 }

@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, TokenProblem};
+use crate::telemetry::WarnLimit;
 use crate::validate::unix_now;
 use cache::{ResultCache, TokenDigest, Verdict};
 pub use client::IntrospectionAuth;
@@ -115,6 +116,8 @@ pub(crate) struct Introspector {
     cache_hits: AtomicU64,
     failures: AtomicU64,
     junk_refused: AtomicU64,
+    /// Warnings about the endpoint (failures, calls over the bound), at most one a second.
+    warnings: WarnLimit,
 }
 
 /// What the cache said about a token.
@@ -144,6 +147,7 @@ impl Introspector {
             cache_hits: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             junk_refused: AtomicU64::new(0),
+            warnings: WarnLimit::default(),
         }
     }
 
@@ -206,10 +210,13 @@ impl Introspector {
         }
         if in_flight.calls.len() >= MAX_IN_FLIGHT {
             self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                limit = MAX_IN_FLIGHT,
-                "bearer-guard: too many introspection calls in flight; refusing with 503"
-            );
+            if let Some(held_back) = self.warnings.allow_now() {
+                tracing::warn!(
+                    limit = MAX_IN_FLIGHT,
+                    held_back,
+                    "bearer-guard: too many introspection calls in flight; refusing with 503"
+                );
+            }
             return Err(CallFailed::Busy);
         }
         let (reply, outcome) = oneshot::channel();
@@ -238,12 +245,14 @@ impl Introspector {
         });
         if let Err(failure) = &outcome {
             self.failures.fetch_add(1, Ordering::Relaxed);
-            match failure {
-                CallFailed::CredentialsRefused(_) => {
-                    tracing::error!(client_id = %self.client.credentials.client_id, "bearer-guard: configuration problem: {failure}");
-                }
-                _ => {
-                    tracing::warn!(error = %failure, "bearer-guard: token introspection failed; refusing with 503")
+            if let Some(held_back) = self.warnings.allow_now() {
+                match failure {
+                    CallFailed::CredentialsRefused(_) => {
+                        tracing::error!(client_id = %self.client.credentials.client_id, held_back, "bearer-guard: configuration problem: {failure}");
+                    }
+                    _ => {
+                        tracing::warn!(error = %failure, held_back, "bearer-guard: token introspection failed; refusing with 503")
+                    }
                 }
             }
         }
