@@ -6,6 +6,8 @@
 //!   `/api/private` behind `BearerLayer`, `/api/private-scoped` also behind `RequireScopes`;
 //!   [`guarded_app`] with every kind of refusal), and [`Fixture`], a test issuer with a
 //!   validator and that router.
+//! - [`logs`]: what the crate logged on the test's thread ([`Logs`]): no secret in any line,
+//!   warnings counted.
 //! - [`reply`]: requests through a router and what a client sees ([`Reply`], with assertions for
 //!   each row of the behaviour contract), the challenge parser, and the rule that no response
 //!   ever echoes the token.
@@ -26,6 +28,7 @@
 
 pub mod cases;
 pub mod fixture;
+pub mod logs;
 pub mod oidc_provider;
 pub mod redis_server;
 pub mod reply;
@@ -34,6 +37,7 @@ pub mod wait;
 
 pub use cases::*;
 pub use fixture::*;
+pub use logs::Logs;
 pub use redis_server::*;
 pub use reply::*;
 pub use tokens::*;

@@ -1076,43 +1076,14 @@ async fn a_proof_key_that_is_not_the_bound_key_is_a_mismatch_before_any_work() {
     }
 }
 
-/// Counts the WARN events logged on this thread while it is held.
-struct Warnings {
-    count: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        if *event.metadata().level() == tracing::Level::WARN {
-            self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// Item 12: a replay store error logs a warning, and a flood of them during an outage is
 /// rate-limited (at most one a second), fail open or closed.
 #[tokio::test(flavor = "current_thread")]
 async fn replay_store_errors_warn_at_a_bounded_rate() {
-    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let _guard = tracing::subscriber::set_default(Warnings {
-        count: Arc::clone(&count),
-    });
-    // A callsite first reached by another test's thread (no subscriber there) may have
-    // cached "never": ask every callsite again, now that this thread has a subscriber.
-    tracing::callsite::rebuild_interest_cache();
+    let logs = common::Logs::capture();
     let key = DpopProof::generate();
     for dpop in [Dpop::allowed(), Dpop::allowed().replay_store_fail_open()] {
-        count.store(0, std::sync::atomic::Ordering::SeqCst);
+        logs.clear();
         let api = api(dpop.public_url(BASE).replay_store(Arc::new(Unreachable))).await;
         let token = api.bound_token(&key);
         let started = std::time::Instant::now();
@@ -1121,7 +1092,7 @@ async fn replay_store_errors_warn_at_a_bounded_rate() {
             let reply = api.send_dpop(PRIVATE, &token, &[&proof]).await;
             assert_ne!(reply.status, StatusCode::UNAUTHORIZED, "{reply:#?}");
         }
-        let warned = count.load(std::sync::atomic::Ordering::SeqCst);
+        let warned = logs.count(tracing::Level::WARN);
         let seconds = usize::try_from(started.elapsed().as_secs()).unwrap();
         assert!(warned >= 1, "a store error must warn");
         // One a wall-clock second: a run of `seconds` whole seconds touches at most

@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -321,7 +320,7 @@ async fn an_unknown_endpoint_or_a_made_up_issuer_means_503() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn refused_api_credentials_mean_503_and_an_error_log_naming_the_problem() {
-    let logs = Logs::capture();
+    let logs = common::Logs::capture();
     let fixture =
         introspecting(|builder| builder.introspection("api-client", "a-wrong-secret-value")).await;
     let token = fixture.issuer.opaque_token().issue();
@@ -480,7 +479,7 @@ async fn the_result_cache_stays_within_its_byte_budget() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn tokens_and_secrets_never_reach_the_logs() {
-    let logs = Logs::capture();
+    let logs = common::Logs::capture();
     let fixture = introspecting(|builder| builder).await;
     let token = fixture.issuer.opaque_token().issue();
     fixture.send(PRIVATE, &token).await.assert_ok();
@@ -1077,95 +1076,6 @@ fn introspection_settings_are_checked_at_build() {
     assert!(!format!("{built:?}").contains("secret"));
     let builder = base().introspection("api", "s3cr3t-value");
     assert!(!format!("{builder:?}").contains("s3cr3t"));
-}
-
-// ---------------------------------------------------------------------------------------
-// Log capture
-// ---------------------------------------------------------------------------------------
-
-/// Every event and span field logged on this thread while it is held (tests that use it
-/// run on a current-thread runtime, so the spawned introspection calls log here too).
-struct Logs {
-    lines: Arc<Mutex<Vec<(tracing::Level, String)>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Logs {
-    fn capture() -> Logs {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let guard = tracing::subscriber::set_default(Recorder {
-            lines: Arc::clone(&lines),
-        });
-        Logs {
-            lines,
-            _guard: guard,
-        }
-    }
-
-    /// The lines at `level` or more severe, one per line.
-    fn at(&self, level: tracing::Level) -> String {
-        let lines = self.lines.lock().unwrap();
-        lines
-            .iter()
-            .filter(|(at, _)| *at <= level)
-            .map(|(_, line)| line.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    #[track_caller]
-    fn assert_never_shows(&self, secrets: &[&str]) {
-        let all = self.at(tracing::Level::TRACE);
-        for secret in secrets {
-            assert!(!all.contains(secret), "a log shows {secret:?}:\n{all}");
-        }
-    }
-}
-
-struct Recorder {
-    lines: Arc<Mutex<Vec<(tracing::Level, String)>>>,
-}
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-}
-
-impl tracing::Subscriber for Recorder {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut fields = Fields(span.metadata().name().to_owned());
-        span.record(&mut fields);
-        self.lines
-            .lock()
-            .unwrap()
-            .push((*span.metadata().level(), fields.0));
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        let mut fields = Fields(String::new());
-        values.record(&mut fields);
-        self.lines
-            .lock()
-            .unwrap()
-            .push((tracing::Level::TRACE, fields.0));
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        self.lines
-            .lock()
-            .unwrap()
-            .push((*event.metadata().level(), fields.0));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Every request a loopback server received: method, `Authorization` and body.
