@@ -39,6 +39,7 @@ use tower::{Layer, ServiceExt};
 pub mod dpop_proof;
 pub mod introspection_answer;
 pub mod mcp_body;
+mod random;
 pub mod runner;
 
 pub use mcp_body::mcp_body;

@@ -24,7 +24,7 @@ use http_body_util::{BodyExt, Either, Full};
 use serde_json::Value;
 use tower::{Layer, ServiceExt};
 
-use crate::runner::{Rng, random_json};
+use crate::random::{Rng, random_json};
 use crate::{AUDIENCE, FAR_FUTURE, ISSUER, SECRET};
 
 type Echo = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;

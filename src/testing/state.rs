@@ -52,6 +52,19 @@ pub enum Endpoint {
 /// Where the JWK set is served unless [`TestIssuer::set_jwks_path`](super::TestIssuer::set_jwks_path) moves it.
 pub(super) const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
 
+/// How a client authenticated to one of the test issuer's endpoints (token, introspection,
+/// revocation), as [`TestIssuer::client_authentications`](crate::testing::TestIssuer::client_authentications)
+/// records it: so that a test can tell which method an API or client really used, not only
+/// that one of them worked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuthentication {
+    /// HTTP Basic credentials (`client_secret_basic`, RFC 6749 §2.3.1).
+    Basic,
+    /// `client_id` and `client_secret` in the body (`client_secret_post`).
+    Post,
+}
+
 /// What the issuer publishes, how it behaves, and what it counts.
 pub(super) struct IssuerState {
     pub(super) issuer: String,
@@ -66,7 +79,7 @@ pub(super) struct IssuerState {
     pub(super) registry: RwLock<Registry>,
     pub(super) token_requests: AtomicUsize,
     /// How each client that authenticated did so, in order.
-    pub(super) client_authentications: Mutex<Vec<super::oauth::ClientAuthentication>>,
+    pub(super) client_authentications: Mutex<Vec<ClientAuthentication>>,
     /// Whether RFC 8414 metadata is served, and how often it was.
     pub(super) rfc8414: AtomicBool,
     pub(super) rfc8414_fetches: AtomicUsize,

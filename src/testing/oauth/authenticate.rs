@@ -6,21 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header};
 
-use super::super::state::IssuerState;
+use super::super::state::{ClientAuthentication, IssuerState};
 use super::request::{Params, Refusal, refuse};
-
-/// How a client authenticated to one of the test issuer's endpoints (token, introspection,
-/// revocation), as [`TestIssuer::client_authentications`](crate::testing::TestIssuer::client_authentications)
-/// records it: so that a test can tell which method an API or client really used, not only
-/// that one of them worked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientAuthentication {
-    /// HTTP Basic credentials (`client_secret_basic`, RFC 6749 §2.3.1).
-    Basic,
-    /// `client_id` and `client_secret` in the body (`client_secret_post`).
-    Post,
-}
 
 /// Authenticates the client by HTTP Basic (`client_secret_basic`) or by `client_id` and
 /// `client_secret` in the body (`client_secret_post`), exactly one of them; records the

@@ -30,8 +30,8 @@ use std::sync::atomic::Ordering;
 
 use super::issuer::TestIssuer;
 use super::registry::{Api, Registry};
+pub use super::state::ClientAuthentication;
 use crate::ValidatorBuilder;
-pub use authenticate::ClientAuthentication;
 pub use client::{OAuthError, OpaqueTokenBuilder, TokenResponse};
 
 impl TestIssuer {
