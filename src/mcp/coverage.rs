@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// What [`McpScopes::check_tools`] found wrong.
+/// What [`McpScopes::check_tools`](super::McpScopes::check_tools) found wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCoverageError {
     /// Tools of the server without any requirement.
