@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::dpop::{Dpop, MemoryReplayStore};
 use bearer_guard::layer::BearerService;
 use bearer_guard::testing::{DpopProof, TokenBuilder};
-use bearer_guard::{BearerLayer, Validator};
+use bearer_guard::BearerLayer;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -61,17 +61,11 @@ pub struct DpopHarness {
 pub fn dpop_harness() -> &'static DpopHarness {
     static HARNESS: OnceLock<DpopHarness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let runtime = crate::runtime();
         // Every accepted proof is recorded: a store large enough for any run, one key's
         // share the whole of it (the target is about proofs, not about shares).
         let store = MemoryReplayStore::with_capacity(4_000_000).with_share(4_000_000);
-        let validator = Validator::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .hs256_secret(SECRET)
+        let validator = crate::secret_mode()
             .dpop(
                 Dpop::allowed()
                     .public_url("https://api.example.com")

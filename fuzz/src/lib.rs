@@ -82,20 +82,28 @@ pub struct Harness {
     foreign_hs_token: String,
 }
 
+/// The current-thread runtime a harness drives its service on.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// The secret-mode (HS256) configuration every harness starts from.
+pub(crate) fn secret_mode() -> bearer_guard::ValidatorBuilder {
+    Validator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .hs256_secret(SECRET)
+}
+
 /// The process-wide harness.
 pub fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let validator = Validator::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .hs256_secret(SECRET)
-            .build()
-            .expect("a valid configuration");
+        let runtime = runtime();
+        let validator = secret_mode().build().expect("a valid configuration");
         let handler: Handler = tower::service_fn(ok_handler as fn(_) -> _);
         let service = BearerLayer::new(validator.clone()).layer(handler);
         let claims = |builder: TokenBuilder| {

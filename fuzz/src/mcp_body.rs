@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use bearer_guard::layer::BearerService;
 use bearer_guard::mcp::{McpRequestBody, McpScopes, McpScopesService, ToolScope};
 use bearer_guard::testing::TokenBuilder;
-use bearer_guard::{BearerLayer, ScopePolicy, Validator};
+use bearer_guard::{BearerLayer, ScopePolicy};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Either, Full};
@@ -91,16 +91,8 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let validator = Validator::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .hs256_secret(SECRET)
-            .build()
-            .expect("a valid configuration");
+        let runtime = crate::runtime();
+        let validator = crate::secret_mode().build().expect("a valid configuration");
         let inner: Inner = tower::service_fn(echo as fn(_) -> _);
         let service = BearerLayer::new(validator).layer(scopes().layer_on(inner));
         let tokens = TOKENS
