@@ -218,7 +218,11 @@ where
                 .cloned()
                 .unwrap_or_default()
                 .with_realm(realm);
-            ResponseFuture::rejected(responder.respond_to(request.headers(), &error))
+            ResponseFuture::rejected(responder.respond_to(
+                request.uri().path(),
+                request.headers(),
+                &error,
+            ))
         }
     }
 }

@@ -238,7 +238,10 @@ where
             inner.call(request).await.map(|r| r.map(Either::Left))
         }
         Err(error) => {
-            let response = validator.responder().respond_to(request.headers(), &error);
+            let response =
+                validator
+                    .responder()
+                    .respond_to(request.uri().path(), request.headers(), &error);
             Ok(response.map(Either::Right))
         }
     }
@@ -250,7 +253,11 @@ fn refuse<F, B, E, ReqBody>(
     validator: &Validator,
     error: &AuthError,
 ) -> ResponseFuture<F, B, E> {
-    ResponseFuture::rejected(validator.responder().respond_to(request.headers(), error))
+    ResponseFuture::rejected(validator.responder().respond_to(
+        request.uri().path(),
+        request.headers(),
+        error,
+    ))
 }
 
 /// Hands the verified claims, and how to write later refusals, to the inner service.

@@ -201,10 +201,12 @@ impl Responder {
         }
     }
 
-    /// The response to a request with these headers: a gRPC status for gRPC requests (which
-    /// read any HTTP error as a broken stream), the HTTP response otherwise.
+    /// The response to a request for `path` with these headers: a gRPC status for gRPC
+    /// requests (which read any HTTP error as a broken stream), the HTTP response otherwise.
+    /// The path is for the log line only (never the query, which may carry the token).
     pub(crate) fn respond_to(
         &self,
+        path: &str,
         request: &http::HeaderMap,
         error: &AuthError,
     ) -> Response<Full<Bytes>> {
@@ -216,15 +218,20 @@ impl Responder {
             .and_then(|value| value.as_bytes().get(..5))
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "));
         if grpc {
-            self.grpc(error, dpop_request)
+            self.grpc(Some(path), error, dpop_request)
         } else {
-            self.write(error, dpop_request)
+            self.write(Some(path), error, dpop_request)
         }
     }
 
     /// A trailers-only gRPC response (HTTP 200, `grpc-status`, `grpc-message`), with the
     /// same `WWW-Authenticate` and `Retry-After` as the HTTP refusal.
-    fn grpc(&self, error: &AuthError, dpop_request: bool) -> Response<Full<Bytes>> {
+    fn grpc(
+        &self,
+        path: Option<&str>,
+        error: &AuthError,
+        dpop_request: bool,
+    ) -> Response<Full<Bytes>> {
         let code: u16 = match error.status().as_u16() {
             400 => 3,  // INVALID_ARGUMENT
             403 => 7,  // PERMISSION_DENIED
@@ -232,7 +239,7 @@ impl Responder {
             _ => 16,   // UNAUTHENTICATED
         };
         let mut response = self
-            .write(error, dpop_request)
+            .write(path, error, dpop_request)
             .map(|_| Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
@@ -247,14 +254,21 @@ impl Responder {
         response
     }
 
-    /// The response to a request that did not use the `DPoP` scheme.
+    /// The response to a request that did not use the `DPoP` scheme, whose path is not at
+    /// hand (an extractor's rejection, [`AuthError::to_response`]).
     pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
-        self.write(error, false)
+        self.write(None, error, false)
     }
 
-    /// The response: the hook may choose the body, never the status or the challenges.
-    fn write(&self, error: &AuthError, dpop_request: bool) -> Response<Full<Bytes>> {
-        crate::telemetry::request_refused(error);
+    /// The response: the hook may choose the body, never the status or the challenges. Every
+    /// refusal passes here, so here it is counted and logged.
+    fn write(
+        &self,
+        path: Option<&str>,
+        error: &AuthError,
+        dpop_request: bool,
+    ) -> Response<Full<Bytes>> {
+        crate::telemetry::request_refused(path, error);
         let body = match &self.body {
             Some(hook) => hook(error),
             None => ErrorBody::standard(error),
@@ -316,7 +330,7 @@ mod tests {
             HeaderValue::from_static("application/grpc+proto"),
         );
         let error = AuthError::InvalidToken(TokenProblem::Expired);
-        let response = Responder::default().respond_to(&request, &error);
+        let response = Responder::default().respond_to("/", &request, &error);
         assert_eq!(response.status(), http::StatusCode::OK);
         assert_eq!(response.headers()["grpc-status"], "16");
         assert_eq!(response.headers()["grpc-message"], "the token has expired");
@@ -327,7 +341,7 @@ mod tests {
         let forbidden = AuthError::InsufficientScope {
             required: "a".into(),
         };
-        let response = Responder::default().respond_to(&request, &forbidden);
+        let response = Responder::default().respond_to("/", &request, &forbidden);
         assert_eq!(response.headers()["grpc-status"], "7");
     }
 

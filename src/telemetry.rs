@@ -18,6 +18,10 @@
 //!
 //! Install the recorder before the first request; the names and labels are part of the
 //! crate's stable interface.
+//!
+//! Each refusal is also logged through `tracing` at `debug` (target `bearer_guard`): the
+//! request's path (without its query), the status, the error code, the same `problem` name
+//! and the reason the client is told, never the token.
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +34,18 @@ pub(crate) fn request_accepted() {
     ::metrics::counter!("bearer_guard_requests_total", "outcome" => "accepted").increment(1);
 }
 
-/// A request refused, with the error code and the problem as labels.
-pub(crate) fn request_refused(error: &AuthError) {
+/// A request refused, with the error code and the problem as labels, and logged at `debug`
+/// with the request's path and the reason the client is told (never the token: no
+/// description holds it, and the path leaves out the query, where a token may travel).
+pub(crate) fn request_refused(path: Option<&str>, error: &AuthError) {
+    tracing::debug!(
+        path = path.unwrap_or("-"),
+        status = error.status().as_u16(),
+        error = error.error_code().unwrap_or("missing_token"),
+        problem = problem(error),
+        reason = %error.description(),
+        "bearer-guard: request refused"
+    );
     #[cfg(feature = "metrics")]
     ::metrics::counter!(
         "bearer_guard_requests_total",
@@ -117,7 +131,6 @@ pub(crate) fn introspection_junk_refused(issuer: &str) {
 }
 
 /// The `problem` label: what exactly was wrong, as a fixed snake_case name.
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 fn problem(error: &AuthError) -> &'static str {
     match error {
         AuthError::MissingToken => "no_token",
@@ -134,7 +147,6 @@ fn problem(error: &AuthError) -> &'static str {
     }
 }
 
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 fn request_problem(problem: RequestProblem) -> &'static str {
     match problem {
         RequestProblem::EmptyToken => "empty_token",
@@ -145,7 +157,6 @@ fn request_problem(problem: RequestProblem) -> &'static str {
     }
 }
 
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 fn token_problem(problem: TokenProblem) -> &'static str {
     match problem {
         TokenProblem::TooLarge => "too_large",

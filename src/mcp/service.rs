@@ -122,7 +122,7 @@ where
                             .cloned()
                             .unwrap_or_default()
                             .with_realm(scopes.realm.as_deref())
-                            .respond_to(&parts.headers, &error),
+                            .respond_to(parts.uri.path(), &parts.headers, &error),
                     };
                     return Ok(response.map(Either::Right));
                 }

@@ -34,6 +34,8 @@ mod mcp;
 mod mtls;
 mod optional_auth;
 mod properties;
+mod readme;
+mod refusal_logs;
 mod resource_indicators;
 mod resource_metadata;
 mod static_keys;

@@ -1,10 +1,5 @@
-//! The Rust counterpart of Auth0's API quickstart: three routes behind one layer.
-//!
-//! | route | needs |
-//! |---|---|
-//! | `GET /api/public` | nothing |
-//! | `GET /api/private` | a valid access token |
-//! | `GET /api/private-scoped` | a valid access token with the scope `read:messages` |
+//! The quickstart's demo: with no issuer configured, an embedded issuer set up as an Auth0
+//! tenant, the printed `curl` commands, and `--check`.
 //!
 //! Run it with no configuration to walk the whole client credentials flow on one machine. It
 //! starts an embedded issuer and does, in code, what Auth0's dashboard does:
@@ -21,160 +16,19 @@
 //!    opaque access token, which the API introspects at the issuer with its own client
 //!    credentials (200), JWTs still being validated locally.
 //!
-//! ```text
-//! cargo run --example quickstart
-//! HS256_SECRET=0123456789abcdef0123456789abcdef cargo run --example quickstart   # HS256 API
-//! cargo run --example quickstart -- --check   # run those requests itself and exit
-//! ```
+//! With DPoP on, a third client key gets a DPoP-bound token (`cnf.jkt`, `token_type: DPoP`)
+//! from the issuer's token endpoint with a proof, and the printed calls include one with that
+//! token and a single-use proof; `--check` also replays a proof (401) and presents the bound
+//! token as a bearer token (401).
 //!
-//! Point it at your authorization server with environment variables:
-//!
-//! - `AUTH0_DOMAIN` + `AUDIENCE`: `Validator::auth0(domain, audience)` (issuer
-//!   `https://{domain}/`, JWKS at `/.well-known/jwks.json`, RS256; with `HS256_SECRET`, the
-//!   same issuer and HS256 with that secret);
-//! - `ISSUER` + `AUDIENCE`: any issuer, exactly as in the tokens' `iss`; the key set is found by
-//!   discovery unless `JWKS_URI` is set; `HS256_SECRET` switches to HS256 with that secret
-//!   (with `AUTH0_DOMAIN`, `ISSUER` and `JWKS_URI` override what the preset derives);
-//! - `INTROSPECTION_CLIENT_ID` + `INTROSPECTION_CLIENT_SECRET`: the API's own credentials at
-//!   the issuer, to accept opaque access tokens by token introspection (RFC 7662); the
-//!   endpoint is discovered from the issuer's metadata (`introspection_endpoint`) unless
-//!   `INTROSPECTION_URL` gives it. JWT access tokens are still validated locally, on the same
-//!   three routes;
-//! - `BIND`: the listen address (default `127.0.0.1:3010`);
-//! - `DPOP`: `off`, `allowed` (the default: bearer tokens pass, DPoP-bound tokens need a
-//!   proof) or `required` (only DPoP-bound tokens);
-//! - `PUBLIC_URL`: the base URL clients call the API at, which DPoP proofs name in `htu`
-//!   (default `http://{BIND}`);
-//! - `REDIS_URL` (`redis://host:6379/`): the DPoP replay store is that Redis server instead
-//!   of this process's memory, so quickstarts started with the same `REDIS_URL` and
-//!   `PUBLIC_URL` are replicas of one API: a proof used at one is refused at the others. Point
-//!   the second at the first one's demo issuer (`ISSUER=<the printed demo issuer>
-//!   AUDIENCE=https://api.example.com`) so that both accept the same tokens.
-//!
-//! In demo mode, with DPoP on, a third client key gets a DPoP-bound token (`cnf.jkt`,
-//! `token_type: DPoP`) from the issuer's token endpoint with a proof, and the printed calls
-//! include one with that token and a single-use proof; `--check` also replays a proof (401)
-//! and presents the bound token as a bearer token (401).
-//!
-//! Scopes are read from `scope`, `scp` and Auth0's `permissions`. An invalid configuration is
-//! reported in full and the process exits with status 2.
-//!
-//! ```text
-//! AUTH0_DOMAIN=my-tenant.us.auth0.com AUDIENCE=https://api.example.com \
-//!     cargo run --example quickstart
-//! ```
+//! Nothing here is needed by an API: it stands in for the authorization server and the
+//! client.
 
-use std::env;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use axum::{Json, Router, routing::get};
-use bearer_guard::axum::Claims;
-use bearer_guard::dpop::{Dpop, DpopMode, RedisReplayStore};
+use bearer_guard::dpop::DpopMode;
 use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, DpopProof, TestIssuer, generate_secret};
-use bearer_guard::{BearerLayer, RequireScopes, Validator, ValidatorBuilder, scope::ScopeClaims};
-use serde_json::{Value, json};
-
-async fn public() -> Json<Value> {
-    Json(json!({ "message": "Hello from a public endpoint! No token needed." }))
-}
-
-async fn private(claims: Claims) -> Json<Value> {
-    greet(
-        "Hello from a private endpoint! You are authenticated.",
-        &claims,
-    )
-}
-
-async fn private_scoped(claims: Claims) -> Json<Value> {
-    greet(
-        "Hello from a private endpoint! You have read:messages.",
-        &claims,
-    )
-}
-
-fn greet(message: &str, claims: &Claims) -> Json<Value> {
-    let scopes: Vec<&str> = claims.scopes().iter().collect();
-    Json(json!({ "message": message, "sub": claims.subject(), "scopes": scopes }))
-}
-
-/// A set, non-empty environment variable.
-fn var(name: &str) -> Option<String> {
-    env::var(name).ok().filter(|value| !value.trim().is_empty())
-}
-
-/// The validator configuration: the demo issuer's, or the environment's.
-fn configure(demo: Option<&Demo>, secret: Option<&str>, dpop: Dpop) -> ValidatorBuilder {
-    let audience = var("AUDIENCE").unwrap_or_default();
-    let mut builder = match (demo, var("AUTH0_DOMAIN")) {
-        (Some(demo), _) => demo.issuer.validator(),
-        // An Auth0 API signing with HS256: the preset's issuer, no key set.
-        (None, Some(domain)) if secret.is_some() => {
-            let host = domain.trim_start_matches("https://").trim_end_matches('/');
-            Validator::builder()
-                .issuer(format!("https://{host}/"))
-                .audience(audience)
-        }
-        (None, Some(domain)) => Validator::auth0(&domain, &audience),
-        (None, None) => match var("AUDIENCE") {
-            Some(audience) => Validator::builder().audience(audience),
-            None => Validator::builder(),
-        },
-    };
-    if demo.is_none() {
-        if let Some(issuer) = var("ISSUER") {
-            builder = builder.issuer(issuer);
-        }
-        if let Some(jwks_uri) = var("JWKS_URI") {
-            builder = builder.jwks_uri(jwks_uri);
-        }
-    }
-    if let Some(secret) = secret {
-        builder = builder.hs256_secret(secret.as_bytes());
-    }
-    // Opaque tokens: introspected with the API's own credentials; JWTs still local.
-    let credentials = match demo {
-        Some(demo) => Some((demo.api.id.to_owned(), demo.api.secret.clone())),
-        None => var("INTROSPECTION_CLIENT_ID").zip(var("INTROSPECTION_CLIENT_SECRET")),
-    };
-    if let Some((client_id, client_secret)) = credentials {
-        builder = builder.introspection(client_id, client_secret).mixed_mode();
-        if let Some(url) = var("INTROSPECTION_URL").filter(|_| demo.is_none()) {
-            builder = builder.introspection_endpoint(url);
-        }
-    }
-    builder
-        .scope_claims(ScopeClaims::default().permissions(true))
-        .dpop(dpop)
-}
-
-/// `DPOP` (`off`, `allowed` or `required`; default `allowed`) with `PUBLIC_URL`, and the
-/// replay store of `REDIS_URL` if set.
-async fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
-    let dpop = match var("DPOP")
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("allowed") => Dpop::allowed(),
-        Some("off") => Dpop::off(),
-        Some("required") => Dpop::required(),
-        Some(other) => {
-            return Err(format!(
-                "DPOP must be off, allowed or required, not {other:?}"
-            ));
-        }
-    };
-    let dpop = dpop.public_url(public_url);
-    let Some(url) = var("REDIS_URL") else {
-        return Ok(dpop);
-    };
-    // Connected now: an unreachable server is reported at startup, not at the first proof.
-    let store = RedisReplayStore::connect(&url)
-        .await
-        .map_err(|error| format!("REDIS_URL: {error}"))?;
-    Ok(dpop.replay_store(Arc::new(store)))
-}
+use serde_json::Value;
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.
 struct Client {
@@ -183,18 +37,21 @@ struct Client {
 }
 
 /// The embedded issuer, set up as the seed's dashboard steps would set up a tenant.
-struct Demo {
-    issuer: TestIssuer,
+pub struct Demo {
+    pub issuer: TestIssuer,
     /// Authorized for `read:messages` only.
     reader: Client,
     /// Authorized for `write:messages` only: its token shows the 403.
     writer: Client,
     /// The API's own credentials at the issuer, for introspecting opaque tokens.
     api: Client,
+    /// `HS256` with `HS256_SECRET` (the API's signing secret), `RS256` otherwise.
+    alg: &'static str,
 }
 
 impl Demo {
-    async fn start(signing_secret: Option<&str>) -> Self {
+    /// The issuer with the API and its clients registered.
+    pub async fn start(signing_secret: Option<&str>) -> Self {
         let issuer = TestIssuer::start().await;
 
         // 1. Create an API: its identifier (the audience) and signing algorithm, then its
@@ -233,7 +90,43 @@ impl Demo {
             reader,
             writer,
             api,
+            alg: if signing_secret.is_some() {
+                "HS256"
+            } else {
+                "RS256"
+            },
         }
+    }
+
+    /// The API's client id and secret at the issuer, for introspection.
+    pub fn api_credentials(&self) -> (String, String) {
+        (self.api.id.to_owned(), self.api.secret.clone())
+    }
+
+    /// Prints the demo for the API served at `base`; with `check_only`, makes its calls and
+    /// returns the exit status (`None`: keep serving).
+    pub async fn run(
+        &self,
+        base: &str,
+        public_url: &str,
+        mode: DpopMode,
+        check_only: bool,
+    ) -> Option<ExitCode> {
+        let calls = match print_demo(self, base, public_url, mode).await {
+            Ok(calls) => calls,
+            Err(error) => {
+                eprintln!("{error}");
+                return Some(ExitCode::FAILURE);
+            }
+        };
+        if !check_only {
+            return None;
+        }
+        Some(if check(base, public_url, &calls).await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     }
 }
 
@@ -297,7 +190,6 @@ enum Proof {
 /// Prints the steps and a curl command per call; returns the calls.
 async fn print_demo(
     demo: &Demo,
-    alg: &str,
     base: &str,
     public_url: &str,
     mode: DpopMode,
@@ -327,10 +219,10 @@ async fn print_demo(
         issuer.issuer()
     );
     println!(
-        "  API {DEFAULT_AUDIENCE} ({alg}), scopes read:messages write:messages\n  \
+        "  API {DEFAULT_AUDIENCE} ({}), scopes read:messages write:messages\n  \
          client {} authorized for read:messages\n  \
          client {} authorized for write:messages",
-        demo.reader.id, demo.writer.id
+        demo.alg, demo.reader.id, demo.writer.id
     );
     println!(
         "\n# 1. get a token by the client credentials grant (done just now: scope \"{scope}\")"
@@ -472,104 +364,4 @@ async fn check(base: &str, public_url: &str, calls: &[Call]) -> bool {
         );
     }
     all_ok
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    let check_only = env::args().skip(1).any(|arg| arg == "--check");
-    let secret = var("HS256_SECRET");
-    // Demo mode: an embedded issuer, which must live as long as the server.
-    let demo = match var("ISSUER").or(var("AUTH0_DOMAIN")) {
-        None => Some(Demo::start(secret.as_deref()).await),
-        Some(_) => None,
-    };
-    let bind = var("BIND").unwrap_or_else(|| "127.0.0.1:3010".to_owned());
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("cannot listen on {bind}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let base = format!(
-        "http://{}",
-        listener.local_addr().map_or(bind, |a| a.to_string())
-    );
-    let public_url = var("PUBLIC_URL").unwrap_or_else(|| base.clone());
-    let public_url = public_url.trim_end_matches('/').to_owned();
-    let dpop = match dpop_settings(&public_url).await {
-        Ok(dpop) => dpop,
-        Err(problem) => {
-            eprintln!("{problem}");
-            return ExitCode::from(2);
-        }
-    };
-    let mode = dpop.mode();
-    let validator = match configure(demo.as_ref(), secret.as_deref(), dpop).build() {
-        Ok(validator) => validator,
-        Err(error) => {
-            eprintln!("invalid bearer-guard configuration:");
-            for problem in error.problems() {
-                eprintln!("  - {problem}");
-            }
-            eprintln!("set AUTH0_DOMAIN or ISSUER, and AUDIENCE; optionally JWKS_URI, or");
-            eprintln!("HS256_SECRET with ISSUER or AUTH0_DOMAIN; INTROSPECTION_CLIENT_ID and");
-            eprintln!(
-                "INTROSPECTION_CLIENT_SECRET (and optionally INTROSPECTION_URL) for opaque tokens"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let replay_store = if var("REDIS_URL").is_some() {
-        "the Redis server of REDIS_URL"
-    } else {
-        "in memory"
-    };
-    println!(
-        "validating with {validator:?} (DPoP {mode:?}, public URL {public_url}, \
-         replay store {replay_store})"
-    );
-
-    let app = Router::new()
-        .route("/api/private-scoped", get(private_scoped))
-        .route_layer(RequireScopes::all(["read:messages"]))
-        .route("/api/private", get(private))
-        .layer(BearerLayer::new(validator))
-        .route("/api/public", get(public));
-
-    println!("listening on {base}");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    if let Some(demo) = &demo {
-        let alg = if secret.is_some() { "HS256" } else { "RS256" };
-        let calls = match print_demo(demo, alg, &base, &public_url, mode).await {
-            Ok(calls) => calls,
-            Err(error) => {
-                eprintln!("{error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if check_only {
-            return if check(&base, &public_url, &calls).await {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-        }
-    } else if check_only {
-        eprintln!("--check needs the demo issuer (no ISSUER or AUTH0_DOMAIN)");
-        return ExitCode::from(2);
-    }
-
-    match server.await {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
-            eprintln!("server stopped: {error}");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("server task failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
 }
