@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::{ServiceBuilder, ServiceExt};
+use tracing_subscriber::EnvFilter;
 
 /// A JSON response.
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -90,6 +91,11 @@ fn app(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs on stderr, filtered by RUST_LOG (`bearer_guard=debug`: each refusal and why).
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let serve = std::env::args().skip(1).any(|arg| arg == "--serve");
 
     // An issuer set up as in the quickstart: the API, and a client granted read:messages.
@@ -100,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     issuer.register_client("hyper-writer", "hyper-writer-secret");
     issuer.grant("hyper-writer", DEFAULT_AUDIENCE, ["write:messages"]);
     let validator = issuer.validator_for(DEFAULT_AUDIENCE).build()?;
+    println!("validating with {validator:?}");
     let app = app(validator);
 
     let bind = match serve {

@@ -44,6 +44,7 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+use tracing_subscriber::EnvFilter;
 
 /// A TLS server configuration that asks clients for a certificate issued by one of
 /// `client_roots` (and accepts clients without one), on rustls' aws-lc-rs provider.
@@ -187,8 +188,14 @@ impl Issued {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs on stderr, filtered by RUST_LOG (`bearer_guard=debug`: each refusal and why).
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let issuer = TestIssuer::start().await;
     let validator = issuer.validator().mtls(Mtls::new()).build()?;
+    println!("validating with {validator:?}, certificate-bound tokens (mTLS)");
     let app = Router::new()
         .route(
             "/api/private",

@@ -27,6 +27,7 @@ use http::uri::PathAndQuery;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::{Code, Status};
+use tracing_subscriber::EnvFilter;
 
 /// Messages are plain UTF-8 strings (a real service would use prost messages).
 #[derive(Clone, Copy, Debug, Default)]
@@ -156,6 +157,11 @@ async fn read(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs on stderr, filtered by RUST_LOG (`bearer_guard=debug`: each refusal and why).
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     // An issuer set up as in the quickstart: the API, a reader and a writer client.
     let issuer = TestIssuer::start().await;
     issuer.register_api(Api::new(DEFAULT_AUDIENCE).scopes(["read:messages", "write:messages"]));
@@ -164,6 +170,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     issuer.register_client("grpc-writer", "grpc-writer-secret");
     issuer.grant("grpc-writer", DEFAULT_AUDIENCE, ["write:messages"]);
     let validator = issuer.validator_for(DEFAULT_AUDIENCE).build()?;
+    println!("validating with {validator:?}");
 
     // The layer wraps every service of the server; it answers gRPC requests with gRPC statuses.
     let layer = BearerLayer::new(validator);
