@@ -109,7 +109,7 @@
 //! A tool handler finds the token's [`VerifiedClaims`](crate::VerifiedClaims) in the
 //! extensions of the HTTP request parts that rmcp hands to tools
 //! (`Extension(parts): Extension<http::request::Parts>`, then
-//! `parts.extensions.get::<VerifiedClaims>()`); see `examples/mcp_server.rs`. The request
+//! `parts.extensions.get::<VerifiedClaims>()`); see `examples/mcp_server/main.rs`. The request
 //! parts also hold the client's `Authorization` header: an MCP server must never pass that
 //! token on to another service (it was issued for this server only); a tool that calls an
 //! upstream API gets its own token for it.
