@@ -75,6 +75,7 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    let check_only = std::env::args().skip(1).any(|arg| arg == "--check");
     let settings = match config::Settings::from_env().await {
         Ok(settings) => settings,
         Err(exit) => return exit,
@@ -83,20 +84,13 @@ async fn main() -> ExitCode {
     let listener = settings.listener;
     let server = tokio::spawn(async move { axum::serve(listener, app(settings.validator)).await });
 
+    // With no issuer configured: the embedded one, its curl commands and `--check`.
     if let Some(demo) = &settings.demo {
-        let check_only = std::env::args().skip(1).any(|arg| arg == "--check");
-        if let Some(exit) = demo
-            .run(
-                &settings.base,
-                &settings.public_url,
-                settings.mode,
-                check_only,
-            )
-            .await
-        {
+        let (base, public_url) = (&settings.base, &settings.public_url);
+        if let Some(exit) = demo.run(base, public_url, settings.mode, check_only).await {
             return exit;
         }
-    } else if std::env::args().skip(1).any(|arg| arg == "--check") {
+    } else if check_only {
         eprintln!("--check needs the demo issuer (no ISSUER or AUTH0_DOMAIN)");
         return ExitCode::from(2);
     }
