@@ -152,6 +152,8 @@ macro_rules! refusal {
         pub struct $name {
             error: AuthError,
             responder: Responder,
+            /// The request's path, for the log line of the refusal.
+            path: Box<str>,
         }
 
         impl $name {
@@ -176,7 +178,9 @@ macro_rules! refusal {
 
         impl IntoResponse for $name {
             fn into_response(self) -> Response {
-                self.responder.respond(&self.error).into_response()
+                self.responder
+                    .respond(Some(&self.path), &self.error)
+                    .into_response()
             }
         }
 
@@ -246,6 +250,7 @@ fn from_verified<T: DeserializeOwned>(
         responder: Responder::of(&parts.extensions)
             .cloned()
             .unwrap_or_default(),
+        path: parts.uri.path().into(),
     })?;
     Ok(Claims {
         custom,
@@ -268,6 +273,7 @@ where
                 Some(responder) => MissingCredentials {
                     error: AuthError::MissingToken,
                     responder: responder.clone(),
+                    path: parts.uri.path().into(),
                 }
                 .into(),
                 None => MissingBearerLayer { _private: () }.into(),
@@ -305,6 +311,7 @@ mod tests {
         let anonymous: ClaimsRejection = MissingCredentials {
             error: AuthError::MissingToken,
             responder: Responder::default(),
+            path: "/".into(),
         }
         .into();
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
@@ -316,6 +323,7 @@ mod tests {
         let misfit: ClaimsRejection = UnexpectedClaims {
             error: AuthError::InvalidToken(TokenProblem::UnexpectedClaims),
             responder: Responder::default(),
+            path: "/".into(),
         }
         .into();
         assert!(matches!(misfit, ClaimsRejection::UnexpectedClaims(_)));

@@ -62,7 +62,7 @@ impl AuthError {
     /// The response of the behaviour contract: status, challenge, `Retry-After` and a small
     /// JSON body `{"error": ..., "error_description": ...}`.
     pub fn to_response(&self) -> Response<Full<Bytes>> {
-        Responder::default().respond(self)
+        Responder::default().respond(None, self)
     }
 }
 
@@ -254,10 +254,10 @@ impl Responder {
         response
     }
 
-    /// The response to a request that did not use the `DPoP` scheme, whose path is not at
-    /// hand (an extractor's rejection, [`AuthError::to_response`]).
-    pub(crate) fn respond(&self, error: &AuthError) -> Response<Full<Bytes>> {
-        self.write(None, error, false)
+    /// The response to a request for `path` (if known: [`AuthError::to_response`] has no
+    /// request) that did not use the `DPoP` scheme.
+    pub(crate) fn respond(&self, path: Option<&str>, error: &AuthError) -> Response<Full<Bytes>> {
+        self.write(path, error, false)
     }
 
     /// The response: the hook may choose the body, never the status or the challenges. Every

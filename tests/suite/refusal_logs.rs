@@ -1,11 +1,13 @@
-//! "Why is my token refused?" from the logs: every refusal is logged once at `debug` with the
-//! request's path and the reason (`RUST_LOG=bearer_guard=debug`), and never with the token,
-//! whether it came in the `Authorization` header or in the query.
+//! "Why is my token refused?" from the logs: every refusal (the layer's, a route guard's, an
+//! extractor's) is logged once at `debug` with the request's path and the reason
+//! (`RUST_LOG=bearer_guard=debug`), and never with the token, whether it came in the
+//! `Authorization` header or in the query.
 
 use crate::common;
 
 use axum::routing::get;
 use bearer_guard::BearerLayer;
+use bearer_guard::axum::Claims;
 use bearer_guard::layer::TokenSource;
 use common::{Fixture, PRIVATE, SCOPED, get_with};
 use http::StatusCode;
@@ -88,4 +90,22 @@ async fn a_token_in_the_query_stays_out_of_the_logged_path() {
         lines[0]
     );
     logs.assert_never_shows(&[&token]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_extractor_refusal_names_its_path_too() {
+    let fixture = Fixture::warm_default().await;
+    let app = axum::Router::new()
+        .route("/api/profile", get(|_: Claims| async { "profile" }))
+        .layer(BearerLayer::new(fixture.validator.clone()).optional());
+    let logs = common::Logs::capture();
+    let reply = common::send(&app, "/api/profile", None).await;
+    reply.assert_bare_challenge();
+    let lines = refusals(&logs);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("path=\"/api/profile\"") && lines[0].contains("problem=\"no_token\""),
+        "{}",
+        lines[0]
+    );
 }
