@@ -186,13 +186,14 @@ impl KeySet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
     const RS256: &[Algorithm] = &[Algorithm::RS256];
 
-    pub(super) fn modulus(bits: usize) -> String {
+    /// An RSA modulus of `bits` bits (not a real key's: enough for the policy's checks).
+    pub(crate) fn modulus(bits: usize) -> String {
         use base64::Engine;
         let mut bytes = vec![0xffu8; bits / 8];
         bytes[0] = 0xc1;
