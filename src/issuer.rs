@@ -250,6 +250,20 @@ impl Issuer {
         Ok(claims)
     }
 
+    /// The `kid`s of the keys at hand, for the diagnosis report: `None` with a shared secret
+    /// (no `kid`s to show) or before the first fetch. Never fetches.
+    pub(crate) fn key_ids(self: &Arc<Self>) -> Option<Vec<String>> {
+        match &self.keys {
+            Keys::Secret(_) => None,
+            Keys::Jwks(_) | Keys::Static(_) => self.with_keys(KeySet::kids),
+        }
+    }
+
+    /// Whether tokens are verified with a shared secret (`hs256_secret`).
+    pub(crate) fn uses_secret(&self) -> bool {
+        matches!(self.keys, Keys::Secret(_))
+    }
+
     /// How many verified tokens the cache holds (0 when it is off).
     pub(crate) fn cached_tokens(&self) -> u64 {
         self.token_cache.as_ref().map_or(0, TokenCache::len)

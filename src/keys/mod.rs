@@ -148,6 +148,13 @@ impl KeySet {
         matches!(self.choose(kid, alg), KeyChoice::Found(chosen) if Arc::ptr_eq(chosen, key))
     }
 
+    /// The `kid`s of the named keys, sorted: for the diagnosis report.
+    pub(crate) fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
+        kids.sort_unstable();
+        kids
+    }
+
     /// How many usable keys the set has.
     pub(crate) fn len(&self) -> usize {
         self.len

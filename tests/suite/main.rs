@@ -16,6 +16,7 @@ mod attack_signature;
 mod claim_rules;
 mod config_errors;
 mod contract;
+mod diagnose;
 mod dpop;
 #[cfg(feature = "redis")]
 mod dpop_redis;
