@@ -1,10 +1,11 @@
 //! The key policy's verdict on each key of a JWK set, for diagnosis: what the key set cache
 //! would keep and what it would leave out, and why, without fetching or caching anything.
-//! The doctor example lists a live issuer's keys with it.
+//! Also the URLs discovery asks. The doctor example checks a live issuer with them.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::fetch::{fallback_jwks_url, metadata_urls};
 use crate::Algorithm;
 use crate::keys::{KeySet, KeySkipped, parse_key};
 
@@ -23,6 +24,41 @@ pub struct InspectedKey {
     pub usage: Option<String>,
     /// Why the key policy leaves the key out (`None`: the key verifies tokens).
     pub refused: Option<String>,
+}
+
+/// Where discovery looks for an issuer's key set, in the order the crate tries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DiscoveryUrls {
+    /// OpenID Connect discovery: `{issuer}/.well-known/openid-configuration`.
+    pub openid_configuration: String,
+    /// RFC 8414: `/.well-known/oauth-authorization-server{issuer's path}`, asked when the
+    /// first answered 404 or 410.
+    pub authorization_server: String,
+    /// `{issuer}/.well-known/jwks.json`, the key set taken when both metadata documents
+    /// answered 404 or 410 (any other failure fails the fetch instead).
+    pub fallback_jwks: String,
+}
+
+/// The URLs discovery asks for `issuer` (`None`: the issuer is not a URL), so that a
+/// diagnosis makes the same requests the validator does.
+///
+/// ```
+/// let urls = bearer_guard::jwks::discovery_urls("https://idp.example/realms/main").unwrap();
+/// assert_eq!(
+///     urls.authorization_server,
+///     "https://idp.example/.well-known/oauth-authorization-server/realms/main"
+/// );
+/// assert_eq!(urls.fallback_jwks, "https://idp.example/realms/main/.well-known/jwks.json");
+/// assert!(bearer_guard::jwks::discovery_urls("not a url").is_none());
+/// ```
+pub fn discovery_urls(issuer: &str) -> Option<DiscoveryUrls> {
+    let [oidc, rfc8414] = metadata_urls(issuer).ok()?;
+    Some(DiscoveryUrls {
+        openid_configuration: oidc.into(),
+        authorization_server: rfc8414.into(),
+        fallback_jwks: fallback_jwks_url(issuer).ok()?.into(),
+    })
 }
 
 /// Why a whole key set is refused: no key of it is used (the previous set, if any, stays).
@@ -72,7 +108,9 @@ pub fn inspect_key_set(
             let duplicate = skipped.contains(&(kid.clone(), KeySkipped::DuplicateKid));
             let refused = match duplicate {
                 true => Some(KeySkipped::DuplicateKid.to_string()),
-                false => parse_key(raw, &algorithms).err().map(|reason| reason.to_string()),
+                false => parse_key(raw, &algorithms)
+                    .err()
+                    .map(|reason| reason.to_string()),
             };
             InspectedKey {
                 kty: member(raw, "kty"),
@@ -117,7 +155,10 @@ mod tests {
                 ("weak", Some("RSA modulus shorter than 2048 bits")),
                 ("twin", Some("another key has the same `kid`")),
                 ("twin", Some("another key has the same `kid`")),
-                ("ps", Some("`alg` is not an accepted algorithm for this key")),
+                (
+                    "ps",
+                    Some("`alg` is not an accepted algorithm for this key")
+                ),
             ]
         );
         assert_eq!(keys[4].alg.as_deref(), Some("PS256"));
@@ -128,7 +169,10 @@ mod tests {
     fn sets_refused_whole_are_errors() {
         let too_many = json!({"keys": [rsa("a", 2048), rsa("b", 2048)]}).to_string();
         let error = inspect_key_set(too_many.as_bytes(), &[Algorithm::RS256], 1).unwrap_err();
-        assert_eq!(error.to_string(), "the key set has 2 keys, more than the 1 accepted");
+        assert_eq!(
+            error.to_string(),
+            "the key set has 2 keys, more than the 1 accepted"
+        );
         let error = inspect_key_set(b"<html>", &[Algorithm::RS256], 100).unwrap_err();
         assert_eq!(error.to_string(), "the document is not a JWK set");
     }

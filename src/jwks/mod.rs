@@ -10,8 +10,8 @@ mod stats;
 
 pub(crate) use cache::JwksCache;
 pub use fetch::KeyFetchError;
-pub use inspect::{InspectedKey, KeySetRefused, inspect_key_set};
 pub(crate) use fetch::{FetchLimits, Fetcher, JwksLocation};
+pub use inspect::{DiscoveryUrls, InspectedKey, KeySetRefused, discovery_urls, inspect_key_set};
 pub(crate) use snapshot::CacheSettings;
 pub use snapshot::KeySetStatus;
 pub(crate) use stats::Counters;
