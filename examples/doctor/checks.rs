@@ -211,7 +211,7 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
         None => None,
         Some(token) => Some(TokenStep {
             length: token.len(),
-            header: header(token),
+            header: token_header(token),
             explanation: match &validator {
                 Ok(validator) => Some(validator.explain(token).await),
                 Err(_) => None,
@@ -273,15 +273,8 @@ async fn get(
         }
     };
     request.status = Some(answer.status().as_u16());
-    let header = |name| {
-        answer
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    request.content_type = header("content-type");
     let headers = answer.headers().clone();
+    request.content_type = header_value(&headers, "content-type");
     let success = answer.status().is_success();
     let body = match answer.bytes().await {
         Ok(body) if success => Some(body.to_vec()),
@@ -292,6 +285,12 @@ async fn get(
         }
     };
     (request, headers, body)
+}
+
+/// A header's value, when it is text.
+fn header_value(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?;
+    Some(value.to_owned())
 }
 
 /// A failed request with its causes (refused connection, DNS, TLS), without its URL (shown
@@ -369,16 +368,10 @@ async fn metadata(http: &reqwest::Client, issuer: &str) -> MetadataStep {
 /// The key set: its cache headers and the key policy's verdict on each key.
 async fn key_set(http: &reqwest::Client, uri: &str) -> KeySetStep {
     let (request, headers, body) = get(http, uri).await;
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
     let mut step = skipped_key_set("");
     step.note = None;
-    step.cache_control = header("cache-control");
-    step.etag = header("etag");
+    step.cache_control = header_value(&headers, "cache-control");
+    step.etag = header_value(&headers, "etag");
     step.request = Some(request);
     step.status = Status::Failed;
     let Some(body) = body else {
@@ -404,7 +397,7 @@ async fn key_set(http: &reqwest::Client, uri: &str) -> KeySetStep {
 }
 
 /// The header members that say how a token was signed: never the payload or signature.
-fn header(token: &str) -> Value {
+fn token_header(token: &str) -> Value {
     let decoded = token
         .split('.')
         .next()
