@@ -1,5 +1,6 @@
 //! The doctor's steps, as functions returning data: the issuer's metadata, its key set, and
-//! the validator's report on a token. `main.rs` parses the arguments and prints; the tests
+//! the validator's report on a token; the command line (`args`) and the text (`render`) as
+//! modules beside it. `main.rs` reads stdin, prints and exits; the tests
 //! (tests/suite/doctor.rs) include this file and assert on the data, the rendered text and
 //! JSON, and the exit code.
 
@@ -18,16 +19,23 @@ const ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
 const MAX_KEYS: usize = 100;
 
 // Beside this file wherever it is included from (main.rs, or a test through `#[path]`).
+#[path = "args.rs"]
+pub mod args;
 #[path = "render.rs"]
 pub mod render;
 
 /// What to check: the quickstart's settings, from flags or its environment variables.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// `--issuer`, `ISSUER`: exactly as the tokens' `iss`.
     pub issuer: Option<String>,
+    /// `--audience`, `AUDIENCE`: the API's identifier.
     pub audience: Option<String>,
+    /// `--jwks-uri`, `JWKS_URI`: the key set URL (none: discovery).
     pub jwks_uri: Option<String>,
+    /// `--hs256-secret`, `HS256_SECRET`: secret mode (never printed).
     pub hs256_secret: Option<String>,
+    /// `AUTH0_DOMAIN`: the Auth0 preset, as the quickstart applies it.
     pub auth0_domain: Option<String>,
 }
 
@@ -79,9 +87,11 @@ impl Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// As the validator needs it.
     Ok,
     /// Works, but something deserves a look (keys the policy refuses).
     Warning,
+    /// The validator fails here too (see the hint).
     Failed,
     /// Not a step of this configuration (HS256 fetches nothing; `JWKS_URI` skips discovery).
     Skipped,
@@ -90,10 +100,13 @@ pub enum Status {
 /// One HTTP request the doctor made: the same the validator makes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Request {
+    /// The URL asked.
     pub url: String,
     /// The answer's status (`None`: no answer, see `error`).
     pub status: Option<u16>,
+    /// The answer's `Content-Type` (the validator takes JSON only).
     pub content_type: Option<String>,
+    /// Why there was no answer or no body (connection refused, timeout, ...).
     pub error: Option<String>,
 }
 
@@ -102,6 +115,7 @@ pub struct Request {
 pub struct Configuration {
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Where the keys come from: discovery, a key set URL, or a secret (by its length).
     pub keys: String,
     /// What the builder refuses (empty: the configuration builds).
     pub problems: Vec<String>,
@@ -116,7 +130,9 @@ pub struct MetadataStep {
     pub issuer: Option<String>,
     /// The key set URL discovery found.
     pub jwks_uri: Option<String>,
+    /// Why the step was skipped, or the fallback taken.
     pub note: Option<String>,
+    /// What to change, when the step failed.
     pub hint: Option<String>,
 }
 
@@ -127,8 +143,11 @@ pub struct KeySetStep {
     pub request: Option<Request>,
     pub cache_control: Option<String>,
     pub etag: Option<String>,
+    /// Every key as published, with the key policy's verdict.
     pub keys: Vec<InspectedKey>,
+    /// Why the step was skipped.
     pub note: Option<String>,
+    /// What is wrong, when the step failed.
     pub hint: Option<String>,
 }
 
@@ -138,6 +157,7 @@ pub struct TokenStep {
     pub length: usize,
     /// `alg`, `kid` and `typ` of the header, when it decodes.
     pub header: Value,
+    /// `Validator::explain` on the token (`None`: the configuration does not build).
     pub explanation: Option<Explanation>,
 }
 
@@ -163,7 +183,7 @@ impl Report {
     }
 
     /// The CLI's exit status: 0 only when [`passed`](Self::passed).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         if self.passed() { 0 } else { 1 }
     }
 }

@@ -21,93 +21,26 @@ mod checks;
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use checks::Config;
-
-const USAGE: &str = "usage: doctor [--issuer URL] [--audience AUD] [--jwks-uri URL] \
-                     [--hs256-secret SECRET] [--json] [TOKEN | -]";
-
-/// The parsed command line.
-struct Invocation {
-    config: Config,
-    json: bool,
-    token: Option<String>,
-}
-
-/// A set, non-empty environment variable (as the quickstart reads them).
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Invocation, String> {
-    let mut config = Config::default();
-    let mut json = false;
-    let mut token = None;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg.clone(), None),
-        };
-        let slot = match flag.as_str() {
-            "--json" => {
-                json = true;
-                continue;
-            }
-            "--help" | "-h" => return Err(USAGE.to_owned()),
-            "--issuer" => &mut config.issuer,
-            "--audience" => &mut config.audience,
-            "--jwks-uri" => &mut config.jwks_uri,
-            "--hs256-secret" => &mut config.hs256_secret,
-            other if other.starts_with("--") => {
-                return Err(format!("unknown flag {other}\n{USAGE}"));
-            }
-            _ if token.is_some() => return Err(format!("more than one token\n{USAGE}")),
-            _ => {
-                token = Some(arg);
-                continue;
-            }
-        };
-        let value = inline.or_else(|| args.next());
-        *slot = Some(value.ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?);
-    }
-    // Flags win; the quickstart's variables fill in the rest.
-    for (slot, name) in [
-        (&mut config.issuer, "ISSUER"),
-        (&mut config.audience, "AUDIENCE"),
-        (&mut config.jwks_uri, "JWKS_URI"),
-        (&mut config.hs256_secret, "HS256_SECRET"),
-        (&mut config.auth0_domain, "AUTH0_DOMAIN"),
-    ] {
-        if slot.is_none() {
-            *slot = var(name);
-        }
-    }
-    if token.as_deref() == Some("-") {
-        let mut read = String::new();
-        std::io::stdin()
-            .read_to_string(&mut read)
-            .map_err(|error| format!("reading the token from stdin: {error}"))?;
-        token = Some(read.trim().to_owned());
-    }
-    Ok(Invocation {
-        config,
-        json,
-        token,
-    })
-}
+use checks::args;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let invocation = match parse(std::env::args().skip(1)) {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut invocation = match args::parse(std::env::args().skip(1), env) {
         Ok(invocation) => invocation,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
+    if invocation.token.as_deref() == Some("-") {
+        let mut read = String::new();
+        if let Err(error) = std::io::stdin().read_to_string(&mut read) {
+            eprintln!("reading the token from stdin: {error}");
+            return ExitCode::from(2);
+        }
+        invocation.token = Some(read.trim().to_owned());
+    }
     let report = checks::run(&invocation.config, invocation.token.as_deref()).await;
     if invocation.json {
         match serde_json::to_string_pretty(&report) {
@@ -118,5 +51,5 @@ async fn main() -> ExitCode {
         let colour = std::io::stdout().is_terminal();
         print!("{}", checks::render::text(&report, colour));
     }
-    ExitCode::from(report.exit_code() as u8)
+    ExitCode::from(report.exit_code())
 }

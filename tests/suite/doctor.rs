@@ -7,9 +7,9 @@ mod doctor_checks;
 
 use crate::common;
 
-use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer};
+use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer, TokenBuilder};
 use common::oidc_provider::{API, CLIENT, Provider, ProviderOptions, READ};
-use doctor_checks::{Config, Report, Status, render, run};
+use doctor_checks::{Config, Report, Status, args, render, run};
 use serde_json::{Value, json};
 
 fn config(issuer: &str, audience: &str) -> Config {
@@ -205,4 +205,85 @@ async fn the_doctor_passes_an_oidc_provider_token() {
     );
     let (text, _) = printed(&report, &token);
     assert!(text.contains("result: the token passes"), "{text}");
+}
+
+/// HS256: nothing is fetched (both steps skipped), the secret shows as its length only, and
+/// a token MAC-ed with it passes; one MAC-ed with another secret fails at `signature`.
+#[tokio::test]
+async fn hs256_fetches_nothing_and_never_prints_the_secret() {
+    let secret = "doctor-test-secret-0123456789abcdef-0123";
+    let issuer = "https://issuer.example/";
+    let config = Config {
+        hs256_secret: Some(secret.to_owned()),
+        ..config(issuer, DEFAULT_AUDIENCE)
+    };
+    let mint = |secret: &str| {
+        TokenBuilder::hs256(secret)
+            .claim("iss", issuer)
+            .claim("aud", DEFAULT_AUDIENCE)
+            .claim("sub", "client@clients")
+            .expires_in_secs(600)
+            .sign()
+    };
+    let token = mint(secret);
+    let report = run(&config, Some(&token)).await;
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+    assert_eq!(report.metadata.status, Status::Skipped);
+    assert_eq!(report.key_set.status, Status::Skipped);
+    assert_eq!(
+        report.configuration.keys,
+        format!("HS256 secret ({} bytes)", secret.len())
+    );
+    let (text, json) = printed(&report, &token);
+    assert!(
+        !text.contains(secret) && !json.to_string().contains(secret),
+        "{text}"
+    );
+
+    let forged = mint("another-secret-0123456789abcdef-0123456789");
+    let report = run(&config, Some(&forged)).await;
+    assert_eq!(report.exit_code(), 1);
+    let explanation = report.token.as_ref().unwrap().explanation.as_ref().unwrap();
+    assert_eq!(
+        explanation.first_failure().map(|check| check.name),
+        Some("signature")
+    );
+}
+
+/// The command line: flags win over the quickstart's variables, which fill in the rest
+/// (blank ones ignored); `-` asks for stdin; anything else is a usage error (exit 2).
+#[test]
+fn flags_win_over_the_quickstarts_variables() {
+    let env = |name: &str| match name {
+        "ISSUER" => Some("https://from-env.example/".to_owned()),
+        "AUDIENCE" => Some("https://api.from-env.example".to_owned()),
+        "JWKS_URI" => Some("  ".to_owned()),
+        _ => None,
+    };
+    let argv = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let parsed = args::parse(argv("--issuer=https://flag.example/ --json -"), env).unwrap();
+    assert_eq!(
+        parsed.config.issuer.as_deref(),
+        Some("https://flag.example/")
+    );
+    assert_eq!(
+        parsed.config.audience.as_deref(),
+        Some("https://api.from-env.example")
+    );
+    assert_eq!(parsed.config.jwks_uri, None);
+    assert!(parsed.json);
+    assert_eq!(parsed.token.as_deref(), Some("-"));
+    let parsed = args::parse(argv("--audience aud TOKEN"), env).unwrap();
+    assert_eq!(parsed.config.audience.as_deref(), Some("aud"));
+    assert_eq!(parsed.token.as_deref(), Some("TOKEN"));
+    assert!(!parsed.json);
+
+    for bad in ["--bogus", "--issuer", "one two", "--help"] {
+        let error = args::parse(argv(bad), env).unwrap_err();
+        assert!(error.contains(args::USAGE), "{bad}: {error}");
+    }
 }
