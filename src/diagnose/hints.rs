@@ -3,9 +3,9 @@
 //! clock off by minutes, an unknown `kid`, HS256 configured for an RS256 API, scopes in
 //! `permissions` while they are not read.
 
-use crate::Validator;
 use crate::error::{AuthError, TokenProblem};
 use crate::validate::Rules;
+use crate::{Algorithm, Validator};
 
 use super::seen::Seen;
 
@@ -73,14 +73,14 @@ impl<'a> Context<'a> {
                 seen.format(),
             ),
             "alg" => (
-                join(self.rules.algorithms.iter().map(|alg| format!("{alg:?}"))),
+                join(self.configured_algorithms()),
                 or_none(seen.header("alg")),
             ),
             "typ" => (
                 if self.rules.rfc9068 {
                     "at+jwt (rfc9068)"
                 } else {
-                    "anything but another token's type (dpop+jwt, logout+jwt, ...)"
+                    "not another token's +jwt type"
                 }
                 .to_owned(),
                 or_none(seen.header("typ")),
@@ -119,14 +119,11 @@ impl<'a> Context<'a> {
                 or_none(seen.claim("aud")),
             ),
             "exp" => (
-                format!(
-                    "later than now ({}) minus the leeway ({leeway} s)",
-                    self.now
-                ),
+                format!("after now ({}) - {leeway} s leeway", self.now),
                 self.date("exp"),
             ),
             "nbf" | "iat" => (
-                format!("absent, or not after now plus the leeway ({leeway} s)"),
+                format!("absent, or before now + {leeway} s leeway"),
                 self.date(name),
             ),
             "claims" => (
@@ -304,34 +301,32 @@ impl<'a> Context<'a> {
 
     /// HS256 configured for an RS256 API, or the reverse.
     fn alg_hint(&self) -> Option<String> {
-        let alg = self.seen.header("alg")?;
-        let configured_hmac = self
-            .rules
-            .algorithms
-            .iter()
-            .all(|a| format!("{a:?}").starts_with("HS"));
-        let token_hmac = alg.starts_with("HS");
-        let asymmetric = ["RS", "PS", "ES", "Ed"].iter().any(|p| alg.starts_with(p));
-        if configured_hmac && asymmetric {
-            Some(format!(
+        // `none` and names this crate does not know get no hint: no setting accepts them.
+        let alg = self.seen.header("alg")?.parse::<Algorithm>().ok()?;
+        let configured_hmac = self.configured_algorithms().all(Algorithm::is_symmetric);
+        Some(match (alg.is_symmetric(), configured_hmac) {
+            (false, true) => format!(
                 "the token is signed with {alg}, by the issuer's key pair, but this validator \
                  has `hs256_secret(...)`: remove it and verify with the issuer's key set \
                  (`jwks_uri(...)`, or found by discovery from `issuer(...)`, as \
                  `Validator::auth0` does)"
-            ))
-        } else if token_hmac && !configured_hmac {
-            Some(format!(
+            ),
+            (true, false) => format!(
                 "the token is MACed with {alg} (a shared secret) but this validator verifies \
                  with a key set: configure `hs256_secret(...)`, or have the issuer sign this \
                  API's tokens with RS256"
-            ))
-        } else if asymmetric {
-            Some(format!(
-                "if the issuer really signs with {alg}, allow it with `algorithms([...])`"
-            ))
-        } else {
-            None
-        }
+            ),
+            _ => {
+                format!("if the issuer really signs with {alg}, allow it with `algorithms([...])`")
+            }
+        })
+    }
+
+    /// The algorithms the validator accepts.
+    fn configured_algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        Algorithm::ALL
+            .into_iter()
+            .filter(|alg| self.rules.algorithms.contains(&alg.to_jwt()))
     }
 
     /// An `iss` that differs from the configured one, often by its trailing slash.

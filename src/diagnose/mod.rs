@@ -19,9 +19,9 @@
 //! use bearer_guard::testing::TestIssuer;
 //!
 //! let issuer = TestIssuer::start().await;
-//! let validator = issuer.validator().audience("https://other.example.com").build().unwrap();
-//! // A token for another API (the default audience, not the one configured above).
-//! let token = issuer.token().audience("https://api.example.com/unknown").sign();
+//! let validator = issuer.validator().build().unwrap();
+//! // A token for another API than this one.
+//! let token = issuer.token().audience("https://billing.example.com").sign();
 //! let report = validator.explain(&token).await;
 //! assert!(!report.passed());
 //! let failed = report.first_failure().unwrap();

@@ -54,8 +54,8 @@ impl Seen {
     }
 
     /// Whether the claims are an OpenID Connect ID token's rather than an access token's:
-    /// claims only ID tokens carry, or a `typ` of `JWT` beside a `nonce`-less profile with no
-    /// scope at all.
+    /// claims only ID tokens carry (`nonce`, `at_hash`, `c_hash`, `auth_time`), or profile
+    /// claims (`email`, `name`) with no scope claim at all.
     pub(super) fn looks_like_id_token(&self) -> bool {
         let Some(claims) = &self.payload else {
             return false;

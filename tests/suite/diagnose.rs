@@ -2,13 +2,13 @@
 //! names the failing check, and its hint the setting to change), the verdict agreeing with
 //! `validate`, and what the report never shows.
 
+use crate::common;
+
 use bearer_guard::Validator;
 use bearer_guard::diagnose::{Explanation, Outcome};
 use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer, TokenBuilder};
+use common::{HS_ISSUER, HS_SECRET, hs_builder};
 use serde_json::json;
-
-/// 40 bytes, as a signing secret is shown in the Auth0 dashboard.
-const SECRET: &str = "k7Qm2Zp9Xw4Lr8Tn1Vb6Hc3Jd5Fg0Sa2Ye7Ui9Oo";
 
 /// The failing check's name and hint (the report must have exactly one failure).
 fn failure(report: &Explanation) -> (&'static str, String) {
@@ -234,10 +234,9 @@ async fn a_kid_the_key_set_lacks_fails_kid_and_names_the_key_set() {
 #[tokio::test]
 async fn hs256_configured_for_an_rs256_api_fails_alg_and_names_the_settings() {
     let issuer = TestIssuer::start().await;
-    let validator = Validator::builder()
-        .issuer(issuer.issuer())
-        .audience(DEFAULT_AUDIENCE)
-        .hs256_secret(SECRET)
+    let validator = issuer
+        .validator()
+        .hs256_secret(HS_SECRET)
         .build()
         .expect("valid configuration");
     let (name, hint) = failure(&validator.explain(&issuer.token().sign()).await);
@@ -288,30 +287,28 @@ async fn scopes_in_permissions_that_are_not_read_get_a_hint_naming_scope_claims(
 
 #[tokio::test]
 async fn the_report_never_shows_the_signature_or_the_secret() {
-    let issuer = "https://tenant.example.com/";
-    let validator = Validator::builder()
-        .issuer(issuer)
-        .audience(DEFAULT_AUDIENCE)
-        .hs256_secret(SECRET)
-        .build()
-        .expect("valid configuration");
-    let token = |secret: &str| {
+    let validator = hs_builder().build().expect("valid configuration");
+    let secret = std::str::from_utf8(HS_SECRET).expect("a text secret");
+    let token = |secret: &[u8]| {
         TokenBuilder::hs256(secret)
-            .issuer(issuer)
+            .issuer(HS_ISSUER)
             .audience(DEFAULT_AUDIENCE)
             .expires_in_secs(600)
             .sign()
     };
-    for token in [
-        token(SECRET),
-        token("another-secret-of-forty-bytes-0123456789"),
-    ] {
+    let valid = token(HS_SECRET);
+    let forged = token(b"another-secret-of-forty-bytes-0123456789");
+    for (token, passes) in [(valid, true), (forged, false)] {
         let report = validator.explain(&token).await;
+        assert_eq!(report.passed(), passes, "{report}");
         let signature = token.rsplit('.').next().expect("a signature");
         let printed = format!("{report}{}", serde_json::to_string(&report).expect("json"));
         assert!(!printed.contains(signature), "{printed}");
-        assert!(!printed.contains(SECRET), "{printed}");
+        assert!(!printed.contains(secret), "{printed}");
     }
+    let (name, hint) = failure(&validator.explain(&token(&b"x".repeat(32))).await);
+    assert_eq!(name, "signature");
+    assert!(hint.contains("`hs256_secret(...)`"), "{hint}");
 }
 
 #[tokio::test]

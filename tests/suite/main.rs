@@ -17,6 +17,7 @@ mod claim_rules;
 mod config_errors;
 mod contract;
 mod diagnose;
+mod diagnose_properties;
 mod dpop;
 #[cfg(feature = "redis")]
 mod dpop_redis;
