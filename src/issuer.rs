@@ -136,6 +136,12 @@ impl Issuer {
         self.introspection.is_some()
     }
 
+    /// Whether `token` goes to the introspection endpoint rather than being validated
+    /// locally: with introspection, every token but, in mixed mode, a compact JWS.
+    pub(crate) fn introspects_token(&self, token: &str) -> bool {
+        self.introspection.is_some() && !(self.local_jwt && introspection::is_compact_jws(token))
+    }
+
     /// The issuer identifier tokens must carry in `iss`.
     pub(crate) fn name(&self) -> &str {
         &self.rules.issuer
@@ -160,7 +166,7 @@ impl Issuer {
             return Validation::Done(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
         }
         if let Some(introspector) = &self.introspection
-            && !(self.local_jwt && introspection::is_compact_jws(token))
+            && self.introspects_token(token)
         {
             return match introspector.lookup(token) {
                 Lookup::Decided(decided) => Validation::Done(

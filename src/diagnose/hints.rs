@@ -22,7 +22,11 @@ pub(super) struct Context<'a> {
     /// The key set's `kid`s at hand (`None`: a secret, or not fetched).
     kids: Option<Vec<String>>,
     secret: bool,
+    /// Whether the validator introspects opaque tokens.
     introspects: bool,
+    /// Whether this token goes to the introspection endpoint: its claims are then the
+    /// endpoint's answer, which the report does not see.
+    introspected: bool,
     requires_dpop: bool,
     now: i64,
 }
@@ -45,6 +49,7 @@ impl<'a> Context<'a> {
             kids: route.issuer.key_ids(),
             secret: route.issuer.uses_secret(),
             introspects: route.issuer.introspects(),
+            introspected: route.issuer.introspects_token(token),
             requires_dpop: route.binder.requires_dpop(),
             now,
         }
@@ -52,6 +57,29 @@ impl<'a> Context<'a> {
 
     /// What check `name` expects, and what the token has.
     pub(super) fn describe(&self, name: &str) -> (String, String) {
+        if self.introspected {
+            match name {
+                "alg" | "typ" | "kid" => {
+                    return ("(none for an introspected token)".into(), "(opaque)".into());
+                }
+                "signature" => {
+                    return (
+                        "active at the issuer's introspection endpoint".into(),
+                        "introspected".into(),
+                    );
+                }
+                "iss" | "aud" | "exp" | "nbf" | "iat" | "scopes" | "binding" => {
+                    let (expected, _) = self.describe_jwt(name);
+                    return (expected, "(in the introspection answer)".into());
+                }
+                _ => {}
+            }
+        }
+        self.describe_jwt(name)
+    }
+
+    /// [`describe`](Self::describe) for a token validated locally.
+    fn describe_jwt(&self, name: &str) -> (String, String) {
         let seen = self.seen;
         let or_none = |value: Option<String>| value.unwrap_or_else(|| "(none)".to_owned());
         let leeway = self.rules.leeway_secs;
@@ -239,6 +267,11 @@ impl<'a> Context<'a> {
                     .as_ref()
                     .map_or("no named key".to_owned(), |k| join(k.iter()))
             )),
+            ("signature", TokenProblem::Inactive) => Some(
+                "the issuer says the token is not active (unknown, revoked or expired): get a \
+                 new one, from this issuer (check `introspection(...)`'s endpoint)"
+                    .to_owned(),
+            ),
             ("signature", TokenProblem::InvalidSignature) if self.secret => Some(
                 "the token was not MACed with this secret: check `hs256_secret(...)` (a secret \
                  shown Base64-encoded goes to `hs256_secret_base64(...)`)"

@@ -387,3 +387,25 @@ async fn the_json_has_one_object_per_check() {
     keys.sort();
     assert_eq!(keys, ["expected", "found", "hint", "name", "outcome"]);
 }
+
+#[tokio::test]
+async fn an_introspected_opaque_token_is_reported_as_introspected() {
+    let issuer = TestIssuer::start().await;
+    issuer.register_client("api-client", "api-client-secret-0123456789abcdef");
+    let validator = issuer
+        .validator()
+        .introspection("api-client", "api-client-secret-0123456789abcdef")
+        .build()
+        .expect("valid configuration");
+    let active = issuer.opaque_token().issue();
+    let report = validator.explain(&active).await;
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.checks[5].found, "introspected");
+    let (name, hint) = failure(
+        &validator
+            .explain("2YotnFZFEjr1zCsicMWpAA-never-issued")
+            .await,
+    );
+    assert_eq!(name, "signature");
+    assert!(hint.contains("not active"), "{hint}");
+}
