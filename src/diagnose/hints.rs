@@ -279,7 +279,11 @@ impl<'a> Context<'a> {
             ),
             ("iss", TokenProblem::WrongIssuer) => self.issuer_hint(),
             ("aud", TokenProblem::WrongAudience) => {
-                let found = self.seen.claim("aud").unwrap_or_default();
+                // An introspected token's `aud` is in the endpoint's answer, not shown here.
+                let found = self
+                    .seen
+                    .claim("aud")
+                    .unwrap_or_else(|| "another API".into());
                 Some(format!(
                     "the token is for `{}`, not this API: the client must request it with \
                      `audience={audience}` (an Auth0 client that forgot `audience` gets a \
@@ -294,12 +298,14 @@ impl<'a> Context<'a> {
                  `leeway(...)`",
                 self.rules.leeway_secs
             )),
-            ("nbf" | "iat", _) => Some(format!(
-                "the token is dated in the future (leeway {} s): the issuer's clock and this \
+            ("nbf", TokenProblem::NotYetValid) | ("iat", TokenProblem::IssuedInFuture) => {
+                Some(format!(
+                    "the token is dated in the future (leeway {} s): the issuer's clock and this \
                  server's disagree: sync them (NTP), or tolerate a small skew with \
                  `leeway(...)`",
-                self.rules.leeway_secs
-            )),
+                    self.rules.leeway_secs
+                ))
+            }
             ("claims", _) if self.rules.rfc9068 => Some(
                 "strict mode (`rfc9068()`) requires `sub`, `client_id`, `jti` and `iat`: drop \
                  `rfc9068()` if your issuer does not send them"

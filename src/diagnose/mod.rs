@@ -258,3 +258,73 @@ fn failing_check(error: &AuthError) -> &'static str {
         _ => "binding",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_refusal_lands_on_a_check_of_the_pipeline() {
+        use TokenProblem as P;
+        let problems = [
+            P::TooLarge,
+            P::Malformed,
+            P::Encrypted,
+            P::AlgorithmNotAllowed,
+            P::NotAnAccessToken,
+            P::UnknownKey,
+            P::InvalidSignature,
+            P::Inactive,
+            P::WrongIssuer,
+            P::WrongAudience,
+            P::Expired,
+            P::NotYetValid,
+            P::IssuedInFuture,
+            P::MissingClaim(Claim::Subject),
+            P::InvalidClaim(Claim::Scope),
+            P::DpopBound,
+            P::UnexpectedClaims,
+        ];
+        let expected = [
+            "token",
+            "format",
+            "format",
+            "alg",
+            "typ",
+            "kid",
+            "signature",
+            "signature",
+            "iss",
+            "aud",
+            "exp",
+            "nbf",
+            "iat",
+            "claims",
+            "scopes",
+            "binding",
+            "rules",
+        ];
+        for (problem, name) in problems.into_iter().zip(expected) {
+            assert_eq!(
+                failing_check(&AuthError::InvalidToken(problem)),
+                name,
+                "{problem:?}"
+            );
+        }
+        let others = [
+            AuthError::MissingToken,
+            AuthError::KeysUnavailable {
+                retry_after: Duration::from_secs(1),
+            },
+            AuthError::NoRuntime,
+            AuthError::RuleFailed {
+                description: "x".into(),
+                insufficient_scope: false,
+            },
+        ];
+        for error in &others {
+            assert!(ORDER.contains(&failing_check(error)), "{error:?}");
+        }
+    }
+}
