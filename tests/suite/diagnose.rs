@@ -409,3 +409,23 @@ async fn an_introspected_opaque_token_is_reported_as_introspected() {
     assert_eq!(name, "signature");
     assert!(hint.contains("not active"), "{hint}");
 }
+
+#[tokio::test]
+async fn with_several_issuers_the_report_follows_the_tokens_iss() {
+    let (first, second) = (TestIssuer::start().await, TestIssuer::start().await);
+    let validator = Validator::for_issuers([
+        first.validator().build().expect("valid configuration"),
+        second.validator().build().expect("valid configuration"),
+    ])
+    .expect("valid issuers");
+    assert!(validator.explain(&second.token().sign()).await.passed());
+    let stranger = first.token().issuer("https://stranger.example.com/").sign();
+    let report = validator.explain(&stranger).await;
+    let (name, _) = failure(&report);
+    assert_eq!(name, "iss");
+    let iss = &report.checks[6];
+    assert!(
+        iss.expected.contains(first.issuer()) && iss.expected.contains(second.issuer()),
+        "{report}"
+    );
+}
