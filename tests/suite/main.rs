@@ -18,6 +18,7 @@ mod config_errors;
 mod contract;
 mod diagnose;
 mod diagnose_properties;
+mod doctor;
 mod dpop;
 #[cfg(feature = "redis")]
 mod dpop_redis;
