@@ -136,6 +136,12 @@ impl Issuer {
         self.introspection.is_some()
     }
 
+    /// Whether `token` goes to the introspection endpoint rather than being validated
+    /// locally: with introspection, every token but, in mixed mode, a compact JWS.
+    pub(crate) fn introspects_token(&self, token: &str) -> bool {
+        self.introspection.is_some() && !(self.local_jwt && introspection::is_compact_jws(token))
+    }
+
     /// The issuer identifier tokens must carry in `iss`.
     pub(crate) fn name(&self) -> &str {
         &self.rules.issuer
@@ -160,7 +166,7 @@ impl Issuer {
             return Validation::Done(Err(AuthError::InvalidToken(TokenProblem::TooLarge)));
         }
         if let Some(introspector) = &self.introspection
-            && !(self.local_jwt && introspection::is_compact_jws(token))
+            && self.introspects_token(token)
         {
             return match introspector.lookup(token) {
                 Lookup::Decided(decided) => Validation::Done(
@@ -248,6 +254,20 @@ impl Issuer {
     fn apply_rules(&self, claims: VerifiedClaims) -> Result<VerifiedClaims, AuthError> {
         crate::rules::check_all(&self.claim_rules, &claims, unix_now())?;
         Ok(claims)
+    }
+
+    /// The `kid`s of the keys at hand, for the diagnosis report: `None` with a shared secret
+    /// (no `kid`s to show) or before the first fetch. Never fetches.
+    pub(crate) fn key_ids(self: &Arc<Self>) -> Option<Vec<String>> {
+        match &self.keys {
+            Keys::Secret(_) => None,
+            Keys::Jwks(_) | Keys::Static(_) => self.with_keys(KeySet::kids),
+        }
+    }
+
+    /// Whether tokens are verified with a shared secret (`hs256_secret`).
+    pub(crate) fn uses_secret(&self) -> bool {
+        matches!(self.keys, Keys::Secret(_))
     }
 
     /// How many verified tokens the cache holds (0 when it is off).

@@ -61,6 +61,8 @@
 //!   guards behind it. gRPC requests are refused with gRPC statuses.
 //! - [`VerifiedClaims`] ([`claims`]), [`ScopePolicy`] ([`scope`]), [`ClaimRule`] ([`rules`]):
 //!   what handlers see and what routes require.
+//! - [`diagnose`]: why a token is refused, check by check ([`Validator::explain`]), a
+//!   development aid.
 //! - [`AuthError`] ([`error`]): why a request was refused; [`ErrorBody`]: your error format.
 //! - [`ProtectedResourceMetadata`] ([`metadata`]): the RFC 9728 document.
 //! - [`dpop`]: sender-constrained tokens: DPoP proofs (RFC 9449), replay stores, server
@@ -80,6 +82,7 @@ mod backend;
 mod challenge;
 pub mod claims;
 pub mod config;
+pub mod diagnose;
 pub mod dpop;
 pub mod error;
 mod extract;

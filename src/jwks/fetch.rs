@@ -189,11 +189,8 @@ impl Fetcher {
                 Err(other) => return Err(other),
             }
         }
-        let base = issuer.trim_end_matches('/');
-        let fallback = Url::parse(&format!("{base}/.well-known/jwks.json"))
-            .map_err(|_| KeyFetchError::BadMetadata)?;
         Ok(Discovered {
-            jwks_uri: Some(fallback),
+            jwks_uri: Some(fallback_jwks_url(issuer)?),
             introspection_endpoint: None,
         })
     }
@@ -223,7 +220,7 @@ impl Fetcher {
 
 /// The OIDC discovery URL and the RFC 8414 one (which puts the issuer's path after the
 /// well-known segment).
-fn metadata_urls(issuer: &str) -> Result<[Url; 2], KeyFetchError> {
+pub(super) fn metadata_urls(issuer: &str) -> Result<[Url; 2], KeyFetchError> {
     let parsed = Url::parse(issuer).map_err(|_| KeyFetchError::BadMetadata)?;
     let base = issuer.trim_end_matches('/');
     let oidc = Url::parse(&format!("{base}/.well-known/openid-configuration"))
@@ -232,6 +229,13 @@ fn metadata_urls(issuer: &str) -> Result<[Url; 2], KeyFetchError> {
     let mut rfc8414 = parsed.clone();
     rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
     Ok([oidc, rfc8414])
+}
+
+/// Auth0's key set URL, `{issuer}/.well-known/jwks.json`: the key set of an issuer that
+/// publishes neither metadata document.
+pub(super) fn fallback_jwks_url(issuer: &str) -> Result<Url, KeyFetchError> {
+    let base = issuer.trim_end_matches('/');
+    Url::parse(&format!("{base}/.well-known/jwks.json")).map_err(|_| KeyFetchError::BadMetadata)
 }
 
 #[cfg(test)]

@@ -148,6 +148,13 @@ impl KeySet {
         matches!(self.choose(kid, alg), KeyChoice::Found(chosen) if Arc::ptr_eq(chosen, key))
     }
 
+    /// The `kid`s of the named keys, sorted: for the diagnosis report.
+    pub(crate) fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
+        kids.sort_unstable();
+        kids
+    }
+
     /// How many usable keys the set has.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -186,13 +193,14 @@ impl KeySet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
     const RS256: &[Algorithm] = &[Algorithm::RS256];
 
-    pub(super) fn modulus(bits: usize) -> String {
+    /// An RSA modulus of `bits` bits (not a real key's: enough for the policy's checks).
+    pub(crate) fn modulus(bits: usize) -> String {
         use base64::Engine;
         let mut bytes = vec![0xffu8; bits / 8];
         bytes[0] = 0xc1;

@@ -16,6 +16,9 @@ mod attack_signature;
 mod claim_rules;
 mod config_errors;
 mod contract;
+mod diagnose;
+mod diagnose_properties;
+mod doctor;
 mod dpop;
 #[cfg(feature = "redis")]
 mod dpop_redis;

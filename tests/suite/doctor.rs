@@ -1,0 +1,289 @@
+//! The doctor example (`examples/doctor/`): its steps compiled in, run against the crate's
+//! test issuer and against oidc-provider; the data, the text and JSON it prints, and the
+//! exit code the command would return.
+
+#[path = "../../examples/doctor/checks.rs"]
+mod doctor_checks;
+
+use crate::common;
+
+use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer, TokenBuilder};
+use common::oidc_provider::{API, CLIENT, Provider, ProviderOptions, READ};
+use doctor_checks::{Config, Report, Status, args, render, run};
+use serde_json::{Value, json};
+
+fn config(issuer: &str, audience: &str) -> Config {
+    Config {
+        issuer: Some(issuer.to_owned()),
+        audience: Some(audience.to_owned()),
+        ..Config::default()
+    }
+}
+
+/// The text (without colours) and the JSON the command prints; neither holds the token.
+fn printed(report: &Report, token: &str) -> (String, Value) {
+    let text = render::text(report, false);
+    let json = serde_json::to_string(report).unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    for output in [&text, &json] {
+        assert!(!output.contains(token), "the token is printed: {output}");
+        assert!(
+            !output.contains(signature),
+            "the signature is printed: {output}"
+        );
+    }
+    assert!(!text.contains('\x1b'), "colours only on a terminal: {text}");
+    (text, serde_json::from_str(&json).unwrap())
+}
+
+/// A good token: every step ok, the token passes, exit status 0.
+#[tokio::test]
+async fn a_good_token_passes_every_step_with_exit_status_0() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_cache_control(Some("public, max-age=600"));
+    let token = issuer.token().sign();
+    let report = run(&config(issuer.issuer(), DEFAULT_AUDIENCE), Some(&token)).await;
+
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+    assert!(report.configuration.problems.is_empty());
+    assert_eq!(report.metadata.status, Status::Ok);
+    assert_eq!(report.metadata.requests[0].status, Some(200));
+    assert_eq!(report.metadata.issuer.as_deref(), Some(issuer.issuer()));
+    assert_eq!(report.metadata.jwks_uri, Some(issuer.jwks_uri()));
+    assert_eq!(report.key_set.status, Status::Ok);
+    assert_eq!(
+        report.key_set.cache_control.as_deref(),
+        Some("public, max-age=600")
+    );
+    let kid = issuer.signing_key().kid().unwrap().to_owned();
+    assert_eq!(report.key_set.keys.len(), 1);
+    assert_eq!(report.key_set.keys[0].kid.as_deref(), Some(kid.as_str()));
+    assert_eq!(report.key_set.keys[0].refused, None);
+    let step = report.token.as_ref().unwrap();
+    assert_eq!(step.length, token.len());
+    assert_eq!(step.header["kid"], kid.as_str());
+    assert!(step.explanation.as_ref().unwrap().passed());
+
+    let (text, json) = printed(&report, &token);
+    assert!(text.contains("result: the token passes"), "{text}");
+    assert!(text.contains(&kid) && text.contains("usable"), "{text}");
+    assert_eq!(json["metadata"]["status"], "ok");
+    assert_eq!(json["key_set"]["status"], "ok");
+    assert_eq!(json["key_set"]["keys"][0]["use"], "sig");
+    assert!(render::text(&report, true).contains("\x1b[32mok\x1b[0m"));
+}
+
+/// A token for another API: exit status 1, the report names `aud`; garbage never panics.
+#[tokio::test]
+async fn a_wrong_audience_fails_and_the_report_names_aud() {
+    let issuer = TestIssuer::start().await;
+    let token = issuer.token().audience("https://other.example.com").sign();
+    let report = run(&config(issuer.issuer(), DEFAULT_AUDIENCE), Some(&token)).await;
+
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.metadata.status, Status::Ok);
+    assert_eq!(report.key_set.status, Status::Ok);
+    let explanation = report.token.as_ref().unwrap().explanation.as_ref().unwrap();
+    assert_eq!(
+        explanation.first_failure().map(|check| check.name),
+        Some("aud")
+    );
+    let (text, json) = printed(&report, &token);
+    assert!(text.contains("aud"), "{text}");
+    assert!(
+        text.contains("result: refused: the token is refused at `aud`"),
+        "{text}"
+    );
+    let checks = json["token"]["explanation"]["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|check| check["name"] == "aud" && check["outcome"] == "fail")
+    );
+
+    for garbage in ["", "not-a-jwt", "a.b.c", "\u{0}.\u{ff}"] {
+        let report = run(&config(issuer.issuer(), DEFAULT_AUDIENCE), Some(garbage)).await;
+        assert_eq!(report.exit_code(), 1, "{garbage:?}");
+        assert_eq!(report.token.as_ref().unwrap().header, json!({}));
+    }
+}
+
+/// The issuer configured without the trailing slash its metadata has: the metadata step
+/// fails and its hint names the setting and the exact value.
+#[tokio::test]
+async fn an_issuer_without_its_trailing_slash_is_flagged_by_the_metadata_step() {
+    let issuer = TestIssuer::start().await;
+    let configured = issuer.issuer().trim_end_matches('/');
+    assert_ne!(configured, issuer.issuer());
+    let token = issuer.token().sign();
+    let report = run(&config(configured, DEFAULT_AUDIENCE), Some(&token)).await;
+
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.metadata.status, Status::Failed);
+    assert_eq!(report.metadata.issuer.as_deref(), Some(issuer.issuer()));
+    let hint = report.metadata.hint.as_deref().unwrap();
+    assert!(hint.contains("trailing slash"), "{hint}");
+    assert!(
+        hint.contains("ISSUER") && hint.contains(issuer.issuer()),
+        "{hint}"
+    );
+    let (text, json) = printed(&report, &token);
+    assert!(
+        text.contains("FAILED") && text.contains("trailing slash"),
+        "{text}"
+    );
+    assert!(text.contains("see FAILED above"), "{text}");
+    assert_eq!(json["metadata"]["status"], "failed");
+}
+
+/// An RSA-1024 key in the set: listed as refused with the policy's reason; the set still
+/// works with the good key (a warning, exit status 0 for a good token).
+#[tokio::test]
+async fn a_key_the_policy_refuses_is_listed_with_the_reason() {
+    use base64::Engine;
+    let issuer = TestIssuer::start().await;
+    let mut modulus = vec![0xffu8; 128];
+    modulus[0] = 0xc1;
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(modulus);
+    issuer.set_extra_jwks(vec![
+        json!({"kty": "RSA", "kid": "weak", "alg": "RS256", "use": "sig", "n": n, "e": "AQAB"}),
+    ]);
+    let token = issuer.token().sign();
+    let report = run(&config(issuer.issuer(), DEFAULT_AUDIENCE), Some(&token)).await;
+
+    assert_eq!(report.key_set.status, Status::Warning);
+    let weak = report
+        .key_set
+        .keys
+        .iter()
+        .find(|key| key.kid.as_deref() == Some("weak"));
+    let weak = weak.expect("the weak key is listed");
+    assert_eq!(
+        weak.refused.as_deref(),
+        Some("RSA modulus shorter than 2048 bits")
+    );
+    assert_eq!(
+        (weak.kty.as_deref(), weak.alg.as_deref()),
+        (Some("RSA"), Some("RS256"))
+    );
+    assert_eq!(report.exit_code(), 0);
+    let (text, json) = printed(&report, &token);
+    assert!(
+        text.contains("refused: RSA modulus shorter than 2048 bits"),
+        "{text}"
+    );
+    assert!(text.contains("warning"), "{text}");
+    assert_eq!(
+        json["key_set"]["keys"][1]["refused"],
+        "RSA modulus shorter than 2048 bits"
+    );
+}
+
+/// A real authorization server: the doctor finds its metadata and keys and passes its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_passes_an_oidc_provider_token() {
+    let provider = Provider::start(&ProviderOptions::default());
+    let token = provider.access_token(CLIENT, READ).await;
+    let report = run(&config(&provider.issuer, API), Some(&token)).await;
+
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+    assert_eq!(report.metadata.status, Status::Ok);
+    assert_eq!(
+        report.metadata.issuer.as_deref(),
+        Some(provider.issuer.as_str())
+    );
+    let usable: Vec<_> = report
+        .key_set
+        .keys
+        .iter()
+        .filter(|key| key.refused.is_none())
+        .collect();
+    assert!(
+        usable
+            .iter()
+            .any(|key| key.kid.as_deref() == Some(provider.signing_kid.as_str()))
+    );
+    let (text, _) = printed(&report, &token);
+    assert!(text.contains("result: the token passes"), "{text}");
+}
+
+/// HS256: nothing is fetched (both steps skipped), the secret shows as its length only, and
+/// a token MAC-ed with it passes; one MAC-ed with another secret fails at `signature`.
+#[tokio::test]
+async fn hs256_fetches_nothing_and_never_prints_the_secret() {
+    let secret = "doctor-test-secret-0123456789abcdef-0123";
+    let issuer = "https://issuer.example/";
+    let config = Config {
+        hs256_secret: Some(secret.to_owned()),
+        ..config(issuer, DEFAULT_AUDIENCE)
+    };
+    let mint = |secret: &str| {
+        TokenBuilder::hs256(secret)
+            .claim("iss", issuer)
+            .claim("aud", DEFAULT_AUDIENCE)
+            .claim("sub", "client@clients")
+            .expires_in_secs(600)
+            .sign()
+    };
+    let token = mint(secret);
+    let report = run(&config, Some(&token)).await;
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+    assert_eq!(report.metadata.status, Status::Skipped);
+    assert_eq!(report.key_set.status, Status::Skipped);
+    assert_eq!(
+        report.configuration.keys,
+        format!("HS256 secret ({} bytes)", secret.len())
+    );
+    let (text, json) = printed(&report, &token);
+    assert!(
+        !text.contains(secret) && !json.to_string().contains(secret),
+        "{text}"
+    );
+
+    let forged = mint("another-secret-0123456789abcdef-0123456789");
+    let report = run(&config, Some(&forged)).await;
+    assert_eq!(report.exit_code(), 1);
+    let explanation = report.token.as_ref().unwrap().explanation.as_ref().unwrap();
+    assert_eq!(
+        explanation.first_failure().map(|check| check.name),
+        Some("signature")
+    );
+}
+
+/// The command line: flags win over the quickstart's variables, which fill in the rest
+/// (blank ones ignored); `-` asks for stdin; anything else is a usage error (exit 2).
+#[test]
+fn flags_win_over_the_quickstarts_variables() {
+    let env = |name: &str| match name {
+        "ISSUER" => Some("https://from-env.example/".to_owned()),
+        "AUDIENCE" => Some("https://api.from-env.example".to_owned()),
+        "JWKS_URI" => Some("  ".to_owned()),
+        _ => None,
+    };
+    let argv = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let parsed = args::parse(argv("--issuer=https://flag.example/ --json -"), env).unwrap();
+    assert_eq!(
+        parsed.config.issuer.as_deref(),
+        Some("https://flag.example/")
+    );
+    assert_eq!(
+        parsed.config.audience.as_deref(),
+        Some("https://api.from-env.example")
+    );
+    assert_eq!(parsed.config.jwks_uri, None);
+    assert!(parsed.json);
+    assert_eq!(parsed.token.as_deref(), Some("-"));
+    let parsed = args::parse(argv("--audience aud TOKEN"), env).unwrap();
+    assert_eq!(parsed.config.audience.as_deref(), Some("aud"));
+    assert_eq!(parsed.token.as_deref(), Some("TOKEN"));
+    assert!(!parsed.json);
+
+    for bad in ["--bogus", "--issuer", "one two", "--help"] {
+        let error = args::parse(argv(bad), env).unwrap_err();
+        assert!(error.contains(args::USAGE), "{bad}: {error}");
+    }
+}
