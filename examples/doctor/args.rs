@@ -5,7 +5,7 @@ use super::Config;
 
 /// The usage line, printed with every usage error.
 pub const USAGE: &str = "usage: doctor [--issuer URL] [--audience AUD] [--jwks-uri URL] \
-                         [--hs256-secret SECRET] [--json] [TOKEN | -]";
+                         [--hs256-secret SECRET] [--algorithms RS256,ES256] [--json] [TOKEN | -]";
 
 /// The parsed command line.
 #[derive(Debug)]
@@ -39,6 +39,18 @@ pub fn parse(
                 continue;
             }
             "--help" | "-h" => return Err(USAGE.to_owned()),
+            "--algorithms" => {
+                let list = inline
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("--algorithms needs a value\n{USAGE}"))?;
+                let algorithms = list
+                    .split(',')
+                    .map(|name| name.trim().parse())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|error| format!("--algorithms: {error}\n{USAGE}"))?;
+                config.algorithms = Some(algorithms);
+                continue;
+            }
             "--issuer" => &mut config.issuer,
             "--audience" => &mut config.audience,
             "--jwks-uri" => &mut config.jwks_uri,

@@ -13,8 +13,9 @@ use bearer_guard::{Algorithm, Validator, ValidatorBuilder};
 use serde::Serialize;
 use serde_json::Value;
 
-/// The builder's defaults in key set mode: the algorithms keys are judged for, and the most
-/// keys a set may hold (`ValidatorBuilder::algorithms`, `ValidatorBuilder::max_keys`).
+/// The builder's defaults in key set mode: the algorithms keys are judged for (unless
+/// `--algorithms` names others), and the most keys a set may hold
+/// (`ValidatorBuilder::algorithms`, `ValidatorBuilder::max_keys`).
 const ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
 const MAX_KEYS: usize = 100;
 
@@ -37,6 +38,9 @@ pub struct Config {
     pub hs256_secret: Option<String>,
     /// `AUTH0_DOMAIN`: the Auth0 preset, as the quickstart applies it.
     pub auth0_domain: Option<String>,
+    /// `--algorithms RS256,ES256`: the API's algorithm allow-list (none: the builder's
+    /// default, RS256 in key set mode).
+    pub algorithms: Option<Vec<Algorithm>>,
 }
 
 impl Config {
@@ -79,7 +83,15 @@ impl Config {
         if let Some(secret) = &self.hs256_secret {
             builder = builder.hs256_secret(secret.as_bytes());
         }
+        if let Some(algorithms) = &self.algorithms {
+            builder = builder.algorithms(algorithms.iter().copied());
+        }
         builder
+    }
+
+    /// The algorithms keys are judged for: the configured ones, else the default.
+    fn key_algorithms(&self) -> &[Algorithm] {
+        self.algorithms.as_deref().unwrap_or(&ALGORITHMS)
     }
 }
 
@@ -225,7 +237,7 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
     ) {
         (Some(_), _) => skipped_key_set("HS256: the key is the configured secret"),
         (None, None) => skipped_key_set("no key set URL: see the metadata step"),
-        (None, Some(uri)) => key_set(&http, &uri).await,
+        (None, Some(uri)) => key_set(&http, &uri, config.key_algorithms()).await,
     };
     let token = match token {
         None => None,
@@ -386,7 +398,7 @@ async fn metadata(http: &reqwest::Client, issuer: &str) -> MetadataStep {
 }
 
 /// The key set: its cache headers and the key policy's verdict on each key.
-async fn key_set(http: &reqwest::Client, uri: &str) -> KeySetStep {
+async fn key_set(http: &reqwest::Client, uri: &str, algorithms: &[Algorithm]) -> KeySetStep {
     let (request, headers, body) = get(http, uri).await;
     let mut step = skipped_key_set("");
     step.note = None;
@@ -398,7 +410,7 @@ async fn key_set(http: &reqwest::Client, uri: &str) -> KeySetStep {
         step.hint = Some("no key set: every token is refused".to_owned());
         return step;
     };
-    match inspect_key_set(&body, &ALGORITHMS, MAX_KEYS) {
+    match inspect_key_set(&body, algorithms, MAX_KEYS) {
         Err(refused) => step.hint = Some(format!("the key set is refused whole: {refused}")),
         Ok(keys) => {
             let usable = keys.iter().filter(|key| key.refused.is_none()).count();

@@ -7,6 +7,7 @@ mod doctor_checks;
 
 use crate::common;
 
+use bearer_guard::Algorithm;
 use bearer_guard::testing::{DEFAULT_AUDIENCE, TestIssuer, TokenBuilder};
 use common::oidc_provider::{API, CLIENT, Provider, ProviderOptions, READ};
 use doctor_checks::{Config, Report, Status, args, render, run};
@@ -177,6 +178,51 @@ async fn a_key_the_policy_refuses_is_listed_with_the_reason() {
         json["key_set"]["keys"][1]["refused"],
         "RSA modulus shorter than 2048 bits"
     );
+}
+
+/// Keys are judged for the API's algorithms: an ES256 key is refused for the default RS256
+/// allow-list and usable once `--algorithms` names ES256.
+#[tokio::test]
+async fn keys_are_judged_for_the_algorithms_named_with_the_flag() {
+    let issuer = TestIssuer::start().await;
+    // The P-256 public key of RFC 7517 appendix A.1.
+    issuer.set_extra_jwks(vec![json!({
+        "kty": "EC", "crv": "P-256", "kid": "ec", "alg": "ES256", "use": "sig",
+        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+        "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+    })]);
+    let ec_key = |report: &Report| {
+        report
+            .key_set
+            .keys
+            .iter()
+            .find(|key| key.kid.as_deref() == Some("ec"))
+            .expect("the EC key is listed")
+            .refused
+            .clone()
+    };
+    let default = run(&config(issuer.issuer(), DEFAULT_AUDIENCE), None).await;
+    assert!(ec_key(&default).is_some(), "refused for RS256 alone");
+
+    let mut both = config(issuer.issuer(), DEFAULT_AUDIENCE);
+    both.algorithms = Some(vec![Algorithm::RS256, Algorithm::ES256]);
+    let token = issuer.token().sign();
+    let report = run(&both, Some(&token)).await;
+    assert_eq!(ec_key(&report), None);
+    assert_eq!(report.exit_code(), 0);
+
+    let argv = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let parsed = args::parse(argv("--algorithms RS256,ES256"), |_| None).unwrap();
+    assert_eq!(
+        parsed.config.algorithms,
+        Some(vec![Algorithm::RS256, Algorithm::ES256])
+    );
+    let unknown = args::parse(argv("--algorithms RS256,XX256"), |_| None).unwrap_err();
+    assert!(unknown.starts_with("--algorithms: "), "{unknown}");
 }
 
 /// A real authorization server: the doctor finds its metadata and keys and passes its token.
