@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use bearer_guard::testing::{Api, TestIssuer, generate_secret};
 use serde_json::{Value, json};
 
-use crate::{READ, WRITE};
+use super::{READ, WRITE};
 
 /// An API of the same issuer that is not this server: its tokens are refused here.
 const OTHER_API: &str = "https://api.example.com";
@@ -187,7 +187,7 @@ async fn print_demo(demo: &Demo, base: &str, resource: &str) -> Result<Vec<Call>
             expect: 403,
             why: "send_message needs write:messages too; scope= lists all it needs",
             body: Some(tool_call(5, "send_message", json!({ "text": "hi" }))),
-            token: Some(read),
+            token: Some(read.clone()),
             shows: Some(format!("scope=\"{READ} {WRITE}\"")),
         },
         Call {
@@ -198,9 +198,16 @@ async fn print_demo(demo: &Demo, base: &str, resource: &str) -> Result<Vec<Call>
             shows: Some("\"text\\\":\\\"hi\\\"".to_owned()),
         },
         Call {
+            expect: 200,
+            why: "read_messages shows the message sent: the store outlives each request",
+            body: Some(tool_call(7, "read_messages", json!({}))),
+            token: Some(read),
+            shows: Some("\\\"text\\\":\\\"hi\\\"".to_owned()),
+        },
+        Call {
             expect: 401,
             why: "a token issued for another resource (aud https://api.example.com)",
-            body: Some(tool_call(7, "whoami", json!({}))),
+            body: Some(tool_call(8, "whoami", json!({}))),
             token: Some(other),
             shows: Some("error=\"invalid_token\"".to_owned()),
         },

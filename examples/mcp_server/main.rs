@@ -68,8 +68,15 @@ use tracing_subscriber::EnvFilter;
 
 use crate::demo::Demo;
 
-pub(crate) const READ: &str = "read:messages";
-pub(crate) const WRITE: &str = "write:messages";
+/// The scope that reads the messages.
+pub const READ: &str = "read:messages";
+/// The scope that, with `READ`, sends one.
+pub const WRITE: &str = "write:messages";
+
+/// The messages, shared by every request: rmcp builds a `Messages` per request (stateless
+/// mode) or per session, so the store must live outside it. One process keeps it in memory;
+/// replicas would share a database instead (see the README's MCP section).
+pub type Store = Arc<Mutex<Vec<Value>>>;
 
 // ---------------------------------------------------------------------------------------------
 // The MCP server: three tools, and the scopes each needs, declared next to them.
@@ -77,7 +84,7 @@ pub(crate) const WRITE: &str = "write:messages";
 #[derive(Clone)]
 struct Messages {
     tool_router: ToolRouter<Self>,
-    messages: Arc<Mutex<Vec<Value>>>,
+    messages: Store,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -96,13 +103,10 @@ fn claims(parts: &Parts) -> Result<&VerifiedClaims, ErrorData> {
 
 #[tool_router]
 impl Messages {
-    fn new() -> Self {
+    fn new(messages: Store) -> Self {
         Messages {
             tool_router: Self::tool_router(),
-            messages: Arc::new(Mutex::new(vec![json!({
-                "from": "system",
-                "text": "Welcome to the messages MCP server.",
-            })])),
+            messages,
         }
     }
 
@@ -155,8 +159,17 @@ impl ServerHandler for Messages {
 // ---------------------------------------------------------------------------------------------
 // The HTTP side: the layer, the scopes, the metadata document.
 
-/// The router: `/mcp` behind `BearerLayer` and `McpScopes`, the RFC 9728 document outside.
-fn app(
+/// A store holding the welcome message.
+fn welcome() -> Store {
+    Arc::new(Mutex::new(vec![json!({
+        "from": "system",
+        "text": "Welcome to the messages MCP server.",
+    })]))
+}
+
+/// The router: `/mcp` behind `BearerLayer` and `McpScopes`, the RFC 9728 document outside,
+/// and every other path a plain 404 (not a challenge: clients probe well-known paths).
+pub fn app(
     validator: Validator,
     metadata: &ProtectedResourceMetadata,
     allowed_hosts: Vec<String>,
@@ -173,14 +186,19 @@ fn app(
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_allowed_hosts(allowed_hosts);
+    // One store for every request: the factory runs per request, each gets a handle to it.
+    let store = welcome();
     let mcp = StreamableHttpService::new(
-        || Ok(Messages::new()),
+        move || Ok(Messages::new(Arc::clone(&store))),
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    // `route_layer`, not `layer`: only the routes above it are behind the layer. `layer`
+    // would also wrap the router's fallback, so that an unknown path (a client probing
+    // `/.well-known/oauth-protected-resource` at the root) got a 401 challenge, not a 404.
     Ok(Router::new()
         .route_service("/mcp", scopes.layer_on(mcp))
-        .layer(BearerLayer::new(validator))
+        .route_layer(BearerLayer::new(validator))
         .route_service(&metadata.path(), metadata.service()))
 }
 
