@@ -66,7 +66,7 @@ use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
-use crate::demo::Demo;
+use demo::Demo;
 
 /// The scope that reads the messages.
 pub const READ: &str = "read:messages";
