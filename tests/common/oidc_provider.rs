@@ -47,6 +47,8 @@ pub struct ProviderOptions {
     pub key_set: Option<String>,
     /// A kid, or a 1-based index.
     pub signing_key: Option<String>,
+    /// One more resource server (its URI is its audience): an MCP server's canonical URI.
+    pub resource: Option<String>,
 }
 
 /// What provider.mjs prints once it listens.
@@ -118,6 +120,9 @@ impl Provider {
         }
         if let Some(key) = &options.signing_key {
             command.args(["--signing-key", key]);
+        }
+        if let Some(resource) = &options.resource {
+            command.args(["--resource", resource]);
         }
         let mut child = command.spawn().map_err(|error| {
             format!("cannot run `node` ({error}); the interop test needs Node.js >= 20 on PATH")
@@ -372,8 +377,8 @@ impl Drop for ScratchDir {
 // Node and the npm packages
 // ---------------------------------------------------------------------------------------
 
-/// Checks Node.js and npm, and runs `npm ci` in tests/interop when the installed
-/// oidc-provider is missing or is not the locked version. Once per test process; every
+/// Checks Node.js and npm, and runs `npm ci` in tests/interop when an installed package
+/// (oidc-provider, the MCP SDK) is missing or is not the locked version. Once per test process; every
 /// test fails with the same message when this fails.
 pub fn ensure_node_modules() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
@@ -402,10 +407,15 @@ fn install() -> Result<(), String> {
     };
     let lock = read_json(dir.join("package-lock.json"))
         .ok_or("tests/interop/package-lock.json is missing or unreadable")?;
-    let locked = lock["packages"]["node_modules/oidc-provider"]["version"].clone();
-    let installed = read_json(dir.join("node_modules/oidc-provider/package.json"))
-        .map(|manifest| manifest["version"].clone());
-    if installed.as_ref() == Some(&locked) {
+    let installed = |package: &str| {
+        let locked = &lock["packages"][format!("node_modules/{package}")]["version"];
+        read_json(dir.join("node_modules").join(package).join("package.json"))
+            .is_some_and(|manifest| manifest["version"] == *locked)
+    };
+    if ["oidc-provider", "@modelcontextprotocol/sdk"]
+        .into_iter()
+        .all(installed)
+    {
         return Ok(());
     }
     eprintln!("interop: running `npm ci` in {}", dir.display());

@@ -6,10 +6,13 @@
 // and RFC 9701 signed responses for API_JWT_CLIENT) and revocation (RFC 7009) for them.
 //
 //   node provider.mjs [--port N] [--keys-file PATH] [--fresh-keys] [--key-set LABEL]
-//                     [--key-count N] [--signing-key KID|INDEX] [--exit-with-stdin]
+//                     [--key-count N] [--signing-key KID|INDEX] [--resource URI]
+//                     [--exit-with-stdin]
 //
 // Every option may also come from the environment: PORT, KEYS_FILE, FRESH_KEYS=1, KEY_SET,
-// KEY_COUNT, SIGNING_KEY, EXIT_WITH_STDIN=1. The token lifetimes come from ACCESS_TOKEN_TTL
+// KEY_COUNT, SIGNING_KEY, RESOURCE, EXIT_WITH_STDIN=1. `--resource` registers one more
+// resource server, with the same scopes, whose URI is its audience: an MCP server's canonical
+// URI, known only once the test has bound its port (tests/suite/interop_mcp.rs). The token lifetimes come from ACCESS_TOKEN_TTL
 // (seconds, default 300) and SHORT_ACCESS_TOKEN_TTL (default 2, for the short-lived client).
 //
 // Keys: `--key-count` (default 2) RSA-2048 keys are generated at start-up, with the kids
@@ -62,6 +65,7 @@ const { values: args } = parseArgs({
     'key-set': { type: 'string', default: process.env.KEY_SET },
     'key-count': { type: 'string', default: process.env.KEY_COUNT ?? '2' },
     'signing-key': { type: 'string', default: process.env.SIGNING_KEY },
+    resource: { type: 'string', default: process.env.RESOURCE },
     'exit-with-stdin': { type: 'boolean', default: process.env.EXIT_WITH_STDIN === '1' },
   },
   strict: true,
@@ -128,6 +132,9 @@ const resourceServers = new Map([
   [API, { audience: API }],
   [OTHER_API, { audience: OTHER_API }],
 ]);
+if (args.resource) {
+  resourceServers.set(args.resource, { audience: args.resource });
+}
 
 const resourceServerClients = [API_CLIENT, API_JWT_CLIENT].map(({ id, secret }) => ({
   client_id: id,

@@ -30,6 +30,7 @@ mod grpc;
 mod hs256;
 mod interop;
 mod interop_dpop;
+mod interop_mcp;
 mod introspection;
 mod issuers;
 mod key_set;
