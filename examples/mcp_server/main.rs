@@ -8,6 +8,10 @@
 //! | `tools/call` `whoami` | the same, and reads the token's claims in the tool |
 //! | `tools/call` `read_messages` | `read:messages` |
 //! | `tools/call` `send_message` | `read:messages` and `write:messages` |
+//! | any other path | nothing: 404, never a challenge (only `/mcp` is behind the layer) |
+//!
+//! The messages sent are kept for the life of the process (one store shared by every
+//! request), so a `read_messages` after a `send_message` shows it.
 //!
 //! The scopes are declared next to the tools (`Messages::SCOPES`) and checked against the
 //! tool router at start-up. A call without a needed scope gets 403 `insufficient_scope` with
