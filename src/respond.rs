@@ -116,6 +116,8 @@ pub(crate) type BodyHook = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
 pub(crate) struct Responder {
     realm: Option<Arc<str>>,
     resource_metadata: Option<Arc<str>>,
+    /// The `scope=` of 401 challenges: the scopes a client should start with.
+    initial_scopes: Option<Arc<str>>,
     body: Option<Arc<BodyHook>>,
     dpop: Option<DpopChallenge>,
 }
@@ -125,6 +127,7 @@ impl fmt::Debug for Responder {
         f.debug_struct("Responder")
             .field("realm", &self.realm)
             .field("resource_metadata", &self.resource_metadata)
+            .field("initial_scopes", &self.initial_scopes)
             .field("custom_body", &self.body.is_some())
             .field("dpop", &self.dpop)
             .finish()
@@ -135,12 +138,14 @@ impl Responder {
     pub(crate) fn new(
         realm: Option<&str>,
         resource_metadata: Option<&str>,
+        initial_scopes: Option<&str>,
         body: Option<Arc<BodyHook>>,
         dpop: Option<DpopChallenge>,
     ) -> Self {
         Responder {
             realm: realm.map(Arc::from),
             resource_metadata: resource_metadata.map(Arc::from),
+            initial_scopes: initial_scopes.map(Arc::from),
             body,
             dpop,
         }
@@ -150,6 +155,7 @@ impl Responder {
     pub(crate) fn is_default(&self) -> bool {
         self.realm.is_none()
             && self.resource_metadata.is_none()
+            && self.initial_scopes.is_none()
             && self.body.is_none()
             && self.dpop.is_none()
     }
@@ -169,6 +175,10 @@ impl Responder {
             (
                 "resource_metadata",
                 self.resource_metadata == other.resource_metadata,
+            ),
+            (
+                "initial_scopes",
+                self.initial_scopes == other.initial_scopes,
             ),
             ("error_body", same_hook),
         ]
@@ -281,6 +291,7 @@ impl Responder {
         for challenge in error.challenges(
             self.realm.as_deref(),
             self.resource_metadata.as_deref(),
+            self.initial_scopes.as_deref(),
             self.dpop.as_ref(),
             dpop_request,
         ) {
