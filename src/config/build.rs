@@ -61,11 +61,15 @@ impl ValidatorBuilder {
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
         let introspection_endpoint = self.check_introspection(&mut problems);
-        let scope_names = self
-            .scope_hierarchy
-            .names()
-            .chain(self.initial_scopes.iter().flatten().map(String::as_str));
-        if let Some(bad) = scope_names.into_iter().find(|name| !is_scope_token(name)) {
+        // Every name that may reach a decision or a challenge's `scope=`.
+        let scope_names = self.scope_hierarchy.names().chain(
+            self.initial_scopes
+                .iter()
+                .flatten()
+                .chain(&self.supported_scopes)
+                .map(String::as_str),
+        );
+        for bad in scope_names.filter(|name| !is_scope_token(name)) {
             problems.push(ConfigProblem::InvalidScope(bad.to_owned()));
         }
         problems.extend(sender::problems(&self.dpop));

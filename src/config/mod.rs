@@ -251,9 +251,12 @@ impl ValidatorBuilder {
     }
 
     /// Which scopes imply which (default: none). Every scope decision behind this validator
-    /// uses it: [`RequireScopes`](crate::RequireScopes), the axum scope guards and
-    /// `McpScopes`, since the token's scopes are expanded once, when it is verified. A name
-    /// that is not an RFC 6749 scope-token is a [`ConfigProblem::InvalidScope`].
+    /// uses it: [`RequireScopes`](crate::RequireScopes), [`ScopePolicy::check`] on the
+    /// claims' scopes (in an axum handler) and `McpScopes`, since the token's scopes are
+    /// expanded once, when it is verified. A name that is not an RFC 6749 scope-token is a
+    /// [`ConfigProblem::InvalidScope`].
+    ///
+    /// [`ScopePolicy::check`]: crate::ScopePolicy::check
     pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
         self.scope_hierarchy = hierarchy;
         self
@@ -276,7 +279,8 @@ impl ValidatorBuilder {
 
     /// The API's RFC 9728 metadata document: its URL goes in `resource_metadata=` (as
     /// [`resource_metadata`](Self::resource_metadata)), and its `scopes_supported` in the
-    /// 401's `scope=` unless [`initial_scopes`](Self::initial_scopes) names a smaller set.
+    /// 401's `scope=` unless [`initial_scopes`](Self::initial_scopes) names a smaller set
+    /// (each must be an RFC 6749 scope-token, else [`ConfigProblem::InvalidScope`]).
     pub fn protected_resource(mut self, metadata: &crate::ProtectedResourceMetadata) -> Self {
         self.resource_metadata = Some(metadata.url());
         self.supported_scopes = metadata.supported_scopes().to_vec();

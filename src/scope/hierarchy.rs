@@ -14,9 +14,10 @@ use std::sync::Arc;
 /// other, nothing more).
 ///
 /// Given to the validator ([`ValidatorBuilder::scope_hierarchy`]), so that
-/// [`RequireScopes`](crate::RequireScopes), the axum scope guards and `McpScopes` all decide
-/// with the same one: the token's [`Scopes`](super::Scopes) are expanded once, when it is verified. A 403
-/// still names the scopes an operation requires as declared, not their expansion.
+/// [`RequireScopes`](crate::RequireScopes), [`ScopePolicy`](super::ScopePolicy) checks in
+/// handlers and `McpScopes` all decide with the same one: the token's
+/// [`Scopes`](super::Scopes) are expanded once, when it is verified. A 403 still names the
+/// scopes an operation requires as declared, not their expansion.
 /// [`ValidatorBuilder::build`] refuses a name that is not an RFC 6749 scope-token.
 ///
 /// ```

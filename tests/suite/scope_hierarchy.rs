@@ -262,6 +262,13 @@ fn scope_names_that_are_not_scope_tokens_are_configuration_errors() {
             hs_builder().initial_scopes(["ok", "caf\u{e9}"]),
             "caf\u{e9}",
         ),
+        (
+            hs_builder().protected_resource(
+                &ProtectedResourceMetadata::new("https://api.example.com")
+                    .scopes_supported(["read", "two words"]),
+            ),
+            "two words",
+        ),
     ] {
         let error = builder.build().expect_err(bad);
         assert!(
