@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderValue, StatusCode};
 
 use crate::error::AuthError;
 
@@ -67,6 +67,7 @@ impl AuthError {
         &self,
         realm: Option<&str>,
         resource_metadata: Option<&str>,
+        initial_scopes: Option<&str>,
         dpop: Option<&DpopChallenge>,
         dpop_request: bool,
     ) -> Vec<HeaderValue> {
@@ -78,7 +79,12 @@ impl AuthError {
             .filter(|(name, _)| *name == "realm")
             .cloned()
             .collect();
+        // A 401 names the scopes to start with; a 403 already names those the call needs.
+        let initial_scopes = initial_scopes.filter(|_| self.status() == StatusCode::UNAUTHORIZED);
         let with_metadata = |mut params: Vec<(&'static str, String)>| {
+            if let Some(scopes) = initial_scopes {
+                params.push(("scope", scopes.to_owned()));
+            }
             if let Some(url) = resource_metadata {
                 params.push(("resource_metadata", url.to_owned()));
             }

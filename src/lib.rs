@@ -120,7 +120,7 @@ pub use layer::BearerLayer;
 pub use metadata::ProtectedResourceMetadata;
 pub use respond::ErrorBody;
 pub use rules::ClaimRule;
-pub use scope::ScopePolicy;
+pub use scope::{ScopeHierarchy, ScopePolicy};
 pub use validator::Validator;
 
 /// The README's code blocks, compiled as doc tests so that they cannot drift from the API.

@@ -153,6 +153,11 @@ impl ProtectedResourceMetadata {
         }
     }
 
+    /// The `scopes_supported` of the document.
+    pub(crate) fn supported_scopes(&self) -> &[String] {
+        &self.scopes_supported
+    }
+
     /// The document as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()

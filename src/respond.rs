@@ -115,16 +115,27 @@ pub(crate) type BodyHook = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
 #[derive(Clone, Default)]
 pub(crate) struct Responder {
     realm: Option<Arc<str>>,
-    resource_metadata: Option<Arc<str>>,
+    /// Behind one thin pointer: a responder travels in every rejection, which stays small.
+    advertised: Arc<Advertised>,
     body: Option<Arc<BodyHook>>,
     dpop: Option<DpopChallenge>,
+}
+
+/// Where and with which scopes a client gets a token, as the challenges say.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Advertised {
+    /// `resource_metadata=`: the URL of the RFC 9728 document.
+    resource_metadata: Option<Box<str>>,
+    /// The `scope=` of 401 challenges: the scopes a client should start with.
+    initial_scopes: Option<Box<str>>,
 }
 
 impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Responder")
             .field("realm", &self.realm)
-            .field("resource_metadata", &self.resource_metadata)
+            .field("resource_metadata", &self.advertised.resource_metadata)
+            .field("initial_scopes", &self.advertised.initial_scopes)
             .field("custom_body", &self.body.is_some())
             .field("dpop", &self.dpop)
             .finish()
@@ -135,12 +146,16 @@ impl Responder {
     pub(crate) fn new(
         realm: Option<&str>,
         resource_metadata: Option<&str>,
+        initial_scopes: Option<&str>,
         body: Option<Arc<BodyHook>>,
         dpop: Option<DpopChallenge>,
     ) -> Self {
         Responder {
             realm: realm.map(Arc::from),
-            resource_metadata: resource_metadata.map(Arc::from),
+            advertised: Arc::new(Advertised {
+                resource_metadata: resource_metadata.map(Box::from),
+                initial_scopes: initial_scopes.map(Box::from),
+            }),
             body,
             dpop,
         }
@@ -149,7 +164,7 @@ impl Responder {
     /// Whether it writes anything differently from the default.
     pub(crate) fn is_default(&self) -> bool {
         self.realm.is_none()
-            && self.resource_metadata.is_none()
+            && *self.advertised == Advertised::default()
             && self.body.is_none()
             && self.dpop.is_none()
     }
@@ -168,7 +183,11 @@ impl Responder {
             ("realm", self.realm == other.realm),
             (
                 "resource_metadata",
-                self.resource_metadata == other.resource_metadata,
+                self.advertised.resource_metadata == other.advertised.resource_metadata,
+            ),
+            (
+                "initial_scopes",
+                self.advertised.initial_scopes == other.advertised.initial_scopes,
             ),
             ("error_body", same_hook),
         ]
@@ -280,7 +299,8 @@ impl Responder {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for challenge in error.challenges(
             self.realm.as_deref(),
-            self.resource_metadata.as_deref(),
+            self.advertised.resource_metadata.as_deref(),
+            self.advertised.initial_scopes.as_deref(),
             self.dpop.as_ref(),
             dpop_request,
         ) {

@@ -1,8 +1,12 @@
 //! Scopes: reading them out of the claims, and the policies routes require.
 
+mod hierarchy;
+
 use serde_json::{Map, Value};
 
 use crate::error::{AuthError, Claim, TokenProblem};
+pub use hierarchy::ScopeHierarchy;
+pub(crate) use hierarchy::is_scope_token;
 
 /// Which claims carry the token's scopes.
 ///
@@ -59,16 +63,26 @@ impl Default for ScopeClaims {
     }
 }
 
-/// The scopes a verified token carries.
+/// The scopes a verified token carries, and those they grant through the validator's
+/// [`ScopeHierarchy`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scopes(Vec<Box<str>>);
+pub struct Scopes {
+    /// The token's own scopes, sorted.
+    listed: Vec<Box<str>>,
+    /// The listed scopes and every scope they imply, sorted.
+    granted: Vec<Box<str>>,
+    /// A listed scope implies every scope ([`ScopeHierarchy::implies_all`]).
+    everything: bool,
+}
 
 impl Scopes {
     /// Reads the scopes from the configured claims: a string is split on spaces, an array is
     /// taken element by element (each element itself split on spaces, as some issuers do).
+    /// Expanded once here, through `hierarchy`, so that each check is a lookup.
     pub(crate) fn from_claims(
         claims: &Map<String, Value>,
         sources: ScopeClaims,
+        hierarchy: &ScopeHierarchy,
     ) -> Result<Scopes, TokenProblem> {
         let mut scopes = Vec::new();
         let names = [
@@ -96,27 +110,40 @@ impl Scopes {
         }
         scopes.sort_unstable();
         scopes.dedup();
-        Ok(Scopes(scopes))
+        let (granted, everything) = hierarchy.expand(&scopes);
+        Ok(Scopes {
+            listed: scopes,
+            granted,
+            everything,
+        })
     }
 
-    /// Whether the token has exactly this scope (no prefix or pattern matching).
+    /// Whether the token lists exactly this scope (no prefix or pattern matching, no
+    /// hierarchy: see [`grants`](Self::grants)).
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+        self.listed.binary_search_by(|s| (**s).cmp(scope)).is_ok()
     }
 
-    /// The scopes, sorted.
+    /// Whether the token grants this scope: it lists it, or lists a scope that implies it in
+    /// the validator's [`ScopeHierarchy`]. Still exact names, never a prefix.
+    /// [`ScopePolicy`] decides with this.
+    pub fn grants(&self, scope: &str) -> bool {
+        self.everything || self.granted.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+    }
+
+    /// The scopes the token lists, sorted (not those they imply).
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|s| &**s)
+        self.listed.iter().map(|s| &**s)
     }
 
-    /// How many distinct scopes the token has.
+    /// How many distinct scopes the token lists.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.listed.len()
     }
 
-    /// Whether the token has no scope at all.
+    /// Whether the token lists no scope at all.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.listed.is_empty()
     }
 }
 
@@ -177,11 +204,12 @@ impl ScopePolicy {
         }
     }
 
-    /// Whether `scopes` satisfy the policy.
+    /// Whether `scopes` satisfy the policy: each scope is [granted](Scopes::grants), listed
+    /// or implied through the validator's [`ScopeHierarchy`].
     pub fn is_satisfied_by(&self, scopes: &Scopes) -> bool {
         self.alternatives
             .iter()
-            .any(|set| set.iter().all(|scope| scopes.contains(scope)))
+            .any(|set| set.iter().all(|scope| scopes.grants(scope)))
     }
 
     /// `Ok` when satisfied, else the 403 `insufficient_scope` naming what the route requires.
@@ -218,7 +246,7 @@ mod tests {
     use serde_json::json;
 
     fn scopes(claims: Value, sources: ScopeClaims) -> Result<Scopes, TokenProblem> {
-        Scopes::from_claims(claims.as_object().unwrap(), sources)
+        Scopes::from_claims(claims.as_object().unwrap(), sources, &ScopeHierarchy::new())
     }
 
     #[test]

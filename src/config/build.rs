@@ -15,6 +15,7 @@ use crate::issuer::{Issuer, Keys};
 use crate::jwks::{Counters, Fetcher, JwksCache, JwksLocation};
 use crate::keys::KeySet;
 use crate::respond::{DpopChallenge, Responder};
+use crate::scope::is_scope_token;
 use crate::token_cache::TokenCache;
 use crate::transport;
 use crate::validate::Rules;
@@ -60,6 +61,17 @@ impl ValidatorBuilder {
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
         let introspection_endpoint = self.check_introspection(&mut problems);
+        // Every name that may reach a decision or a challenge's `scope=`.
+        let scope_names = self.scope_hierarchy.names().chain(
+            self.initial_scopes
+                .iter()
+                .flatten()
+                .chain(&self.supported_scopes)
+                .map(String::as_str),
+        );
+        for bad in scope_names.filter(|name| !is_scope_token(name)) {
+            problems.push(ConfigProblem::InvalidScope(bad.to_owned()));
+        }
         problems.extend(sender::problems(&self.dpop));
         if let Err(error) = crate::backend::self_test() {
             problems.push(ConfigProblem::CryptoBackend(match error {
@@ -211,6 +223,7 @@ impl ValidatorBuilder {
             algorithms,
             leeway_secs: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
             scope_claims: self.scope_claims,
+            scope_hierarchy: self.scope_hierarchy.clone(),
             rfc9068: self.rfc9068,
         };
         let token_cache =
@@ -230,9 +243,15 @@ impl ValidatorBuilder {
             algs: algs.into(),
             bearer: binder.accepts_bearer(),
         });
+        let initial_scopes = self
+            .initial_scopes
+            .as_ref()
+            .unwrap_or(&self.supported_scopes)
+            .join(" ");
         let responder = Responder::new(
             self.realm.as_deref(),
             self.resource_metadata.as_deref(),
+            Some(initial_scopes.as_str()).filter(|scopes| !scopes.is_empty()),
             self.error_body,
             dpop_challenge,
         );

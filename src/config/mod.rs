@@ -23,7 +23,7 @@ use crate::error::AuthError;
 use crate::jwks::{CacheSettings, FetchLimits};
 use crate::respond::{BodyHook, ErrorBody};
 use crate::rules::ClaimRule;
-use crate::scope::ScopeClaims;
+use crate::scope::{ScopeClaims, ScopeHierarchy};
 use crate::validator::Validator;
 
 /// The shortest HMAC secret accepted: RFC 7518 §3.2 asks for a key at least as long as the
@@ -55,6 +55,11 @@ pub struct ValidatorBuilder {
     key_sources_conflict: bool,
     http_client: Option<reqwest::Client>,
     scope_claims: ScopeClaims,
+    scope_hierarchy: ScopeHierarchy,
+    initial_scopes: Option<Vec<String>>,
+    /// The `scopes_supported` of the document given to `protected_resource`: the 401's
+    /// `scope=` when `initial_scopes` is not set.
+    supported_scopes: Vec<String>,
     max_token_bytes: usize,
     cache: CacheSettings,
     limits: FetchLimits,
@@ -119,6 +124,9 @@ impl Default for ValidatorBuilder {
             key_sources_conflict: false,
             http_client: None,
             scope_claims: ScopeClaims::default(),
+            scope_hierarchy: ScopeHierarchy::default(),
+            initial_scopes: None,
+            supported_scopes: Vec::new(),
             max_token_bytes: 16 * 1024,
             cache: CacheSettings {
                 ttl: Duration::from_secs(600),
@@ -239,6 +247,43 @@ impl ValidatorBuilder {
     /// Which claims carry scopes (default: `scope` and `scp`).
     pub fn scope_claims(mut self, claims: ScopeClaims) -> Self {
         self.scope_claims = claims;
+        self
+    }
+
+    /// Which scopes imply which (default: none). Every scope decision behind this validator
+    /// uses it: [`RequireScopes`](crate::RequireScopes), [`ScopePolicy::check`] on the
+    /// claims' scopes (in an axum handler) and `McpScopes`, since the token's scopes are
+    /// expanded once, when it is verified. A name that is not an RFC 6749 scope-token is a
+    /// [`ConfigProblem::InvalidScope`].
+    ///
+    /// [`ScopePolicy::check`]: crate::ScopePolicy::check
+    pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
+        self.scope_hierarchy = hierarchy;
+        self
+    }
+
+    /// The scopes a client should start with: `scope="..."` on every 401 challenge, as the
+    /// MCP authorization specification asks, so that a client requests least privilege.
+    /// Default: the `scopes_supported` of the document given to
+    /// [`protected_resource`](Self::protected_resource), else no `scope=`. An empty list
+    /// sends no `scope=`. A name that is not an RFC 6749 scope-token is a
+    /// [`ConfigProblem::InvalidScope`].
+    pub fn initial_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.initial_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The API's RFC 9728 metadata document: its URL goes in `resource_metadata=` (as
+    /// [`resource_metadata`](Self::resource_metadata)), and its `scopes_supported` in the
+    /// 401's `scope=` unless [`initial_scopes`](Self::initial_scopes) names a smaller set
+    /// (each must be an RFC 6749 scope-token, else [`ConfigProblem::InvalidScope`]).
+    pub fn protected_resource(mut self, metadata: &crate::ProtectedResourceMetadata) -> Self {
+        self.resource_metadata = Some(metadata.url());
+        self.supported_scopes = metadata.supported_scopes().to_vec();
         self
     }
 

@@ -43,11 +43,16 @@ pub enum ConfigProblem {
     #[error("the issuer {0} is configured twice")]
     DuplicateIssuer(String),
     /// The validators given to [`Validator::for_issuers`](crate::Validator::for_issuers)
-    /// write refusals differently (`realm`, `resource_metadata`, `error_body`, the DPoP
+    /// write refusals differently (`realm`, `resource_metadata`, `initial_scopes`, `error_body`, the DPoP
     /// proof algorithms of those that check proofs): one API answers one way, so set them
     /// alike (build the validators from clones of one builder).
     #[error("the validators combined by for_issuers have different {0} settings")]
     UnequalIssuerSetting(&'static str),
+    /// A name in the [scope hierarchy](crate::ValidatorBuilder::scope_hierarchy) or the
+    /// [initial scopes](crate::ValidatorBuilder::initial_scopes) is not an RFC 6749 §3.3
+    /// scope-token (empty, or a space, `"`, `\\` or a character outside visible ASCII).
+    #[error("the scope name {0:?} is not a valid scope-token")]
+    InvalidScope(String),
     /// No audience was set.
     #[error("no audience is configured (use your API identifier)")]
     MissingAudience,

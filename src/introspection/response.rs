@@ -248,6 +248,7 @@ mod tests {
             algorithms: vec![jsonwebtoken::Algorithm::RS256],
             leeway_secs: 0,
             scope_claims: ScopeClaims::default(),
+            scope_hierarchy: Default::default(),
             rfc9068: true,
         }
     }

@@ -9,6 +9,8 @@
 //! | validate access tokens, issued for this server (RFC 8707: `aud` is its canonical URI) | [`BearerLayer`](crate::BearerLayer) with the canonical URI as the audience |
 //! | publish RFC 9728 metadata, at the path-inserted well-known URI | [`ProtectedResourceMetadata`](crate::ProtectedResourceMetadata): `path()` is `/.well-known/oauth-protected-resource/mcp` for `https://host/mcp` |
 //! | name it in `resource_metadata=` in its 401 challenges | [`ValidatorBuilder::resource_metadata`](crate::ValidatorBuilder::resource_metadata) |
+//! | name the scopes to start with in `scope=` in its 401 challenges | [`ValidatorBuilder::initial_scopes`](crate::ValidatorBuilder::initial_scopes), by default the `scopes_supported` given with [`ValidatorBuilder::protected_resource`](crate::ValidatorBuilder::protected_resource) |
+//! | account for scope hierarchies | [`ScopeHierarchy`](crate::ScopeHierarchy), the validator's: every requirement here is checked with it |
 //! | answer a missing scope with 403 `insufficient_scope` naming the scopes the operation needs | [`McpScopes`]: per tool (`tools/call` by `params.name`) and per method |
 //!
 //! [`McpScopes`] sits between [`BearerLayer`](crate::BearerLayer) and the MCP service (rmcp's

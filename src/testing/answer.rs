@@ -51,6 +51,7 @@ pub fn read_introspection_answer(
         algorithms: algorithms.to_vec(),
         leeway_secs: 60,
         scope_claims: ScopeClaims::default(),
+        scope_hierarchy: Default::default(),
         rfc9068: false,
     };
     decide_answer(

@@ -46,6 +46,7 @@ pub fn verify_signature(key_material: &Value, jws: &str) -> Result<(), crate::er
         algorithms,
         leeway_secs: 0,
         scope_claims: crate::scope::ScopeClaims::default(),
+        scope_hierarchy: Default::default(),
         rfc9068: false,
     };
     let parsed = crate::validate::parse(jws, &rules)?;

@@ -92,7 +92,7 @@ fn check_claim_set(
     if rules.rfc9068 && !introspected {
         require_rfc9068_claims(&claims)?;
     }
-    let scopes = Scopes::from_claims(&claims, rules.scope_claims)?;
+    let scopes = Scopes::from_claims(&claims, rules.scope_claims, &rules.scope_hierarchy)?;
     Ok(VerifiedClaims::new(
         issuer, audiences, expires_at, scopes, claims,
     ))

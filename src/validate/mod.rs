@@ -16,7 +16,7 @@ use jsonwebtoken::Algorithm;
 use crate::claims::VerifiedClaims;
 use crate::error::TokenProblem;
 use crate::keys::{KeyChoice, KeySet, VerificationKey};
-use crate::scope::ScopeClaims;
+use crate::scope::{ScopeClaims, ScopeHierarchy};
 use claims::check_claims;
 pub(crate) use claims::{check_introspected_claims, unverified_issuer};
 pub(crate) use header::media_subtype;
@@ -30,6 +30,8 @@ pub(crate) struct Rules {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) leeway_secs: i64,
     pub(crate) scope_claims: ScopeClaims,
+    /// Which scopes imply which: the token's scopes are expanded once, when verified.
+    pub(crate) scope_hierarchy: ScopeHierarchy,
     /// RFC 9068: `typ` must be `at+jwt`, and `sub`, `client_id`, `iat`, `jti` are required.
     pub(crate) rfc9068: bool,
 }
@@ -230,6 +232,7 @@ mod tests {
             algorithms: vec![Algorithm::HS256],
             leeway_secs: 60,
             scope_claims: ScopeClaims::default(),
+            scope_hierarchy: Default::default(),
             rfc9068: false,
         }
     }

@@ -328,6 +328,13 @@ async fn unequal_refusal_settings_are_a_configuration_error() {
         ),
         [ConfigProblem::UnequalIssuerSetting("resource_metadata")]
     );
+    assert_eq!(
+        unequal(
+            a.validator().initial_scopes(["read:messages"]),
+            b.validator()
+        ),
+        [ConfigProblem::UnequalIssuerSetting("initial_scopes")]
+    );
     let hook = |_: &AuthError| ErrorBody::json(&serde_json::json!({"problem": "auth"}));
     assert_eq!(
         unequal(

@@ -43,6 +43,7 @@ mod readme;
 mod refusal_logs;
 mod resource_indicators;
 mod resource_metadata;
+mod scope_hierarchy;
 mod static_keys;
 mod strict_mode;
 mod token_cache;

@@ -450,6 +450,34 @@ async fn no_token_is_401_naming_the_metadata_document() {
 }
 
 #[tokio::test]
+async fn no_token_is_401_naming_the_scopes_to_start_with() {
+    let fixture = start().await;
+    let metadata = metadata();
+    // Default: the document's `scopes_supported`; a smaller set declared wins.
+    for (builder, scope) in [
+        (
+            fixture.issuer.validator_for(RESOURCE),
+            "read:messages write:messages",
+        ),
+        (
+            fixture
+                .issuer
+                .validator_for(RESOURCE)
+                .initial_scopes([READ]),
+            READ,
+        ),
+    ] {
+        let validator = builder.protected_resource(&metadata).build().unwrap();
+        let app = app(validator, scopes(), false);
+        let reply = send(&app, post(None, initialize().to_string())).await;
+        reply.assert_refused(
+            StatusCode::UNAUTHORIZED,
+            &[("scope", scope), ("resource_metadata", METADATA_URL)],
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_metadata_document_at_the_path_inserted_uri() {
     let fixture = start().await;
     assert_eq!(metadata().path(), METADATA_PATH);
