@@ -115,9 +115,12 @@
 //! upstream API gets its own token for it.
 
 mod coverage;
+mod declare;
 mod jsonrpc;
 mod request;
+mod routing;
 mod service;
+mod template;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -127,13 +130,22 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 
 use crate::scope::ScopePolicy;
-pub use coverage::ToolCoverageError;
+pub use coverage::{CoverageError, ToolCoverageError};
+pub use declare::{PromptScope, ResourceScope, ToolScope};
 use jsonrpc::parse;
 use request::Refusal;
+pub use routing::{MCP_METHOD, MCP_NAME};
 pub use service::{McpResponseFuture, McpScopesService};
+use template::UriTemplate;
 
 /// The JSON-RPC method of a tool call, whose requirement is looked up by `params.name`.
 pub const TOOLS_CALL: &str = "tools/call";
+
+/// The JSON-RPC method of a prompt, whose requirement is looked up by `params.name`.
+pub const PROMPTS_GET: &str = "prompts/get";
+
+/// The JSON-RPC method of a resource read, whose requirement is looked up by `params.uri`.
+pub const RESOURCES_READ: &str = "resources/read";
 
 /// The default of [`McpScopes::max_body_bytes`]: 4 MiB, rmcp's own limit for a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -142,68 +154,16 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// or the buffered bytes of a `POST`, unchanged.
 pub type McpRequestBody<B> = Either<B, Full<Bytes>>;
 
-/// A tool's scope requirement, declared next to the tool as a `const`.
-///
-/// ```
-/// use bearer_guard::mcp::ToolScope;
-///
-/// pub const TOOL_SCOPES: &[ToolScope] = &[
-///     ToolScope::public("whoami"),                               // any valid token
-///     ToolScope::all("send_message", &["read:messages", "write:messages"]),
-///     ToolScope::any("search", &["read:messages", "admin"]),     // one of them
-/// ];
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ToolScope {
-    tool: &'static str,
-    scopes: &'static [&'static str],
-    any: bool,
-}
-
-impl ToolScope {
-    /// The tool `tool` needs every one of `scopes`.
-    pub const fn all(tool: &'static str, scopes: &'static [&'static str]) -> Self {
-        ToolScope {
-            tool,
-            scopes,
-            any: false,
-        }
-    }
-
-    /// The tool `tool` needs at least one of `scopes`.
-    pub const fn any(tool: &'static str, scopes: &'static [&'static str]) -> Self {
-        ToolScope {
-            tool,
-            scopes,
-            any: true,
-        }
-    }
-
-    /// The tool `tool` needs no scope: any valid token may call it. Declaring it keeps
-    /// [`McpScopes::check_tools`] content.
-    pub const fn public(tool: &'static str) -> Self {
-        Self::all(tool, &[])
-    }
-
-    /// The tool's name, as in `tools/list` and `tools/call`.
-    pub fn tool(&self) -> &'static str {
-        self.tool
-    }
-
-    /// The requirement as a [`ScopePolicy`].
-    pub fn policy(&self) -> ScopePolicy {
-        if self.any && !self.scopes.is_empty() {
-            ScopePolicy::any(self.scopes.iter().copied())
-        } else {
-            ScopePolicy::all(self.scopes.iter().copied())
-        }
-    }
-}
-
 /// The requirements of an [`McpScopes`] layer.
 #[derive(Debug, Default, Clone)]
 struct Table {
     tools: HashMap<String, ScopePolicy>,
+    prompts: HashMap<String, ScopePolicy>,
+    /// Resources by their exact URI.
+    resources: HashMap<String, ScopePolicy>,
+    /// Resource templates, by their text; `None` for one that is not level 1 (it matches
+    /// nothing, and [`McpScopes::check_resources`] reports it).
+    templates: Vec<(String, Option<UriTemplate>, ScopePolicy)>,
     methods: HashMap<String, ScopePolicy>,
     unlisted_tools: Option<ScopePolicy>,
 }
@@ -212,7 +172,27 @@ impl Table {
     /// No requirement declared at all (not even a public tool): the layer checks nothing, so it
     /// reads nothing and refuses nothing but an oversized body.
     fn is_empty(&self) -> bool {
-        self.tools.is_empty() && self.methods.is_empty() && self.unlisted_tools.is_none()
+        self.tools.is_empty()
+            && self.prompts.is_empty()
+            && self.resources.is_empty()
+            && self.templates.is_empty()
+            && self.methods.is_empty()
+            && self.unlisted_tools.is_none()
+    }
+
+    /// Adds to `required` what reading `uri` needs: its own requirement if the URI is
+    /// declared, or else that of every template it matches (all of them: the order of the
+    /// declarations decides nothing).
+    fn require_resource<'a>(&'a self, required: &mut Vec<&'a ScopePolicy>, uri: &str) {
+        if let Some(own) = self.resources.get(uri) {
+            require(required, Some(own));
+            return;
+        }
+        for (_, template, policy) in &self.templates {
+            if template.as_ref().is_some_and(|t| t.matches(uri)) {
+                require(required, Some(policy));
+            }
+        }
     }
 }
 
@@ -278,7 +258,45 @@ impl McpScopes {
         for scope in declared {
             self.table()
                 .tools
-                .insert(scope.tool.to_owned(), scope.policy());
+                .insert(scope.tool().to_owned(), scope.policy());
+        }
+        self
+    }
+
+    /// The requirements declared next to the prompts (`prompts/get` by `params.name`). A
+    /// prompt without one needs only what [`method`](Self::method) asks of `prompts/get`.
+    pub fn prompts<'a, I>(mut self, declared: I) -> Self
+    where
+        I: IntoIterator<Item = &'a PromptScope>,
+    {
+        for scope in declared {
+            let policy = scope.policy();
+            self.table()
+                .prompts
+                .insert(scope.prompt().to_owned(), policy);
+        }
+        self
+    }
+
+    /// The requirements declared next to the resources (`resources/read` by `params.uri`).
+    /// A URI declared itself needs its own requirement only; any other URI needs that of
+    /// every template it matches (see [`ResourceScope::template`] and the module
+    /// documentation for the matching rule), and one matching none only what
+    /// [`method`](Self::method) asks of `resources/read`.
+    pub fn resources<'a, I>(mut self, declared: I) -> Self
+    where
+        I: IntoIterator<Item = &'a ResourceScope>,
+    {
+        for scope in declared {
+            let (target, policy) = (scope.target().to_owned(), scope.policy());
+            let table = self.table();
+            if scope.is_template() {
+                table.templates.retain(|(text, _, _)| *text != target);
+                let parsed = UriTemplate::parse(&target);
+                table.templates.push((target, parsed, policy));
+            } else {
+                table.resources.insert(target, policy);
+            }
         }
         self
     }
@@ -316,60 +334,41 @@ impl McpScopes {
         self.layer(service)
     }
 
-    /// Compares the requirements with the tools the server has: every tool must have a
-    /// requirement (its own, [`ToolScope::public`] included, or
-    /// [`unlisted_tools`](Self::unlisted_tools)), and every tool with a requirement must
-    /// exist. Call it at start-up with the server's tool names (rmcp:
-    /// `Server::tool_router().list_all()`, each `tool.name`).
-    ///
-    /// # Errors
-    /// The tools without a requirement and the requirements of unknown tools.
-    pub fn check_tools<I, S>(&self, tools: I) -> Result<(), ToolCoverageError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let tools: Vec<String> = tools.into_iter().map(|t| t.as_ref().to_owned()).collect();
-        let mut unguarded: Vec<String> = Vec::new();
-        if self.table.unlisted_tools.is_none() {
-            unguarded = tools
-                .iter()
-                .filter(|tool| !self.table.tools.contains_key(*tool))
-                .cloned()
-                .collect();
-        }
-        let mut unknown: Vec<String> = self
-            .table
-            .tools
-            .keys()
-            .filter(|declared| !tools.contains(declared))
-            .cloned()
-            .collect();
-        unguarded.sort();
-        unknown.sort();
-        if unguarded.is_empty() && unknown.is_empty() {
-            Ok(())
-        } else {
-            Err(ToolCoverageError { unguarded, unknown })
-        }
-    }
-
     /// The policies `body` requires, in order (none: it passes with any valid token), or why
     /// the layer cannot read it.
-    fn requirements(&self, body: &[u8]) -> Result<Vec<&ScopePolicy>, Refusal> {
+    /// The routing headers are checked against the body first; the requirements come from
+    /// the body alone.
+    fn requirements(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<&ScopePolicy>, Refusal> {
         let messages = parse(body)?;
+        routing::check(headers, &messages)?;
         let table = &*self.table;
         let mut required: Vec<&ScopePolicy> = Vec::new();
         for message in &messages {
             for method in &message.methods {
                 require(&mut required, table.methods.get(method.as_str()));
-                if method != TOOLS_CALL {
-                    continue;
-                }
-                // Never empty here: `parse` refuses a tools/call without a string name.
-                for name in &message.tool_names {
-                    let own = table.tools.get(name.as_str());
-                    require(&mut required, own.or(table.unlisted_tools.as_ref()));
+                // Never empty for these methods: `parse` refuses them without a string target.
+                match method.as_str() {
+                    TOOLS_CALL => {
+                        for name in &message.names {
+                            let own = table.tools.get(name.as_str());
+                            require(&mut required, own.or(table.unlisted_tools.as_ref()));
+                        }
+                    }
+                    PROMPTS_GET => {
+                        for name in &message.names {
+                            require(&mut required, table.prompts.get(name.as_str()));
+                        }
+                    }
+                    RESOURCES_READ => {
+                        for uri in &message.uris {
+                            table.require_resource(&mut required, uri);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -399,7 +398,7 @@ mod tests {
             ])
             .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
         let names = |body: &[u8]| -> Vec<String> {
-            let required = scopes.requirements(body).unwrap();
+            let required = scopes.requirements(&http::HeaderMap::new(), body).unwrap();
             required
                 .iter()
                 .flat_map(|p| p.names())
