@@ -34,6 +34,7 @@ mod introspection;
 mod issuers;
 mod key_set;
 mod mcp;
+mod mcp_resources;
 mod mtls;
 mod optional_auth;
 mod properties;
