@@ -1,5 +1,6 @@
-//! MCP servers (feature `mcp`): per-tool and per-method scope requirements, read from the
-//! JSON-RPC body of Model Context Protocol requests over streamable HTTP.
+//! MCP servers (feature `mcp`): per-tool, per-prompt, per-resource and per-method scope
+//! requirements, read from the JSON-RPC body of Model Context Protocol requests over
+//! streamable HTTP.
 //!
 //! The MCP authorization specification makes an MCP server an OAuth 2.1 resource server.
 //! The parts of it this crate covers, and where:
@@ -9,12 +10,14 @@
 //! | validate access tokens, issued for this server (RFC 8707: `aud` is its canonical URI) | [`BearerLayer`](crate::BearerLayer) with the canonical URI as the audience |
 //! | publish RFC 9728 metadata, at the path-inserted well-known URI | [`ProtectedResourceMetadata`](crate::ProtectedResourceMetadata): `path()` is `/.well-known/oauth-protected-resource/mcp` for `https://host/mcp` |
 //! | name it in `resource_metadata=` in its 401 challenges | [`ValidatorBuilder::resource_metadata`](crate::ValidatorBuilder::resource_metadata) |
-//! | answer a missing scope with 403 `insufficient_scope` naming the scopes the operation needs | [`McpScopes`]: per tool (`tools/call` by `params.name`) and per method |
+//! | answer a missing scope with 403 `insufficient_scope` naming the scopes the operation needs | [`McpScopes`]: per tool (`tools/call` by `params.name`), per prompt (`prompts/get` by `params.name`), per resource (`resources/read` by `params.uri`, exact or by URI template) and per method |
+//! | refuse routing headers (`Mcp-Method`, `Mcp-Name`, revision 2026-07-28) that do not match the body: 400, `HeaderMismatch` (-32020) | [`McpScopes`], whenever a requirement is declared |
 //!
 //! [`McpScopes`] sits between [`BearerLayer`](crate::BearerLayer) and the MCP service (rmcp's
 //! `StreamableHttpService`, or any other). For a `POST` it reads the body once (at most
 //! [`max_body_bytes`](McpScopes::max_body_bytes)), finds each JSON-RPC message's `method`
-//! and, for `tools/call`, the tool's `params.name`, and checks the verified token's scopes
+//! and the target of `tools/call` and `prompts/get` (`params.name`) and of `resources/read`
+//! (`params.uri`), and checks the verified token's scopes
 //! against what you required. The body then goes on to the service byte for byte.
 //!
 //! **It fails closed.** Once any requirement is declared (a tool, a method, `unlisted_tools`,
@@ -33,12 +36,20 @@
 //! - The body must be one JSON-RPC 2.0 message (`"jsonrpc": "2.0"`, a string `method`, or a
 //!   `result` / `error` answer) or a non-empty batch of them, with nothing after it: otherwise
 //!   400 (JSON-RPC code -32700 for what is not JSON, -32600 for JSON that is not JSON-RPC).
-//! - A `tools/call` whose `params.name` is missing or not a string (or is repeated with a
-//!   value that is not a string) is refused with 400 (-32602), whatever the token's scopes.
+//! - A `tools/call` or `prompts/get` whose `params.name` is missing or not a string (or is
+//!   repeated with a value that is not a string), or a `resources/read` whose `params.uri` is,
+//!   is refused with 400 (-32602), whatever the token's scopes.
 //!   Refused rather than held to the strictest policy: no policy is "strictest" when tools
 //!   require unrelated scopes, the MCP schema makes the name a required string, and rmcp
 //!   refuses such a call anyway, so no correct client is turned away.
 //! - A body over the limit is refused with 413, one that fails while being read with 400.
+//! - The routing headers of MCP revision 2026-07-28 ([`MCP_METHOD`], [`MCP_NAME`]; streamable
+//!   HTTP transport, "Standard Request Headers"), when present, must match the body: the
+//!   `method`, and the `params.name` (`params.uri` for `resources/read`), after decoding a
+//!   `=?base64?...?=` value. A mismatch, a header sent twice or not visible ASCII, an
+//!   `Mcp-Name` on a method without a name, or a routing header on a batch is refused with 400
+//!   and MCP's `HeaderMismatch` code (-32020). Absent headers are not required here (older
+//!   revisions have none); the scopes always come from the body.
 //!
 //! Every one of these refusals has a JSON-RPC error body (`{"jsonrpc": "2.0", "id": null,
 //! "error": {"code", "message"}}`, `Cache-Control: no-store`) and no challenge: they are not
@@ -48,7 +59,12 @@
 //!
 //! Then the scopes:
 //!
-//! - A message whose method (or tool) has no requirement goes on with any valid token. The
+//! - A message whose method (or tool, prompt, resource) has no requirement goes on with any
+//!   valid token. A resource URI declared itself needs its own requirement; another URI needs
+//!   that of every [template](ResourceScope::template) it matches. A template is RFC 6570
+//!   level 1: literal text matches itself, and a `{var}` matches one or more characters among
+//!   `A-Z a-z 0-9 - . _ ~ %` (a simple expansion), so never an empty value and never a `/`:
+//!   `messages://{id}` matches `messages://42`, not `messages://` nor `messages://42/x`. The
 //!   layer reads JSON with serde_json, as rmcp does; a key repeated in an object (`"method"`
 //!   twice) yields every value, so whichever the service keeps, its requirement was checked.
 //! - A batch (a JSON array of messages) passes only if every message in it passes.
@@ -67,11 +83,14 @@
 //! the layer takes with [`McpScopes::tools`]. [`McpScopes::check_tools`] compares the table
 //! with the tools the server really has (rmcp: `ToolRouter::list_all`), so that a tool added
 //! without a requirement, or a requirement left behind by a renamed tool, fails at start-up
-//! rather than silently serving any valid token.
+//! rather than silently serving any valid token. [`PromptScope`]s ([`McpScopes::prompts`],
+//! [`McpScopes::check_prompts`] against rmcp's `PromptRouter::list_all`) and
+//! [`ResourceScope`]s ([`McpScopes::resources`], [`McpScopes::check_resources`] against the
+//! server's `resources/list` and `resources/templates/list`) work the same way.
 //!
 //! ```
 //! use axum::Router;
-//! use bearer_guard::mcp::{McpScopes, ToolScope};
+//! use bearer_guard::mcp::{McpScopes, PromptScope, ResourceScope, ToolScope};
 //! use bearer_guard::{BearerLayer, ProtectedResourceMetadata, ScopePolicy, Validator};
 //!
 //! /// Next to the tools (say, below rmcp's `#[tool_router] impl`): what each one needs.
@@ -79,6 +98,12 @@
 //!     ToolScope::public("whoami"),
 //!     ToolScope::all("read_messages", &["read:messages"]),
 //!     ToolScope::all("send_message", &["read:messages", "write:messages"]),
+//! ];
+//! /// Next to the prompts and the resources.
+//! const PROMPT_SCOPES: &[PromptScope] = &[PromptScope::all("summarize", &["read:messages"])];
+//! const RESOURCE_SCOPES: &[ResourceScope] = &[
+//!     ResourceScope::uri("messages://inbox", &["read:messages"]),
+//!     ResourceScope::template("messages://{id}", &["read:messages"]),
 //! ];
 //!
 //! # fn app(mcp_service: axum::routing::Router) -> Result<Router, Box<dyn std::error::Error>> {
@@ -95,9 +120,13 @@
 //!
 //! let scopes = McpScopes::new()
 //!     .tools(TOOL_SCOPES)
-//!     .method("resources/read", ScopePolicy::all(["read:messages"]));
-//! // With rmcp: the names from `Server::tool_router().list_all()`.
+//!     .prompts(PROMPT_SCOPES)
+//!     .resources(RESOURCE_SCOPES)
+//!     .method("resources/list", ScopePolicy::all(["read:messages"]));
+//! // With rmcp: the names from `Server::tool_router().list_all()`, ...
 //! scopes.check_tools(["whoami", "read_messages", "send_message"])?;
+//! scopes.check_prompts(["summarize"])?;
+//! scopes.check_resources(["messages://inbox"], ["messages://{id}"])?;
 //!
 //! let app = Router::new()
 //!     .nest_service("/mcp", scopes.layer_on(mcp_service)) // rmcp's StreamableHttpService
