@@ -415,40 +415,4 @@ fn require<'a>(required: &mut Vec<&'a ScopePolicy>, policy: Option<&'a ScopePoli
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requirements_combine_method_and_tool() {
-        let scopes = McpScopes::new()
-            .tools(&[
-                ToolScope::all("send", &["write"]),
-                ToolScope::any("find", &["a", "b"]),
-            ])
-            .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
-        let names = |body: &[u8]| -> Vec<String> {
-            let required = scopes.requirements(&http::HeaderMap::new(), body).unwrap();
-            required
-                .iter()
-                .flat_map(|p| p.names())
-                .map(str::to_owned)
-                .collect()
-        };
-        assert_eq!(
-            names(br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}}"#),
-            ["tools", "write"]
-        );
-        assert_eq!(
-            names(
-                br#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}},
-                {"jsonrpc":"2.0","method":"tools/call","params":{"name":"find"}}]"#
-            ),
-            ["tools", "write", "a", "b"]
-        );
-        assert!(names(br#"{"jsonrpc":"2.0","method":"tools/list"}"#).is_empty());
-        assert_eq!(
-            ToolScope::public("x").policy(),
-            ScopePolicy::all(Vec::<String>::new())
-        );
-    }
-}
+mod tests;
