@@ -66,3 +66,16 @@ fn a_declared_uri_wins_over_templates_and_every_matching_template_applies() {
     );
     assert!(names(br#"{"jsonrpc":"2.0","method":"prompts/get","params":{"name":"q"}}"#).is_empty());
 }
+
+#[test]
+fn a_resource_declaration_can_ask_for_one_of_its_scopes() {
+    let declared = ResourceScope::template("admin://{key}", &["admin", "ops"]);
+    assert_eq!(declared.policy(), ScopePolicy::all(["admin", "ops"]));
+    assert_eq!(declared.any().policy(), ScopePolicy::any(["admin", "ops"]));
+    assert!(declared.any().is_template());
+    assert_eq!(declared.any().target(), "admin://{key}");
+    assert_eq!(
+        ResourceScope::uri("status://health", &[]).any().policy(),
+        ScopePolicy::all(Vec::<String>::new())
+    );
+}
