@@ -1,12 +1,15 @@
 //! The `mcp_body` target: a request to an MCP endpoint behind the real `BearerLayer` and
-//! `McpScopes` (with requirements), its method, `Content-Type`, `Content-Encoding` and token
-//! chosen by the first two bytes, the rest its body.
+//! `McpScopes` (with tool, prompt, resource and method requirements), its method,
+//! `Content-Type`, `Content-Encoding`, token and routing headers (`Mcp-Method`, `Mcp-Name`:
+//! none, mirrored from the body, or a wrong name) chosen by the first two bytes, the rest its
+//! body.
 //!
 //! The oracle: never a panic or a 5xx; `GET`/`DELETE` reach the service with the body unread;
 //! other methods get 405; a `POST` that is not plain `application/json`, or whose body is not
 //! JSON-RPC 2.0 as serde_json reads it, never reaches the service; a body that reaches it is
 //! byte for byte the one sent, and the token has every scope its messages require (read
-//! independently with `serde_json::Value`); every refusal is a well-formed JSON-RPC error or an
+//! independently with `serde_json::Value`); a `HeaderMismatch` (-32020) only when routing headers
+//! were sent, and a body that passed with them matches them; every refusal is a well-formed JSON-RPC error or an
 //! OAuth challenge, with a fixed text (so nothing of the request is echoed).
 
 use std::convert::Infallible;
@@ -15,7 +18,9 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 
 use bearer_guard::layer::BearerService;
-use bearer_guard::mcp::{McpRequestBody, McpScopes, McpScopesService, ToolScope};
+use bearer_guard::mcp::{
+    McpRequestBody, McpScopes, McpScopesService, PromptScope, ResourceScope, ToolScope,
+};
 use bearer_guard::testing::TokenBuilder;
 use bearer_guard::{BearerLayer, ScopePolicy};
 use bytes::Bytes;
@@ -37,6 +42,19 @@ const TOOLS: &[ToolScope] = &[
     ToolScope::all("read", &["read"]),
     ToolScope::all("send", &["read", "write"]),
     ToolScope::any("search", &["read", "admin"]),
+];
+
+/// The prompts and their requirements (another prompt needs nothing).
+const PROMPTS: &[PromptScope] = &[
+    PromptScope::all("summary", &["read"]),
+    PromptScope::public("hello"),
+];
+
+/// The resources and their requirements: `notes://inbox` by its URI, every other note by the
+/// template (one segment of `A-Za-z0-9-._~%`), anything else nothing.
+const RESOURCES: &[ResourceScope] = &[
+    ResourceScope::uri("notes://inbox", &["read"]),
+    ResourceScope::template("notes://{id}", &["read", "write"]),
 ];
 
 /// The scopes of the tokens the first input byte chooses from (`None`: no token).
@@ -80,6 +98,18 @@ const REFUSALS: &[(u16, i64, &str)] = &[
         "the request body is not a JSON-RPC 2.0 message or batch",
     ),
     (400, -32602, "tools/call needs a string params.name"),
+    (400, -32602, "prompts/get needs a string params.name"),
+    (400, -32602, "resources/read needs a string params.uri"),
+    (
+        400,
+        -32020,
+        "Header mismatch: the Mcp-Method header does not match the request body",
+    ),
+    (
+        400,
+        -32020,
+        "Header mismatch: the Mcp-Name header does not match the request body",
+    ),
 ];
 
 struct Harness {
@@ -120,6 +150,8 @@ fn harness() -> &'static Harness {
 fn scopes() -> McpScopes {
     McpScopes::new()
         .tools(TOOLS)
+        .prompts(PROMPTS)
+        .resources(RESOURCES)
         .unlisted_tools(ScopePolicy::all(["admin"]))
         .method("tools/call", ScopePolicy::all(["mcp"]))
         .method("prompts/list", ScopePolicy::all(["prompts:read"]))
@@ -141,8 +173,8 @@ fn echo(request: Request<McpRequestBody<Full<Bytes>>>) -> Echo {
     })
 }
 
-/// One input: byte 0 the method (mostly `POST`) and the token, byte 1 the `Content-Type` and
-/// `Content-Encoding`, the rest the body.
+/// One input: byte 0 the method (mostly `POST`) and the token, byte 1 the `Content-Type`, the
+/// `Content-Encoding` (bits 3-4) and the routing headers (bits 5-6), the rest the body.
 pub fn mcp_body(data: &[u8]) {
     let h = harness();
     let (&first, rest) = data.split_first().unwrap_or((&0, &[]));
@@ -166,6 +198,10 @@ pub fn mcp_body(data: &[u8]) {
     }
     if let Some(value) = encoding {
         request = request.header(header::CONTENT_ENCODING, value);
+    }
+    let routing = routing_headers(second >> 5, body);
+    for (name, value) in &routing {
+        request = request.header(*name, value.as_str());
     }
     let request = request
         .body(Full::new(Bytes::copy_from_slice(body)))
@@ -212,6 +248,7 @@ pub fn mcp_body(data: &[u8]) {
             assert_eq!(&answer[..], body, "the body reached the service changed");
             let granted: Vec<&str> = scopes.split(' ').collect();
             check_passed(body, &granted);
+            check_routing(body, &routing);
         }
         None if status == StatusCode::FORBIDDEN => {
             let challenge = headers[header::WWW_AUTHENTICATE].to_str().expect("ASCII");
@@ -222,6 +259,12 @@ pub fn mcp_body(data: &[u8]) {
         }
         None => {
             assert_refusal(status, &headers, &answer, 400);
+            let code =
+                serde_json::from_slice::<Value>(&answer).expect("JSON")["error"]["code"].as_i64();
+            if code == Some(-32020) {
+                assert!(!routing.is_empty(), "a header mismatch without headers");
+                return;
+            }
             // serde_json's `Value` keeps the last of a repeated key, the layer reads them all:
             // only a repeated key lets the layer refuse what this view reads as a call.
             if serde_json::from_slice::<Value>(body).is_ok_and(|v| readable(&v)) {
@@ -235,12 +278,89 @@ pub fn mcp_body(data: &[u8]) {
     }
 }
 
-/// JSON-RPC 2.0 whose every `tools/call` names its tool with a string.
+/// The routing headers of `choice` (two bits): none; `Mcp-Method` and `Mcp-Name` mirrored from
+/// a single message of `body` as `Value` reads it (when they are header-safe); the method
+/// mirrored and a wrong name.
+fn routing_headers(choice: u8, body: &[u8]) -> Vec<(&'static str, String)> {
+    let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let safe = |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..0x7f).contains(&b));
+    let method = message
+        .get("method")
+        .and_then(Value::as_str)
+        .filter(|m| safe(m));
+    let name = ["name", "uri"]
+        .iter()
+        .find_map(|key| message.get("params")?.get(*key)?.as_str())
+        .filter(|n| safe(n) && !n.starts_with("=?"));
+    let mut headers = Vec::new();
+    if choice & 3 == 0 {
+        return headers;
+    }
+    if let Some(method) = method {
+        headers.push(("Mcp-Method", method.to_owned()));
+    }
+    match (choice & 3, name) {
+        (1, Some(name)) => headers.push(("Mcp-Name", name.to_owned())),
+        (2 | 3, _) => headers.push(("Mcp-Name", WRONG_NAME.to_owned())),
+        _ => {}
+    }
+    headers
+}
+
+/// A body that passed with routing headers: one message whose method and name (or URI) are
+/// theirs.
+fn check_routing(body: &[u8], routing: &[(&str, String)]) {
+    if routing.is_empty() {
+        return;
+    }
+    let value: Value = serde_json::from_slice(body).expect("JSON that passed");
+    assert!(value.is_object(), "a batch passed with routing headers");
+    for (header, sent) in routing {
+        let in_body = if *header == "Mcp-Method" {
+            value["method"].as_str()
+        } else {
+            let key = match value["method"].as_str() {
+                Some("tools/call" | "prompts/get") => "name",
+                Some("resources/read") => "uri",
+                _ => panic!("Mcp-Name passed with {value}"),
+            };
+            value["params"][key].as_str()
+        };
+        let sent = if sent == WRONG_NAME {
+            "x"
+        } else {
+            sent.as_str()
+        };
+        assert_eq!(in_body, Some(sent), "{header} passed against {value}");
+    }
+}
+
+/// The wrong `Mcp-Name` the input may choose: `x`, Base64-encoded.
+const WRONG_NAME: &str = "=?base64?eA==?=";
+
+/// JSON-RPC 2.0 whose every `tools/call` and `prompts/get` names its target with a string,
+/// and every `resources/read` its URI.
 fn readable(value: &Value) -> bool {
     is_json_rpc(value)
-        && messages(value).iter().all(|message| {
-            message["method"] != "tools/call" || message["params"]["name"].is_string()
-        })
+        && messages(value)
+            .iter()
+            .all(|message| match message["method"].as_str() {
+                Some("tools/call" | "prompts/get") => message["params"]["name"].is_string(),
+                Some("resources/read") => message["params"]["uri"].is_string(),
+                _ => true,
+            })
+}
+
+/// Whether `uri` is a note of the template `notes://{id}`.
+fn a_note(uri: &str) -> bool {
+    uri.strip_prefix("notes://").is_some_and(|id| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
+    })
 }
 
 /// Whether some object in the JSON text `body` has a member name twice (after unescaping).
@@ -317,6 +437,24 @@ fn check_passed(body: &[u8], granted: &[&str]) {
         };
         match method {
             "prompts/list" => assert!(has("prompts:read"), "prompts/list passed"),
+            "prompts/get" => {
+                let name = message["params"]["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a nameless prompts/get passed: {message}"));
+                let ok = name != "summary" || has("read");
+                assert!(ok, "prompts/get {name:?} passed with {granted:?}");
+            }
+            "resources/read" => {
+                let uri = message["params"]["uri"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a resources/read without a URI passed: {message}"));
+                let ok = match uri {
+                    "notes://inbox" => has("read"),
+                    uri if a_note(uri) => has("read") && has("write"),
+                    _ => true,
+                };
+                assert!(ok, "resources/read {uri:?} passed with {granted:?}");
+            }
             "tools/call" => {
                 assert!(has("mcp"), "tools/call passed without mcp");
                 let name = message["params"]["name"]
@@ -385,7 +523,7 @@ fn assert_refusal(status: StatusCode, headers: &HeaderMap, body: &[u8], expected
 
 /// Seeds: messages and batches that pass and that are refused, under each header choice.
 pub fn seeds() -> Vec<Vec<u8>> {
-    let bodies: [&str; 14] = [
+    let bodies: [&str; 18] = [
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","arguments":{"text":"hi"}}}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#,
         r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
@@ -402,6 +540,10 @@ pub fn seeds() -> Vec<Vec<u8>> {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{"\ud800":1}}}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":["\u12"]}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"},"params":{"arguments":null}}"#,
+        r#"{"jsonrpc":"2.0","id":7,"method":"prompts/get","params":{"name":"summary"}}"#,
+        r#"{"jsonrpc":"2.0","id":8,"method":"resources/read","params":{"uri":"notes://inbox"}}"#,
+        r#"[{"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"notes://7"}},{"jsonrpc":"2.0","id":10,"method":"prompts/get","params":{"name":"hello"}}]"#,
+        r#"{"jsonrpc":"2.0","id":11,"method":"resources/read","params":{"name":"notes://7"}}"#,
     ];
     let mut seeds = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
@@ -411,6 +553,10 @@ pub fn seeds() -> Vec<Vec<u8>> {
         }
         let variant = [(1u8, 1u8), (0, 3), (0, 2 << 3), (4, 0), (6, 0)][i % 5];
         seeds.push([&[variant.0 | 5 << 3, variant.1][..], body.as_bytes()].concat());
+        // The routing headers, mirrored and with a wrong name, with every scope.
+        for routing in [1u8, 2] {
+            seeds.push([&[5 << 3, routing << 5][..], body.as_bytes()].concat());
+        }
     }
     seeds
 }
@@ -424,7 +570,8 @@ pub(crate) fn structured(rng: &mut Rng) -> Vec<u8> {
     }
     let mut second = rng.byte();
     if rng.chance(80) {
-        second &= 0b1_0001; // application/json, no coding or identity
+        // application/json (two spellings), no coding or identity, any routing headers.
+        second &= 0b0110_1001;
     }
     let message = |rng: &mut Rng| {
         let mut members = Vec::new();
@@ -441,6 +588,8 @@ pub(crate) fn structured(rng: &mut Rng) -> Vec<u8> {
                     "\"tools\\/call\"",
                     "\"tools/list\"",
                     "\"prompts/list\"",
+                    "\"prompts/get\"",
+                    "\"resources/read\"",
                     "\"initialize\"",
                 ];
                 methods[rng.below(methods.len())].to_owned()
@@ -460,13 +609,26 @@ pub(crate) fn structured(rng: &mut Rng) -> Vec<u8> {
                     "\"search\"",
                     "\"purge\"",
                     "\"re\\u0061d\"",
+                    "\"summary\"",
+                    "\"hello\"",
                 ];
                 names[rng.below(names.len())].to_owned()
             } else {
                 random_json(rng, 2)
             };
-            let params = match rng.below(10) {
+            let uris = [
+                "\"notes://inbox\"",
+                "\"notes://7\"",
+                "\"notes://a%2Fb\"",
+                "\"notes://7/x\"",
+                "\"notes://\"",
+                "\"other://x\"",
+            ];
+            let uri = uris[rng.below(uris.len())];
+            let params = match rng.below(12) {
                 0 => random_json(rng, 1),
+                10 => format!("{{\"uri\":{uri}}}"),
+                11 => format!("{{\"uri\":{uri},\"uri\":{}}}", random_json(rng, 1)),
                 1 => format!("{{\"arguments\":{}}}", random_json(rng, 2)),
                 2 => format!("{{\"name\":{name},\"name\":{}}}", random_json(rng, 2)),
                 _ => format!("{{\"name\":{name},\"arguments\":{}}}", random_json(rng, 2)),

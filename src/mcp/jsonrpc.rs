@@ -8,7 +8,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::request::Refusal;
 
 // ---------------------------------------------------------------------------------------------
-// Reading the JSON-RPC messages: only `method` and `params.name`, everything else skipped
+// Reading the JSON-RPC messages: only `method`, `params.name` and `params.uri`, everything
+// else skipped
 // without building a tree. A key repeated in an object (`"method"` twice) yields every value,
 // so that whichever one the service keeps, its requirement was checked.
 
@@ -41,11 +42,15 @@ macro_rules! scalars_are {
 pub(super) struct Message {
     /// Every string `method` (several only when the key is repeated).
     pub(super) methods: Vec<String>,
-    /// Every string `params.name`.
-    pub(super) tool_names: Vec<String>,
+    /// Every string `params.name` (a tool or a prompt).
+    pub(super) names: Vec<String>,
+    /// Every string `params.uri` (a resource).
+    pub(super) uris: Vec<String>,
     /// A `params` that is not an object, has no `name`, or a `name` that is not a string: the
-    /// tool of a `tools/call` would be unknowable.
-    odd_params: bool,
+    /// tool of a `tools/call` or the prompt of a `prompts/get` would be unknowable.
+    odd_name: bool,
+    /// The same for `uri`: the resource of a `resources/read` would be unknowable.
+    odd_uri: bool,
     /// Every `jsonrpc` is `"2.0"`, and there is at least one.
     version_2: bool,
     /// A `method` that is not a string.
@@ -60,19 +65,27 @@ impl Message {
         self.version_2 && !self.odd_method && (!self.methods.is_empty() || self.answer)
     }
 
-    /// A `tools/call` whose tool cannot be told: no `params.name`, or one that is not a string.
-    fn is_nameless_tool_call(&self) -> bool {
-        self.methods
-            .iter()
-            .any(|method| method == super::TOOLS_CALL)
-            && (self.tool_names.is_empty() || self.odd_params)
+    /// The refusal of a `tools/call`, `prompts/get` or `resources/read` whose target cannot
+    /// be told: no string `params.name` (`params.uri`), or another value beside it.
+    fn unnamed(&self) -> Option<Refusal> {
+        self.methods.iter().find_map(|method| {
+            let (method, unknowable) = match method.as_str() {
+                super::TOOLS_CALL => (super::TOOLS_CALL, self.names.is_empty() || self.odd_name),
+                super::PROMPTS_GET => (super::PROMPTS_GET, self.names.is_empty() || self.odd_name),
+                super::RESOURCES_READ => {
+                    (super::RESOURCES_READ, self.uris.is_empty() || self.odd_uri)
+                }
+                _ => return None,
+            };
+            unknowable.then_some(Refusal::Unnamed(method))
+        })
     }
 }
 
 /// The messages of `body`, a JSON-RPC message or a non-empty batch, or why the layer cannot
 /// read it: not JSON ([`Refusal::NotJson`]); JSON but not JSON-RPC 2.0
-/// ([`Refusal::NotJsonRpc`]); a `tools/call` without a string tool name
-/// ([`Refusal::NamelessToolCall`]).
+/// ([`Refusal::NotJsonRpc`]); a `tools/call` or `prompts/get` without a string name, a
+/// `resources/read` without a string URI ([`Refusal::Unnamed`]).
 pub(super) fn parse(body: &[u8]) -> Result<Vec<Message>, Refusal> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed = deserializer
@@ -83,8 +96,8 @@ pub(super) fn parse(body: &[u8]) -> Result<Vec<Message>, Refusal> {
     if messages.is_empty() || !messages.iter().all(Message::is_json_rpc) {
         return Err(Refusal::NotJsonRpc);
     }
-    if messages.iter().any(Message::is_nameless_tool_call) {
-        return Err(Refusal::NamelessToolCall);
+    if let Some(refusal) = messages.iter().find_map(Message::unnamed) {
+        return Err(refusal);
     }
     Ok(messages)
 }
@@ -154,10 +167,17 @@ fn read_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error>
                 MaybeString(None) => message.odd_method = true,
             },
             Key::Params => {
-                let Names { names, odd } = map.next_value()?;
-                // Each `params` must name the tool: the service may keep any one of them.
-                message.odd_params |= odd || names.is_empty();
-                message.tool_names.extend(names);
+                let Names {
+                    names,
+                    uris,
+                    odd_name,
+                    odd_uri,
+                } = map.next_value()?;
+                // Each `params` must name the target: the service may keep any one of them.
+                message.odd_name |= odd_name || names.is_empty();
+                message.odd_uri |= odd_uri || uris.is_empty();
+                message.names.extend(names);
+                message.uris.extend(uris);
             }
             Key::Version => {
                 let MaybeString(version) = map.next_value()?;
@@ -167,7 +187,7 @@ fn read_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error>
                 map.next_value::<Skip>()?;
                 message.answer = true;
             }
-            Key::Name | Key::Other => {
+            Key::Name | Key::Uri | Key::Other => {
                 map.next_value::<Skip>()?;
             }
         }
@@ -177,19 +197,23 @@ fn read_message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error>
     Ok(message)
 }
 
-/// The `params` of a message: its string `name`s, and whether it is not an object or has a
-/// `name` that is not a string.
+/// The `params` of a message: its string `name`s and `uri`s, and whether it is not an object
+/// or has a `name` (`uri`) that is not a string.
+#[derive(Default)]
 struct Names {
     names: Vec<String>,
-    odd: bool,
+    uris: Vec<String>,
+    odd_name: bool,
+    odd_uri: bool,
 }
 
 impl Names {
-    /// `params` that are not an object: no tool name.
+    /// `params` that are not an object: no name, no URI.
     fn none() -> Self {
         Names {
-            names: Vec::new(),
-            odd: true,
+            odd_name: true,
+            odd_uri: true,
+            ..Names::default()
         }
     }
 }
@@ -210,18 +234,20 @@ impl<'de> Visitor<'de> for NamesVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut names = Names {
-            names: Vec::new(),
-            odd: false,
-        };
+        let mut names = Names::default();
         while let Some(key) = map.next_key::<Key>()? {
-            if key == Key::Name {
-                match map.next_value()? {
+            match key {
+                Key::Name => match map.next_value()? {
                     MaybeString(Some(name)) => names.names.push(name),
-                    MaybeString(None) => names.odd = true,
+                    MaybeString(None) => names.odd_name = true,
+                },
+                Key::Uri => match map.next_value()? {
+                    MaybeString(Some(uri)) => names.uris.push(uri),
+                    MaybeString(None) => names.odd_uri = true,
+                },
+                _ => {
+                    map.next_value::<Skip>()?;
                 }
-            } else {
-                map.next_value::<Skip>()?;
             }
         }
         Ok(names)
@@ -241,6 +267,7 @@ enum Key {
     Method,
     Params,
     Name,
+    Uri,
     /// `jsonrpc`.
     Version,
     /// `result` or `error`.
@@ -261,6 +288,7 @@ impl<'de> de::Deserialize<'de> for Key {
                     "method" => Key::Method,
                     "params" => Key::Params,
                     "name" => Key::Name,
+                    "uri" => Key::Uri,
                     "jsonrpc" => Key::Version,
                     "result" | "error" => Key::Answer,
                     _ => Key::Other,
@@ -365,119 +393,4 @@ impl<'de> Visitor<'de> for SkipVisitor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A message's methods and tool names.
-    type Read = (Vec<String>, Vec<String>);
-
-    /// The methods and tool names of each message of `body`.
-    fn read(body: &[u8]) -> Result<Vec<Read>, Refusal> {
-        let messages = parse(body)?;
-        Ok(messages
-            .into_iter()
-            .map(|m| (m.methods, m.tool_names))
-            .collect())
-    }
-
-    fn message(methods: &[&str], tool_names: &[&str]) -> Read {
-        let owned = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect();
-        (owned(methods), owned(tool_names))
-    }
-
-    #[test]
-    fn reads_only_method_and_tool_names() {
-        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call",
-            "params":{"name":"send","arguments":{"name":"not this","method":"nor this"}}}"#;
-        assert_eq!(read(body), Ok(vec![message(&["tools/call"], &["send"])]));
-        let batch = br#"[{"jsonrpc":"2.0","method":"a","params":[1]},
-            {"jsonrpc":"2.0","id":1,"result":{}}, {"jsonrpc":"2.0","id":2,"error":{}}]"#;
-        assert_eq!(
-            read(batch),
-            Ok(vec![
-                message(&["a"], &[]),
-                message(&[], &[]),
-                message(&[], &[])
-            ])
-        );
-        // Repeated keys: every value.
-        let repeated = br#"{"jsonrpc":"2.0","method":"x","method":"tools/call","params":{"name":"a","name":"b"}}"#;
-        assert_eq!(
-            read(repeated),
-            Ok(vec![message(&["x", "tools/call"], &["a", "b"])])
-        );
-    }
-
-    #[test]
-    fn bodies_that_are_not_json_rpc_are_refused() {
-        for (body, refusal) in [
-            (&b""[..], Refusal::NotJson),
-            (b"nope", Refusal::NotJson),
-            (b"{} {}", Refusal::NotJson),
-            (b"{\"method\":", Refusal::NotJson),
-            (b"1", Refusal::NotJsonRpc),
-            (b"\"tools/call\"", Refusal::NotJsonRpc),
-            (b"[]", Refusal::NotJsonRpc),
-            (b"{}", Refusal::NotJsonRpc),
-            (b"{\"method\":\"a\"}", Refusal::NotJsonRpc),
-            (b"{\"jsonrpc\":\"2.0\"}", Refusal::NotJsonRpc),
-            (b"{\"jsonrpc\":\"2.0\",\"method\":null}", Refusal::NotJsonRpc),
-            (b"[{\"jsonrpc\":\"2.0\",\"method\":\"a\"},1]", Refusal::NotJsonRpc),
-            (
-                b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\"}",
-                Refusal::NamelessToolCall,
-            ),
-            (
-                b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"name\":1}}",
-                Refusal::NamelessToolCall,
-            ),
-        ] {
-            assert_eq!(read(body), Err(refusal), "{:?}", String::from_utf8_lossy(body));
-        }
-    }
-
-    #[test]
-    fn what_serde_json_cannot_read_is_refused_wherever_it_is() {
-        // Found by the `mcp_body` fuzz target: values the layer only skipped were not checked,
-        // so bodies that serde_json (and so rmcp) cannot read went on.
-        for body in [
-            &br#"{"jsonrpc":"2.0","id":1e400,"result":{}}"#[..],
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":"\ud800"}}}"#,
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"\ud800":1}}}"#,
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":["\u12"]}"#,
-            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":[\"\xff\"]}",
-        ] {
-            assert_eq!(
-                read(body),
-                Err(Refusal::NotJson),
-                "{:?}",
-                String::from_utf8_lossy(body)
-            );
-        }
-        // A `params` without a name beside one with: whichever the service keeps, it may be
-        // the nameless one.
-        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"arguments":{}}}"#;
-        assert_eq!(read(body), Err(Refusal::NamelessToolCall));
-    }
-
-    #[test]
-    fn deep_arguments_cannot_hide_the_tool() {
-        // What the layer skips it reads as serde_json's `Value` does (rmcp's), depth limit
-        // included: deep arguments are read up to it, and deeper ones refused, never skipped.
-        let nested = |depth: usize| {
-            let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-            format!(
-                r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"arguments":{deep},"name":"send"}}}}"#
-            )
-        };
-        let body = nested(100);
-        assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
-        assert_eq!(
-            read(body.as_bytes()),
-            Ok(vec![message(&["tools/call"], &["send"])])
-        );
-        let body = nested(500);
-        assert!(serde_json::from_str::<serde_json::Value>(&body).is_err());
-        assert_eq!(read(body.as_bytes()), Err(Refusal::NotJson));
-    }
-}
+mod tests;

@@ -1,5 +1,6 @@
-//! MCP servers (feature `mcp`): per-tool and per-method scope requirements, read from the
-//! JSON-RPC body of Model Context Protocol requests over streamable HTTP.
+//! MCP servers (feature `mcp`): per-tool, per-prompt, per-resource and per-method scope
+//! requirements, read from the JSON-RPC body of Model Context Protocol requests over
+//! streamable HTTP.
 //!
 //! The MCP authorization specification makes an MCP server an OAuth 2.1 resource server.
 //! The parts of it this crate covers, and where:
@@ -11,12 +12,14 @@
 //! | name it in `resource_metadata=` in its 401 challenges | [`ValidatorBuilder::resource_metadata`](crate::ValidatorBuilder::resource_metadata) |
 //! | name the scopes to start with in `scope=` in its 401 challenges | [`ValidatorBuilder::initial_scopes`](crate::ValidatorBuilder::initial_scopes), by default the `scopes_supported` given with [`ValidatorBuilder::protected_resource`](crate::ValidatorBuilder::protected_resource) |
 //! | account for scope hierarchies | [`ScopeHierarchy`](crate::ScopeHierarchy), the validator's: every requirement here is checked with it |
-//! | answer a missing scope with 403 `insufficient_scope` naming the scopes the operation needs | [`McpScopes`]: per tool (`tools/call` by `params.name`) and per method |
+//! | answer a missing scope with 403 `insufficient_scope` naming the scopes the operation needs | [`McpScopes`]: per tool (`tools/call` by `params.name`), per prompt (`prompts/get` by `params.name`), per resource (`resources/read` by `params.uri`, exact or by URI template) and per method |
+//! | refuse routing headers (`Mcp-Method`, `Mcp-Name`, revision 2026-07-28) that do not match the body: 400, `HeaderMismatch` (-32020) | [`McpScopes`], whenever a requirement is declared |
 //!
 //! [`McpScopes`] sits between [`BearerLayer`](crate::BearerLayer) and the MCP service (rmcp's
 //! `StreamableHttpService`, or any other). For a `POST` it reads the body once (at most
 //! [`max_body_bytes`](McpScopes::max_body_bytes)), finds each JSON-RPC message's `method`
-//! and, for `tools/call`, the tool's `params.name`, and checks the verified token's scopes
+//! and the target of `tools/call` and `prompts/get` (`params.name`) and of `resources/read`
+//! (`params.uri`), and checks the verified token's scopes
 //! against what you required. The body then goes on to the service byte for byte.
 //!
 //! **It fails closed.** Once any requirement is declared (a tool, a method, `unlisted_tools`,
@@ -35,12 +38,20 @@
 //! - The body must be one JSON-RPC 2.0 message (`"jsonrpc": "2.0"`, a string `method`, or a
 //!   `result` / `error` answer) or a non-empty batch of them, with nothing after it: otherwise
 //!   400 (JSON-RPC code -32700 for what is not JSON, -32600 for JSON that is not JSON-RPC).
-//! - A `tools/call` whose `params.name` is missing or not a string (or is repeated with a
-//!   value that is not a string) is refused with 400 (-32602), whatever the token's scopes.
+//! - A `tools/call` or `prompts/get` whose `params.name` is missing or not a string (or is
+//!   repeated with a value that is not a string), or a `resources/read` whose `params.uri` is,
+//!   is refused with 400 (-32602), whatever the token's scopes.
 //!   Refused rather than held to the strictest policy: no policy is "strictest" when tools
 //!   require unrelated scopes, the MCP schema makes the name a required string, and rmcp
 //!   refuses such a call anyway, so no correct client is turned away.
 //! - A body over the limit is refused with 413, one that fails while being read with 400.
+//! - The routing headers of MCP revision 2026-07-28 ([`MCP_METHOD`], [`MCP_NAME`]; streamable
+//!   HTTP transport, "Standard Request Headers"), when present, must match the body: the
+//!   `method`, and the `params.name` (`params.uri` for `resources/read`), after decoding a
+//!   `=?base64?...?=` value. A mismatch, a header sent twice or not visible ASCII, an
+//!   `Mcp-Name` on a method without a name, or a routing header on a batch is refused with 400
+//!   and MCP's `HeaderMismatch` code (-32020). Absent headers are not required here (older
+//!   revisions have none); the scopes always come from the body.
 //!
 //! Every one of these refusals has a JSON-RPC error body (`{"jsonrpc": "2.0", "id": null,
 //! "error": {"code", "message"}}`, `Cache-Control: no-store`) and no challenge: they are not
@@ -50,7 +61,12 @@
 //!
 //! Then the scopes:
 //!
-//! - A message whose method (or tool) has no requirement goes on with any valid token. The
+//! - A message whose method (or tool, prompt, resource) has no requirement goes on with any
+//!   valid token. A resource URI declared itself needs its own requirement; another URI needs
+//!   that of every [template](ResourceScope::template) it matches. A template is RFC 6570
+//!   level 1: literal text matches itself, and a `{var}` matches one or more characters among
+//!   `A-Z a-z 0-9 - . _ ~ %` (a simple expansion), so never an empty value and never a `/`:
+//!   `messages://{id}` matches `messages://42`, not `messages://` nor `messages://42/x`. The
 //!   layer reads JSON with serde_json, as rmcp does; a key repeated in an object (`"method"`
 //!   twice) yields every value, so whichever the service keeps, its requirement was checked.
 //! - A batch (a JSON array of messages) passes only if every message in it passes.
@@ -69,11 +85,14 @@
 //! the layer takes with [`McpScopes::tools`]. [`McpScopes::check_tools`] compares the table
 //! with the tools the server really has (rmcp: `ToolRouter::list_all`), so that a tool added
 //! without a requirement, or a requirement left behind by a renamed tool, fails at start-up
-//! rather than silently serving any valid token.
+//! rather than silently serving any valid token. [`PromptScope`]s ([`McpScopes::prompts`],
+//! [`McpScopes::check_prompts`] against rmcp's `PromptRouter::list_all`) and
+//! [`ResourceScope`]s ([`McpScopes::resources`], [`McpScopes::check_resources`] against the
+//! server's `resources/list` and `resources/templates/list`) work the same way.
 //!
 //! ```
 //! use axum::Router;
-//! use bearer_guard::mcp::{McpScopes, ToolScope};
+//! use bearer_guard::mcp::{McpScopes, PromptScope, ResourceScope, ToolScope};
 //! use bearer_guard::{BearerLayer, ProtectedResourceMetadata, ScopePolicy, Validator};
 //!
 //! /// Next to the tools (say, below rmcp's `#[tool_router] impl`): what each one needs.
@@ -81,6 +100,12 @@
 //!     ToolScope::public("whoami"),
 //!     ToolScope::all("read_messages", &["read:messages"]),
 //!     ToolScope::all("send_message", &["read:messages", "write:messages"]),
+//! ];
+//! /// Next to the prompts and the resources.
+//! const PROMPT_SCOPES: &[PromptScope] = &[PromptScope::all("summarize", &["read:messages"])];
+//! const RESOURCE_SCOPES: &[ResourceScope] = &[
+//!     ResourceScope::uri("messages://inbox", &["read:messages"]),
+//!     ResourceScope::template("messages://{id}", &["read:messages"]),
 //! ];
 //!
 //! # fn app(mcp_service: axum::routing::Router) -> Result<Router, Box<dyn std::error::Error>> {
@@ -97,9 +122,13 @@
 //!
 //! let scopes = McpScopes::new()
 //!     .tools(TOOL_SCOPES)
-//!     .method("resources/read", ScopePolicy::all(["read:messages"]));
-//! // With rmcp: the names from `Server::tool_router().list_all()`.
+//!     .prompts(PROMPT_SCOPES)
+//!     .resources(RESOURCE_SCOPES)
+//!     .method("resources/list", ScopePolicy::all(["read:messages"]));
+//! // With rmcp: the names from `Server::tool_router().list_all()`, ...
 //! scopes.check_tools(["whoami", "read_messages", "send_message"])?;
+//! scopes.check_prompts(["summarize"])?;
+//! scopes.check_resources(["messages://inbox"], ["messages://{id}"])?;
 //!
 //! let app = Router::new()
 //!     .nest_service("/mcp", scopes.layer_on(mcp_service)) // rmcp's StreamableHttpService
@@ -117,9 +146,12 @@
 //! upstream API gets its own token for it.
 
 mod coverage;
+mod declare;
 mod jsonrpc;
 mod request;
+mod routing;
 mod service;
+mod template;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,13 +161,22 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 
 use crate::scope::ScopePolicy;
-pub use coverage::ToolCoverageError;
+pub use coverage::{CoverageError, ToolCoverageError};
+pub use declare::{PromptScope, ResourceScope, ToolScope};
 use jsonrpc::parse;
 use request::Refusal;
+pub use routing::{MCP_METHOD, MCP_NAME};
 pub use service::{McpResponseFuture, McpScopesService};
+use template::UriTemplate;
 
 /// The JSON-RPC method of a tool call, whose requirement is looked up by `params.name`.
 pub const TOOLS_CALL: &str = "tools/call";
+
+/// The JSON-RPC method of a prompt, whose requirement is looked up by `params.name`.
+pub const PROMPTS_GET: &str = "prompts/get";
+
+/// The JSON-RPC method of a resource read, whose requirement is looked up by `params.uri`.
+pub const RESOURCES_READ: &str = "resources/read";
 
 /// The default of [`McpScopes::max_body_bytes`]: 4 MiB, rmcp's own limit for a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -144,68 +185,16 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// or the buffered bytes of a `POST`, unchanged.
 pub type McpRequestBody<B> = Either<B, Full<Bytes>>;
 
-/// A tool's scope requirement, declared next to the tool as a `const`.
-///
-/// ```
-/// use bearer_guard::mcp::ToolScope;
-///
-/// pub const TOOL_SCOPES: &[ToolScope] = &[
-///     ToolScope::public("whoami"),                               // any valid token
-///     ToolScope::all("send_message", &["read:messages", "write:messages"]),
-///     ToolScope::any("search", &["read:messages", "admin"]),     // one of them
-/// ];
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ToolScope {
-    tool: &'static str,
-    scopes: &'static [&'static str],
-    any: bool,
-}
-
-impl ToolScope {
-    /// The tool `tool` needs every one of `scopes`.
-    pub const fn all(tool: &'static str, scopes: &'static [&'static str]) -> Self {
-        ToolScope {
-            tool,
-            scopes,
-            any: false,
-        }
-    }
-
-    /// The tool `tool` needs at least one of `scopes`.
-    pub const fn any(tool: &'static str, scopes: &'static [&'static str]) -> Self {
-        ToolScope {
-            tool,
-            scopes,
-            any: true,
-        }
-    }
-
-    /// The tool `tool` needs no scope: any valid token may call it. Declaring it keeps
-    /// [`McpScopes::check_tools`] content.
-    pub const fn public(tool: &'static str) -> Self {
-        Self::all(tool, &[])
-    }
-
-    /// The tool's name, as in `tools/list` and `tools/call`.
-    pub fn tool(&self) -> &'static str {
-        self.tool
-    }
-
-    /// The requirement as a [`ScopePolicy`].
-    pub fn policy(&self) -> ScopePolicy {
-        if self.any && !self.scopes.is_empty() {
-            ScopePolicy::any(self.scopes.iter().copied())
-        } else {
-            ScopePolicy::all(self.scopes.iter().copied())
-        }
-    }
-}
-
 /// The requirements of an [`McpScopes`] layer.
 #[derive(Debug, Default, Clone)]
 struct Table {
     tools: HashMap<String, ScopePolicy>,
+    prompts: HashMap<String, ScopePolicy>,
+    /// Resources by their exact URI.
+    resources: HashMap<String, ScopePolicy>,
+    /// Resource templates, by their text; `None` for one that is not level 1 (it matches
+    /// nothing, and [`McpScopes::check_resources`] reports it).
+    templates: Vec<(String, Option<UriTemplate>, ScopePolicy)>,
     methods: HashMap<String, ScopePolicy>,
     unlisted_tools: Option<ScopePolicy>,
 }
@@ -214,7 +203,27 @@ impl Table {
     /// No requirement declared at all (not even a public tool): the layer checks nothing, so it
     /// reads nothing and refuses nothing but an oversized body.
     fn is_empty(&self) -> bool {
-        self.tools.is_empty() && self.methods.is_empty() && self.unlisted_tools.is_none()
+        self.tools.is_empty()
+            && self.prompts.is_empty()
+            && self.resources.is_empty()
+            && self.templates.is_empty()
+            && self.methods.is_empty()
+            && self.unlisted_tools.is_none()
+    }
+
+    /// Adds to `required` what reading `uri` needs: its own requirement if the URI is
+    /// declared, or else that of every template it matches (all of them: the order of the
+    /// declarations decides nothing).
+    fn require_resource<'a>(&'a self, required: &mut Vec<&'a ScopePolicy>, uri: &str) {
+        if let Some(own) = self.resources.get(uri) {
+            require(required, Some(own));
+            return;
+        }
+        for (_, template, policy) in &self.templates {
+            if template.as_ref().is_some_and(|t| t.matches(uri)) {
+                require(required, Some(policy));
+            }
+        }
     }
 }
 
@@ -280,7 +289,45 @@ impl McpScopes {
         for scope in declared {
             self.table()
                 .tools
-                .insert(scope.tool.to_owned(), scope.policy());
+                .insert(scope.tool().to_owned(), scope.policy());
+        }
+        self
+    }
+
+    /// The requirements declared next to the prompts (`prompts/get` by `params.name`). A
+    /// prompt without one needs only what [`method`](Self::method) asks of `prompts/get`.
+    pub fn prompts<'a, I>(mut self, declared: I) -> Self
+    where
+        I: IntoIterator<Item = &'a PromptScope>,
+    {
+        for scope in declared {
+            let policy = scope.policy();
+            self.table()
+                .prompts
+                .insert(scope.prompt().to_owned(), policy);
+        }
+        self
+    }
+
+    /// The requirements declared next to the resources (`resources/read` by `params.uri`).
+    /// A URI declared itself needs its own requirement only; any other URI needs that of
+    /// every template it matches (see [`ResourceScope::template`] and the module
+    /// documentation for the matching rule), and one matching none only what
+    /// [`method`](Self::method) asks of `resources/read`.
+    pub fn resources<'a, I>(mut self, declared: I) -> Self
+    where
+        I: IntoIterator<Item = &'a ResourceScope>,
+    {
+        for scope in declared {
+            let (target, policy) = (scope.target().to_owned(), scope.policy());
+            let table = self.table();
+            if scope.is_template() {
+                table.templates.retain(|(text, _, _)| *text != target);
+                let parsed = UriTemplate::parse(&target);
+                table.templates.push((target, parsed, policy));
+            } else {
+                table.resources.insert(target, policy);
+            }
         }
         self
     }
@@ -318,60 +365,41 @@ impl McpScopes {
         self.layer(service)
     }
 
-    /// Compares the requirements with the tools the server has: every tool must have a
-    /// requirement (its own, [`ToolScope::public`] included, or
-    /// [`unlisted_tools`](Self::unlisted_tools)), and every tool with a requirement must
-    /// exist. Call it at start-up with the server's tool names (rmcp:
-    /// `Server::tool_router().list_all()`, each `tool.name`).
-    ///
-    /// # Errors
-    /// The tools without a requirement and the requirements of unknown tools.
-    pub fn check_tools<I, S>(&self, tools: I) -> Result<(), ToolCoverageError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let tools: Vec<String> = tools.into_iter().map(|t| t.as_ref().to_owned()).collect();
-        let mut unguarded: Vec<String> = Vec::new();
-        if self.table.unlisted_tools.is_none() {
-            unguarded = tools
-                .iter()
-                .filter(|tool| !self.table.tools.contains_key(*tool))
-                .cloned()
-                .collect();
-        }
-        let mut unknown: Vec<String> = self
-            .table
-            .tools
-            .keys()
-            .filter(|declared| !tools.contains(declared))
-            .cloned()
-            .collect();
-        unguarded.sort();
-        unknown.sort();
-        if unguarded.is_empty() && unknown.is_empty() {
-            Ok(())
-        } else {
-            Err(ToolCoverageError { unguarded, unknown })
-        }
-    }
-
     /// The policies `body` requires, in order (none: it passes with any valid token), or why
     /// the layer cannot read it.
-    fn requirements(&self, body: &[u8]) -> Result<Vec<&ScopePolicy>, Refusal> {
+    /// The routing headers are checked against the body first; the requirements come from
+    /// the body alone.
+    fn requirements(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<&ScopePolicy>, Refusal> {
         let messages = parse(body)?;
+        routing::check(headers, &messages)?;
         let table = &*self.table;
         let mut required: Vec<&ScopePolicy> = Vec::new();
         for message in &messages {
             for method in &message.methods {
                 require(&mut required, table.methods.get(method.as_str()));
-                if method != TOOLS_CALL {
-                    continue;
-                }
-                // Never empty here: `parse` refuses a tools/call without a string name.
-                for name in &message.tool_names {
-                    let own = table.tools.get(name.as_str());
-                    require(&mut required, own.or(table.unlisted_tools.as_ref()));
+                // Never empty for these methods: `parse` refuses them without a string target.
+                match method.as_str() {
+                    TOOLS_CALL => {
+                        for name in &message.names {
+                            let own = table.tools.get(name.as_str());
+                            require(&mut required, own.or(table.unlisted_tools.as_ref()));
+                        }
+                    }
+                    PROMPTS_GET => {
+                        for name in &message.names {
+                            require(&mut required, table.prompts.get(name.as_str()));
+                        }
+                    }
+                    RESOURCES_READ => {
+                        for uri in &message.uris {
+                            table.require_resource(&mut required, uri);
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -389,40 +417,4 @@ fn require<'a>(required: &mut Vec<&'a ScopePolicy>, policy: Option<&'a ScopePoli
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requirements_combine_method_and_tool() {
-        let scopes = McpScopes::new()
-            .tools(&[
-                ToolScope::all("send", &["write"]),
-                ToolScope::any("find", &["a", "b"]),
-            ])
-            .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
-        let names = |body: &[u8]| -> Vec<String> {
-            let required = scopes.requirements(body).unwrap();
-            required
-                .iter()
-                .flat_map(|p| p.names())
-                .map(str::to_owned)
-                .collect()
-        };
-        assert_eq!(
-            names(br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}}"#),
-            ["tools", "write"]
-        );
-        assert_eq!(
-            names(
-                br#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}},
-                {"jsonrpc":"2.0","method":"tools/call","params":{"name":"find"}}]"#
-            ),
-            ["tools", "write", "a", "b"]
-        );
-        assert!(names(br#"{"jsonrpc":"2.0","method":"tools/list"}"#).is_empty());
-        assert_eq!(
-            ToolScope::public("x").policy(),
-            ScopePolicy::all(Vec::<String>::new())
-        );
-    }
-}
+mod tests;

@@ -24,9 +24,16 @@ pub(super) enum Refusal {
     NotJson,
     /// JSON that is not one JSON-RPC message or a non-empty batch of them (400).
     NotJsonRpc,
-    /// A `tools/call` without a string `params.name` (400).
-    NamelessToolCall,
+    /// A `tools/call` or `prompts/get` without a string `params.name`, or a `resources/read`
+    /// without a string `params.uri` (400): the method.
+    Unnamed(&'static str),
+    /// An `Mcp-Method` or `Mcp-Name` header that does not match the body (400, MCP's
+    /// `HeaderMismatch`): the header's name.
+    HeaderMismatch(&'static str),
 }
+
+/// MCP's `HeaderMismatch` error code (streamable HTTP transport, revision 2026-07-28).
+const HEADER_MISMATCH: i32 = -32020;
 
 /// The methods of MCP's streamable HTTP transport, in the `Allow` header of a 405.
 const ALLOWED: &str = "GET, POST, DELETE";
@@ -158,11 +165,21 @@ impl Refusal {
                 -32600,
                 "the request body is not a JSON-RPC 2.0 message or batch",
             ),
-            Refusal::NamelessToolCall => (
-                StatusCode::BAD_REQUEST,
-                -32602,
-                "tools/call needs a string params.name",
-            ),
+            Refusal::Unnamed(method) => {
+                let field = if method == super::RESOURCES_READ {
+                    "uri"
+                } else {
+                    "name"
+                };
+                let message = format!("{method} needs a string params.{field}");
+                return (StatusCode::BAD_REQUEST, -32602, message);
+            }
+            Refusal::HeaderMismatch(header) => {
+                // The values are not echoed: a refusal never repeats what the client sent.
+                let message =
+                    format!("Header mismatch: the {header} header does not match the request body");
+                return (StatusCode::BAD_REQUEST, HEADER_MISMATCH, message);
+            }
         };
         (status, code, message.to_owned())
     }

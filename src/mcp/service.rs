@@ -115,7 +115,7 @@ where
                     Ok(bytes) => bytes,
                     Err(refusal) => return Ok(refusal.response().map(Either::Right)),
                 };
-                if guarded && let Err(error) = scopes.authorize(&parts.extensions, &bytes) {
+                if guarded && let Err(error) = scopes.authorize(&parts, &bytes) {
                     let response = match error {
                         Denied::Unreadable(refusal) => refusal.response(),
                         Denied::Auth(error) => Responder::of(&parts.extensions)
@@ -150,9 +150,13 @@ enum Denied {
 }
 
 impl McpScopes {
-    /// `Ok` when the verified claims satisfy every requirement of `body`.
-    fn authorize(&self, extensions: &http::Extensions, body: &[u8]) -> Result<(), Denied> {
-        let required = self.requirements(body).map_err(Denied::Unreadable)?;
+    /// `Ok` when the routing headers match `body` and the verified claims satisfy every
+    /// requirement of `body`.
+    fn authorize(&self, parts: &http::request::Parts, body: &[u8]) -> Result<(), Denied> {
+        let required = self
+            .requirements(&parts.headers, body)
+            .map_err(Denied::Unreadable)?;
+        let extensions = &parts.extensions;
         if required.is_empty() {
             return Ok(());
         }

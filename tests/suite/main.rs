@@ -36,6 +36,7 @@ mod issuers;
 mod key_set;
 mod mcp;
 mod mcp_example;
+mod mcp_resources;
 mod mtls;
 mod optional_auth;
 mod properties;

@@ -34,12 +34,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 /// The MCP server's canonical URI: the audience of its tokens.
-const RESOURCE: &str = "https://mcp.example.com/mcp";
+pub(crate) const RESOURCE: &str = "https://mcp.example.com/mcp";
 const METADATA_URL: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 const METADATA_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 const OTHER: &str = "https://api.example.com";
-const READ: &str = "read:messages";
-const WRITE: &str = "write:messages";
+pub(crate) const READ: &str = "read:messages";
+pub(crate) const WRITE: &str = "write:messages";
 const CLIENT: &str = "mcp-client";
 const SECRET: &str = "mcp-client-secret";
 
@@ -105,7 +105,7 @@ impl ServerHandler for Messages {
     }
 }
 
-fn scopes() -> McpScopes {
+pub(crate) fn scopes() -> McpScopes {
     McpScopes::new()
         .tools(Messages::SCOPES)
         .unlisted_tools(ScopePolicy::all(["admin"]))
@@ -139,14 +139,14 @@ fn app(validator: Validator, scopes: McpScopes, sessions: bool) -> Router {
         .route_service(&metadata.path(), metadata.service())
 }
 
-struct Fixture {
-    issuer: TestIssuer,
+pub(crate) struct Fixture {
+    pub(crate) issuer: TestIssuer,
     app: Router,
 }
 
 /// The issuer with the MCP server and another API registered, one client granted both scopes
 /// of the MCP server and the other API.
-async fn start() -> Fixture {
+pub(crate) async fn start() -> Fixture {
     let issuer = TestIssuer::start().await;
     issuer.register_api(Api::new(RESOURCE).scopes([READ, WRITE, "admin", "prompts:read"]));
     issuer.register_api(Api::new(OTHER).scopes([READ]));
@@ -157,7 +157,7 @@ async fn start() -> Fixture {
     Fixture { issuer, app }
 }
 
-fn validator(issuer: &TestIssuer) -> Validator {
+pub(crate) fn validator(issuer: &TestIssuer) -> Validator {
     issuer
         .validator_for(RESOURCE)
         .resource_metadata(METADATA_URL)
@@ -167,7 +167,7 @@ fn validator(issuer: &TestIssuer) -> Validator {
 
 impl Fixture {
     /// A token from the token endpoint, for `resource`, with `scope`.
-    async fn token(&self, resource: &str, scope: &str) -> String {
+    pub(crate) async fn token(&self, resource: &str, scope: &str) -> String {
         self.issuer
             .client_credentials_for_resources(CLIENT, SECRET, &[resource], Some(scope))
             .await
@@ -183,7 +183,7 @@ impl Fixture {
 // ---------------------------------------------------------------------------------------------
 // Requests and answers
 
-fn post(token: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+pub(crate) fn post(token: Option<&str>, body: impl Into<Body>) -> Request<Body> {
     let json = [(header::CONTENT_TYPE, "application/json")];
     request(Method::POST, token, &json, body)
 }
@@ -210,19 +210,19 @@ fn request(
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
     }
 
-    fn challenge(&self) -> Option<&str> {
+    pub(crate) fn challenge(&self) -> Option<&str> {
         self.headers
             .get(header::WWW_AUTHENTICATE)
             .map(|value| value.to_str().unwrap())
@@ -230,7 +230,7 @@ impl Reply {
 
     /// 200 with a JSON-RPC result (not an error).
     #[track_caller]
-    fn assert_result(&self) -> Value {
+    pub(crate) fn assert_result(&self) -> Value {
         assert_eq!(self.status, StatusCode::OK, "{self:?}");
         let body = self.json();
         assert!(body.get("error").is_none(), "{body}");
@@ -256,7 +256,7 @@ impl Reply {
     }
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Reply {
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     Reply {
@@ -292,7 +292,7 @@ fn parse_challenge(challenge: &str) -> Vec<(String, String)> {
     params
 }
 
-fn call(id: u64, tool: &str, arguments: Value) -> Value {
+pub(crate) fn call(id: u64, tool: &str, arguments: Value) -> Value {
     json!({
         "jsonrpc": "2.0", "id": id, "method": "tools/call",
         "params": { "name": tool, "arguments": arguments },
@@ -321,7 +321,7 @@ fn insufficient(scope: &str) -> [(&'static str, String); 4] {
 }
 
 #[track_caller]
-fn assert_insufficient(reply: &Reply, scope: &str) {
+pub(crate) fn assert_insufficient(reply: &Reply, scope: &str) {
     let expected = insufficient(scope);
     let expected: Vec<(&str, &str)> = expected.iter().map(|(n, v)| (*n, v.as_str())).collect();
     reply.assert_refused(StatusCode::FORBIDDEN, &expected);
@@ -544,7 +544,7 @@ async fn repeated_keys_and_escapes_cannot_hide_a_tool() {
 }
 
 /// An inner service that echoes the request body and says whether it saw claims.
-fn echo_app(validator: Validator, scopes: McpScopes) -> Router {
+pub(crate) fn echo_app(validator: Validator, scopes: McpScopes) -> Router {
     let echo = tower::service_fn(|request: Request<McpRequestBody<Body>>| async move {
         let claims = request.extensions().get::<VerifiedClaims>().is_some();
         let method = request.method().clone();
@@ -598,7 +598,7 @@ async fn without_requirements_every_body_and_method_goes_on_untouched() {
 /// A refusal by the layer itself (not the service): `status`, the JSON-RPC error body with
 /// `code` and `id` null, no challenge, no echo of the token.
 #[track_caller]
-fn assert_json_rpc_refusal(reply: &Reply, status: StatusCode, code: i64, token: &str) {
+pub(crate) fn assert_json_rpc_refusal(reply: &Reply, status: StatusCode, code: i64, token: &str) {
     assert_eq!(reply.status, status, "{reply:?}");
     assert!(
         reply.headers.get("x-method").is_none(),
