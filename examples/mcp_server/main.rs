@@ -17,7 +17,8 @@
 //! tool router at start-up. A call without a needed scope gets 403 `insufficient_scope` with
 //! `scope="<every scope of the call>"` and `resource_metadata=`; a missing or invalid token
 //! gets 401 with `resource_metadata=`, which MCP clients follow to the metadata document and
-//! from there to the authorization server.
+//! from there to the authorization server, and `scope="read:messages"`, the scope to start
+//! with (writing is the step up).
 //!
 //! This file is the part to copy: the tools, their scopes, the router and `main`. With no
 //! configuration, an embedded issuer walks an MCP client's flow (`demo.rs`: the issuer, the
@@ -262,9 +263,12 @@ async fn main() -> ExitCode {
         }
         Some(_) => (None, var("AUDIENCE").unwrap_or_default()),
     };
-    let metadata_url = ProtectedResourceMetadata::new(&resource).url();
+    // The 401 names the metadata document and the scope a client should start with: every
+    // session reads, writing is the step up.
+    let scopes = ProtectedResourceMetadata::new(&resource).scopes_supported([READ, WRITE]);
     let validator = match configure(demo.as_ref(), &resource)
-        .resource_metadata(&metadata_url)
+        .protected_resource(&scopes)
+        .initial_scopes([READ])
         .build()
     {
         Ok(validator) => validator,
@@ -288,8 +292,7 @@ async fn main() -> ExitCode {
             .as_deref()
             .unwrap_or("the issuer's metadata (discovery)")
     );
-    let metadata = ProtectedResourceMetadata::new(&resource)
-        .scopes_supported([READ, WRITE])
+    let metadata = scopes
         .resource_name("Messages MCP server")
         .authorization_servers_of(&validator);
 
@@ -309,7 +312,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("MCP endpoint {base}/mcp, metadata at {metadata_url}");
+    println!("MCP endpoint {base}/mcp, metadata at {}", metadata.url());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     if let Some(demo) = &demo {
