@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::actor::{Actor, actor_chain};
 use crate::error::{Claim, TokenProblem};
 use crate::scope::Scopes;
 
@@ -23,27 +24,31 @@ struct ClaimsInner {
     audiences: Vec<String>,
     expires_at: i64,
     subject: Option<String>,
+    actors: Vec<Actor>,
     scopes: Scopes,
     all: Map<String, Value>,
 }
 
 impl VerifiedClaims {
+    /// The claims, with the `act` chain read once: a malformed one refuses the token.
     pub(crate) fn new(
         issuer: String,
         audiences: Vec<String>,
         expires_at: i64,
         scopes: Scopes,
         all: Map<String, Value>,
-    ) -> Self {
+    ) -> Result<Self, TokenProblem> {
         let subject = all.get("sub").and_then(Value::as_str).map(str::to_owned);
-        VerifiedClaims(Arc::new(ClaimsInner {
+        let actors = actor_chain(&all)?;
+        Ok(VerifiedClaims(Arc::new(ClaimsInner {
             issuer,
             audiences,
             expires_at,
             subject,
+            actors,
             scopes,
             all,
-        }))
+        })))
     }
 
     /// `iss`: the issuer, equal to the configured one.
@@ -65,6 +70,20 @@ impl VerifiedClaims {
     /// id (Auth0 writes `{client_id}@clients`).
     pub fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
+    }
+
+    /// The delegation chain of an exchanged token (RFC 8693 `act`), outermost first: the
+    /// first is the current actor, the one calling on the subject's behalf, and the rest
+    /// acted before it. Empty for a direct (not exchanged) token. Only the current actor
+    /// should count for authorization ([`ClaimRule::actor_in`](crate::ClaimRule::actor_in));
+    /// the scopes stay the token's own, what the subject granted to that actor.
+    pub fn actors(&self) -> &[Actor] {
+        &self.0.actors
+    }
+
+    /// The current actor's `sub` (the outermost `act`), if the token was exchanged.
+    pub fn actor(&self) -> Option<&str> {
+        self.0.actors.first().map(|actor| actor.subject.as_str())
     }
 
     /// The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp` (Auth0,
@@ -167,6 +186,16 @@ impl VerifiedClaims {
             + inner.issuer.len()
             + strings(&mut inner.audiences.iter().map(String::len))
             + inner.subject.as_ref().map_or(0, |s| s.len() + STRING_COST)
+            + inner
+                .actors
+                .iter()
+                .map(|actor| {
+                    std::mem::size_of::<Actor>()
+                        + actor.subject.len()
+                        + STRING_COST
+                        + actor.issuer.as_ref().map_or(0, |i| i.len() + STRING_COST)
+                })
+                .sum::<usize>()
             + strings(&mut inner.scopes.iter().map(str::len))
             + object_bytes(&inner.all)
     }
@@ -184,6 +213,7 @@ impl fmt::Debug for VerifiedClaims {
         f.debug_struct("VerifiedClaims")
             .field("iss", &self.0.issuer)
             .field("sub", &self.0.subject)
+            .field("act", &self.actor())
             .field("aud", &self.0.audiences)
             .field("exp", &self.0.expires_at)
             .field("scopes", &self.0.scopes)
@@ -321,7 +351,8 @@ mod tests {
         let mut all = Map::new();
         all.insert("org".into(), Value::from("acme"));
         all.insert("sub".into(), Value::from("client@clients"));
-        let claims = VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all);
+        let claims =
+            VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all).unwrap();
         assert_eq!(claims.deserialize::<Custom>().unwrap().org, "acme");
         assert_eq!(claims.subject(), Some("client@clients"));
     }
@@ -330,6 +361,7 @@ mod tests {
     fn the_memory_estimate_grows_with_the_number_of_values() {
         let claims = |all: Map<String, Value>| {
             VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all)
+                .unwrap()
                 .approximate_heap_bytes()
         };
         let mut one_string = Map::new();

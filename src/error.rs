@@ -204,6 +204,8 @@ pub enum Claim {
     TokenId,
     /// `cnf` (RFC 7800): the key or certificate the token is bound to.
     Confirmation,
+    /// `act` (RFC 8693 §4.1): the delegation chain of an exchanged token.
+    Actor,
 }
 
 impl Claim {
@@ -220,6 +222,7 @@ impl Claim {
             Claim::ClientId => "client_id",
             Claim::TokenId => "jti",
             Claim::Confirmation => "cnf",
+            Claim::Actor => "act",
         }
     }
 }

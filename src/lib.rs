@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod actor;
 mod algorithm;
 mod backend;
 mod challenge;
@@ -111,6 +112,7 @@ pub mod mcp;
 pub mod testing;
 
 // The vocabulary of the quickstart; everything else lives in its module.
+pub use actor::{Actor, MAX_ACTOR_DEPTH};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use claims::VerifiedClaims;
 pub use config::{ConfigError, ValidatorBuilder};

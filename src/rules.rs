@@ -103,6 +103,43 @@ impl ClaimRule {
         )
     }
 
+    /// The token must be an exchanged one (RFC 8693) whose current actor, the outermost
+    /// `act` ([`VerifiedClaims::actor`]), is one of `actors`. Only that actor counts: an
+    /// allowed service deeper in the chain acted earlier and is not the caller. A token with
+    /// no `act` fails; [`actor_in_or_direct`](Self::actor_in_or_direct) also lets it pass.
+    pub fn actor_in<I, S>(actors: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::actor_rule(actors, false)
+    }
+
+    /// As [`actor_in`](Self::actor_in), but a direct token (no `act`: the subject calls for
+    /// itself) passes too.
+    pub fn actor_in_or_direct<I, S>(actors: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::actor_rule(actors, true)
+    }
+
+    fn actor_rule<I, S>(actors: I, direct: bool) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let actors: Vec<String> = actors.into_iter().map(Into::into).collect();
+        ClaimRule::new(
+            "the token's actor is not allowed here".to_owned(),
+            move |claims, _| match claims.actor() {
+                Some(actor) => actors.iter().any(|allowed| allowed == actor),
+                None => direct,
+            },
+        )
+    }
+
     /// The token must carry `iat` and be at most `max_age` old: bounds the lifetime of tokens
     /// whose `exp` is far away.
     pub fn max_age(max_age: Duration) -> Self {

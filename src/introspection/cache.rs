@@ -148,7 +148,8 @@ mod tests {
             exp,
             Scopes::default(),
             serde_json::Map::new(),
-        );
+        )
+        .unwrap();
         Verdict::Active {
             claims,
             not_before: nbf,

@@ -229,6 +229,34 @@ impl TokenBuilder {
         self.claim("cnf", serde_json::json!({ "x5t#S256": x5t_s256 }))
     }
 
+    /// Makes the token an exchanged one (RFC 8693) acted on by `actor`: `act: {"sub": actor}`.
+    pub fn actor(self, actor: &str) -> Self {
+        self.actor_chain([actor])
+    }
+
+    /// Sets a delegation chain, outermost (the current actor) first: `["service-b",
+    /// "service-a"]` gives `act: {"sub": "service-b", "act": {"sub": "service-a"}}`, service-b
+    /// calling now after service-a. An empty chain removes `act`.
+    pub fn actor_chain<I, S>(self, actors: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let actors: Vec<S> = actors.into_iter().collect();
+        let chain = actors.iter().rev().fold(None, |inner, actor| {
+            let mut act = Map::new();
+            act.insert("sub".into(), actor.as_ref().into());
+            if let Some(inner) = inner {
+                act.insert("act".into(), inner);
+            }
+            Some(Value::Object(act))
+        });
+        match chain {
+            Some(act) => self.claim("act", act),
+            None => self.without_claim("act"),
+        }
+    }
+
     /// Sets `aud`.
     pub fn audience(self, audience: impl Into<Value>) -> Self {
         self.claim("aud", audience)

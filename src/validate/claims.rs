@@ -93,9 +93,7 @@ fn check_claim_set(
         require_rfc9068_claims(&claims)?;
     }
     let scopes = Scopes::from_claims(&claims, rules.scope_claims, &rules.scope_hierarchy)?;
-    Ok(VerifiedClaims::new(
-        issuer, audiences, expires_at, scopes, claims,
-    ))
+    VerifiedClaims::new(issuer, audiences, expires_at, scopes, claims)
 }
 
 /// RFC 9068 §2.2: `sub`, `client_id` and `jti` strings and an `iat` are required (`iss`,
