@@ -351,8 +351,7 @@ mod tests {
         let mut all = Map::new();
         all.insert("org".into(), Value::from("acme"));
         all.insert("sub".into(), Value::from("client@clients"));
-        let claims =
-            VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all).unwrap();
+        let claims = VerifiedClaims::new("iss".into(), vec![], 0, Scopes::default(), all).unwrap();
         assert_eq!(claims.deserialize::<Custom>().unwrap().org, "acme");
         assert_eq!(claims.subject(), Some("client@clients"));
     }

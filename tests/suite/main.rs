@@ -16,6 +16,7 @@ mod attack_signature;
 mod claim_rules;
 mod config_errors;
 mod contract;
+mod delegation;
 mod diagnose;
 mod diagnose_properties;
 mod doctor;
