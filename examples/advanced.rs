@@ -5,6 +5,8 @@
 //! - RFC 9068 strict mode (`typ: at+jwt`, `client_id`, `jti`, ...) for the partner issuer;
 //! - claim rules for every route (`ValidatorBuilder::claim_rule`) and for one route
 //!   (`RequireClaims`, answered with 403 through `or_forbidden`);
+//! - a delegation rule (RFC 8693 token exchange): only the current actor, the outermost
+//!   `act`, counts (`ClaimRule::actor_in`);
 //! - an any-of-all scope policy: `admin` OR (`read:messages` AND `write:messages`);
 //! - optional authentication on a greeting route (`Option<Claims>`);
 //! - RFC 9728 protected resource metadata, served and named in every challenge;
@@ -70,10 +72,21 @@ fn app(validator: Validator, metadata: &ProtectedResourceMetadata) -> Router {
         .route_layer(RequireClaims::new(
             ClaimRule::equals("tier", "enterprise").or_forbidden(),
         ));
-    let api = Router::new().merge(read).merge(admin).merge(billing).layer(
-        BearerLayer::new(validator.clone())
-            .token_source(TokenSource::Cookie("access_token".into())),
-    );
+    // Only report-builder, calling on a user's behalf after a token exchange, reads reports.
+    let reports = Router::new()
+        .route("/api/reports", get(messages))
+        .route_layer(RequireClaims::new(
+            ClaimRule::actor_in(["report-builder"]).or_forbidden(),
+        ));
+    let api = Router::new()
+        .merge(read)
+        .merge(admin)
+        .merge(billing)
+        .merge(reports)
+        .layer(
+            BearerLayer::new(validator.clone())
+                .token_source(TokenSource::Cookie("access_token".into())),
+        );
     let public = Router::new()
         .route("/hello", get(hello))
         .layer(BearerLayer::new(validator).optional());
@@ -126,13 +139,20 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let too_old = internal_token("read:messages")
         .claim("iat", now() - 7200)
         .sign();
+    let exchanged = internal_token("read:messages")
+        .actor("report-builder")
+        .sign();
+    // report-builder acted first; another service calls now.
+    let relayed = internal_token("read:messages")
+        .actor_chain(["relay", "report-builder"])
+        .sign();
     let partner_ok = partner_token.clone().sign();
     let partner_jwt = partner_token.clone().header("typ", "JWT").sign();
     let partner_other = partner_token.claim("client_id", "someone").sign();
 
     // (what, expected status, path, token in the Authorization header, token in the cookie)
     const MSG: &str = "/api/messages";
-    let cases: [(&str, u16, &str, &str, &str); 13] = [
+    let cases: [(&str, u16, &str, &str, &str); 15] = [
         (
             "RFC 9728 metadata",
             200,
@@ -151,6 +171,20 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         ("read only, admin route", 403, "/api/admin", &read_only, ""),
         ("read + write in a cookie", 200, "/api/admin", "", &rw),
         ("claim rule of one route", 403, "/api/billing", &rw, ""),
+        (
+            "exchanged, current actor",
+            200,
+            "/api/reports",
+            &exchanged,
+            "",
+        ),
+        (
+            "exchanged, earlier actor",
+            403,
+            "/api/reports",
+            &relayed,
+            "",
+        ),
         ("header and cookie", 400, MSG, &rw, &rw),
     ];
     let mut failures = 0;
