@@ -227,3 +227,32 @@ async fn the_depth_of_the_chain_is_bounded() {
         reply.assert_invalid_token_for(TokenProblem::InvalidClaim(Claim::Actor));
     }
 }
+
+#[tokio::test]
+async fn introspected_tokens_carry_their_chain_and_are_checked_alike() {
+    let issuer = TestIssuer::start().await;
+    issuer.register_client("api-client", "api-client-secret-0123456789abcdef");
+    let validator = issuer
+        .validator()
+        .introspection("api-client", "api-client-secret-0123456789abcdef")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(ACTED, get(echo))
+        .route_layer(RequireClaims::new(ClaimRule::actor_in(["service-b"])))
+        .layer(BearerLayer::new(validator));
+    let chain = json!({ "sub": "service-b", "act": { "sub": "service-a" } });
+    let token = issuer.opaque_token().claim("act", chain).issue();
+    let reply = send_token(&app, ACTED, &token).await;
+    common::assert_no_echo(format!("Bearer {token}").as_bytes(), &reply);
+    let body = reply.assert_ok();
+    assert_eq!(body["actors"][1]["sub"], "service-a");
+
+    let token = issuer
+        .opaque_token()
+        .claim("act", json!({ "sub": "service-b", "act": [] }))
+        .issue();
+    let reply = send_token(&app, ACTED, &token).await;
+    common::assert_no_echo(format!("Bearer {token}").as_bytes(), &reply);
+    reply.assert_invalid_token_for(TokenProblem::InvalidClaim(Claim::Actor));
+}
