@@ -47,6 +47,22 @@ impl AuthError {
                 params.push(("error_description", self.description()));
                 params.push(("scope", required.clone()));
             }
+            AuthError::InsufficientUserAuthentication {
+                acr_values,
+                max_age,
+                ..
+            } => {
+                params.push(("error", "insufficient_user_authentication".to_owned()));
+                params.push(("error_description", self.description()));
+                // RFC 9470 §3: both are auth-params; a quoted number is one of the two forms
+                // it allows for `max_age`, and the one its own example uses.
+                if let Some(acr_values) = acr_values {
+                    params.push(("acr_values", acr_values.clone()));
+                }
+                if let Some(max_age) = max_age {
+                    params.push(("max_age", max_age.to_string()));
+                }
+            }
             AuthError::InvalidRequest(_)
             | AuthError::InvalidToken(_)
             | AuthError::RuleFailed { .. }

@@ -40,6 +40,21 @@ pub enum AuthError {
         /// Whether the answer is 403 `insufficient_scope` rather than 401.
         insufficient_scope: bool,
     },
+    /// The token is valid, but the user authentication behind it is not the one the route
+    /// needs (its `acr`, `amr`) or not recent enough (its `auth_time`): 401
+    /// `insufficient_user_authentication` with the route's `acr_values` and `max_age`, so that
+    /// the client authenticates the user again (RFC 9470 §3).
+    #[error("insufficient user authentication: {description}")]
+    InsufficientUserAuthentication {
+        /// What fell short, sent as `error_description` (fixed text, never token content).
+        description: &'static str,
+        /// The acceptable `acr` values, space-delimited in order of preference, as in the
+        /// `acr_values` challenge parameter.
+        acr_values: Option<String>,
+        /// The most seconds allowed since the user last authenticated, as in the `max_age`
+        /// challenge parameter.
+        max_age: Option<u64>,
+    },
     /// No key set could be obtained from the issuer yet: 503 with `Retry-After`.
     #[error("the issuer's signing keys are unavailable")]
     KeysUnavailable {
@@ -358,6 +373,9 @@ impl AuthError {
                 "the token does not have the scopes this resource requires".to_owned()
             }
             AuthError::RuleFailed { description, .. } => description.clone(),
+            AuthError::InsufficientUserAuthentication { description, .. } => {
+                (*description).to_owned()
+            }
             AuthError::KeysUnavailable { .. } => {
                 "the issuer's signing keys are unavailable; try again later".to_owned()
             }

@@ -27,7 +27,9 @@ impl AuthError {
                 insufficient_scope: true,
                 ..
             } => StatusCode::FORBIDDEN,
-            AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::RuleFailed { .. } | AuthError::InsufficientUserAuthentication { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
             | AuthError::ReplayStoreUnavailable { .. }
@@ -50,6 +52,9 @@ impl AuthError {
                 ..
             } => Some("insufficient_scope"),
             AuthError::RuleFailed { .. } => Some("invalid_token"),
+            AuthError::InsufficientUserAuthentication { .. } => {
+                Some("insufficient_user_authentication")
+            }
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
             | AuthError::ReplayStoreUnavailable { .. }

@@ -223,7 +223,9 @@ fn failing_check(error: &AuthError) -> &'static str {
         AuthError::InvalidToken(problem) => *problem,
         AuthError::KeysUnavailable { .. } | AuthError::NoRuntime => return "kid",
         AuthError::IntrospectionUnavailable { .. } => return "signature",
-        AuthError::RuleFailed { .. } | AuthError::InsufficientScope { .. } => return "rules",
+        AuthError::RuleFailed { .. }
+        | AuthError::InsufficientScope { .. }
+        | AuthError::InsufficientUserAuthentication { .. } => return "rules",
         _ => return "binding",
     };
     match problem {
