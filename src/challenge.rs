@@ -95,8 +95,12 @@ impl AuthError {
             .filter(|(name, _)| *name == "realm")
             .cloned()
             .collect();
-        // A 401 names the scopes to start with; a 403 already names those the call needs.
-        let initial_scopes = initial_scopes.filter(|_| self.status() == StatusCode::UNAUTHORIZED);
+        // A 401 names the scopes to start with; a 403 already names those the call needs, and a
+        // step-up 401 asks for a new user authentication, not other scopes (the token's stand).
+        let initial_scopes = initial_scopes.filter(|_| {
+            self.status() == StatusCode::UNAUTHORIZED
+                && !matches!(self, AuthError::InsufficientUserAuthentication { .. })
+        });
         let with_metadata = |mut params: Vec<(&'static str, String)>| {
             if let Some(scopes) = initial_scopes {
                 params.push(("scope", scopes.to_owned()));

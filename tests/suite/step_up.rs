@@ -268,3 +268,69 @@ async fn grpc_calls_get_unauthenticated_with_the_step_up_challenge() {
         assert_eq!(reply.param("max_age").as_deref(), Some("300"));
     }
 }
+
+#[tokio::test]
+async fn an_mcp_server_names_its_metadata_document_but_not_the_scopes_to_start_with() {
+    use crate::mcp::{READ, RESOURCE, call, post, scopes, send};
+    use bearer_guard::ProtectedResourceMetadata;
+    use bearer_guard::mcp::McpRequestBody;
+
+    let fixture = crate::mcp::start().await;
+    let metadata = ProtectedResourceMetadata::new(RESOURCE).scopes_supported([READ]);
+    let validator = fixture
+        .issuer
+        .validator_for(RESOURCE)
+        .protected_resource(&metadata)
+        .build()
+        .unwrap();
+    let inner = service_fn(|_: Request<McpRequestBody<Body>>| async {
+        Ok::<_, Infallible>(Response::new(Body::from("called")))
+    });
+    let app = Router::new()
+        .route_service("/mcp", scopes().layer_on(inner))
+        .route_layer(RequireAuthentication::acr([MFA]).max_age(Duration::from_secs(600)))
+        .layer(BearerLayer::new(validator));
+    let body = || call(1, "whoami", json!({})).to_string();
+
+    // A token from the token endpoint, for the server, without a step-up.
+    let token = fixture.token(RESOURCE, READ).await;
+    let reply = send(&app, post(Some(&token), body())).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+    let challenge = reply.challenge().expect("a challenge");
+    let (scheme, params) = parse_challenge(challenge);
+    assert_eq!(scheme, "Bearer", "{challenge}");
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("error", "insufficient_user_authentication"),
+            (
+                "error_description",
+                "a different authentication level is required"
+            ),
+            ("acr_values", MFA),
+            ("max_age", "600"),
+            ("resource_metadata", metadata.url().as_str()),
+        ],
+        "{challenge}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&reply.body).contains(&token),
+        "{reply:?}"
+    );
+
+    let stepped_up = fixture
+        .issuer
+        .token()
+        .audience(RESOURCE)
+        .claim("scope", READ)
+        .claim("acr", MFA)
+        .claim("auth_time", now() - 60)
+        .sign();
+    let reply = send(&app, post(Some(&stepped_up), body())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, "called");
+}
