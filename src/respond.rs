@@ -397,6 +397,22 @@ mod tests {
         assert!(text.ends_with("scope=\"read:messages\""), "{text}");
     }
     #[test]
+    fn insufficient_user_authentication_is_the_rfc_9470_challenge() {
+        let error = AuthError::InsufficientUserAuthentication {
+            description: "a more recent authentication is required",
+            acr_values: Some("urn:a urn:b".into()),
+            max_age: Some(300),
+        };
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            error.challenge(Some("api")).unwrap(),
+            "Bearer realm=\"api\", error=\"insufficient_user_authentication\", \
+             error_description=\"a more recent authentication is required\", \
+             acr_values=\"urn:a urn:b\", max_age=\"300\""
+        );
+    }
+
+    #[test]
     fn keys_unavailable_has_retry_after_and_no_challenge() {
         let error = AuthError::KeysUnavailable {
             retry_after: Duration::from_millis(10),

@@ -324,6 +324,11 @@ mod tests {
                 description: "x".into(),
                 insufficient_scope: false,
             },
+            AuthError::InsufficientUserAuthentication {
+                description: "x",
+                acr_values: None,
+                max_age: Some(1),
+            },
         ];
         for error in &others {
             assert!(ORDER.contains(&failing_check(error)), "{error:?}");
