@@ -219,12 +219,28 @@ guard_service!(RequireClaims, RequireClaimsService);
 ///     .route("/api/password", post(|| async { "changed" }))
 ///     .route_layer(RequireAuthentication::default().max_age(Duration::from_secs(60)));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RequireAuthentication {
     acr: Vec<String>,
     amr: Vec<String>,
     max_age: Option<Duration>,
     realm: Option<String>,
+    /// The names of the `acr`, `amr` and `auth_time` claims, in that order.
+    names: [String; 3],
+}
+
+/// No requirement yet: add them with [`max_age`](RequireAuthentication::max_age) and
+/// [`amr`](RequireAuthentication::amr).
+impl Default for RequireAuthentication {
+    fn default() -> Self {
+        RequireAuthentication {
+            acr: Vec::new(),
+            amr: Vec::new(),
+            max_age: None,
+            realm: None,
+            names: ["acr", "amr", "auth_time"].map(String::from),
+        }
+    }
 }
 
 impl RequireAuthentication {
@@ -260,6 +276,14 @@ impl RequireAuthentication {
         self
     }
 
+    /// Reads the claims as `{namespace}acr`, `{namespace}amr` and `{namespace}auth_time`:
+    /// for issuers that will not put the standard names in access tokens (Auth0 reserves
+    /// them, so an Action adds them under a namespace such as `https://api.example.com/`).
+    pub fn claim_namespace(mut self, namespace: &str) -> Self {
+        self.names = ["acr", "amr", "auth_time"].map(|name| format!("{namespace}{name}"));
+        self
+    }
+
     /// The `realm` of the challenges this guard sends (default: the validator's).
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = Some(realm.into());
@@ -269,9 +293,10 @@ impl RequireAuthentication {
 
 impl RequireAuthentication {
     fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
+        let [acr, amr, auth_time] = &self.names;
         let acr_ok = self.acr.is_empty()
             || claims
-                .get("acr")
+                .get(acr)
                 .and_then(|acr| acr.as_str())
                 .is_some_and(|acr| self.acr.iter().any(|wanted| wanted == acr));
         if !acr_ok {
@@ -279,7 +304,7 @@ impl RequireAuthentication {
         }
         let amr_ok = self.amr.is_empty()
             || claims
-                .get("amr")
+                .get(amr)
                 .and_then(|amr| amr.as_array())
                 .is_some_and(|amr| {
                     self.amr
@@ -291,7 +316,7 @@ impl RequireAuthentication {
         }
         if let Some(max_age) = self.max_age {
             // An integer NumericDate; a fraction or junk cannot be compared, so it fails.
-            let auth_time = claims.get("auth_time").and_then(|time| time.as_i64());
+            let auth_time = claims.get(auth_time).and_then(|time| time.as_i64());
             let fresh = auth_time.is_some_and(|auth_time| {
                 u64::try_from(unix_now().saturating_sub(auth_time))
                     .map_or(true, |elapsed| elapsed <= max_age.as_secs())

@@ -334,3 +334,45 @@ async fn an_mcp_server_names_its_metadata_document_but_not_the_scopes_to_start_w
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.body, "called");
 }
+
+#[tokio::test]
+async fn a_claim_namespace_reads_the_namespaced_claims_only() {
+    const NS: &str = "https://api.example.com/";
+    let issuer = TestIssuer::start().await;
+    let guard = RequireAuthentication::acr([MFA])
+        .amr(["mfa"])
+        .max_age(Duration::from_secs(300))
+        .claim_namespace(NS);
+    let app = app(&issuer, guard);
+    let t = || issuer.token();
+    let name = |claim: &str| format!("{NS}{claim}");
+    let namespaced = || {
+        t().claim(&name("acr"), MFA)
+            .claim(&name("amr"), json!(["mfa"]))
+    };
+    assert_pass(
+        &app,
+        vec![namespaced().claim(&name("auth_time"), now() - 10)],
+    )
+    .await;
+    let both = [("acr_values", MFA), ("max_age", "300")];
+    assert_refused(
+        &app,
+        // The standard names are not read once a namespace is set.
+        vec![
+            t().claim("acr", MFA)
+                .claim("amr", json!(["mfa"]))
+                .claim("auth_time", now()),
+        ],
+        "a different authentication level is required",
+        &both,
+    )
+    .await;
+    assert_refused(
+        &app,
+        vec![namespaced().claim("auth_time", now())],
+        "a more recent authentication is required",
+        &both,
+    )
+    .await;
+}
