@@ -29,7 +29,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::claims::VerifiedClaims;
-use crate::error::AuthError;
+use crate::error::{AuthError, StepUp};
 use crate::issuer::unix_now;
 use crate::layer::{BearerBody, ResponseFuture};
 use crate::respond::Responder;
@@ -331,11 +331,11 @@ impl RequireAuthentication {
     /// The RFC 9470 refusal: every requirement of the route in the challenge, so that one
     /// new authentication meets them all.
     fn refusal(&self, description: &'static str) -> AuthError {
-        AuthError::InsufficientUserAuthentication {
+        AuthError::InsufficientUserAuthentication(Box::new(StepUp {
             description,
             acr_values: (!self.acr.is_empty()).then(|| self.acr.join(" ")),
             max_age: self.max_age.map(|max_age| max_age.as_secs()),
-        }
+        }))
     }
 }
 

@@ -27,7 +27,7 @@ impl AuthError {
                 insufficient_scope: true,
                 ..
             } => StatusCode::FORBIDDEN,
-            AuthError::RuleFailed { .. } | AuthError::InsufficientUserAuthentication { .. } => {
+            AuthError::RuleFailed { .. } | AuthError::InsufficientUserAuthentication(_) => {
                 StatusCode::UNAUTHORIZED
             }
             AuthError::KeysUnavailable { .. }
@@ -52,7 +52,7 @@ impl AuthError {
                 ..
             } => Some("insufficient_scope"),
             AuthError::RuleFailed { .. } => Some("invalid_token"),
-            AuthError::InsufficientUserAuthentication { .. } => {
+            AuthError::InsufficientUserAuthentication(_) => {
                 Some("insufficient_user_authentication")
             }
             AuthError::KeysUnavailable { .. }
@@ -345,7 +345,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::error::TokenProblem;
+    use crate::error::{StepUp, TokenProblem};
 
     #[test]
     fn grpc_requests_get_a_grpc_status_with_the_same_challenge() {
@@ -398,11 +398,11 @@ mod tests {
     }
     #[test]
     fn insufficient_user_authentication_is_the_rfc_9470_challenge() {
-        let error = AuthError::InsufficientUserAuthentication {
+        let error = AuthError::InsufficientUserAuthentication(Box::new(StepUp {
             description: "a more recent authentication is required",
             acr_values: Some("urn:a urn:b".into()),
             max_age: Some(300),
-        };
+        }));
         assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             error.challenge(Some("api")).unwrap(),
