@@ -6,6 +6,7 @@
 //! - claim rules for every route (`ValidatorBuilder::claim_rule`) and for one route
 //!   (`RequireClaims`, answered with 403 through `or_forbidden`);
 //! - an any-of-all scope policy: `admin` OR (`read:messages` AND `write:messages`);
+//! - step-up authentication (RFC 9470) on one route: MFA (`acr`) within the last 5 minutes;
 //! - optional authentication on a greeting route (`Option<Claims>`);
 //! - RFC 9728 protected resource metadata, served and named in every challenge;
 //! - an error hook writing RFC 9457 `application/problem+json` bodies;
@@ -23,8 +24,8 @@ use axum::{Json, Router};
 use bearer_guard::axum::Claims;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireClaims,
-    RequireScopes, ScopePolicy, Validator, layer::TokenSource,
+    AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireAuthentication,
+    RequireClaims, RequireScopes, ScopePolicy, Validator, layer::TokenSource,
 };
 use http::{Request, header};
 use serde_json::{Value, json};
@@ -32,6 +33,8 @@ use tower::ServiceExt;
 
 const API: &str = "https://api.example.com";
 const PARTNER_API: &str = "https://partners.api.example.com";
+/// The `acr` of a multi-factor sign-in, as Auth0 and others name it.
+const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 /// RFC 9457 problem details; the status and the `WWW-Authenticate` challenge stay the crate's.
 fn problem(error: &AuthError) -> ErrorBody {
@@ -70,10 +73,20 @@ fn app(validator: Validator, metadata: &ProtectedResourceMetadata) -> Router {
         .route_layer(RequireClaims::new(
             ClaimRule::equals("tier", "enterprise").or_forbidden(),
         ));
-    let api = Router::new().merge(read).merge(admin).merge(billing).layer(
-        BearerLayer::new(validator.clone())
-            .token_source(TokenSource::Cookie("access_token".into())),
-    );
+    // Refused with 401 insufficient_user_authentication, acr_values and max_age: the client
+    // signs the user in again with them.
+    let transfers = Router::new()
+        .route("/api/transfers", get(messages))
+        .route_layer(RequireAuthentication::acr([MFA]).max_age(Duration::from_secs(300)));
+    let api = Router::new()
+        .merge(read)
+        .merge(admin)
+        .merge(billing)
+        .merge(transfers)
+        .layer(
+            BearerLayer::new(validator.clone())
+                .token_source(TokenSource::Cookie("access_token".into())),
+        );
     let public = Router::new()
         .route("/hello", get(hello))
         .layer(BearerLayer::new(validator).optional());
@@ -126,13 +139,17 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let too_old = internal_token("read:messages")
         .claim("iat", now() - 7200)
         .sign();
+    let stepped_up = internal_token("read:messages")
+        .claim("acr", MFA)
+        .claim("auth_time", now() - 60)
+        .sign();
     let partner_ok = partner_token.clone().sign();
     let partner_jwt = partner_token.clone().header("typ", "JWT").sign();
     let partner_other = partner_token.claim("client_id", "someone").sign();
 
     // (what, expected status, path, token in the Authorization header, token in the cookie)
     const MSG: &str = "/api/messages";
-    let cases: [(&str, u16, &str, &str, &str); 13] = [
+    let cases: [(&str, u16, &str, &str, &str); 15] = [
         (
             "RFC 9728 metadata",
             200,
@@ -151,6 +168,14 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         ("read only, admin route", 403, "/api/admin", &read_only, ""),
         ("read + write in a cookie", 200, "/api/admin", "", &rw),
         ("claim rule of one route", 403, "/api/billing", &rw, ""),
+        ("no MFA, step-up route", 401, "/api/transfers", &rw, ""),
+        (
+            "recent MFA, step-up route",
+            200,
+            "/api/transfers",
+            &stepped_up,
+            "",
+        ),
         ("header and cookie", 400, MSG, &rw, &rw),
     ];
     let mut failures = 0;
