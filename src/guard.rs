@@ -315,12 +315,14 @@ impl RequireAuthentication {
             return Err(self.refusal("other authentication methods are required"));
         }
         if let Some(max_age) = self.max_age {
-            // An integer NumericDate; a fraction or junk cannot be compared, so it fails.
-            let auth_time = claims.get(auth_time).and_then(|time| time.as_i64());
-            let fresh = auth_time.is_some_and(|auth_time| {
-                u64::try_from(unix_now().saturating_sub(auth_time))
-                    .map_or(true, |elapsed| elapsed <= max_age.as_secs())
-            });
+            // A NumericDate read as `ClaimRule::max_age` reads `iat` (a fraction rounded
+            // down); not a number: refused. One ahead of the clock (skew) is fresh: the issuer
+            // signed it.
+            let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            let fresh = claims
+                .get(auth_time)
+                .and_then(serde_json::Value::as_f64)
+                .is_some_and(|time| unix_now().saturating_sub(time.floor() as i64) <= max_age);
             if !fresh {
                 return Err(self.refusal("a more recent authentication is required"));
             }

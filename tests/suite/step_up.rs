@@ -129,6 +129,9 @@ async fn max_age_passes_a_fresh_auth_time_and_refuses_a_stale_or_missing_one() {
         vec![
             t().claim("auth_time", now()),
             t().claim("auth_time", now() - 240),
+            t().claim("auth_time", now() as f64 - 0.5),
+            // Ahead of the clock (skew): signed by the issuer, fresh.
+            t().claim("auth_time", now() + 30),
         ],
     )
     .await;
@@ -139,6 +142,7 @@ async fn max_age_passes_a_fresh_auth_time_and_refuses_a_stale_or_missing_one() {
             t().claim("auth_time", now() - 86_400),
             t().claim("auth_time", (now() - 10).to_string()),
             t().claim("auth_time", Value::Null),
+            t().claim("auth_time", json!(true)),
             // Missing: the age cannot be checked.
             t(),
         ],
