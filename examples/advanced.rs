@@ -8,6 +8,7 @@
 //! - a delegation rule (RFC 8693 token exchange): only the current actor, the outermost
 //!   `act`, counts (`ClaimRule::actor_in`);
 //! - an any-of-all scope policy: `admin` OR (`read:messages` AND `write:messages`);
+//! - step-up authentication (RFC 9470) on one route: MFA (`acr`) within the last 5 minutes;
 //! - optional authentication on a greeting route (`Option<Claims>`);
 //! - RFC 9728 protected resource metadata, served and named in every challenge;
 //! - an error hook writing RFC 9457 `application/problem+json` bodies;
@@ -25,8 +26,8 @@ use axum::{Json, Router};
 use bearer_guard::axum::Claims;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireClaims,
-    RequireScopes, ScopePolicy, Validator, layer::TokenSource,
+    AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireAuthentication,
+    RequireClaims, RequireScopes, ScopePolicy, Validator, layer::TokenSource,
 };
 use http::{Request, header};
 use serde_json::{Value, json};
@@ -34,6 +35,8 @@ use tower::ServiceExt;
 
 const API: &str = "https://api.example.com";
 const PARTNER_API: &str = "https://partners.api.example.com";
+/// The `acr` of a multi-factor sign-in, as Auth0 and others name it.
+const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 /// RFC 9457 problem details; the status and the `WWW-Authenticate` challenge stay the crate's.
 fn problem(error: &AuthError) -> ErrorBody {
@@ -78,11 +81,17 @@ fn app(validator: Validator, metadata: &ProtectedResourceMetadata) -> Router {
         .route_layer(RequireClaims::new(
             ClaimRule::actor_in(["report-builder"]).or_forbidden(),
         ));
+    // Refused with 401 insufficient_user_authentication, acr_values and max_age: the client
+    // signs the user in again with them.
+    let transfers = Router::new()
+        .route("/api/transfers", get(messages))
+        .route_layer(RequireAuthentication::acr([MFA]).max_age(Duration::from_secs(300)));
     let api = Router::new()
         .merge(read)
         .merge(admin)
         .merge(billing)
         .merge(reports)
+        .merge(transfers)
         .layer(
             BearerLayer::new(validator.clone())
                 .token_source(TokenSource::Cookie("access_token".into())),
@@ -146,13 +155,17 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let relayed = internal_token("read:messages")
         .actor_chain(["relay", "report-builder"])
         .sign();
+    let stepped_up = internal_token("read:messages")
+        .claim("acr", MFA)
+        .claim("auth_time", now() - 60)
+        .sign();
     let partner_ok = partner_token.clone().sign();
     let partner_jwt = partner_token.clone().header("typ", "JWT").sign();
     let partner_other = partner_token.claim("client_id", "someone").sign();
 
     // (what, expected status, path, token in the Authorization header, token in the cookie)
     const MSG: &str = "/api/messages";
-    let cases: [(&str, u16, &str, &str, &str); 15] = [
+    let cases: [(&str, u16, &str, &str, &str); 17] = [
         (
             "RFC 9728 metadata",
             200,
@@ -183,6 +196,14 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             403,
             "/api/reports",
             &relayed,
+            "",
+        ),
+        ("no MFA, step-up route", 401, "/api/transfers", &rw, ""),
+        (
+            "recent MFA, step-up route",
+            200,
+            "/api/transfers",
+            &stepped_up,
             "",
         ),
         ("header and cookie", 400, MSG, &rw, &rw),

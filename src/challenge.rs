@@ -47,6 +47,18 @@ impl AuthError {
                 params.push(("error_description", self.description()));
                 params.push(("scope", required.clone()));
             }
+            AuthError::InsufficientUserAuthentication(step_up) => {
+                params.push(("error", "insufficient_user_authentication".to_owned()));
+                params.push(("error_description", self.description()));
+                // RFC 9470 §3: both are auth-params; a quoted number is one of the two forms
+                // it allows for `max_age`, and the one its own example uses.
+                if let Some(acr_values) = &step_up.acr_values {
+                    params.push(("acr_values", acr_values.clone()));
+                }
+                if let Some(max_age) = step_up.max_age {
+                    params.push(("max_age", max_age.to_string()));
+                }
+            }
             AuthError::InvalidRequest(_)
             | AuthError::InvalidToken(_)
             | AuthError::RuleFailed { .. }
@@ -79,8 +91,12 @@ impl AuthError {
             .filter(|(name, _)| *name == "realm")
             .cloned()
             .collect();
-        // A 401 names the scopes to start with; a 403 already names those the call needs.
-        let initial_scopes = initial_scopes.filter(|_| self.status() == StatusCode::UNAUTHORIZED);
+        // A 401 names the scopes to start with; a 403 already names those the call needs, and a
+        // step-up 401 asks for a new user authentication, not other scopes (the token's stand).
+        let initial_scopes = initial_scopes.filter(|_| {
+            self.status() == StatusCode::UNAUTHORIZED
+                && !matches!(self, AuthError::InsufficientUserAuthentication(_))
+        });
         let with_metadata = |mut params: Vec<(&'static str, String)>| {
             if let Some(scopes) = initial_scopes {
                 params.push(("scope", scopes.to_owned()));

@@ -40,6 +40,12 @@ pub enum AuthError {
         /// Whether the answer is 403 `insufficient_scope` rather than 401.
         insufficient_scope: bool,
     },
+    /// The token is valid, but the user authentication behind it is not the one the route
+    /// needs (its `acr`, `amr`) or not recent enough (its `auth_time`): 401
+    /// `insufficient_user_authentication` with the route's `acr_values` and `max_age`, so that
+    /// the client authenticates the user again (RFC 9470 §3).
+    #[error("insufficient user authentication: {}", .0.description)]
+    InsufficientUserAuthentication(Box<StepUp>),
     /// No key set could be obtained from the issuer yet: 503 with `Retry-After`.
     #[error("the issuer's signing keys are unavailable")]
     KeysUnavailable {
@@ -77,6 +83,21 @@ pub enum AuthError {
         /// When the client may try again.
         retry_after: Duration,
     },
+}
+
+/// What a step-up refusal ([`AuthError::InsufficientUserAuthentication`]) tells the client:
+/// the RFC 9470 challenge parameters. Boxed in the error, which stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepUp {
+    /// What fell short, sent as `error_description` (fixed text, never token content).
+    pub description: &'static str,
+    /// The acceptable `acr` values, space-delimited in order of preference, as in the
+    /// `acr_values` challenge parameter.
+    pub acr_values: Option<String>,
+    /// The most seconds allowed since the user last authenticated, as in the `max_age`
+    /// challenge parameter.
+    pub max_age: Option<u64>,
 }
 
 /// Why a DPoP proof was refused (401 `invalid_dpop_proof`): one named problem for each check
@@ -361,6 +382,7 @@ impl AuthError {
                 "the token does not have the scopes this resource requires".to_owned()
             }
             AuthError::RuleFailed { description, .. } => description.clone(),
+            AuthError::InsufficientUserAuthentication(step_up) => step_up.description.to_owned(),
             AuthError::KeysUnavailable { .. } => {
                 "the issuer's signing keys are unavailable; try again later".to_owned()
             }

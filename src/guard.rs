@@ -1,5 +1,6 @@
 //! Route guards: [`RequireScopes`] and [`RequireClaims`] authorize what
-//! [`BearerLayer`](crate::BearerLayer) authenticated, per route.
+//! [`BearerLayer`](crate::BearerLayer) authenticated, per route; [`RequireAuthentication`]
+//! asks for a stronger or more recent user authentication (RFC 9470 step-up).
 //!
 //! Named as in tower-http: the layer [`RequireScopes`] makes a [`RequireScopesService`], the
 //! layer [`RequireClaims`] a [`RequireClaimsService`]; both answer with the
@@ -21,13 +22,14 @@
 //! ```
 
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::claims::VerifiedClaims;
-use crate::error::AuthError;
+use crate::error::{AuthError, StepUp};
 use crate::issuer::unix_now;
 use crate::layer::{BearerBody, ResponseFuture};
 use crate::respond::Responder;
@@ -195,6 +197,151 @@ impl RequireClaims {
 }
 
 guard_service!(RequireClaims, RequireClaimsService);
+
+/// Requires a user authentication of a given kind or age on a route (RFC 9470 step-up): the
+/// token's `acr` among the listed values, its `amr` holding the listed methods, its
+/// `auth_time` at most `max_age` ago. Otherwise 401 `insufficient_user_authentication` with
+/// `acr_values` and `max_age` in the challenge, which tells the client to authenticate the user
+/// again with them. A token without `auth_time` fails a `max_age` requirement: its age cannot
+/// be checked. Like [`RequireScopes`], it needs [`BearerLayer`](crate::BearerLayer) in front.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use axum::{Router, routing::post};
+/// use bearer_guard::RequireAuthentication;
+///
+/// const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+///
+/// let app: Router = Router::new()
+///     .route("/api/transfers", post(|| async { "sent" }))
+///     .route_layer(RequireAuthentication::acr([MFA]).max_age(Duration::from_secs(300)))
+///     .route("/api/password", post(|| async { "changed" }))
+///     .route_layer(RequireAuthentication::default().max_age(Duration::from_secs(60)));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireAuthentication {
+    acr: Vec<String>,
+    amr: Vec<String>,
+    max_age: Option<Duration>,
+    realm: Option<String>,
+    /// The names of the `acr`, `amr` and `auth_time` claims, in that order.
+    names: [String; 3],
+}
+
+/// No requirement yet: add them with [`max_age`](RequireAuthentication::max_age) and
+/// [`amr`](RequireAuthentication::amr).
+impl Default for RequireAuthentication {
+    fn default() -> Self {
+        RequireAuthentication {
+            acr: Vec::new(),
+            amr: Vec::new(),
+            max_age: None,
+            realm: None,
+            names: ["acr", "amr", "auth_time"].map(String::from),
+        }
+    }
+}
+
+impl RequireAuthentication {
+    /// The token's `acr` must be one of `values`, listed in order of preference (the order of
+    /// `acr_values` in the challenge).
+    pub fn acr<I, S>(values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequireAuthentication {
+            acr: values.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The user must have authenticated at most `max_age` ago (the token's `auth_time`), to
+    /// the second.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// The token's `amr` (RFC 8176 method names, e.g. `mfa`, `otp`) must hold every one of
+    /// `methods`. The challenge cannot name methods (RFC 9470 has no such parameter), so
+    /// pair this with the `acr` the issuer maps them to.
+    pub fn amr<I, S>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.amr = methods.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Reads the claims as `{namespace}acr`, `{namespace}amr` and `{namespace}auth_time`:
+    /// for issuers that will not put the standard names in access tokens (Auth0 reserves
+    /// them, so an Action adds them under a namespace such as `https://api.example.com/`).
+    pub fn claim_namespace(mut self, namespace: &str) -> Self {
+        self.names = ["acr", "amr", "auth_time"].map(|name| format!("{namespace}{name}"));
+        self
+    }
+
+    /// The `realm` of the challenges this guard sends (default: the validator's).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+}
+
+impl RequireAuthentication {
+    fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
+        let [acr, amr, auth_time] = &self.names;
+        let acr_ok = self.acr.is_empty()
+            || claims
+                .get(acr)
+                .and_then(|acr| acr.as_str())
+                .is_some_and(|acr| self.acr.iter().any(|wanted| wanted == acr));
+        if !acr_ok {
+            return Err(self.refusal("a different authentication level is required"));
+        }
+        let amr_ok = self.amr.is_empty()
+            || claims
+                .get(amr)
+                .and_then(|amr| amr.as_array())
+                .is_some_and(|amr| {
+                    self.amr
+                        .iter()
+                        .all(|wanted| amr.iter().any(|method| method.as_str() == Some(wanted)))
+                });
+        if !amr_ok {
+            return Err(self.refusal("other authentication methods are required"));
+        }
+        if let Some(max_age) = self.max_age {
+            // A NumericDate read as `ClaimRule::max_age` reads `iat` (a fraction rounded
+            // down); not a number: refused. One ahead of the clock (skew) is fresh: the issuer
+            // signed it.
+            let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            let fresh = claims
+                .get(auth_time)
+                .and_then(serde_json::Value::as_f64)
+                .is_some_and(|time| unix_now().saturating_sub(time.floor() as i64) <= max_age);
+            if !fresh {
+                return Err(self.refusal("a more recent authentication is required"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The RFC 9470 refusal: every requirement of the route in the challenge, so that one
+    /// new authentication meets them all.
+    fn refusal(&self, description: &'static str) -> AuthError {
+        AuthError::InsufficientUserAuthentication(Box::new(StepUp {
+            description,
+            acr_values: (!self.acr.is_empty()).then(|| self.acr.join(" ")),
+            max_age: self.max_age.map(|max_age| max_age.as_secs()),
+        }))
+    }
+}
+
+guard_service!(RequireAuthentication, RequireAuthenticationService);
 
 /// Passes the request on if it carries verified claims that `check` accepts; otherwise
 /// answers with the refusal, written by the responder the layer left (with this guard's realm).

@@ -57,8 +57,9 @@
 //!   ([`ValidatorBuilder::introspection`]), cached, with RFC 9701 signed responses and mixed
 //!   mode.
 //! - [`BearerLayer`] ([`layer`]: optional authentication, token sources): the
-//!   authenticating middleware; [`RequireScopes`] and [`RequireClaims`] ([`guard`]): the route
-//!   guards behind it. gRPC requests are refused with gRPC statuses.
+//!   authenticating middleware; [`RequireScopes`], [`RequireClaims`] and
+//!   [`RequireAuthentication`] (step-up, RFC 9470) ([`guard`]): the route guards behind it.
+//!   gRPC requests are refused with gRPC statuses.
 //! - [`VerifiedClaims`] ([`claims`]), [`ScopePolicy`] ([`scope`]), [`ClaimRule`] ([`rules`]):
 //!   what handlers see and what routes require.
 //! - [`diagnose`]: why a token is refused, check by check ([`Validator::explain`]), a
@@ -117,7 +118,7 @@ pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use claims::VerifiedClaims;
 pub use config::{ConfigError, ValidatorBuilder};
 pub use error::AuthError;
-pub use guard::{RequireClaims, RequireScopes};
+pub use guard::{RequireAuthentication, RequireClaims, RequireScopes};
 pub use layer::BearerLayer;
 pub use metadata::ProtectedResourceMetadata;
 pub use respond::ErrorBody;

@@ -27,7 +27,9 @@ impl AuthError {
                 insufficient_scope: true,
                 ..
             } => StatusCode::FORBIDDEN,
-            AuthError::RuleFailed { .. } => StatusCode::UNAUTHORIZED,
+            AuthError::RuleFailed { .. } | AuthError::InsufficientUserAuthentication(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
             | AuthError::ReplayStoreUnavailable { .. }
@@ -50,6 +52,9 @@ impl AuthError {
                 ..
             } => Some("insufficient_scope"),
             AuthError::RuleFailed { .. } => Some("invalid_token"),
+            AuthError::InsufficientUserAuthentication(_) => {
+                Some("insufficient_user_authentication")
+            }
             AuthError::KeysUnavailable { .. }
             | AuthError::IntrospectionUnavailable { .. }
             | AuthError::ReplayStoreUnavailable { .. }
@@ -340,7 +345,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::error::TokenProblem;
+    use crate::error::{StepUp, TokenProblem};
 
     #[test]
     fn grpc_requests_get_a_grpc_status_with_the_same_challenge() {
@@ -391,6 +396,22 @@ mod tests {
         );
         assert!(text.ends_with("scope=\"read:messages\""), "{text}");
     }
+    #[test]
+    fn insufficient_user_authentication_is_the_rfc_9470_challenge() {
+        let error = AuthError::InsufficientUserAuthentication(Box::new(StepUp {
+            description: "a more recent authentication is required",
+            acr_values: Some("urn:a urn:b".into()),
+            max_age: Some(300),
+        }));
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            error.challenge(Some("api")).unwrap(),
+            "Bearer realm=\"api\", error=\"insufficient_user_authentication\", \
+             error_description=\"a more recent authentication is required\", \
+             acr_values=\"urn:a urn:b\", max_age=\"300\""
+        );
+    }
+
     #[test]
     fn keys_unavailable_has_retry_after_and_no_challenge() {
         let error = AuthError::KeysUnavailable {

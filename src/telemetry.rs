@@ -138,6 +138,7 @@ fn problem(error: &AuthError) -> &'static str {
         AuthError::InvalidToken(problem) => token_problem(*problem),
         AuthError::InsufficientScope { .. } => "scope",
         AuthError::RuleFailed { .. } => "claim_rule",
+        AuthError::InsufficientUserAuthentication(_) => "user_authentication",
         AuthError::KeysUnavailable { .. } => "keys_unavailable",
         AuthError::IntrospectionUnavailable { .. } => "introspection_unavailable",
         AuthError::InvalidDpopProof(_) => "dpop_proof",

@@ -223,7 +223,9 @@ fn failing_check(error: &AuthError) -> &'static str {
         AuthError::InvalidToken(problem) => *problem,
         AuthError::KeysUnavailable { .. } | AuthError::NoRuntime => return "kid",
         AuthError::IntrospectionUnavailable { .. } => return "signature",
-        AuthError::RuleFailed { .. } | AuthError::InsufficientScope { .. } => return "rules",
+        AuthError::RuleFailed { .. }
+        | AuthError::InsufficientScope { .. }
+        | AuthError::InsufficientUserAuthentication(_) => return "rules",
         _ => return "binding",
     };
     match problem {
@@ -262,6 +264,7 @@ fn failing_check(error: &AuthError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::StepUp;
     use std::time::Duration;
 
     #[test]
@@ -322,6 +325,11 @@ mod tests {
                 description: "x".into(),
                 insufficient_scope: false,
             },
+            AuthError::InsufficientUserAuthentication(Box::new(StepUp {
+                description: "x",
+                acr_values: None,
+                max_age: Some(1),
+            })),
         ];
         for error in &others {
             assert!(ORDER.contains(&failing_check(error)), "{error:?}");

@@ -47,6 +47,7 @@ mod resource_indicators;
 mod resource_metadata;
 mod scope_hierarchy;
 mod static_keys;
+mod step_up;
 mod strict_mode;
 mod token_cache;
 mod token_endpoint;
