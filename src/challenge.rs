@@ -151,10 +151,11 @@ pub(crate) struct DpopChallenge {
 }
 
 /// Writes `raw` as the content of an HTTP quoted-string: `"` and `\` escaped, anything that is
-/// not visible ASCII or a space dropped, and at most 200 characters kept.
+/// not visible ASCII or a space dropped. Nothing is cut: every value is the configuration's
+/// (fixed descriptions, scopes, `acr_values`, URLs), never the request's, and a list cut short
+/// would send the client after too little (a scope set, an `acr` it cannot satisfy).
 fn push_quoted_string_content(out: &mut String, raw: &str) {
-    const MAX_CHARS: usize = 200;
-    for c in raw.chars().take(MAX_CHARS) {
+    for c in raw.chars() {
         match c {
             '"' | '\\' => {
                 out.push('\\');
@@ -169,6 +170,18 @@ fn push_quoted_string_content(out: &mut String, raw: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_kept_whole() {
+        let acr_values: Vec<String> = (0..8)
+            .map(|i| format!("https://acr.example.com/policies/multi-factor/level-{i}"))
+            .collect();
+        let raw = acr_values.join(" ");
+        assert!(raw.len() > 400);
+        let mut out = String::new();
+        push_quoted_string_content(&mut out, &raw);
+        assert_eq!(out, raw);
+    }
 
     #[test]
     fn quoted_strings_escape_quotes_and_drop_controls() {
