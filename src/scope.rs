@@ -69,8 +69,9 @@ impl Default for ScopeClaims {
 pub struct Scopes {
     /// The token's own scopes, sorted.
     listed: Vec<Box<str>>,
-    /// The listed scopes and every scope they imply, sorted.
-    granted: Vec<Box<str>>,
+    /// The scopes the listed ones imply beyond themselves, sorted (empty without a
+    /// hierarchy: nothing is stored twice).
+    implied: Vec<Box<str>>,
     /// A listed scope implies every scope ([`ScopeHierarchy::implies_all`]).
     everything: bool,
 }
@@ -110,10 +111,10 @@ impl Scopes {
         }
         scopes.sort_unstable();
         scopes.dedup();
-        let (granted, everything) = hierarchy.expand(&scopes);
+        let (implied, everything) = hierarchy.expand(&scopes);
         Ok(Scopes {
             listed: scopes,
-            granted,
+            implied,
             everything,
         })
     }
@@ -128,7 +129,9 @@ impl Scopes {
     /// the validator's [`ScopeHierarchy`]. Still exact names, never a prefix.
     /// [`ScopePolicy`] decides with this.
     pub fn grants(&self, scope: &str) -> bool {
-        self.everything || self.granted.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+        self.everything
+            || self.contains(scope)
+            || self.implied.binary_search_by(|s| (**s).cmp(scope)).is_ok()
     }
 
     /// The scopes the token lists, sorted (not those they imply).

@@ -54,16 +54,15 @@ impl Seen {
     }
 
     /// Whether the claims are an OpenID Connect ID token's rather than an access token's:
-    /// claims only ID tokens carry (`nonce`, `at_hash`, `c_hash`, `auth_time`), or profile
-    /// claims (`email`, `name`) with no scope claim at all.
+    /// claims only ID tokens carry (`nonce`, `at_hash`, `c_hash`; not `auth_time`, which RFC
+    /// 9068 access tokens may carry too, for step-up), or profile claims (`email`, `name`)
+    /// with no scope claim at all.
     pub(super) fn looks_like_id_token(&self) -> bool {
         let Some(claims) = &self.payload else {
             return false;
         };
         let has = |name: &str| claims.contains_key(name);
-        ["nonce", "at_hash", "c_hash", "auth_time"]
-            .iter()
-            .any(|name| has(name))
+        ["nonce", "at_hash", "c_hash"].iter().any(|name| has(name))
             || (has("email") || has("name"))
                 && !["scope", "scp", "permissions"].iter().any(|name| has(name))
     }

@@ -75,8 +75,8 @@ impl ScopeHierarchy {
 
     /// Whether holding `held` grants `wanted` (itself included).
     pub fn grants(&self, held: &str, wanted: &str) -> bool {
-        let (granted, everything) = self.expand(&[held.into()]);
-        everything || granted.iter().any(|s| &**s == wanted)
+        let (implied, everything) = self.expand(&[held.into()]);
+        everything || held == wanted || implied.iter().any(|s| &**s == wanted)
     }
 
     /// Every scope named, for the configuration check.
@@ -90,10 +90,14 @@ impl ScopeHierarchy {
             .map(|name| &**name)
     }
 
-    /// `held` and every scope it implies, transitively (sorted), and whether one of them
-    /// implies every scope. Each scope is expanded once, so cycles end.
+    /// The scopes `held` implies beyond itself, transitively (sorted), and whether one of
+    /// them implies every scope. Each scope is expanded once, so cycles end. Without a
+    /// hierarchy (the usual case) nothing is allocated: every verified token goes through here.
     pub(super) fn expand(&self, held: &[Box<str>]) -> (Vec<Box<str>>, bool) {
         let table = &*self.table;
+        if table.implies.is_empty() && table.implies_all.is_empty() {
+            return (Vec::new(), false);
+        }
         let mut granted: BTreeSet<Box<str>> = held.iter().cloned().collect();
         let mut pending: Vec<Box<str>> = held.to_vec();
         while let Some(scope) = pending.pop() {
@@ -104,7 +108,8 @@ impl ScopeHierarchy {
             }
         }
         let everything = granted.iter().any(|s| table.implies_all.contains(s));
-        (granted.into_iter().collect(), everything)
+        let implied = granted.into_iter().filter(|s| !held.contains(s)).collect();
+        (implied, everything)
     }
 }
 
