@@ -278,6 +278,15 @@ pub enum TokenProblem {
     /// `crit` names extensions this crate does not implement.
     #[error("the token has critical header parameters that are not supported")]
     UnsupportedCritical,
+    /// An encrypted token (JWE) that cannot be decrypted: no configured key has its `kid`
+    /// (or it has none and several keys are configured), or the key, the content key's
+    /// padding, the IV or the authentication tag is wrong. One problem for all of them, so
+    /// that the answer is no oracle.
+    #[error("the encrypted token cannot be decrypted")]
+    Undecryptable,
+    /// An encrypted token with `zip` (compressed plaintext): refused before decryption.
+    #[error("compressed encrypted tokens are not accepted")]
+    Compressed,
     /// `b64: false` (RFC 7797 unencoded payload).
     #[error("unencoded payloads are not accepted")]
     UnencodedPayload,

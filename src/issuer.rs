@@ -1,4 +1,5 @@
-//! One issuer's validation pipeline: the size cap, the verified-token cache, parsing, the key
+//! One issuer's validation pipeline: the size cap, the verified-token cache, decryption (an
+//! encrypted token, where keys for it are configured), parsing, the key
 //! set (or secret), the claim checks and the claim rules, in that order; or, for a token
 //! that is not a compact JWS when introspection is configured, the introspection result
 //! cache and the issuer's introspection endpoint, then the claim rules.
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, TokenProblem};
 use crate::introspection::{self, IntrospectionStats, Introspector, Lookup};
+use crate::jwe::{self, Decrypter};
 use crate::jwks::{JwksCache, KeyFetchError, KeySetStatus, KeyStats};
 use crate::keys::KeySet;
 use crate::respond::Responder;
@@ -44,6 +46,9 @@ pub(crate) struct Issuer {
     /// Whether compact JWS tokens are validated locally (always without introspection; in
     /// mixed mode with it). Without, every token is introspected.
     local_jwt: bool,
+    /// Encrypted tokens (five segments) are decrypted with this, when configured; without,
+    /// they are refused as before.
+    decrypter: Option<Decrypter>,
 }
 
 /// The first step of a validation: a decision, or the parsed token waiting for keys.
@@ -60,8 +65,16 @@ pub(crate) struct PendingValidation {
 }
 
 enum Wait {
-    Keys(Parsed<Box<str>>),
-    Introspection { key: [u8; 32], token: Box<str> },
+    /// `outer`: the encrypted token the parsed one came out of, which is what the
+    /// verified-token cache keeps it under.
+    Keys {
+        parsed: Parsed<Box<str>>,
+        outer: Option<Box<str>>,
+    },
+    Introspection {
+        key: [u8; 32],
+        token: Box<str>,
+    },
 }
 
 impl PendingValidation {
@@ -75,8 +88,8 @@ impl PendingValidation {
             return Err(AuthError::NoRuntime);
         }
         let PendingValidation { issuer, wait } = self;
-        let parsed = match wait {
-            Wait::Keys(parsed) => parsed,
+        let (parsed, outer) = match wait {
+            Wait::Keys { parsed, outer } => (parsed, outer),
             Wait::Introspection { key, token } => {
                 let Some(introspector) = &issuer.introspection else {
                     return Err(AuthError::InvalidToken(TokenProblem::Malformed));
@@ -94,7 +107,8 @@ impl PendingValidation {
             .await
             .map_err(|retry_after| AuthError::KeysUnavailable { retry_after })?;
         let outcome = validate::verify(&parsed, &snapshot.keys, &issuer.rules, unix_now());
-        issuer.conclude(&parsed, outcome)
+        let cache_key = outer.as_deref().unwrap_or(parsed.token());
+        issuer.conclude(cache_key, &parsed, outcome)
     }
 }
 
@@ -116,7 +130,22 @@ impl Issuer {
             claim_rules,
             introspection: None,
             local_jwt: true,
+            decrypter: None,
         }
+    }
+
+    /// Decrypts encrypted tokens (compact JWE) with `decrypter` before validating the
+    /// signed token inside.
+    pub(crate) fn with_decryption(mut self, decrypter: Decrypter) -> Self {
+        self.decrypter = Some(decrypter);
+        self
+    }
+
+    /// The decrypter, when `token` is an encrypted token this issuer decrypts.
+    fn decrypter_for(&self, token: &str) -> Option<&Decrypter> {
+        self.decrypter
+            .as_ref()
+            .filter(|_| jwe::is_compact_jwe(token))
     }
 
     /// Introspects opaque tokens with `introspector`; compact JWS tokens are still validated
@@ -137,9 +166,12 @@ impl Issuer {
     }
 
     /// Whether `token` goes to the introspection endpoint rather than being validated
-    /// locally: with introspection, every token but, in mixed mode, a compact JWS.
+    /// locally: with introspection, every token but, in mixed mode, a compact JWS, and an
+    /// encrypted token this issuer decrypts.
     pub(crate) fn introspects_token(&self, token: &str) -> bool {
-        self.introspection.is_some() && !(self.local_jwt && introspection::is_compact_jws(token))
+        self.introspection.is_some()
+            && !(self.local_jwt && introspection::is_compact_jws(token))
+            && self.decrypter_for(token).is_none()
     }
 
     /// The issuer identifier tokens must carry in `iss`.
@@ -183,10 +215,22 @@ impl Issuer {
                 }),
             };
         }
+        // An encrypted token is cached as presented: a hit skips the decryption too.
         if let Some(claims) = self.cached(token) {
             return Validation::Done(self.apply_rules(claims));
         }
-        let parsed = match validate::parse(token, &self.rules) {
+        let decrypted;
+        let (jws, outer) = match self.decrypter_for(token) {
+            None => (token, None),
+            Some(decrypter) => match decrypter.decrypt(token) {
+                Ok(inner) => {
+                    decrypted = inner;
+                    (decrypted.as_str(), Some(token))
+                }
+                Err(problem) => return Validation::Done(Err(AuthError::InvalidToken(problem))),
+            },
+        };
+        let parsed = match validate::parse(jws, &self.rules) {
             Ok(parsed) => parsed,
             Err(problem) => return Validation::Done(Err(AuthError::InvalidToken(problem))),
         };
@@ -195,9 +239,12 @@ impl Issuer {
         match outcome {
             None | Some(Outcome::UnknownKey) => Validation::NeedsKeys(PendingValidation {
                 issuer: Arc::clone(self),
-                wait: Wait::Keys(parsed.into_owned()),
+                wait: Wait::Keys {
+                    parsed: parsed.into_owned(),
+                    outer: outer.map(Box::from),
+                },
             }),
-            Some(decided) => Validation::Done(self.conclude(&parsed, decided)),
+            Some(decided) => Validation::Done(self.conclude(token, &parsed, decided)),
         }
     }
 
@@ -222,10 +269,11 @@ impl Issuer {
         }
     }
 
-    /// The end of a full validation: a valid token enters the verified-token cache, then the
-    /// claim rules apply.
+    /// The end of a full validation: a valid token enters the verified-token cache (under
+    /// `cache_key`: the token as presented, encrypted or not), then the claim rules apply.
     fn conclude(
         &self,
+        cache_key: &str,
         parsed: &Parsed<impl AsRef<str>>,
         outcome: Outcome,
     ) -> Result<VerifiedClaims, AuthError> {
@@ -240,7 +288,7 @@ impl Issuer {
                         unix_now(),
                         self.rules.leeway_secs,
                     );
-                    cache.insert(parsed.token(), entry);
+                    cache.insert(cache_key, entry);
                 }
                 claims
             }

@@ -163,6 +163,8 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::TooLarge => "too_large",
         TokenProblem::Malformed => "malformed",
         TokenProblem::Encrypted => "encrypted",
+        TokenProblem::Undecryptable => "undecryptable",
+        TokenProblem::Compressed => "compressed",
         TokenProblem::MalformedHeader => "malformed_header",
         TokenProblem::AlgorithmNotAllowed => "algorithm_not_allowed",
         TokenProblem::UnsupportedCritical => "unsupported_critical",

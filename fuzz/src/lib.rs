@@ -164,6 +164,8 @@ fn vocabulary() -> Vec<u8> {
         TokenProblem::TooLarge,
         TokenProblem::Malformed,
         TokenProblem::Encrypted,
+        TokenProblem::Undecryptable,
+        TokenProblem::Compressed,
         TokenProblem::MalformedHeader,
         TokenProblem::AlgorithmNotAllowed,
         TokenProblem::UnsupportedCritical,

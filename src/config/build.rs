@@ -12,6 +12,7 @@ use super::{
 };
 use crate::introspection::ResponseKeys;
 use crate::issuer::{Issuer, Keys};
+use crate::jwe::Decrypter;
 use crate::jwks::{Counters, Fetcher, JwksCache, JwksLocation};
 use crate::keys::KeySet;
 use crate::respond::{DpopChallenge, Responder};
@@ -28,6 +29,8 @@ struct Checked {
     keys: CheckedKeys,
     /// The introspection endpoint, when one was given.
     introspection_endpoint: Option<Url>,
+    /// Encrypted tokens are decrypted with this, when decryption keys were given.
+    decrypter: Option<Decrypter>,
 }
 
 enum CheckedKeys {
@@ -61,6 +64,7 @@ impl ValidatorBuilder {
         let algorithms = self.check_algorithms(&mut problems);
         self.check_limits(&mut problems);
         let introspection_endpoint = self.check_introspection(&mut problems);
+        let decrypter = super::decryption::check(&self.decryption, &mut problems);
         // Every name that may reach a decision or a challenge's `scope=`.
         let scope_names = self.scope_hierarchy.names().chain(
             self.initial_scopes
@@ -89,6 +93,7 @@ impl ValidatorBuilder {
                 algorithms,
                 keys,
                 introspection_endpoint,
+                decrypter,
             }),
             _ => Err(problems),
         }
@@ -175,6 +180,7 @@ impl ValidatorBuilder {
             algorithms,
             keys,
             introspection_endpoint,
+            decrypter,
         } = checked;
         let algorithms: Vec<_> = algorithms.into_iter().map(Algorithm::to_jwt).collect();
         let counters = Arc::new(Counters::new(&issuer));
@@ -265,6 +271,10 @@ impl ValidatorBuilder {
         );
         let issuer = match introspector {
             Some(introspector) => issuer.with_introspection(introspector, local_jwt),
+            None => issuer,
+        };
+        let issuer = match decrypter {
+            Some(decrypter) => issuer.with_decryption(decrypter),
             None => issuer,
         };
         Ok(Validator::one(issuer, binder))

@@ -2,6 +2,7 @@
 //! (`check`), then assembled into the issuer's pipeline (`assemble`, both in `build`).
 
 mod build;
+mod decryption;
 mod introspection;
 mod issuers;
 mod limits;
@@ -72,6 +73,7 @@ pub struct ValidatorBuilder {
     introspection: introspection::IntrospectionConfig,
     dpop: Dpop,
     mtls: Option<Mtls>,
+    decryption: decryption::DecryptionConfig,
 }
 
 /// Where the keys come from.
@@ -109,6 +111,7 @@ impl fmt::Debug for ValidatorBuilder {
             .field("keys", &keys)
             .field("scope_claims", &self.scope_claims)
             .field("introspection", &self.introspection)
+            .field("decryption_key_sources", &self.decryption.sources())
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +152,7 @@ impl Default for ValidatorBuilder {
             introspection: introspection::IntrospectionConfig::default(),
             dpop: Dpop::default(),
             mtls: None,
+            decryption: decryption::DecryptionConfig::default(),
         }
     }
 }

@@ -152,6 +152,19 @@ pub enum ConfigProblem {
     /// The DPoP nonce secret is shorter than 32 bytes.
     #[error("the DPoP nonce secret must have at least 32 bytes")]
     DpopNonceSecretTooShort,
+    /// A decryption key (for encrypted tokens) that cannot be used: not a PEM `PRIVATE KEY`
+    /// or `RSA PRIVATE KEY`, not a private RSA JWK with all its parts, smaller than 2048
+    /// bits, marked for another use or algorithm; or any key without the `aws-lc-rs`
+    /// backend. The text names the key by its `kid` or position, never its content.
+    #[error("a decryption key is unusable: {0}")]
+    DecryptionKey(String),
+    /// Two decryption keys have the same `kid`: a token could not say which one it needs.
+    #[error("two decryption keys have the kid {0:?}")]
+    DuplicateDecryptionKeyId(String),
+    /// [`encryption_algorithms`](crate::ValidatorBuilder::encryption_algorithms) was given
+    /// an empty list, or given without any decryption key.
+    #[error("encryption_algorithms needs at least one pair and at least one decryption key")]
+    EncryptionAlgorithms,
     /// The crypto backend is missing or broken.
     #[error("{0}")]
     CryptoBackend(&'static str),

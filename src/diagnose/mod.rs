@@ -252,6 +252,8 @@ fn failing_check(error: &AuthError) -> &'static str {
         P::UnexpectedClaims => "rules",
         P::Malformed
         | P::Encrypted
+        | P::Undecryptable
+        | P::Compressed
         | P::MalformedHeader
         | P::UnsupportedCritical
         | P::UnencodedPayload

@@ -49,15 +49,13 @@ pub(crate) use bind::{Binder, Decision, Presented, Scheme};
 pub use memory::{
     DEFAULT_REPLAY_CAPACITY, MAX_REPLAY_TTL, MEMORY_REPLAY_ENTRY_BYTES, MemoryReplayStore,
 };
-#[cfg(feature = "test-util")]
-pub(crate) use mtls::pem;
 pub use mtls::{ClientCertificate, Mtls};
+#[cfg(feature = "test-util")]
+pub(crate) use mtls::{pem, pem_block};
 #[cfg(feature = "test-util")]
 pub(crate) use proof::check_token_request;
 pub use replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict};
-#[cfg(feature = "test-util")]
-pub(crate) use thumbprint::jwk_thumbprint;
-pub(crate) use thumbprint::sha256_b64;
+pub(crate) use thumbprint::{jwk_thumbprint, sha256_b64};
 
 /// Whether the layer accepts DPoP-bound tokens, and whether it still accepts bearer tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

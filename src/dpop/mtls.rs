@@ -113,13 +113,19 @@ fn percent_decode(value: &str) -> Option<String> {
 /// The PEM form of a DER certificate (64-character lines), for tests and proxies.
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) fn pem(der: &[u8]) -> String {
+    pem_block("CERTIFICATE", der)
+}
+
+/// A PEM block of `der` with this label (64-character lines).
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) fn pem_block(label: &str, der: &[u8]) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut pem = format!("-----BEGIN {label}-----\n");
     for line in encoded.as_bytes().chunks(64) {
         pem.push_str(std::str::from_utf8(line).unwrap_or_default());
         pem.push('\n');
     }
-    pem.push_str("-----END CERTIFICATE-----\n");
+    pem.push_str(&format!("-----END {label}-----\n"));
     pem
 }
 

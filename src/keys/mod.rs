@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use crate::error::TokenProblem;
 
-pub(crate) use pem::pem_to_jwk;
+#[cfg(feature = "test-util")]
+pub(crate) use pem::take as take_der;
+pub(crate) use pem::{decode_pem, pem_to_jwk, spki_to_jwk};
 #[cfg(feature = "test-util")]
 pub(crate) use policy::check_metadata;
 use policy::is_secret;

@@ -37,7 +37,7 @@ pub(crate) fn pem_to_jwk(pem: &str, kid: &str) -> Result<Value, PemProblem> {
 }
 
 /// The label and the bytes of the one PEM block in `pem`.
-fn decode_pem(pem: &str) -> Result<(String, Vec<u8>), PemProblem> {
+pub(crate) fn decode_pem(pem: &str) -> Result<(String, Vec<u8>), PemProblem> {
     let text = pem.trim();
     let label = text
         .strip_prefix("-----BEGIN ")
@@ -56,7 +56,7 @@ fn decode_pem(pem: &str) -> Result<(String, Vec<u8>), PemProblem> {
 }
 
 /// SubjectPublicKeyInfo ::= SEQUENCE { SEQUENCE { OID, params }, BIT STRING }.
-fn spki_to_jwk(der: &[u8]) -> Result<Value, PemProblem> {
+pub(crate) fn spki_to_jwk(der: &[u8]) -> Result<Value, PemProblem> {
     let (spki, rest) = take(der, 0x30)?;
     if !rest.is_empty() {
         return Err(PemProblem::Malformed);
@@ -117,7 +117,7 @@ fn rsa_to_jwk(der: &[u8]) -> Result<Value, PemProblem> {
 }
 
 /// One DER element with `tag`: its content and what follows it.
-fn take(der: &[u8], tag: u8) -> Result<(&[u8], &[u8]), PemProblem> {
+pub(crate) fn take(der: &[u8], tag: u8) -> Result<(&[u8], &[u8]), PemProblem> {
     let (&found, rest) = der.split_first().ok_or(PemProblem::Malformed)?;
     let (&first, rest) = rest.split_first().ok_or(PemProblem::Malformed)?;
     if found != tag {

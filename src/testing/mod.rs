@@ -75,6 +75,7 @@
 
 mod answer;
 mod dpop;
+mod encrypt;
 mod issuer;
 mod oauth;
 mod opaque;
@@ -85,6 +86,7 @@ mod tokens;
 
 pub use answer::{AnswerRules, read_introspection_answer};
 pub use dpop::DpopProof;
+pub use encrypt::{DecryptionKeyPair, EncryptionKey};
 pub use issuer::{DEFAULT_AUDIENCE, TestIssuer};
 pub use oauth::{ClientAuthentication, OAuthError, OpaqueTokenBuilder, TokenResponse};
 pub use registry::{Api, DEFAULT_TOKEN_LIFETIME, generate_secret};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::EncryptionKey;
 use crate::Algorithm;
 
 /// How long an access token from the token endpoint lives unless the [`Api`] says otherwise:
@@ -41,6 +42,7 @@ pub struct Api {
     pub(super) token_lifetime: Duration,
     pub(super) rfc9068: bool,
     pub(super) opaque: bool,
+    pub(super) encryption: Option<EncryptionKey>,
 }
 
 impl fmt::Debug for Api {
@@ -52,6 +54,10 @@ impl fmt::Debug for Api {
             .field("token_lifetime", &self.token_lifetime)
             .field("rfc9068", &self.rfc9068)
             .field("opaque", &self.opaque)
+            .field(
+                "encryption_kid",
+                &self.encryption.as_ref().map(EncryptionKey::kid),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +73,7 @@ impl Api {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             rfc9068: false,
             opaque: false,
+            encryption: None,
         }
     }
 
@@ -122,6 +129,15 @@ impl Api {
     /// endpoint answers with, until they are revoked.
     pub fn opaque_tokens(mut self) -> Self {
         self.opaque = true;
+        self
+    }
+
+    /// Encrypts the API's access tokens to `key` (Auth0's "JSON Web Encryption" setting of an
+    /// API): the signed token goes out as a compact JWE, `RSA-OAEP-256` and `A256GCM`, with
+    /// the key's `kid` and `cty: JWT` in its header. The validator decrypts them with the
+    /// private key ([`decryption_key_pem`](crate::ValidatorBuilder::decryption_key_pem)).
+    pub fn encrypted_to(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(key);
         self
     }
 

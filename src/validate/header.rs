@@ -42,7 +42,7 @@ impl Header {
 }
 
 /// `at+jwt` or `application/at+jwt`, in any letter case (RFC 9068 §2.1, RFC 7515 §4.1.9).
-pub(super) fn is_access_token_type(typ: &str) -> bool {
+pub(crate) fn is_access_token_type(typ: &str) -> bool {
     media_subtype(typ).eq_ignore_ascii_case("at+jwt")
 }
 
@@ -67,7 +67,7 @@ pub(super) fn is_other_token_type(typ: &str) -> bool {
 }
 
 /// `JWT` or `application/jwt`, in any letter case: a nested token (RFC 7519 §5.2).
-pub(super) fn is_jwt_media_type(cty: &str) -> bool {
+pub(crate) fn is_jwt_media_type(cty: &str) -> bool {
     media_subtype(cty).eq_ignore_ascii_case("jwt")
 }
 

@@ -19,8 +19,8 @@ use crate::keys::{KeyChoice, KeySet, VerificationKey};
 use crate::scope::{ScopeClaims, ScopeHierarchy};
 use claims::check_claims;
 pub(crate) use claims::{check_introspected_claims, unverified_issuer};
-pub(crate) use header::media_subtype;
-use header::{Header, is_access_token_type, is_jwt_media_type, is_other_token_type};
+use header::{Header, is_other_token_type};
+pub(crate) use header::{is_access_token_type, is_jwt_media_type, media_subtype};
 
 /// The rules a token must meet, fixed when the validator is built.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ use super::super::tokens::TokenBuilder;
 use super::authenticate::authenticate;
 use super::request::{Params, Refusal, no_store, parse_params, refuse};
 use crate::issuer::unix_now;
+use crate::jwe::{ContentEncryption, KeyEncryption};
 
 /// `POST /oauth/token`.
 pub(in crate::testing) async fn token_endpoint(
@@ -83,7 +84,10 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
         union(&mut granted, grant);
     }
     let api = apis[0];
-    if apis.iter().any(|other| other.secret != api.secret) {
+    if apis
+        .iter()
+        .any(|other| other.secret != api.secret || other.encryption != api.encryption)
+    {
         return Err(refuse(
             "invalid_target",
             "the resources do not sign their tokens alike",
@@ -123,6 +127,9 @@ fn issue(state: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     }
     if let Some(jkt) = &dpop_jkt {
         builder = builder.dpop_bound(jkt);
+    }
+    if let Some(key) = &api.encryption {
+        builder = builder.encrypt_to(key, KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm);
     }
     let access_token = if apis.iter().any(|api| api.opaque) {
         let mut claims = builder.into_claims();
