@@ -163,6 +163,8 @@ pub(super) struct Encryption {
     pub(super) enc: ContentEncryption,
     /// Members set or replaced in the protected header (`cty`, `zip`, `crit`, even `alg`).
     pub(super) header: Map<String, Value>,
+    /// Members removed from the protected header.
+    pub(super) removed: Vec<String>,
 }
 
 impl Encryption {
@@ -172,6 +174,7 @@ impl Encryption {
             alg,
             enc,
             header: Map::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -185,6 +188,9 @@ impl Encryption {
         header.insert("cty".into(), "JWT".into());
         if let Some(kid) = &self.key.kid {
             header.insert("kid".into(), kid.as_str().into());
+        }
+        for name in &self.removed {
+            header.remove(name);
         }
         header.extend(self.header.clone());
         let header = URL_SAFE_NO_PAD.encode(Value::Object(header).to_string());

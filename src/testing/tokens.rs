@@ -335,7 +335,23 @@ impl TokenBuilder {
         self
     }
 
-    /// Encrypts the claims JSON itself, unsigned, instead of a signed token: what a
+    /// Removes a member of the JWE protected header (`cty`, `kid`), after
+    /// [`encrypt_to`](Self::encrypt_to).
+    ///
+    /// # Panics
+    /// Without `encrypt_to` first: there is no JWE header to change.
+    pub fn without_jwe_header(mut self, name: &str) -> Self {
+        let encryption = self
+            .encryption
+            .as_mut()
+            .expect("without_jwe_header needs encrypt_to first");
+        encryption.header.remove(name);
+        encryption.removed.push(name.to_owned());
+        self
+    }
+
+    /// Encrypts the claims JSON (or the [raw payload](Self::raw_payload)) itself, unsigned,
+    /// instead of a signed token: what a
     /// validator must never trust.
     pub fn unsigned_inside(mut self) -> Self {
         self.unsigned_inside = true;

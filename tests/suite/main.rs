@@ -34,6 +34,8 @@ mod interop_dpop;
 mod interop_mcp;
 mod introspection;
 mod issuers;
+mod jwe;
+mod jwe_config;
 mod key_set;
 mod mcp;
 mod mcp_example;
