@@ -11,6 +11,13 @@
 //!   endpoint is discovered from the issuer's metadata (`introspection_endpoint`) unless
 //!   `INTROSPECTION_URL` gives it. JWT access tokens are still validated locally, on the same
 //!   three routes;
+//! - `JWE_PRIVATE_KEY_FILE`: a PEM file with the API's RSA private key (PKCS#8 `PRIVATE KEY`
+//!   or PKCS#1 `RSA PRIVATE KEY`, at least 2048 bits): encrypted access tokens (JWE, as
+//!   Auth0 issues them with "JSON Web Encryption" on) are decrypted with it, then validated
+//!   like any other; plain signed tokens are still accepted. Tokens name the key by `kid`:
+//!   the RFC 7638 thumbprint of its public key, unless `JWE_KEY_ID` gives another (Auth0:
+//!   the key id shown in the API's token settings). In demo mode the embedded issuer
+//!   encrypts the API's tokens to it;
 //! - `BIND`: the listen address (default `127.0.0.1:3010`);
 //! - `DPOP`: `off`, `allowed` (the default: bearer tokens pass, DPoP-bound tokens need a
 //!   proof) or `required` (only DPoP-bound tokens);
@@ -60,8 +67,12 @@ impl Settings {
     /// configuration (no secret). On failure, says why and returns the exit status.
     pub async fn from_env() -> Result<Settings, ExitCode> {
         let secret = var("HS256_SECRET");
+        let decryption_key = decryption_key().map_err(|problem| {
+            eprintln!("{problem}");
+            ExitCode::from(2)
+        })?;
         let demo = match var("ISSUER").or(var("AUTH0_DOMAIN")) {
-            None => Some(Demo::start(secret.as_deref()).await),
+            None => Some(Demo::start(secret.as_deref(), decryption_key.as_ref()).await),
             Some(_) => None,
         };
         let bind = var("BIND").unwrap_or_else(|| "127.0.0.1:3010".to_owned());
@@ -83,7 +94,12 @@ impl Settings {
             ExitCode::from(2)
         })?;
         let mode = dpop.mode();
-        let validator = match configure(demo.as_ref(), secret.as_deref(), dpop).build() {
+        let builder = configure(demo.as_ref(), secret.as_deref(), dpop);
+        let builder = match &decryption_key {
+            Some(key) => key.configure(builder),
+            None => builder,
+        };
+        let validator = match builder.build() {
             Ok(validator) => validator,
             Err(error) => {
                 eprintln!("invalid bearer-guard configuration:");
@@ -144,7 +160,44 @@ fn effective(demo: bool, secret: Option<&str>) -> String {
         ),
         None => "off".to_owned(),
     };
-    format!("issuer from {issuer}; keys: {keys}; introspection: {introspection}")
+    let encrypted = match (var("JWE_PRIVATE_KEY_FILE"), var("JWE_KEY_ID")) {
+        (None, _) => "refused".to_owned(),
+        (Some(file), Some(kid)) => format!("decrypted with the key of {file} (kid {kid})"),
+        (Some(file), None) => format!("decrypted with the key of {file} (kid: its thumbprint)"),
+    };
+    format!(
+        "issuer from {issuer}; keys: {keys}; introspection: {introspection}; \
+         encrypted tokens: {encrypted}"
+    )
+}
+
+/// The API's key for encrypted tokens: the PEM of `JWE_PRIVATE_KEY_FILE`, with the `kid` of
+/// `JWE_KEY_ID` if set.
+pub struct DecryptionKey {
+    pub pem: String,
+    pub kid: Option<String>,
+}
+
+impl DecryptionKey {
+    fn configure(&self, builder: ValidatorBuilder) -> ValidatorBuilder {
+        match &self.kid {
+            Some(kid) => builder.decryption_key_pem_with_kid(kid, &self.pem),
+            None => builder.decryption_key_pem(&self.pem),
+        }
+    }
+}
+
+/// `JWE_PRIVATE_KEY_FILE`, read (whether it holds a usable key is the builder's check).
+fn decryption_key() -> Result<Option<DecryptionKey>, String> {
+    let Some(path) = var("JWE_PRIVATE_KEY_FILE") else {
+        return Ok(None);
+    };
+    let pem = std::fs::read_to_string(&path)
+        .map_err(|error| format!("JWE_PRIVATE_KEY_FILE {path}: {error}"))?;
+    Ok(Some(DecryptionKey {
+        pem,
+        kid: var("JWE_KEY_ID"),
+    }))
 }
 
 /// The validator configuration: the demo issuer's, or the environment's.

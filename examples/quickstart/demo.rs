@@ -27,7 +27,11 @@
 use std::process::ExitCode;
 
 use bearer_guard::dpop::DpopMode;
-use bearer_guard::testing::{Api, DEFAULT_AUDIENCE, DpopProof, TestIssuer, generate_secret};
+use bearer_guard::testing::{
+    Api, DEFAULT_AUDIENCE, DecryptionKeyPair, DpopProof, TestIssuer, generate_secret,
+};
+
+use crate::config::DecryptionKey;
 use serde_json::Value;
 
 /// A machine-to-machine client: what Auth0 shows on an application's Settings tab.
@@ -47,11 +51,17 @@ pub struct Demo {
     api: Client,
     /// `HS256` with `HS256_SECRET` (the API's signing secret), `RS256` otherwise.
     alg: &'static str,
+    /// The API's tokens are encrypted (`JWE_PRIVATE_KEY_FILE`).
+    encrypted: bool,
 }
 
 impl Demo {
-    /// The issuer with the API and its clients registered.
-    pub async fn start(signing_secret: Option<&str>) -> Self {
+    /// The issuer with the API and its clients registered; with `decryption_key`, the API's
+    /// tokens are encrypted to it (Auth0's "JSON Web Encryption" setting).
+    pub async fn start(
+        signing_secret: Option<&str>,
+        decryption_key: Option<&DecryptionKey>,
+    ) -> Self {
         let issuer = TestIssuer::start().await;
 
         // 1. Create an API: its identifier (the audience) and signing algorithm, then its
@@ -59,6 +69,19 @@ impl Demo {
         let api = Api::new(DEFAULT_AUDIENCE).scopes(["read:messages", "write:messages"]);
         let api = match signing_secret {
             Some(secret) => api.hs256(secret.as_bytes()),
+            None => api,
+        };
+        // Its tokens encrypted to the API's public key, named as the validator names it.
+        let encryption = decryption_key.and_then(|key| {
+            let pair = DecryptionKeyPair::from_private_key_pem(&key.pem)?;
+            let pair = match &key.kid {
+                Some(kid) => pair.with_kid(kid),
+                None => pair,
+            };
+            Some(pair.encryption_key())
+        });
+        let api = match &encryption {
+            Some(key) => api.encrypted_to(key.clone()),
             None => api,
         };
         issuer.register_api(api);
@@ -95,6 +118,7 @@ impl Demo {
             } else {
                 "RS256"
             },
+            encrypted: encryption.is_some(),
         }
     }
 
@@ -219,10 +243,17 @@ async fn print_demo(
         issuer.issuer()
     );
     println!(
-        "  API {DEFAULT_AUDIENCE} ({}), scopes read:messages write:messages\n  \
+        "  API {DEFAULT_AUDIENCE} ({}{}), scopes read:messages write:messages\n  \
          client {} authorized for read:messages\n  \
          client {} authorized for write:messages",
-        demo.alg, demo.reader.id, demo.writer.id
+        demo.alg,
+        if demo.encrypted {
+            ", tokens encrypted: RSA-OAEP-256 + A256GCM"
+        } else {
+            ""
+        },
+        demo.reader.id,
+        demo.writer.id
     );
     println!(
         "\n# 1. get a token by the client credentials grant (done just now: scope \"{scope}\")"
@@ -265,6 +296,16 @@ async fn print_demo(
             Some(&opaque),
         ),
     ];
+    if demo.encrypted {
+        // The tokens above came encrypted (five segments); a plain signed one still passes.
+        let plain = issuer.token().scope("read:messages").sign();
+        calls.push(call(
+            bearer(200),
+            "a plain signed token: accepted beside the encrypted ones",
+            "/api/private-scoped",
+            Some(&plain),
+        ));
+    }
     if mode != DpopMode::Off {
         // The reader again, now with a DPoP key: its token is bound to that key.
         let key = DpopProof::generate();

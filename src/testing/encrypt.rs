@@ -43,6 +43,29 @@ impl DecryptionKeyPair {
         }
     }
 
+    /// The key pair of a PEM `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1) block,
+    /// named by the RFC 7638 thumbprint of its public key (as the validator names a PEM key
+    /// given without `kid`); `None` for anything else.
+    pub fn from_private_key_pem(pem: &str) -> Option<Self> {
+        let (label, der) = crate::keys::decode_pem(pem).ok()?;
+        let pair = match label.as_str() {
+            "PRIVATE KEY" => KeyPair::from_pkcs8(&der).ok()?,
+            "RSA PRIVATE KEY" => KeyPair::from_der(&der).ok()?,
+            _ => return None,
+        };
+        let pair = DecryptionKeyPair {
+            kid: String::new(),
+            pair: Arc::new(pair),
+        };
+        Some(pair.clone().with_kid(pair.thumbprint()))
+    }
+
+    /// The same key pair, named `kid`.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = kid.into();
+        self
+    }
+
     /// Its `kid`.
     pub fn kid(&self) -> &str {
         &self.kid
