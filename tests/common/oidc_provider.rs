@@ -17,6 +17,8 @@ use serde_json::Value;
 pub const API: &str = "https://api.example.com";
 /// A second resource server of the provider, for wrong-audience tokens.
 pub const OTHER_API: &str = "https://other.example.com";
+/// The resource server whose tokens are encrypted (with `ProviderOptions::encryption_jwk`).
+pub const ENCRYPTED_API: &str = "https://encrypted.example.com";
 pub const READ: &str = "read:messages";
 pub const WRITE: &str = "write:messages";
 
@@ -49,6 +51,9 @@ pub struct ProviderOptions {
     pub signing_key: Option<String>,
     /// One more resource server (its URI is its audience): an MCP server's canonical URI.
     pub resource: Option<String>,
+    /// An RSA public JWK (with `kid`): the resource server `ENCRYPTED_API` then gets JWT
+    /// access tokens encrypted to it.
+    pub encryption_jwk: Option<serde_json::Value>,
 }
 
 /// What provider.mjs prints once it listens.
@@ -123,6 +128,9 @@ impl Provider {
         }
         if let Some(resource) = &options.resource {
             command.args(["--resource", resource]);
+        }
+        if let Some(jwk) = &options.encryption_jwk {
+            command.args(["--encryption-jwk", &jwk.to_string()]);
         }
         let mut child = command.spawn().map_err(|error| {
             format!("cannot run `node` ({error}); the interop test needs Node.js >= 20 on PATH")

@@ -7,10 +7,13 @@
 //
 //   node provider.mjs [--port N] [--keys-file PATH] [--fresh-keys] [--key-set LABEL]
 //                     [--key-count N] [--signing-key KID|INDEX] [--resource URI]
-//                     [--exit-with-stdin]
+//                     [--encryption-jwk JSON] [--exit-with-stdin]
 //
 // Every option may also come from the environment: PORT, KEYS_FILE, FRESH_KEYS=1, KEY_SET,
-// KEY_COUNT, SIGNING_KEY, RESOURCE, EXIT_WITH_STDIN=1. `--resource` registers one more
+// KEY_COUNT, SIGNING_KEY, RESOURCE, ENCRYPTION_JWK, EXIT_WITH_STDIN=1.
+// `--encryption-jwk` (an RSA public JWK with its `kid`) registers the resource server
+// ENCRYPTED_API, whose JWT access tokens are signed (RS256) and then encrypted to that key
+// (RSA-OAEP-256, A256GCM; `cty: at+jwt`, the key's `kid`): a nested JWT (tests/suite/interop_jwe.rs). `--resource` registers one more
 // resource server, with the same scopes, whose URI is its audience: an MCP server's canonical
 // URI, known only once the test has bound its port (tests/suite/interop_mcp.rs). The token lifetimes come from ACCESS_TOKEN_TTL
 // (seconds, default 300) and SHORT_ACCESS_TOKEN_TTL (default 2, for the short-lived client).
@@ -38,6 +41,7 @@ import Provider, { errors } from 'oidc-provider';
 
 export const API = 'https://api.example.com';
 export const OTHER_API = 'https://other.example.com';
+export const ENCRYPTED_API = 'https://encrypted.example.com';
 export const SCOPES = 'read:messages write:messages';
 export const CLIENT = { id: 'interop-client', secret: 'interop-client-secret-0123456789abcdef' };
 export const SHORT_CLIENT = {
@@ -66,6 +70,7 @@ const { values: args } = parseArgs({
     'key-count': { type: 'string', default: process.env.KEY_COUNT ?? '2' },
     'signing-key': { type: 'string', default: process.env.SIGNING_KEY },
     resource: { type: 'string', default: process.env.RESOURCE },
+    'encryption-jwk': { type: 'string', default: process.env.ENCRYPTION_JWK },
     'exit-with-stdin': { type: 'boolean', default: process.env.EXIT_WITH_STDIN === '1' },
   },
   strict: true,
@@ -135,6 +140,18 @@ const resourceServers = new Map([
 if (args.resource) {
   resourceServers.set(args.resource, { audience: args.resource });
 }
+if (args['encryption-jwk']) {
+  const jwk = JSON.parse(args['encryption-jwk']);
+  resourceServers.set(ENCRYPTED_API, {
+    audience: ENCRYPTED_API,
+    encrypt: {
+      alg: 'RSA-OAEP-256',
+      enc: 'A256GCM',
+      key: crypto.createPublicKey({ key: jwk, format: 'jwk' }),
+      kid: jwk.kid,
+    },
+  });
+}
 
 const resourceServerClients = [API_CLIENT, API_JWT_CLIENT].map(({ id, secret }) => ({
   client_id: id,
@@ -178,7 +195,7 @@ const configuration = {
           audience: server.audience,
           accessTokenFormat: client.clientId === OPAQUE_CLIENT.id ? 'opaque' : 'jwt',
           accessTokenTTL: client.clientId === SHORT_CLIENT.id ? shortAccessTokenTTL : accessTokenTTL,
-          jwt: { sign: { alg: 'RS256' } },
+          jwt: { sign: { alg: 'RS256' }, ...(server.encrypt ? { encrypt: server.encrypt } : {}) },
         };
       },
     },

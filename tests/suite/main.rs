@@ -31,6 +31,7 @@ mod grpc;
 mod hs256;
 mod interop;
 mod interop_dpop;
+mod interop_jwe;
 mod interop_mcp;
 mod introspection;
 mod issuers;
