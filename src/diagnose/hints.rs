@@ -245,9 +245,24 @@ impl<'a> Context<'a> {
                 "if your issuer's tokens are this large, raise `max_token_bytes(...)`".to_owned(),
             ),
             ("format", TokenProblem::Encrypted) => Some(format!(
-                "an encrypted token (JWE), which an API cannot read: the client requested it \
-                 without this API's identifier; request it with `audience={audience}`"
+                "an encrypted token (JWE), which this API has no key to read: the client \
+                 requested it without this API's identifier (request it with \
+                 `audience={audience}`), or the issuer encrypts this API's tokens (give the \
+                 API's private key with `decryption_key_pem(...)`)"
             )),
+            ("format", TokenProblem::Undecryptable) => Some(
+                "an encrypted token (JWE) that no configured decryption key opens: its `kid` \
+                 names none of them (or it has none and several are configured), or it was \
+                 encrypted to another key"
+                    .to_owned(),
+            ),
+            ("format", _) if self.seen.segments == 5 => Some(
+                "an encrypted token (JWE) refused before or after decryption: it must use an \
+                 `alg`/`enc` pair of `encryption_algorithms` (default RSA-OAEP-256/384/512 \
+                 with A128GCM or A256GCM), no `zip` or `crit`, and hold a signed token (plain \
+                 claims inside are never trusted)"
+                    .to_owned(),
+            ),
             ("format", _) if self.seen.segments != 3 => Some(format!(
                 "your client got an opaque token, not a JWT: request it with \
                  `audience={audience}` (Auth0 issues opaque tokens when no audience is asked), \
