@@ -227,3 +227,45 @@ fn jwk_key(jwk: &Value) -> Result<PrivateKey, String> {
     };
     PrivateKey::from_parts(&parts).map_err(|problem| problem.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PKCS#8 header and nothing usable after it: what matters is which problem is named.
+    const NOT_A_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+
+    fn problems(config: &DecryptionConfig) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        assert!(check(config, &mut problems).is_none());
+        problems
+    }
+
+    #[test]
+    fn no_keys_means_no_decrypter_and_no_problem() {
+        let mut problems = Vec::new();
+        assert!(check(&DecryptionConfig::default(), &mut problems).is_none());
+        assert!(problems.is_empty());
+    }
+
+    #[test]
+    fn an_unusable_pem_key_is_named_by_position_never_by_content() {
+        let config = DecryptionConfig {
+            keys: vec![GivenKeys::Pem {
+                kid: None,
+                pem: NOT_A_KEY.to_owned(),
+            }],
+            algorithms: None,
+        };
+        let found = problems(&config);
+        let [ConfigProblem::DecryptionKey(text)] = found.as_slice() else {
+            panic!("{found:?}");
+        };
+        assert!(text.starts_with("the PEM key #1: "), "{text}");
+        assert!(!text.contains("MIIB"), "{text}");
+        // Without AWS-LC, no key loads at all, and the problem says why.
+        if cfg!(not(feature = "aws-lc-rs")) {
+            assert!(text.contains("RUSTSEC-2023-0071"), "{text}");
+        }
+    }
+}

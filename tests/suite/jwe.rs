@@ -16,6 +16,9 @@ use bearer_guard::{AuthError, ValidatorBuilder};
 use common::{Fixture, PRIVATE, SCOPE, SCOPED};
 use serde_json::{Value, json};
 
+/// One way to give the validator its decryption key.
+type Configure = Box<dyn Fn(ValidatorBuilder) -> ValidatorBuilder>;
+
 const OAEP256: KeyEncryption = KeyEncryption::RsaOaep256;
 const A256: ContentEncryption = ContentEncryption::A256Gcm;
 
@@ -76,7 +79,7 @@ async fn an_encrypted_token_from_the_token_endpoint_is_decrypted_and_verified() 
 async fn every_allowed_pair_and_every_key_format_decrypts() {
     let pair = DecryptionKeyPair::generate("enc-1");
     let thumbprint = pair.thumbprint();
-    let formats: [(&str, Box<dyn Fn(ValidatorBuilder) -> ValidatorBuilder>); 3] = [
+    let formats: [(&str, Configure); 3] = [
         ("PKCS#8 PEM, thumbprint kid", {
             let pem = pair.private_key_pem();
             Box::new(move |b| b.decryption_key_pem(pem.clone()))
