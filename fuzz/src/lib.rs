@@ -5,7 +5,8 @@
 //!   through the real [`BearerLayer`] in front of a handler.
 //! * [`mcp_body`]: a request to an MCP endpoint behind `BearerLayer` and `McpScopes`: method,
 //!   media type, content coding and token from two bytes, then the JSON-RPC body.
-//! * [`validate_token`]: five modes chosen by the first byte — a raw token string; a header and
+//! * [`validate_token`]: five modes chosen by the first byte — a raw token string (a five-segment
+//!   one reaches the JWE header check and the decryption: the validator has a decryption key); a header and
 //!   payload of arbitrary bytes, correctly MAC-ed (so the claim and header rules are reached);
 //!   arbitrary JSON as the JWK set of `testing::verify_signature`; and mutation scripts applied
 //!   to a valid RS256 and a valid HS256 token.
@@ -28,7 +29,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bearer_guard::testing::{SigningKey, TokenBuilder, verify_signature};
+use bearer_guard::jwe::{ContentEncryption, KeyEncryption};
+use bearer_guard::testing::{DecryptionKeyPair, SigningKey, TokenBuilder, verify_signature};
 use bearer_guard::{BearerLayer, Validator, layer::BearerService};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -72,6 +74,9 @@ pub struct Harness {
     rs_public: (Vec<u8>, Vec<u8>),
     /// A valid RS256 token signed by the harness key.
     pub rs_token: String,
+    /// [`Harness::hs_token`] encrypted to the validator's decryption key: the one five-segment
+    /// token it accepts.
+    pub jwe_token: String,
     /// A key that never appears in fuzzed key material, and a token it signed.
     foreign_rs_token: String,
     /// Every fixed text a refusal can carry (descriptions, codes, challenge and header
@@ -103,7 +108,12 @@ pub fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
         let runtime = runtime();
-        let validator = secret_mode().build().expect("a valid configuration");
+        // Five-segment inputs reach the JWE header parser and the decryption.
+        let decryption = DecryptionKeyPair::generate("enc-1");
+        let validator = secret_mode()
+            .decryption_key_pem_with_kid(decryption.kid(), decryption.private_key_pem())
+            .build()
+            .expect("a valid configuration");
         let handler: Handler = tower::service_fn(ok_handler as fn(_) -> _);
         let service = BearerLayer::new(validator.clone()).layer(handler);
         let claims = |builder: TokenBuilder| {
@@ -136,6 +146,13 @@ pub fn harness() -> &'static Harness {
             rs_jwks: json!({ "keys": [jwk] }),
             rs_public,
             rs_token: claims(TokenBuilder::rs256(&signer)).sign(),
+            jwe_token: claims(TokenBuilder::hs256(SECRET))
+                .encrypt_to(
+                    &decryption.encryption_key(),
+                    KeyEncryption::RsaOaep256,
+                    ContentEncryption::A256Gcm,
+                )
+                .sign(),
             foreign_rs_token: claims(TokenBuilder::rs256(&foreign)).sign(),
             foreign_secret_b64: URL_SAFE_NO_PAD.encode(foreign_secret),
             foreign_hs_token: claims(
@@ -396,6 +413,12 @@ fn raw_token(rest: &[u8]) {
         return;
     };
     if validate(h, token) {
+        if token.split('.').count() == 5 {
+            // Any change to a JWE breaks its tag or its header (the AAD), and base64url is
+            // decoded strictly: only the harness's own encrypted token opens.
+            assert_eq!(token, h.jwe_token, "accepted another encrypted token");
+            return;
+        }
         let segments: Vec<&str> = token.split('.').collect();
         assert_eq!(
             segments.len(),
@@ -727,6 +750,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             let mut seeds = Vec::new();
             seeds.push([b"\x00".as_slice(), t.as_bytes()].concat());
             seeds.push([b"\x00".as_slice(), h.rs_token.as_bytes()].concat());
+            seeds.push([b"\x00".as_slice(), h.jwe_token.as_bytes()].concat());
             let header = br#"{"alg":"HS256","typ":"JWT"}"#;
             let payload = json!({"iss": ISSUER, "aud": AUDIENCE, "exp": FAR_FUTURE, "iat": 1_700_000_000, "scope": "read:messages"}).to_string();
             seeds.push([&[1u8, header.len() as u8][..], header, payload.as_bytes()].concat());
