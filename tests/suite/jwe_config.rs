@@ -72,7 +72,7 @@ fn keys_that_cannot_decrypt_are_configuration_problems() {
 #[test]
 fn a_key_smaller_than_2048_bits_is_refused() {
     let small = RSA_1024;
-    assert_key_problem(base().decryption_key_pem(small), "2048");
+    assert_key_problem(base().decryption_key_pem(small), "of 2048 to 8192 bits");
 }
 
 #[test]
