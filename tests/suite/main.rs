@@ -37,6 +37,7 @@ mod introspection;
 mod issuers;
 mod jwe;
 mod jwe_config;
+mod jwe_pipeline;
 mod key_set;
 mod mcp;
 mod mcp_example;
