@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bearer_guard::introspection::OpaqueTokenShape;
-use bearer_guard::testing::{Fault, TestIssuer};
+use bearer_guard::jwe::{ContentEncryption, KeyEncryption};
+use bearer_guard::testing::{DecryptionKeyPair, EncryptionKey, Fault, TestIssuer};
 use common::{Fixture, PRIVATE, SCOPED, now};
 use http::StatusCode;
 use metrics_util::CompositeKey;
@@ -270,4 +271,35 @@ async fn every_metric_moves_when_what_it_counts_happens() {
     for request in held {
         request.await.expect("the junk request");
     }
+
+    // Encrypted tokens: the cache keeps them as presented, so the third sight is a hit (no
+    // decryption, no signature); a token no key opens is counted as `undecryptable`.
+    let pair = DecryptionKeyPair::generate("enc-1");
+    let decrypting = Fixture::with_issuer(TestIssuer::start().await, |builder| {
+        builder.decryption_key_pem_with_kid(pair.kid(), pair.private_key_pem())
+    });
+    let encrypt = |key: EncryptionKey| {
+        let (alg, enc) = (KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm);
+        decrypting.issuer.token().encrypt_to(&key, alg, enc).sign()
+    };
+    Reading::take();
+    let encrypted = encrypt(pair.encryption_key());
+    for _ in 0..3 {
+        let reply = decrypting.send(PRIVATE, &encrypted).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let stranger = DecryptionKeyPair::generate("enc-1").encryption_key();
+    let undecryptable = decrypting.send(PRIVATE, &encrypt(stranger)).await;
+    assert_eq!(undecryptable.status, StatusCode::UNAUTHORIZED);
+    let reading = Reading::take();
+    assert_eq!(
+        reading.counter("bearer_guard_token_cache_hits_total", &[]),
+        1
+    );
+    let refused = [
+        ("outcome", "refused"),
+        ("error", "invalid_token"),
+        ("problem", "undecryptable"),
+    ];
+    assert_eq!(reading.counter(requests, &refused), 1);
 }
