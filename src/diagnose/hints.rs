@@ -4,6 +4,7 @@
 //! `permissions` while they are not read.
 
 use crate::error::{AuthError, TokenProblem};
+use crate::resolver::RequestView;
 use crate::validate::Rules;
 use crate::{Algorithm, Validator};
 
@@ -12,7 +13,7 @@ use super::seen::Seen;
 /// What the report knows about the validator and the token.
 pub(super) struct Context<'a> {
     seen: &'a Seen,
-    rules: &'a Rules,
+    rules: Rules,
     /// The issuers accepted (one, or several chosen by `iss`).
     issuers: Vec<&'a str>,
     /// Whether the token's issuer was found among them.
@@ -34,14 +35,24 @@ pub(super) struct Context<'a> {
 impl<'a> Context<'a> {
     /// The configuration of the issuer `token` goes to (with several and an unknown `iss`,
     /// the first one's, and every issuer's name).
-    pub(super) fn new(validator: &'a Validator, token: &str, seen: &'a Seen, now: i64) -> Self {
-        let routed = validator.route(token).ok();
-        let route = routed
-            .or_else(|| validator.routes().next())
-            .expect("a validator has at least one issuer");
+    pub(super) fn new(
+        validator: &'a Validator,
+        token: &str,
+        request: Option<&RequestView<'_>>,
+        seen: &'a Seen,
+        now: i64,
+    ) -> Self {
+        let routed = validator.route(token, request).ok();
+        let route = match &routed {
+            Some(route) => route,
+            None => validator
+                .routes()
+                .next()
+                .expect("a validator has at least one issuer"),
+        };
         Context {
             seen,
-            rules: route.issuer.rules(),
+            rules: route.issuer.rules().clone(),
             issuers: validator.issuer_names().collect(),
             routed: routed.is_some(),
             token_len: token.len(),
