@@ -90,10 +90,15 @@ impl Validator {
         template.token_cache_bytes /= max_issuers.max(1);
         // The template's own settings, checked once with a sample issuer; this pipeline
         // never validates a token, it says how tokens are read and refusals written.
-        let sample = match (&pattern, listed.as_ref().and_then(|list| list.first())) {
-            (Some(pattern), _) => pattern.fill("tenant"),
-            (None, Some(first)) => (*first).clone(),
-            (None, None) => SAMPLE_ISSUER.to_owned(),
+        let first_listed = listed
+            .iter()
+            .flatten()
+            .find(|issuer| check_url(issuer, "issuer").is_ok());
+        let sample = match (&pattern, resolver.template_text(), first_listed) {
+            (Some(pattern), _, _) => pattern.fill("tenant"),
+            (None, None, Some(first)) => (*first).clone(),
+            // A broken template is reported already; the rest is checked with the sample.
+            (None, _, _) => SAMPLE_ISSUER.to_owned(),
         };
         let sample = template.clone().issuer(sample).build();
         let sample = match sample {
