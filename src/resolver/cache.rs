@@ -97,3 +97,50 @@ impl<R: Clone + Send + Sync + 'static> ResolvedIssuers<R> {
         self.routes.entry_count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Resolved issuers that count the pipelines built; building takes a while, as a real
+    /// one (an HTTP client's pool, caches) may under load.
+    fn counting(resolver: IssuerResolver) -> (Arc<ResolvedIssuers<usize>>, Arc<AtomicUsize>) {
+        let built = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&built);
+        let make = move |_: &str, _: Option<&str>| {
+            std::thread::sleep(Duration::from_millis(50));
+            Some(counter.fetch_add(1, Ordering::SeqCst))
+        };
+        (
+            Arc::new(ResolvedIssuers::new(resolver, None, Box::new(make))),
+            built,
+        )
+    }
+
+    #[test]
+    fn an_issuer_is_built_once_however_many_requests_race_for_it() {
+        let (issuers, built) = counting(IssuerResolver::issuers(["https://a.example/"]));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let issuers = Arc::clone(&issuers);
+                std::thread::spawn(move || issuers.resolve("https://a.example/", None))
+            })
+            .collect();
+        for thread in threads {
+            assert_eq!(thread.join().unwrap(), Ok(0));
+        }
+        assert_eq!(built.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_issuer_not_admitted_is_never_built() {
+        let (issuers, built) = counting(IssuerResolver::issuers(["https://a.example/"]));
+        for iss in ["https://b.example/", "https://a.example", "", "https://a.example/ "] {
+            assert_eq!(issuers.resolve(iss, None), Err(TokenProblem::WrongIssuer));
+        }
+        assert_eq!((built.load(Ordering::SeqCst), issuers.len()), (0, 0));
+    }
+}
