@@ -18,6 +18,8 @@ pub(super) struct Context<'a> {
     issuers: Vec<&'a str>,
     /// Whether the token's issuer was found among them.
     routed: bool,
+    /// Whether issuers are resolved per request (`resolved_issuers`).
+    resolved: bool,
     token_len: usize,
     max_token_bytes: usize,
     /// The key set's `kid`s at hand (`None`: a secret, or not fetched).
@@ -55,6 +57,7 @@ impl<'a> Context<'a> {
             rules: route.issuer.rules().clone(),
             issuers: validator.issuer_names().collect(),
             routed: routed.is_some(),
+            resolved: validator.resolves_per_request(),
             token_len: token.len(),
             max_token_bytes: validator.max_token_bytes(),
             kids: route.issuer.key_ids(),
@@ -289,6 +292,17 @@ impl<'a> Context<'a> {
                     .to_owned(),
             ),
             ("iss", TokenProblem::WrongIssuer) => self.issuer_hint(),
+            ("iss", TokenProblem::WrongTenant) => Some(
+                "the token's issuer is served, but this request is for another tenant (its \
+                 host, by `tenant_of_request(...)`): send it to its own tenant's host, or \
+                 call `validate_request` / `explain_request` with the request"
+                    .to_owned(),
+            ),
+            ("iss", TokenProblem::TenantMismatch) => Some(
+                "the token's `tid` must name the tenant in its `iss` (a token of one tenant \
+                 passed off as another's): the issuer template's `{tenantid}` and `tid` differ"
+                    .to_owned(),
+            ),
             ("aud", TokenProblem::WrongAudience) => {
                 // An introspected token's `aud` is in the endpoint's answer, not shown here.
                 let found = self
@@ -384,6 +398,12 @@ impl<'a> Context<'a> {
         let found = self.seen.claim("iss")?;
         let shown = super::shown(&found);
         let expected = &self.rules.issuer;
+        if self.resolved {
+            return Some(format!(
+                "the token comes from `{shown}`, which the issuer resolver does not admit: if \
+                 you serve that tenant, add it to the resolver's list (or callback)"
+            ));
+        }
         if found.trim_end_matches('/') == expected.trim_end_matches('/') {
             Some(format!(
                 "the token's issuer is `{shown}`: set `issuer(\"{shown}\")`, with its trailing \

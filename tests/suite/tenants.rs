@@ -105,6 +105,7 @@ async fn a_token_of_tenant_a_on_tenant_b_host_is_refused() {
     let failure = explained.first_failure().expect("refused");
     assert_eq!(failure.name, "iss", "{explained}");
     assert!(failure.found.contains("not the tenant this request is for"), "{explained}");
+    assert!(failure.hint.as_deref().unwrap_or("").contains("another tenant"), "{explained}");
 }
 
 #[tokio::test]
@@ -231,6 +232,7 @@ async fn concurrent_traffic_across_tenants_builds_each_issuer_once() {
 /// one: the tenant id's syntax must hold on its own).
 struct Entra {
     keys: TestIssuer,
+    validator: Validator,
     app: axum::Router,
 }
 
@@ -246,7 +248,8 @@ impl Entra {
             .jwks_uri(keys.jwks_uri());
         let validator = Validator::resolved_issuers(builder, resolver).expect("valid");
         Entra {
-            app: app(validator),
+            app: app(validator.clone()),
+            validator,
             keys,
         }
     }
@@ -278,6 +281,11 @@ async fn a_template_issuer_must_carry_its_own_tenant_in_tid() {
     f.send(&x, None)
         .await
         .assert_invalid_token_for(TokenProblem::TenantMismatch);
+    let passed_off = f.keys.token().issuer(x.as_str()).claim("tid", "tenant-y").sign();
+    let explained = f.validator.explain(&passed_off).await;
+    let failure = explained.first_failure().expect("refused");
+    assert_eq!(failure.name, "iss", "{explained}");
+    assert!(failure.hint.as_deref().unwrap_or("").contains("`tid`"), "{explained}");
     // Tenant Y's token claiming X's tenant, and the other way round.
     f.send(&f.issuer_of("tenant-y"), Some("tenant-x"))
         .await
