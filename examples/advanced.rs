@@ -277,7 +277,9 @@ async fn tenants(
     })
     .tenant_of_request(move |request| {
         let host = request.host()?;
-        let tenant = hosts.iter().find(|(name, _)| host.eq_ignore_ascii_case(name));
+        let tenant = hosts
+            .iter()
+            .find(|(name, _)| host.eq_ignore_ascii_case(name));
         tenant.map(|(_, issuer)| issuer.clone())
     });
     let validator = Validator::resolved_issuers(Validator::builder().audience(API), resolver)?;
@@ -288,13 +290,36 @@ async fn tenants(
     let partner_token = partner.token().audience(API).sign();
     let mut failures = 0;
     for (what, host, token, expected) in [
-        ("tenant on its host", "internal.api.example.com", &internal_token, 200),
-        ("tenant on another's host", "partner.api.example.com", &internal_token, 401),
-        ("before signing up", "partner.api.example.com", &partner_token, 401),
-        ("after signing up", "partner.api.example.com", &partner_token, 200),
+        (
+            "tenant on its host",
+            "internal.api.example.com",
+            &internal_token,
+            200,
+        ),
+        (
+            "tenant on another's host",
+            "partner.api.example.com",
+            &internal_token,
+            401,
+        ),
+        (
+            "before signing up",
+            "partner.api.example.com",
+            &partner_token,
+            401,
+        ),
+        (
+            "after signing up",
+            "partner.api.example.com",
+            &partner_token,
+            200,
+        ),
     ] {
         if what == "after signing up" {
-            signed_up.write().unwrap().insert(partner.issuer().to_owned());
+            signed_up
+                .write()
+                .unwrap()
+                .insert(partner.issuer().to_owned());
         }
         let request = Request::get("/api/messages")
             .header(header::HOST, host)

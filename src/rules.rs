@@ -69,9 +69,10 @@ impl ClaimRule {
     /// [`TokenProblem::TenantMismatch`].
     pub(crate) fn tenant_is(tenant: &str) -> Self {
         let tenant = tenant.to_owned();
-        let mut rule = ClaimRule::new(TokenProblem::TenantMismatch.to_string(), move |claims, _| {
-            claims.get("tid").and_then(Value::as_str) == Some(tenant.as_str())
-        });
+        let mut rule = ClaimRule::new(
+            TokenProblem::TenantMismatch.to_string(),
+            move |claims, _| claims.get("tid").and_then(Value::as_str) == Some(tenant.as_str()),
+        );
         rule.problem = Some(TokenProblem::TenantMismatch);
         rule
     }

@@ -283,7 +283,10 @@ impl Validator {
                 .into_iter()
                 .map(|route| route.issuer)
                 .collect(),
-            _ => self.routes().map(|route| Arc::clone(&route.issuer)).collect(),
+            _ => self
+                .routes()
+                .map(|route| Arc::clone(&route.issuer))
+                .collect(),
         }
     }
 
@@ -299,14 +302,18 @@ impl Validator {
 
     /// How many verified tokens the cache holds (0 when it is off).
     pub fn cached_tokens(&self) -> u64 {
-        self.issuers().iter().map(|issuer| issuer.cached_tokens()).sum()
+        self.issuers()
+            .iter()
+            .map(|issuer| issuer.cached_tokens())
+            .sum()
     }
 
     /// What the verified-token cache weighs against its budget
     /// ([`token_cache_bytes`](crate::ValidatorBuilder::token_cache_bytes)), in estimated bytes.
     pub fn cached_token_bytes(&self) -> u64 {
         self.issuers()
-            .iter().map(|issuer| issuer.cached_token_bytes())
+            .iter()
+            .map(|issuer| issuer.cached_token_bytes())
             .sum()
     }
 
@@ -352,7 +359,8 @@ impl Validator {
     /// the issuers, with several).
     pub fn introspection_stats(&self) -> IntrospectionStats {
         self.issuers()
-            .iter().map(|issuer| issuer.introspection_stats())
+            .iter()
+            .map(|issuer| issuer.introspection_stats())
             .fold(IntrospectionStats::default(), IntrospectionStats::add)
     }
 
@@ -360,7 +368,8 @@ impl Validator {
     /// issuers, with several).
     pub fn key_stats(&self) -> KeyStats {
         self.issuers()
-            .iter().map(|issuer| issuer.key_stats())
+            .iter()
+            .map(|issuer| issuer.key_stats())
             .fold(KeyStats::default(), KeyStats::add)
     }
 

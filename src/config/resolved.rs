@@ -117,7 +117,10 @@ impl Validator {
                 // rule of the API's own is asked about it.
                 builder.claim_rules.insert(0, ClaimRule::tenant_is(tenant));
             }
-            builder.build().ok().and_then(|validator| validator.only_route())
+            builder
+                .build()
+                .ok()
+                .and_then(|validator| validator.only_route())
         };
         let template_route = sample.only_route().expect("built from one issuer");
         let issuers: ResolvedIssuers<Route> =
@@ -136,4 +139,3 @@ impl Validator {
             .flatten()
     }
 }
-

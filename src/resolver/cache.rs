@@ -138,7 +138,12 @@ mod tests {
     #[test]
     fn an_issuer_not_admitted_is_never_built() {
         let (issuers, built) = counting(IssuerResolver::issuers(["https://a.example/"]));
-        for iss in ["https://b.example/", "https://a.example", "", "https://a.example/ "] {
+        for iss in [
+            "https://b.example/",
+            "https://a.example",
+            "",
+            "https://a.example/ ",
+        ] {
             assert_eq!(issuers.resolve(iss, None), Err(TokenProblem::WrongIssuer));
         }
         assert_eq!((built.load(Ordering::SeqCst), issuers.len()), (0, 0));

@@ -144,9 +144,7 @@ impl IssuerResolver {
 
     /// The issuers `allowed` admits ([`Candidate::tenant`] is the whole issuer). It decides
     /// which servers the API will fetch keys from: admit only issuers you know.
-    pub fn issuers_where(
-        allowed: impl Fn(&Candidate<'_>) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn issuers_where(allowed: impl Fn(&Candidate<'_>) -> bool + Send + Sync + 'static) -> Self {
         IssuerResolver::new(None, Allow::Callback(Arc::new(allowed)))
     }
 

@@ -79,13 +79,19 @@ mod tests {
 
     #[test]
     fn the_host_comes_from_the_authority_then_the_host_header_without_the_port() {
-        assert_eq!(host_of("/a", Some("a.api.example:8443")).as_deref(), Some("a.api.example"));
+        assert_eq!(
+            host_of("/a", Some("a.api.example:8443")).as_deref(),
+            Some("a.api.example")
+        );
         assert_eq!(
             host_of("https://b.api.example/a", Some("a.api.example")).as_deref(),
             Some("b.api.example")
         );
         assert_eq!(host_of("/a", Some("[::1]:80")).as_deref(), Some("[::1]"));
-        assert_eq!(host_of("/a", Some("u@a.api.example")).as_deref(), Some("a.api.example"));
+        assert_eq!(
+            host_of("/a", Some("u@a.api.example")).as_deref(),
+            Some("a.api.example")
+        );
         assert_eq!(host_of("/a", None), None);
         assert_eq!(host_of("/a", Some("")), None);
     }

@@ -73,7 +73,10 @@ mod tests {
     fn the_tenant_is_read_from_an_issuer_that_fits() {
         let template = Template::parse(ENTRA).unwrap();
         let iss = template.fill(TENANT);
-        assert_eq!(iss, format!("https://login.microsoftonline.com/{TENANT}/v2.0"));
+        assert_eq!(
+            iss,
+            format!("https://login.microsoftonline.com/{TENANT}/v2.0")
+        );
         assert_eq!(template.tenant_of(&iss), Some(TENANT));
         for other in [
             "https://login.microsoftonline.com/v2.0",

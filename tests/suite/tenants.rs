@@ -99,13 +99,30 @@ async fn a_token_of_tenant_a_on_tenant_b_host_is_refused() {
         .assert_invalid_token_for(TokenProblem::WrongTenant);
     // Without a request, the tenant of the request cannot be known: refused.
     let error = f.validator.validate(&token_a).await.unwrap_err();
-    assert_eq!(error.to_string(), "invalid token: the token's issuer is not the tenant this request is for");
-    assert_eq!(f.jwks_fetches(), [1, 0, 0], "B is never asked about A's token");
+    assert_eq!(
+        error.to_string(),
+        "invalid token: the token's issuer is not the tenant this request is for"
+    );
+    assert_eq!(
+        f.jwks_fetches(),
+        [1, 0, 0],
+        "B is never asked about A's token"
+    );
     let explained = f.validator.explain(&token_a).await;
     let failure = explained.first_failure().expect("refused");
     assert_eq!(failure.name, "iss", "{explained}");
-    assert!(failure.found.contains("not the tenant this request is for"), "{explained}");
-    assert!(failure.hint.as_deref().unwrap_or("").contains("another tenant"), "{explained}");
+    assert!(
+        failure.found.contains("not the tenant this request is for"),
+        "{explained}"
+    );
+    assert!(
+        failure
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("another tenant"),
+        "{explained}"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +135,10 @@ async fn a_tenant_added_while_running_is_accepted_and_one_removed_refused() {
     assert_eq!(f.jwks_fetches(), [0, 0, 0]);
     assert_eq!(f.validator.issuer_count(), 0);
 
-    f.served.write().unwrap().insert(f.issuers[2].issuer().into());
+    f.served
+        .write()
+        .unwrap()
+        .insert(f.issuers[2].issuer().into());
     let reply = f.send(HOSTS[2], &token_c).await;
     assert_eq!(reply.assert_ok()["iss"], f.issuers[2].issuer());
     assert_eq!(f.jwks_fetches(), [0, 0, 1]);
@@ -135,7 +155,12 @@ async fn a_tenant_added_while_running_is_accepted_and_one_removed_refused() {
 fn unsigned_token(iss: &str) -> String {
     let header = br#"{"alg":"RS256","typ":"JWT","kid":"a-key"}"#;
     let payload = serde_json::json!({ "iss": iss, "aud": DEFAULT_AUDIENCE, "exp": 4102444800u64 });
-    format!("{}.{}.{}", b64(header), b64(payload.to_string()), b64("signature"))
+    format!(
+        "{}.{}.{}",
+        b64(header),
+        b64(payload.to_string()),
+        b64("signature")
+    )
 }
 
 #[tokio::test]
@@ -157,13 +182,20 @@ async fn a_flood_of_made_up_issuers_causes_no_fetch_and_no_growth() {
     assert_eq!(trap.connections(), 0);
     assert_eq!(f.jwks_fetches(), [0, 0, 0]);
     assert_eq!(f.validator.key_stats().discovery_fetches, 0);
-    assert_eq!(f.validator.issuer_count(), 0, "nothing kept for an issuer not admitted");
+    assert_eq!(
+        f.validator.issuer_count(),
+        0,
+        "nothing kept for an issuer not admitted"
+    );
 }
 
 #[tokio::test]
 async fn over_the_bound_the_least_recently_used_issuer_is_dropped_and_fetched_again() {
     let f = Tenants::start(2).await;
-    f.served.write().unwrap().insert(f.issuers[2].issuer().into());
+    f.served
+        .write()
+        .unwrap()
+        .insert(f.issuers[2].issuer().into());
     let tokens: Vec<String> = (0..3).map(|tenant| f.token(tenant)).collect();
     for tenant in 0..3 {
         f.send(HOSTS[tenant], &tokens[tenant]).await.assert_ok();
@@ -185,22 +217,32 @@ async fn over_the_bound_the_least_recently_used_issuer_is_dropped_and_fetched_ag
 #[tokio::test]
 async fn an_issuer_unused_for_its_idle_timeout_is_dropped() {
     let issuer = TestIssuer::start().await;
-    let resolver = IssuerResolver::issuers([issuer.issuer()]).idle_timeout(Duration::from_millis(100));
+    let resolver =
+        IssuerResolver::issuers([issuer.issuer()]).idle_timeout(Duration::from_millis(100));
     let template = Validator::builder().audience(DEFAULT_AUDIENCE);
     let validator = Validator::resolved_issuers(template, resolver).expect("valid");
-    validator.validate(&issuer.token().sign()).await.expect("valid");
+    validator
+        .validate(&issuer.token().sign())
+        .await
+        .expect("valid");
     assert_eq!(validator.issuer_count(), 1);
     // Expiry can only become more certain with time: a slow machine makes this no flakier.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(validator.issuer_count(), 0);
-    validator.validate(&issuer.token().sign()).await.expect("valid");
+    validator
+        .validate(&issuer.token().sign())
+        .await
+        .expect("valid");
     assert_eq!(issuer.jwks_fetches(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_traffic_across_tenants_builds_each_issuer_once() {
     let f = Arc::new(Tenants::start(10).await);
-    f.served.write().unwrap().insert(f.issuers[2].issuer().into());
+    f.served
+        .write()
+        .unwrap()
+        .insert(f.issuers[2].issuer().into());
     let tokens: Arc<Vec<String>> = Arc::new((0..3).map(|tenant| f.token(tenant)).collect());
     // Every task's first request at once: the pipelines are built under contention.
     let start = Arc::new(tokio::sync::Barrier::new(12));
@@ -223,7 +265,11 @@ async fn concurrent_traffic_across_tenants_builds_each_issuer_once() {
     for task in tasks {
         task.await.expect("no task panicked");
     }
-    assert_eq!(f.jwks_fetches(), [1, 1, 1], "one pipeline, one fetch per issuer");
+    assert_eq!(
+        f.jwks_fetches(),
+        [1, 1, 1],
+        "one pipeline, one fetch per issuer"
+    );
     assert_eq!(f.validator.issuer_count(), 3);
 }
 
@@ -281,16 +327,26 @@ async fn a_template_issuer_must_carry_its_own_tenant_in_tid() {
     f.send(&x, None)
         .await
         .assert_invalid_token_for(TokenProblem::TenantMismatch);
-    let passed_off = f.keys.token().issuer(x.as_str()).claim("tid", "tenant-y").sign();
+    let passed_off = f
+        .keys
+        .token()
+        .issuer(x.as_str())
+        .claim("tid", "tenant-y")
+        .sign();
     let explained = f.validator.explain(&passed_off).await;
     let failure = explained.first_failure().expect("refused");
     assert_eq!(failure.name, "iss", "{explained}");
-    assert!(failure.hint.as_deref().unwrap_or("").contains("`tid`"), "{explained}");
+    assert!(
+        failure.hint.as_deref().unwrap_or("").contains("`tid`"),
+        "{explained}"
+    );
     // Tenant Y's token claiming X's tenant, and the other way round.
     f.send(&f.issuer_of("tenant-y"), Some("tenant-x"))
         .await
         .assert_invalid_token_for(TokenProblem::TenantMismatch);
-    f.send(&f.issuer_of("tenant-y"), Some("tenant-y")).await.assert_ok();
+    f.send(&f.issuer_of("tenant-y"), Some("tenant-y"))
+        .await
+        .assert_ok();
 }
 
 #[tokio::test]
@@ -329,7 +385,10 @@ async fn resolved_issuers_are_configured_up_front() {
     let template = Validator::builder().audience(DEFAULT_AUDIENCE);
     let entra = "https://login.microsoftonline.com/{tenantid}/v2.0";
     assert_eq!(
-        problems(template.clone(), IssuerResolver::template(entra, ["tenant-x"])),
+        problems(
+            template.clone(),
+            IssuerResolver::template(entra, ["tenant-x"])
+        ),
         []
     );
     assert_eq!(
@@ -337,7 +396,9 @@ async fn resolved_issuers_are_configured_up_front() {
             template.clone(),
             IssuerResolver::template("https://login.example.com/", ["tenant-x"])
         ),
-        [ConfigProblem::InvalidIssuerTemplate("https://login.example.com/".into())]
+        [ConfigProblem::InvalidIssuerTemplate(
+            "https://login.example.com/".into()
+        )]
     );
     assert_eq!(
         problems(template.clone(), IssuerResolver::template(entra, ["a/b"])),
@@ -348,19 +409,31 @@ async fn resolved_issuers_are_configured_up_front() {
             template.clone().issuer("https://login.example.com/"),
             IssuerResolver::template(entra, ["tenant-x"]).max_issuers(0)
         ),
-        [ConfigProblem::IssuerInTemplate, ConfigProblem::ZeroLimit("max_issuers")]
+        [
+            ConfigProblem::IssuerInTemplate,
+            ConfigProblem::ZeroLimit("max_issuers")
+        ]
     );
     assert_eq!(
-        problems(template.clone(), IssuerResolver::issuers(["http://login.example.com/"])),
+        problems(
+            template.clone(),
+            IssuerResolver::issuers(["http://login.example.com/"])
+        ),
         [ConfigProblem::InsecureUrl("issuer")]
     );
     assert_eq!(
-        problems(template.clone(), IssuerResolver::issuers(Vec::<String>::new())),
+        problems(
+            template.clone(),
+            IssuerResolver::issuers(Vec::<String>::new())
+        ),
         [ConfigProblem::MissingIssuer]
     );
     // The template's own settings are checked too.
     assert_eq!(
-        problems(Validator::builder(), IssuerResolver::template(entra, ["tenant-x"])),
+        problems(
+            Validator::builder(),
+            IssuerResolver::template(entra, ["tenant-x"])
+        ),
         [ConfigProblem::MissingAudience]
     );
     let resolved =
@@ -370,20 +443,23 @@ async fn resolved_issuers_are_configured_up_front() {
         .issuer("https://login.example.com/")
         .build()
         .expect("valid");
-    let combined = Validator::for_issuers([fixed, resolved]).err().expect("refused");
-    assert_eq!(combined.problems(), [ConfigProblem::ResolvedIssuersCombined]);
+    let combined = Validator::for_issuers([fixed, resolved]).expect_err("refused");
+    assert_eq!(
+        combined.problems(),
+        [ConfigProblem::ResolvedIssuersCombined]
+    );
 }
 
 #[tokio::test]
 async fn a_resolved_issuer_keeps_the_alg_allow_list_before_any_key() {
     let f = Tenants::start(10).await;
-    let token = f.issuers[0]
-        .token()
-        .hmac_with(vec![7u8; 32])
-        .sign();
+    let token = f.issuers[0].token().hmac_with(vec![7u8; 32]).sign();
     f.send(HOSTS[0], &token)
         .await
         .assert_invalid_token_for(TokenProblem::AlgorithmNotAllowed);
     assert_eq!(f.jwks_fetches(), [0, 0, 0]);
-    assert_eq!(StatusCode::UNAUTHORIZED, f.send(HOSTS[0], "x.y.z").await.status);
+    assert_eq!(
+        StatusCode::UNAUTHORIZED,
+        f.send(HOSTS[0], "x.y.z").await.status
+    );
 }
