@@ -75,8 +75,10 @@ struct PerRequest {
     /// says which schemes are read, how refusals are written, and what diagnosis shows for
     /// a token no issuer was resolved for.
     template: Route,
-    /// What the accepted issuers look like (the listed ones, or the template).
+    /// The accepted issuers, when listed.
     names: Vec<String>,
+    /// What they look like, for diagnosis (the template, or what admits them).
+    shown: Vec<String>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -84,7 +86,7 @@ impl std::fmt::Debug for Validator {
         if let Routing::PerRequest(per_request) = &*self.routing {
             return f
                 .debug_struct("Validator")
-                .field("resolved_issuers", &per_request.names)
+                .field("resolved_issuers", &per_request.shown)
                 .finish_non_exhaustive();
         }
         let mut list = f.debug_list();
@@ -133,17 +135,20 @@ impl Validator {
         }
     }
 
-    /// Issuers admitted per request, built from `template`'s settings; `names` for display.
+    /// Issuers admitted per request, built from `template`'s settings; `names` when they
+    /// are listed, `shown` for diagnosis.
     pub(crate) fn resolved(
         issuers: ResolvedIssuers<Route>,
         template: Route,
         names: Vec<String>,
+        shown: Vec<String>,
     ) -> Self {
         Validator {
             routing: Arc::new(Routing::PerRequest(PerRequest {
                 issuers,
                 template,
                 names,
+                shown,
             })),
         }
     }
@@ -318,13 +323,24 @@ impl Validator {
     }
 
     /// The issuers this validator accepts; with issuers resolved per request, the listed
-    /// ones, or the template (none for a callback without one).
+    /// ones (none when a callback admits them).
     pub fn issuer_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match &*self.routing {
             Routing::PerRequest(per_request) => {
                 Box::new(per_request.names.iter().map(String::as_str))
             }
             _ => Box::new(self.routes().map(|route| route.issuer.name())),
+        }
+    }
+
+    /// The accepted issuers as a diagnosis shows them: their names, or with issuers
+    /// resolved per request by a callback, the template or what admits them.
+    pub(crate) fn shown_issuers(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match &*self.routing {
+            Routing::PerRequest(per_request) => {
+                Box::new(per_request.shown.iter().map(String::as_str))
+            }
+            _ => self.issuer_names(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `Validator::resolved_issuers`: issuers admitted per request by an [`IssuerResolver`],
 //! each one's pipeline built from one template configuration when its first token arrives.
 
+use std::sync::Arc;
+
 use super::build::check_url;
 use super::{ConfigError, ConfigProblem, ValidatorBuilder};
 use crate::resolver::{IssuerResolver, ResolvedIssuers, Template, is_tenant_id};
@@ -23,7 +25,9 @@ impl Validator {
     /// At most [`max_issuers`](IssuerResolver::max_issuers) pipelines are kept, the least
     /// recently used dropped first; the template's verified-token cache budget
     /// ([`token_cache_bytes`](ValidatorBuilder::token_cache_bytes)) is shared among them,
-    /// so memory stays bounded by that budget plus `max_issuers` key sets.
+    /// so memory stays bounded by that budget plus `max_issuers` key sets. The DPoP and mTLS
+    /// checks are the template's, one for all (one replay store: a proof stays used after
+    /// its issuer's pipeline was dropped).
     ///
     /// ```
     /// use bearer_guard::{IssuerResolver, Validator};
@@ -109,7 +113,12 @@ impl Validator {
                 return Err(ConfigError::new(problems));
             }
         };
-        let names = resolver.names();
+        let (names, shown) = (resolver.names(), resolver.shown());
+        let template_route = sample.only_route().expect("built from one issuer");
+        // One binder for every issuer: its DPoP replay store, proof keys and nonces outlive
+        // an issuer's pipeline (a proof seen before an eviction stays seen) and are bounded
+        // once, not once per issuer.
+        let binder = Arc::clone(&template_route.binder);
         let make = move |issuer: &str, tenant: Option<&str>| {
             let mut builder = template.clone().issuer(issuer);
             if let Some(tenant) = tenant {
@@ -117,15 +126,15 @@ impl Validator {
                 // rule of the API's own is asked about it.
                 builder.claim_rules.insert(0, ClaimRule::tenant_is(tenant));
             }
-            builder
-                .build()
-                .ok()
-                .and_then(|validator| validator.only_route())
+            let route = builder.build().ok()?.only_route()?;
+            Some(Route {
+                issuer: route.issuer,
+                binder: Arc::clone(&binder),
+            })
         };
-        let template_route = sample.only_route().expect("built from one issuer");
         let issuers: ResolvedIssuers<Route> =
             ResolvedIssuers::new(resolver, pattern, Box::new(make));
-        Ok(Validator::resolved(issuers, template_route, names))
+        Ok(Validator::resolved(issuers, template_route, names, shown))
     }
 }
 

@@ -55,7 +55,7 @@ impl<'a> Context<'a> {
         Context {
             seen,
             rules: route.issuer.rules().clone(),
-            issuers: validator.issuer_names().collect(),
+            issuers: validator.shown_issuers().collect(),
             routed: routed.is_some(),
             resolved: validator.resolves_per_request(),
             token_len: token.len(),

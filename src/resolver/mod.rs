@@ -215,7 +215,20 @@ impl IssuerResolver {
         (self.max_issuers, self.idle_timeout)
     }
 
-    /// What the issuers accepted look like, for `Validator::issuer_names` and diagnosis.
+    /// What the accepted issuers look like, for diagnosis: the concrete ones, or the
+    /// template, or what admits them.
+    pub(crate) fn shown(&self) -> Vec<String> {
+        match (&self.template, &self.allow) {
+            (Some(template), Allow::Callback(_)) => {
+                vec![format!("{template} (tenants admitted by a callback)")]
+            }
+            (None, Allow::Callback(_)) => vec!["(issuers admitted by a callback)".to_owned()],
+            _ => self.names(),
+        }
+    }
+
+    /// The issuers accepted, when they are listed (for `Validator::issuer_names` and the
+    /// protected resource metadata): none when a callback admits them.
     pub(crate) fn names(&self) -> Vec<String> {
         match (&self.template, &self.allow) {
             (Some(template), Allow::List(tenants)) => {
@@ -226,13 +239,12 @@ impl IssuerResolver {
                 names.sort();
                 names
             }
-            (Some(template), Allow::Callback(_)) => vec![template.clone()],
             (None, Allow::List(issuers)) => {
                 let mut names: Vec<_> = issuers.iter().cloned().collect();
                 names.sort();
                 names
             }
-            (None, Allow::Callback(_)) => Vec::new(),
+            (_, Allow::Callback(_)) => Vec::new(),
         }
     }
 }

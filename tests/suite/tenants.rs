@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use crate::common;
 
-use bearer_guard::error::TokenProblem;
+use bearer_guard::dpop::Dpop;
+use bearer_guard::error::{DpopProblem, TokenProblem};
 use bearer_guard::resolver::IssuerResolver;
-use bearer_guard::testing::{DEFAULT_AUDIENCE, SigningKey, TestIssuer};
-use bearer_guard::{Validator, config::ConfigProblem};
+use bearer_guard::testing::{DEFAULT_AUDIENCE, DpopProof, SigningKey, TestIssuer};
+use bearer_guard::{AuthError, Validator, config::ConfigProblem};
 use common::{CountingServer, PRIVATE, Reply, app, b64, get_with};
-use http::{StatusCode, header};
+use http::{HeaderName, StatusCode, header};
 
 /// Tenants A, B and C (each its own issuer and key), the tenants served (a set shared with
 /// the resolver's callback) and the host of each tenant.
@@ -439,6 +440,12 @@ async fn resolved_issuers_are_configured_up_front() {
     let resolved =
         Validator::resolved_issuers(template.clone(), IssuerResolver::template(entra, ["x"]))
             .expect("valid");
+    // The metadata names the listed issuers, never a template.
+    let names: Vec<&str> = resolved.issuer_names().collect();
+    assert_eq!(names, ["https://login.microsoftonline.com/x/v2.0"]);
+    let loose = IssuerResolver::template_where(entra, |_| true);
+    let loose = Validator::resolved_issuers(template.clone(), loose).expect("valid");
+    assert_eq!(loose.issuer_names().count(), 0);
     let fixed = template
         .issuer("https://login.example.com/")
         .build()
@@ -462,4 +469,48 @@ async fn a_resolved_issuer_keeps_the_alg_allow_list_before_any_key() {
         StatusCode::UNAUTHORIZED,
         f.send(HOSTS[0], "x.y.z").await.status
     );
+}
+
+#[tokio::test]
+async fn a_dpop_proof_stays_used_after_its_issuer_was_dropped() {
+    const BASE: &str = "https://api.example.com";
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let resolver = IssuerResolver::issuers([a.issuer(), b.issuer()]).max_issuers(1);
+    let template = Validator::builder()
+        .audience(DEFAULT_AUDIENCE)
+        .dpop(Dpop::required().public_url(BASE));
+    let validator = Validator::resolved_issuers(template, resolver).expect("valid");
+    let app = app(validator.clone());
+    let dpop = |token: &str, proof: &str| {
+        let authorization = format!("DPoP {token}");
+        let app = app.clone();
+        let proof = proof.to_owned();
+        async move {
+            let headers = [
+                (header::AUTHORIZATION, authorization.as_bytes()),
+                (HeaderName::from_static("dpop"), proof.as_bytes()),
+            ];
+            get_with(&app, PRIVATE, &headers).await
+        }
+    };
+    let key = DpopProof::generate();
+    let url = format!("{BASE}{PRIVATE}");
+    let token_a = a.token().dpop_bound(&key.jkt()).sign();
+    let proof_a = key.proof("GET", &url, &token_a);
+    dpop(&token_a, &proof_a).await.assert_ok();
+    let token_b = b.token().dpop_bound(&key.jkt()).sign();
+    dpop(&token_b, &key.proof("GET", &url, &token_b))
+        .await
+        .assert_ok();
+    assert_eq!(a.jwks_fetches(), 1);
+    assert_eq!(validator.issuer_count(), 1, "A was dropped for B");
+
+    let replayed = dpop(&token_a, &proof_a).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED, "{replayed:#?}");
+    assert_eq!(
+        replayed.body["error_description"],
+        AuthError::InvalidDpopProof(DpopProblem::Replayed).description()
+    );
+    assert_eq!(a.jwks_fetches(), 2, "A was built again");
 }
