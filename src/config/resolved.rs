@@ -48,42 +48,7 @@ impl Validator {
         if template.issuer.is_some() {
             problems.push(ConfigProblem::IssuerInTemplate);
         }
-        let (max_issuers, idle_timeout) = resolver.bounds();
-        if max_issuers == 0 {
-            problems.push(ConfigProblem::ZeroLimit("max_issuers"));
-        }
-        if idle_timeout.is_zero() {
-            problems.push(ConfigProblem::ZeroLimit("idle_timeout"));
-        }
-        let pattern = resolver.template_text().map(|raw| {
-            let parsed = Template::parse(raw)
-                .filter(|template| check_url(&template.fill("tenant"), "issuer").is_ok());
-            parsed.ok_or_else(|| ConfigProblem::InvalidIssuerTemplate(raw.to_owned()))
-        });
-        let pattern = match pattern.transpose() {
-            Ok(pattern) => pattern,
-            Err(problem) => {
-                problems.push(problem);
-                None
-            }
-        };
-        let listed = resolver.listed().map(|list| {
-            let mut sorted: Vec<&String> = list.iter().collect();
-            sorted.sort();
-            sorted
-        });
-        for entry in listed.iter().flatten() {
-            if resolver.template_text().is_some() {
-                if !is_tenant_id(entry) {
-                    problems.push(ConfigProblem::InvalidTenantId((*entry).clone()));
-                }
-            } else if let Err(problem) = check_url(entry, "issuer") {
-                problems.push(problem);
-            }
-        }
-        if listed.as_ref().is_some_and(Vec::is_empty) {
-            problems.push(ConfigProblem::MissingIssuer);
-        }
+        let pattern = check_resolver(&resolver, &mut problems);
         // One HTTP client (one connection pool) for every issuer.
         if template.http_client.is_none() {
             match transport::default_client(template.limits.timeout) {
@@ -91,19 +56,11 @@ impl Validator {
                 Err(error) => problems.push(ConfigProblem::HttpClient(error.to_string())),
             }
         }
+        let (max_issuers, _) = resolver.bounds();
         template.token_cache_bytes /= max_issuers.max(1);
         // The template's own settings, checked once with a sample issuer; this pipeline
         // never validates a token, it says how tokens are read and refusals written.
-        let first_listed = listed
-            .iter()
-            .flatten()
-            .find(|issuer| check_url(issuer, "issuer").is_ok());
-        let sample = match (&pattern, resolver.template_text(), first_listed) {
-            (Some(pattern), _, _) => pattern.fill("tenant"),
-            (None, None, Some(first)) => (*first).clone(),
-            // A broken template is reported already; the rest is checked with the sample.
-            (None, _, _) => SAMPLE_ISSUER.to_owned(),
-        };
+        let sample = sample_issuer(&resolver, pattern.as_ref());
         let sample = template.clone().issuer(sample).build();
         let sample = match sample {
             Ok(validator) if problems.is_empty() => validator,
@@ -136,6 +93,65 @@ impl Validator {
             ResolvedIssuers::new(resolver, pattern, Box::new(make));
         Ok(Validator::resolved(issuers, template_route, names, shown))
     }
+}
+
+/// The resolver's own settings: bounds, the template, the listed issuers or tenant ids.
+/// Returns the parsed template, when there is one and it is sound.
+fn check_resolver(
+    resolver: &IssuerResolver,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Template> {
+    let (max_issuers, idle_timeout) = resolver.bounds();
+    if max_issuers == 0 {
+        problems.push(ConfigProblem::ZeroLimit("max_issuers"));
+    }
+    if idle_timeout.is_zero() {
+        problems.push(ConfigProblem::ZeroLimit("idle_timeout"));
+    }
+    let pattern = resolver.template_text().and_then(|raw| {
+        let parsed = Template::parse(raw)
+            .filter(|template| check_url(&template.fill("tenant"), "issuer").is_ok());
+        if parsed.is_none() {
+            problems.push(ConfigProblem::InvalidIssuerTemplate(raw.to_owned()));
+        }
+        parsed
+    });
+    let Some(listed) = resolver.listed() else {
+        return pattern;
+    };
+    let mut listed: Vec<&String> = listed.iter().collect();
+    listed.sort();
+    for entry in &listed {
+        if resolver.template_text().is_some() {
+            if !is_tenant_id(entry) {
+                problems.push(ConfigProblem::InvalidTenantId((*entry).clone()));
+            }
+        } else if let Err(problem) = check_url(entry, "issuer") {
+            problems.push(problem);
+        }
+    }
+    if listed.is_empty() {
+        problems.push(ConfigProblem::MissingIssuer);
+    }
+    pattern
+}
+
+/// The issuer the template is built with to check it: the template filled in, else the first
+/// sound listed issuer, else [`SAMPLE_ISSUER`] (a broken template is reported already).
+fn sample_issuer(resolver: &IssuerResolver, pattern: Option<&Template>) -> String {
+    if let Some(pattern) = pattern {
+        return pattern.fill("tenant");
+    }
+    let first_listed = match resolver.template_text() {
+        Some(_) => None,
+        None => resolver
+            .listed()
+            .into_iter()
+            .flatten()
+            .filter(|issuer| check_url(issuer, "issuer").is_ok())
+            .min(),
+    };
+    first_listed.map_or_else(|| SAMPLE_ISSUER.to_owned(), String::clone)
 }
 
 impl Validator {
