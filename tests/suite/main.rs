@@ -49,6 +49,7 @@ mod scope_hierarchy;
 mod static_keys;
 mod step_up;
 mod strict_mode;
+mod tenant_templates;
 mod tenants;
 mod token_cache;
 mod token_endpoint;
