@@ -2,6 +2,8 @@
 //! issuers:
 //!
 //! - several issuers (`Validator::for_issuers`), each with its own audience, rules and keys;
+//! - tenants resolved per request (`Validator::resolved_issuers`): each tenant on its own
+//!   host, one signed up while the API runs;
 //! - RFC 9068 strict mode (`typ: at+jwt`, `client_id`, `jti`, ...) for the partner issuer;
 //! - claim rules for every route (`ValidatorBuilder::claim_rule`) and for one route
 //!   (`RequireClaims`, answered with 403 through `or_forbidden`);
@@ -17,7 +19,9 @@
 //! `cargo run --example advanced` builds the app, sends it a few requests with tower's
 //! `oneshot`, prints what a client sees and exits (status 1 if an answer is not the expected one).
 
+use std::collections::HashSet;
 use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -26,8 +30,9 @@ use axum::{Json, Router};
 use bearer_guard::axum::Claims;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    AuthError, BearerLayer, ClaimRule, ErrorBody, ProtectedResourceMetadata, RequireAuthentication,
-    RequireClaims, RequireScopes, ScopePolicy, Validator, layer::TokenSource,
+    AuthError, BearerLayer, ClaimRule, ErrorBody, IssuerResolver, ProtectedResourceMetadata,
+    RequireAuthentication, RequireClaims, RequireScopes, ScopePolicy, Validator,
+    layer::TokenSource,
 };
 use http::{Request, header};
 use serde_json::{Value, json};
@@ -241,6 +246,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             String::from_utf8_lossy(&body)
         );
     }
+    failures += tenants(&internal, &partner).await?;
     println!(
         "\nissuers: {} (internal), {} (partner)",
         internal.issuer(),
@@ -251,6 +257,83 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Two tenants, each on its own host: `internal.api.example.com` and
+/// `partner.api.example.com`; the partner signs up while the API runs. Returns the number of
+/// unexpected answers.
+async fn tenants(
+    internal: &TestIssuer,
+    partner: &TestIssuer,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let signed_up = Arc::new(RwLock::new(HashSet::from([internal.issuer().to_owned()])));
+    let admitted = Arc::clone(&signed_up);
+    let hosts = [
+        ("internal.api.example.com", internal.issuer().to_owned()),
+        ("partner.api.example.com", partner.issuer().to_owned()),
+    ];
+    let resolver = IssuerResolver::issuers_where(move |tenant| {
+        admitted.read().unwrap().contains(tenant.issuer())
+    })
+    .tenant_of_request(move |request| {
+        let host = request.host()?;
+        let tenant = hosts
+            .iter()
+            .find(|(name, _)| host.eq_ignore_ascii_case(name));
+        tenant.map(|(_, issuer)| issuer.clone())
+    });
+    let validator = Validator::resolved_issuers(Validator::builder().audience(API), resolver)?;
+    let app = Router::new()
+        .route("/api/messages", get(messages))
+        .layer(BearerLayer::new(validator));
+    let internal_token = internal.token().audience(API).sign();
+    let partner_token = partner.token().audience(API).sign();
+    let mut failures = 0;
+    for (what, host, token, expected) in [
+        (
+            "tenant on its host",
+            "internal.api.example.com",
+            &internal_token,
+            200,
+        ),
+        (
+            "tenant on another's host",
+            "partner.api.example.com",
+            &internal_token,
+            401,
+        ),
+        (
+            "before signing up",
+            "partner.api.example.com",
+            &partner_token,
+            401,
+        ),
+        (
+            "after signing up",
+            "partner.api.example.com",
+            &partner_token,
+            200,
+        ),
+    ] {
+        if what == "after signing up" {
+            signed_up
+                .write()
+                .unwrap()
+                .insert(partner.issuer().to_owned());
+        }
+        let request = Request::get("/api/messages")
+            .header(header::HOST, host)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())?;
+        let status = app.clone().oneshot(request).await?.status();
+        let ok = status.as_u16() == expected;
+        failures += usize::from(!ok);
+        println!(
+            "[{}] tenants, {what}: GET {host}/api/messages -> {status}",
+            if ok { "ok" } else { "UNEXPECTED" }
+        );
+    }
+    Ok(failures)
 }
 
 fn now() -> i64 {

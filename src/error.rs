@@ -367,6 +367,14 @@ pub enum TokenProblem {
     /// The claims do not have the shape the API's handler expects.
     #[error("the token claims do not have the shape this API expects")]
     UnexpectedClaims,
+    /// The token's issuer is accepted, but not on this request: with issuers resolved per
+    /// request, the request (its host, say) belongs to another tenant.
+    #[error("the token's issuer is not the tenant this request is for")]
+    WrongTenant,
+    /// The token's `tid` claim is missing or names another tenant than its `iss`: with an
+    /// issuer template (`{tenantid}`), both must name the same tenant.
+    #[error("the token's tid claim does not name the tenant of its issuer")]
+    TenantMismatch,
 }
 
 impl TokenProblem {

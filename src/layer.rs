@@ -29,6 +29,7 @@ use crate::error::AuthError;
 pub use crate::extract::TokenSource;
 use crate::extract::{self, Schemes};
 use crate::issuer::Validation;
+use crate::resolver::RequestView;
 use crate::validator::Validator;
 
 /// The response body of the middleware: the inner service's, or a refusal's JSON.
@@ -138,7 +139,7 @@ where
                 Err(error) => return refuse(&request, validator, &error),
             };
         let presented = Presented::new(scheme, &token);
-        let route = match validator.route(&token) {
+        let route = match validator.route(&token, Some(&RequestView::of(&request))) {
             Ok(route) => route,
             Err(error) => return refuse(&request, validator, &error),
         };

@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::claims::VerifiedClaims;
-use crate::error::AuthError;
+use crate::error::{AuthError, TokenProblem};
 
 type Check = dyn Fn(&VerifiedClaims, i64) -> bool + Send + Sync;
 
@@ -39,6 +39,8 @@ pub struct ClaimRule {
     check: Arc<Check>,
     description: Arc<str>,
     insufficient_scope: bool,
+    /// The refusal of a rule the crate sets itself, when it has a name of its own.
+    problem: Option<TokenProblem>,
 }
 
 impl fmt::Debug for ClaimRule {
@@ -59,7 +61,20 @@ impl ClaimRule {
             check: Arc::new(check),
             description: description.into(),
             insufficient_scope: false,
+            problem: None,
         }
+    }
+
+    /// The token's `tid` must be `tenant` (issuers from a `{tenantid}` template), refused as
+    /// [`TokenProblem::TenantMismatch`].
+    pub(crate) fn tenant_is(tenant: &str) -> Self {
+        let tenant = tenant.to_owned();
+        let mut rule = ClaimRule::new(
+            TokenProblem::TenantMismatch.to_string(),
+            move |claims, _| claims.get("tid").and_then(Value::as_str) == Some(tenant.as_str()),
+        );
+        rule.problem = Some(TokenProblem::TenantMismatch);
+        rule
     }
 
     /// The claim `name` must equal `expected` (any JSON value, compared exactly).
@@ -181,6 +196,8 @@ impl ClaimRule {
     pub(crate) fn check(&self, claims: &VerifiedClaims, now: i64) -> Result<(), AuthError> {
         if (self.check)(claims, now) {
             Ok(())
+        } else if let Some(problem) = self.problem {
+            Err(AuthError::InvalidToken(problem))
         } else {
             Err(AuthError::RuleFailed {
                 description: self.description.to_string(),

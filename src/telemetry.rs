@@ -192,6 +192,8 @@ fn token_problem(problem: TokenProblem) -> &'static str {
         TokenProblem::NotAnAccessToken => "not_an_access_token",
         TokenProblem::Inactive => "inactive",
         TokenProblem::UnexpectedClaims => "unexpected_claims",
+        TokenProblem::WrongTenant => "wrong_tenant",
+        TokenProblem::TenantMismatch => "tenant_mismatch",
     }
 }
 

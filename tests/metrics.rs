@@ -12,9 +12,12 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bearer_guard::IssuerResolver;
 use bearer_guard::introspection::OpaqueTokenShape;
 use bearer_guard::jwe::{ContentEncryption, KeyEncryption};
-use bearer_guard::testing::{DecryptionKeyPair, EncryptionKey, Fault, TestIssuer};
+use bearer_guard::testing::{
+    DEFAULT_AUDIENCE, DecryptionKeyPair, EncryptionKey, Fault, TestIssuer,
+};
 use common::{Fixture, PRIVATE, SCOPED, now};
 use http::StatusCode;
 use metrics_util::CompositeKey;
@@ -271,6 +274,48 @@ async fn every_metric_moves_when_what_it_counts_happens() {
     for request in held {
         request.await.expect("the junk request");
     }
+
+    // Phase 5: issuers resolved per request: a token on another tenant's host is counted
+    // with its own reason, and the admitted issuer's key set fetch under its own name.
+    let tenant = TestIssuer::start().await;
+    let tenant_issuer = tenant.issuer().to_owned();
+    let resolver =
+        IssuerResolver::issuers([tenant_issuer.clone()]).tenant_of_request(move |request| {
+            (request.host()? == "a.api.example").then(|| tenant_issuer.clone())
+        });
+    let template = bearer_guard::Validator::builder().audience(DEFAULT_AUDIENCE);
+    let resolved = bearer_guard::Validator::resolved_issuers(template, resolver).expect("valid");
+    let app = common::app(resolved);
+    let token = tenant.token().sign();
+    let authorization = format!("Bearer {token}");
+    for (host, status) in [
+        ("a.api.example", StatusCode::OK),
+        ("b.api.example", StatusCode::UNAUTHORIZED),
+    ] {
+        let headers = [
+            (http::header::HOST, host.as_bytes()),
+            (http::header::AUTHORIZATION, authorization.as_bytes()),
+        ];
+        assert_eq!(
+            common::get_with(&app, PRIVATE, &headers).await.status,
+            status
+        );
+    }
+    let reading = Reading::take();
+    let wrong_tenant = [
+        ("outcome", "refused"),
+        ("error", "invalid_token"),
+        ("problem", "wrong_tenant"),
+    ];
+    assert_eq!(totals.add(&reading, requests, &wrong_tenant), 1);
+    let tenant_jwks = [
+        ("issuer", tenant.issuer().to_owned()),
+        ("document", "jwks".to_owned()),
+    ];
+    assert_eq!(
+        totals.add(&reading, requests_to_issuer, &labels(&tenant_jwks)),
+        1
+    );
 
     // Encrypted tokens: the cache keeps them as presented, so the third sight is a hit (no
     // decryption, no signature); a token no key opens is counted as `undecryptable`.

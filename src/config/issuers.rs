@@ -41,6 +41,10 @@ impl Validator {
         let mut problems = Vec::new();
         let mut first_responder: Option<Responder> = None;
         for validator in validators {
+            if validator.resolves_per_request() {
+                problems.push(ConfigProblem::ResolvedIssuersCombined);
+                continue;
+            }
             let responder = validator.responder();
             match &first_responder {
                 None => first_responder = Some(responder.clone()),

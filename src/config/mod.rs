@@ -7,6 +7,7 @@ mod introspection;
 mod issuers;
 mod limits;
 mod problem;
+mod resolved;
 mod sender;
 mod static_keys;
 

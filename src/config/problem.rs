@@ -171,4 +171,20 @@ pub enum ConfigProblem {
     /// The default HTTP client could not be built.
     #[error("the HTTP client could not be built: {0}")]
     HttpClient(String),
+    /// The template given to [`Validator::resolved_issuers`](crate::Validator::resolved_issuers)
+    /// sets an issuer: the [`IssuerResolver`](crate::resolver::IssuerResolver) names them.
+    #[error("the template of resolved issuers sets an issuer; the resolver names them")]
+    IssuerInTemplate,
+    /// An issuer template does not carry `{tenantid}` exactly once, or is no allowed URL
+    /// once filled in.
+    #[error("the issuer template {0:?} needs {{tenantid}} exactly once in an https URL")]
+    InvalidIssuerTemplate(String),
+    /// A listed tenant id is not one: see [`IssuerResolver::template`](crate::resolver::IssuerResolver::template).
+    #[error("{0:?} is not a tenant id (1 to 64 of A-Z a-z 0-9 - _ ., no leading dot, no ..)")]
+    InvalidTenantId(String),
+    /// A validator of resolved issuers was given to
+    /// [`Validator::for_issuers`](crate::Validator::for_issuers): list its issuers in its
+    /// resolver instead.
+    #[error("for_issuers cannot combine a validator of resolved issuers")]
+    ResolvedIssuersCombined,
 }

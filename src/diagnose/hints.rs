@@ -4,6 +4,7 @@
 //! `permissions` while they are not read.
 
 use crate::error::{AuthError, TokenProblem};
+use crate::resolver::RequestView;
 use crate::validate::Rules;
 use crate::{Algorithm, Validator};
 
@@ -12,11 +13,13 @@ use super::seen::Seen;
 /// What the report knows about the validator and the token.
 pub(super) struct Context<'a> {
     seen: &'a Seen,
-    rules: &'a Rules,
+    rules: Rules,
     /// The issuers accepted (one, or several chosen by `iss`).
     issuers: Vec<&'a str>,
     /// Whether the token's issuer was found among them.
     routed: bool,
+    /// Whether issuers are resolved per request (`resolved_issuers`).
+    resolved: bool,
     token_len: usize,
     max_token_bytes: usize,
     /// The key set's `kid`s at hand (`None`: a secret, or not fetched).
@@ -34,16 +37,27 @@ pub(super) struct Context<'a> {
 impl<'a> Context<'a> {
     /// The configuration of the issuer `token` goes to (with several and an unknown `iss`,
     /// the first one's, and every issuer's name).
-    pub(super) fn new(validator: &'a Validator, token: &str, seen: &'a Seen, now: i64) -> Self {
-        let routed = validator.route(token).ok();
-        let route = routed
-            .or_else(|| validator.routes().next())
-            .expect("a validator has at least one issuer");
+    pub(super) fn new(
+        validator: &'a Validator,
+        token: &str,
+        request: Option<&RequestView<'_>>,
+        seen: &'a Seen,
+        now: i64,
+    ) -> Self {
+        let routed = validator.route(token, request).ok();
+        let route = match &routed {
+            Some(route) => route,
+            None => validator
+                .routes()
+                .next()
+                .expect("a validator has at least one issuer"),
+        };
         Context {
             seen,
-            rules: route.issuer.rules(),
-            issuers: validator.issuer_names().collect(),
+            rules: route.issuer.rules().clone(),
+            issuers: validator.shown_issuers().collect(),
             routed: routed.is_some(),
+            resolved: validator.resolves_per_request(),
             token_len: token.len(),
             max_token_bytes: validator.max_token_bytes(),
             kids: route.issuer.key_ids(),
@@ -293,6 +307,17 @@ impl<'a> Context<'a> {
                     .to_owned(),
             ),
             ("iss", TokenProblem::WrongIssuer) => self.issuer_hint(),
+            ("iss", TokenProblem::WrongTenant) => Some(
+                "the token's issuer is served, but this request is for another tenant (its \
+                 host, by `tenant_of_request(...)`): send it to its own tenant's host, or \
+                 call `validate_request` / `explain_request` with the request"
+                    .to_owned(),
+            ),
+            ("iss", TokenProblem::TenantMismatch) => Some(
+                "the token's `tid` must name the tenant in its `iss` (a token of one tenant \
+                 passed off as another's): the issuer template's `{tenantid}` and `tid` differ"
+                    .to_owned(),
+            ),
             ("aud", TokenProblem::WrongAudience) => {
                 // An introspected token's `aud` is in the endpoint's answer, not shown here.
                 let found = self
@@ -388,6 +413,12 @@ impl<'a> Context<'a> {
         let found = self.seen.claim("iss")?;
         let shown = super::shown(&found);
         let expected = &self.rules.issuer;
+        if self.resolved {
+            return Some(format!(
+                "the token comes from `{shown}`, which the issuer resolver does not admit: if \
+                 you serve that tenant, add it to the resolver's list (or callback)"
+            ));
+        }
         if found.trim_end_matches('/') == expected.trim_end_matches('/') {
             Some(format!(
                 "the token's issuer is `{shown}`: set `issuer(\"{shown}\")`, with its trailing \

@@ -41,6 +41,7 @@ use crate::Validator;
 use crate::error::{AuthError, Claim, TokenProblem};
 use crate::extract::{Schemes, request_token};
 use crate::issuer::unix_now;
+use crate::resolver::RequestView;
 use seen::{Seen, shown};
 
 /// The report of [`Validator::explain`]: every check, in the pipeline's order.
@@ -152,7 +153,7 @@ impl Validator {
     /// A development aid: never for responses to clients.
     pub async fn explain(&self, token: &str) -> Explanation {
         let verdict = self.validate(token).await.err();
-        self.report(token, verdict.as_ref())
+        self.report(token, None, verdict.as_ref())
     }
 
     /// [`explain`](Self::explain) for a request: the token as the layer would extract it
@@ -168,19 +169,29 @@ impl Validator {
             dpop: self.recognises_dpop(),
         };
         match request_token(request, &[], self.max_token_bytes(), schemes) {
-            Ok((token, _scheme)) => self.explain(&token).await,
-            Err(error) => self.report("", Some(&error)),
+            Ok((token, _scheme)) => {
+                // The request too: issuers resolved per request may depend on its host.
+                let view = RequestView::of(request);
+                let verdict = self.validate_request(&token, &view).await.err();
+                self.report(&token, Some(&view), verdict.as_ref())
+            }
+            Err(error) => self.report("", None, Some(&error)),
         }
     }
 
     /// The report of `token` given the validator's verdict on it (`None`: accepted).
-    fn report(&self, token: &str, verdict: Option<&AuthError>) -> Explanation {
+    fn report(
+        &self,
+        token: &str,
+        request: Option<&RequestView<'_>>,
+        verdict: Option<&AuthError>,
+    ) -> Explanation {
         let seen = Seen::decode(token);
         let failing = verdict.map(failing_check);
         let reached = failing.map_or(ORDER.len(), |name| {
             ORDER.iter().position(|n| *n == name).unwrap_or(0)
         });
-        let context = hints::Context::new(self, token, &seen, unix_now());
+        let context = hints::Context::new(self, token, request, &seen, unix_now());
         let checks = ORDER
             .iter()
             .enumerate()
@@ -234,7 +245,7 @@ fn failing_check(error: &AuthError) -> &'static str {
         P::NotAnAccessToken => "typ",
         P::UnknownKey | P::AmbiguousKey | P::KeyMismatch => "kid",
         P::InvalidSignature | P::Inactive => "signature",
-        P::WrongIssuer => "iss",
+        P::WrongIssuer | P::WrongTenant | P::TenantMismatch => "iss",
         P::WrongAudience => "aud",
         P::Expired => "exp",
         P::NotYetValid => "nbf",

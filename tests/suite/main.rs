@@ -53,6 +53,8 @@ mod scope_hierarchy;
 mod static_keys;
 mod step_up;
 mod strict_mode;
+mod tenant_templates;
+mod tenants;
 mod token_cache;
 mod token_endpoint;
 mod token_sources;
