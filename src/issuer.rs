@@ -141,6 +141,11 @@ impl Issuer {
         self
     }
 
+    /// Whether this issuer decrypts encrypted tokens (decryption keys were configured).
+    pub(crate) fn decrypts(&self) -> bool {
+        self.decrypter.is_some()
+    }
+
     /// The decrypter, when `token` is an encrypted token this issuer decrypts.
     fn decrypter_for(&self, token: &str) -> Option<&Decrypter> {
         self.decrypter

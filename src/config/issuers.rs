@@ -26,6 +26,9 @@ impl Validator {
     /// [`ConfigProblem::UnequalIssuerSetting`]; build them from clones of one builder to
     /// share these (the hook included).
     ///
+    /// Encrypted tokens need a validator of their one issuer: a validator with decryption
+    /// keys among several is a [`ConfigProblem::DecryptionWithSeveralIssuers`].
+    ///
     /// ```
     /// use bearer_guard::Validator;
     ///
@@ -68,6 +71,9 @@ impl Validator {
         }
         if routes.is_empty() {
             problems.push(ConfigProblem::MissingIssuer);
+        }
+        if routes.len() > 1 && routes.iter().any(|route| route.issuer.decrypts()) {
+            problems.push(ConfigProblem::DecryptionWithSeveralIssuers);
         }
         let dpop = combined_dpop_challenge(&routes).unwrap_or_else(|problem| {
             problems.push(problem);

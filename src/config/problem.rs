@@ -187,4 +187,12 @@ pub enum ConfigProblem {
     /// resolver instead.
     #[error("for_issuers cannot combine a validator of resolved issuers")]
     ResolvedIssuersCombined,
+    /// Decryption keys were given to a validator of several issuers (`for_issuers`, or the
+    /// template of resolved issuers). An encrypted token's `iss` is inside the encryption,
+    /// so it cannot choose its issuer; rather than refuse every encrypted token at run
+    /// time, this is refused up front.
+    #[error(
+        "decryption keys need a validator of one issuer: an encrypted token's iss cannot choose among several"
+    )]
+    DecryptionWithSeveralIssuers,
 }

@@ -48,6 +48,9 @@ impl Validator {
         if template.issuer.is_some() {
             problems.push(ConfigProblem::IssuerInTemplate);
         }
+        if template.decryption.sources() > 0 {
+            problems.push(ConfigProblem::DecryptionWithSeveralIssuers);
+        }
         let pattern = check_resolver(&resolver, &mut problems);
         // One HTTP client (one connection pool) for every issuer.
         if template.http_client.is_none() {

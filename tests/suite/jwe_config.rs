@@ -131,3 +131,35 @@ ftTICd3FZz03IK6uU+pYVqw79qielFlWTS25funPuGAx6M2hLn6TJzW95O7d7TTd\n\
 yPgu+WpU4blDQA==\n\
 -----END PRIVATE KEY-----\n\
 ";
+
+/// An encrypted token's `iss` is encrypted: it cannot choose among several issuers, so
+/// decryption keys on a validator of several issuers are refused when it is built.
+#[test]
+fn decryption_keys_need_a_validator_of_one_issuer() {
+    let pair = DecryptionKeyPair::generate("enc-1");
+    let decrypting = base()
+        .decryption_key_pem(pair.private_key_pem())
+        .build()
+        .expect("one issuer decrypts");
+    let other = ValidatorBuilder::default()
+        .issuer("https://other.example/")
+        .audience("api")
+        .build()
+        .expect("valid");
+    let combined = bearer_guard::Validator::for_issuers([decrypting.clone(), other]);
+    assert!(matches!(
+        combined.unwrap_err().problems(),
+        [ConfigProblem::DecryptionWithSeveralIssuers]
+    ));
+    bearer_guard::Validator::for_issuers([decrypting]).expect("alone it still decrypts");
+
+    let template = ValidatorBuilder::default()
+        .audience("api")
+        .decryption_key_pem(pair.private_key_pem());
+    let resolver = bearer_guard::IssuerResolver::issuers(["https://tenant.example/"]);
+    let resolved = bearer_guard::Validator::resolved_issuers(template, resolver);
+    assert!(matches!(
+        resolved.unwrap_err().problems(),
+        [ConfigProblem::DecryptionWithSeveralIssuers]
+    ));
+}
