@@ -5,7 +5,7 @@
 //! A hit is still checked: its time claims against the clock, and its key against the
 //! current key set (an entry whose key left the set is not used).
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -79,11 +79,45 @@ impl Entry {
     }
 }
 
+/// The bytes of a token's end that its hash reads: in a JWS the end of the signature, which
+/// no one can choose without the key, so no two tokens the cache holds share them.
+const HASHED_TAIL_BYTES: usize = 32;
+
+/// Hashes a token by its length and its last [`HASHED_TAIL_BYTES`] bytes instead of all of
+/// them (an RS256 access token is some 800 bytes, hashed twice per request: by the
+/// doorkeeper and by the cache). This only finds the entry: the cache compares the whole
+/// token on a hit, so two tokens that hash alike never share an entry, and only tokens that
+/// verified enter, so no one can fill the cache with tokens of one tail.
+#[derive(Clone, Default)]
+struct TokenTailHash(RandomState);
+
+impl BuildHasher for TokenTailHash {
+    type Hasher = TailHasher;
+
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+struct TailHasher(<RandomState as BuildHasher>::Hasher);
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_usize(bytes.len());
+        self.0
+            .write(&bytes[bytes.len().saturating_sub(HASHED_TAIL_BYTES)..]);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
 /// Remembers the hashes of recently verified tokens in a fixed table of slots. A collision
 /// only makes a token enter the cache a request early or late: validity never depends on it.
 struct Doorkeeper {
     slots: Box<[AtomicU64]>,
-    hasher: RandomState,
+    hasher: TokenTailHash,
 }
 
 impl Doorkeeper {
@@ -95,7 +129,7 @@ impl Doorkeeper {
             .clamp(1024, 1 << 18);
         Doorkeeper {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            hasher: RandomState::default(),
+            hasher: TokenTailHash::default(),
         }
     }
 
@@ -146,7 +180,7 @@ impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
 /// token per request) never pays for an insert, which costs about as much as an HS256 check.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    entries: Cache<Box<str>, Arc<Entry>, RandomState>,
+    entries: Cache<Box<str>, Arc<Entry>, TokenTailHash>,
     doorkeeper: Arc<Doorkeeper>,
 }
 
@@ -157,7 +191,7 @@ impl TokenCache {
                 .max_capacity(max_bytes)
                 .weigher(weigh)
                 .expire_after(UntilExpiry)
-                .build_with_hasher(RandomState::default()),
+                .build_with_hasher(TokenTailHash::default()),
             doorkeeper: Arc::new(Doorkeeper::new(max_bytes)),
         }
     }
