@@ -6,13 +6,20 @@
 // Each bench target uses a different subset (only `ratios` sizes its own rounds).
 #![allow(dead_code)]
 
+pub mod chart;
+pub mod paths;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
@@ -53,6 +60,14 @@ impl Token {
         }
     }
 
+    /// A DPoP proof, its header value made up front as a token's is.
+    fn proof(text: String) -> Self {
+        Token {
+            authorization: HeaderValue::from_str(&text).unwrap(),
+            text: text.into(),
+        }
+    }
+
     /// The size of the decoded payload.
     fn payload_bytes(&self) -> usize {
         let payload = self.text.split('.').nth(1).unwrap_or_default();
@@ -68,6 +83,11 @@ pub enum Target {
     Validator(Validator),
     /// A router, with or without `BearerLayer`.
     Layer(Router),
+    /// A synchronous check of the token (a floor: the signature alone, a map lookup).
+    Check(Arc<dyn Fn(&Token) + Send + Sync>),
+    /// A DPoP request through a router with `BearerLayer`: this `Authorization` value (a
+    /// bound token), and the call's token as the `DPoP` proof (a new one each call).
+    Dpop(Router, HeaderValue),
 }
 
 impl Target {
@@ -100,6 +120,16 @@ impl Target {
             Target::Layer(app) => {
                 let request = Request::get("/api/private")
                     .header(header::AUTHORIZATION, token.authorization.clone())
+                    .body(Body::empty())
+                    .unwrap();
+                let response = app.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+            }
+            Target::Check(check) => check(token),
+            Target::Dpop(app, authorization) => {
+                let request = Request::get("/api/private")
+                    .header(header::AUTHORIZATION, authorization.clone())
+                    .header("dpop", token.authorization.clone())
                     .body(Body::empty())
                     .unwrap();
                 let response = app.clone().oneshot(request).await.unwrap();
@@ -151,11 +181,32 @@ fn run_concurrent(target: &Target, tokens: &[Token], n: u64, runtimes: &[Runtime
     last - first
 }
 
+/// `n` calls spread over `tasks` tasks spawned together on the multi-threaded `runtime`
+/// (one worker per core); the time from before the first spawn to the last task's end.
+fn run_tasks(target: &Target, tokens: &[Token], n: u64, tasks: usize, runtime: &Runtime) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|index| {
+                let share = n / tasks as u64 + u64::from((index as u64) < n % tasks as u64);
+                let (target, tokens) = (target.clone(), tokens.to_vec());
+                tokio::spawn(async move { run(&target, &tokens, share).await })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("benchmark task");
+        }
+        start.elapsed()
+    })
+}
+
 pub struct Runtimes {
     /// Sequential cases.
     pub current: Runtime,
     /// The `concurrent` group: one per core, each driven by its own thread.
     pub per_core: Vec<Runtime>,
+    /// The `tasks` group: one multi-threaded runtime, a worker per core.
+    pub multi: Runtime,
     pub cores: usize,
 }
 
@@ -172,6 +223,11 @@ impl Runtimes {
         Runtimes {
             current: runtime(),
             per_core: (0..cores).map(|_| runtime()).collect(),
+            multi: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores)
+                .enable_all()
+                .build()
+                .unwrap(),
             cores,
         }
     }
@@ -182,6 +238,8 @@ pub enum Mode {
     Sequential,
     /// One thread per core.
     Concurrent,
+    /// Each case's `tasks` at once on the multi-threaded runtime.
+    Tasks,
 }
 
 /// One case: a target called with a token.
@@ -194,6 +252,8 @@ pub struct Case {
     pub tokens: Vec<Token>,
     /// Whether the ratio to the group's floor means anything.
     pub vs_floor: bool,
+    /// Tasks at once, in a [`Mode::Tasks`] group.
+    pub tasks: usize,
 }
 
 impl Case {
@@ -204,6 +264,7 @@ impl Case {
             target: target.clone(),
             tokens: vec![token.clone()],
             vs_floor: true,
+            tasks: 1,
         }
     }
 
@@ -248,6 +309,7 @@ impl Group {
         let wall = match self.mode {
             Mode::Sequential => rt.current.block_on(run(&case.target, tokens, calls)),
             Mode::Concurrent => run_concurrent(&case.target, tokens, calls, &rt.per_core),
+            Mode::Tasks => run_tasks(&case.target, tokens, calls, case.tasks, &rt.multi),
         };
         (wall, cpu_time().saturating_sub(cpu))
     }
@@ -391,7 +453,7 @@ async fn warm(builder: &ValidatorBuilder, cache: Option<u64>, token: &Token) -> 
 async fn algorithm_group(
     name: &str,
     builder: &ValidatorBuilder,
-    raw: Target,
+    (raw, signature): (Target, Target),
     token: &Token,
     new_tokens: &[Token],
 ) -> Group {
@@ -399,6 +461,12 @@ async fn algorithm_group(
     let cached = warm(builder, None, token).await;
     let mut cases = vec![
         Case::new("jsonwebtoken_decode", "jsonwebtoken::decode", &raw, token),
+        Case::new(
+            "signature",
+            "the signature check alone (aws-lc-rs, key parsed once)",
+            &signature,
+            token,
+        ),
         Case::new(
             "validator",
             "Validator, token cache off",
@@ -494,6 +562,8 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
     )
     .unwrap();
 
+    let ec_public =
+        ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, es_pair.public_key().as_ref()).unwrap();
     let rs256 = Signer::Rs256(issuer.signing_key());
     let es256 = Signer::Es256 {
         pair: es_pair,
@@ -507,14 +577,28 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
     let hs_builder = issuer.validator().hs256_secret(HS256_SECRET);
     let rs_raw = Target::raw(Algorithm::RS256, &iss, rsa_key);
 
+    let rsa_public = ParsedPublicKey::new(
+        &RSA_PKCS1_2048_8192_SHA256,
+        issuer.signing_key().public_key_spki_der(),
+    )
+    .unwrap();
+    let hmac_key = hmac::Key::new(hmac::HMAC_SHA256, HS256_SECRET);
+    type Verify = Box<dyn Fn(&[u8], &[u8]) -> bool + Send + Sync>;
     let mut groups = Vec::new();
-    for (name, signer, builder, raw) in [
-        ("RS256", &rs256, &rs_builder, rs_raw.clone()),
+    for (name, signer, builder, raw, verify) in [
+        (
+            "RS256",
+            &rs256,
+            &rs_builder,
+            rs_raw.clone(),
+            Box::new(paths::public_key_check(rsa_public)) as Verify,
+        ),
         (
             "ES256",
             &es256,
             &es_builder,
             Target::raw(Algorithm::ES256, &iss, ec_key),
+            Box::new(paths::public_key_check(ec_public)),
         ),
         (
             "HS256",
@@ -525,6 +609,7 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
                 &iss,
                 DecodingKey::from_secret(HS256_SECRET),
             ),
+            Box::new(move |input: &[u8], tag: &[u8]| hmac::verify(&hmac_key, input, tag).is_ok()),
         ),
     ] {
         let token = signer.sign(&claims(&iss, usize::MAX, 0));
@@ -534,7 +619,8 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
             let took = started.elapsed().as_secs_f64();
             println!("{name}: minted {pool_size} new tokens in {took:.1} s");
         }
-        groups.push(algorithm_group(name, builder, raw, &token, &pool).await);
+        let floors = (raw, paths::signature_floor(&token, verify));
+        groups.push(algorithm_group(name, builder, floors, &token, &pool).await);
     }
     let rs_token = groups[0].cases[0].tokens[0].clone();
     let router = Case {
@@ -548,9 +634,11 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
     };
     groups[0].cases.push(router);
 
-    // All cores: the RS256 cases of the first group, one thread per core.
-    let concurrent: Vec<Case> = groups[0].cases[..5]
+    // All cores: the RS256 cases of the first group (but the signature alone), one thread
+    // per core.
+    let concurrent: Vec<Case> = groups[0].cases[..6]
         .iter()
+        .filter(|case| case.id != "signature")
         .map(|case| Case::new(case.id, case.label.clone(), &case.target, &rs_token))
         .collect();
     groups.push(Group {
@@ -627,14 +715,14 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
     });
 
     // Token size, on the RS256 group's validators.
-    let off = match &groups[0].cases[1].target {
-        Target::Validator(v) => v.clone(),
-        _ => unreachable!(),
+    let validator_of = |id: &str| match groups[0].cases.iter().find(|case| case.id == id) {
+        Some(Case {
+            target: Target::Validator(validator),
+            ..
+        }) => validator.clone(),
+        _ => unreachable!("the RS256 group has {id}"),
     };
-    let cached = match &groups[0].cases[2].target {
-        Target::Validator(v) => v.clone(),
-        _ => unreachable!(),
-    };
+    let (off, cached) = (validator_of("validator"), validator_of("validator_cached"));
     for (name, payload_bytes) in [
         ("size_small", 300),
         ("size_medium", 1024),
@@ -672,6 +760,15 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
             ],
         });
     }
+    let proofs = if new_token_pools {
+        ROUNDS * NEW_TOKEN_CALLS
+    } else {
+        0
+    };
+    groups.push(paths::dpop_group(&issuer, proofs).await);
+    groups.push(paths::introspection_group(&issuer).await);
+    groups.push(paths::tasks_group(&cached, &rs_token));
+    groups.push(paths::structures_group(&rs_token));
     (vec![issuer, keys_issuer], groups)
 }
 
