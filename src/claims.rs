@@ -201,7 +201,12 @@ impl VerifiedClaims {
                 .sum::<usize>()
             + strings(&mut inner.scopes.iter().map(str::len))
             + inner.confirmation.as_ref().map_or(0, |cnf| {
-                strings(&mut [&cnf.jkt, &cnf.x5t_s256].into_iter().flatten().map(|m| m.len()))
+                strings(
+                    &mut [&cnf.jkt, &cnf.x5t_s256]
+                        .into_iter()
+                        .flatten()
+                        .map(|m| m.len()),
+                )
             })
             + object_bytes(&inner.all)
     }

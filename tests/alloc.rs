@@ -138,7 +138,10 @@ fn a_cached_token_is_validated_without_allocating() {
     cache(&validator, &token);
     for _ in 0..REQUESTS {
         let (claims, allocated) = allocations(|| run(validator.validate(&token)));
-        assert_eq!(claims.expect("valid token").subject(), Some("alloc-test-client"));
+        assert_eq!(
+            claims.expect("valid token").subject(),
+            Some("alloc-test-client")
+        );
         assert_eq!(allocated, 0, "allocations of a cached validation");
     }
 }
@@ -170,7 +173,10 @@ fn a_cached_request_through_the_layer_allocates_only_what_it_hands_on() {
         bare.extensions_mut().insert(claims.clone());
         bare
     });
-    assert!(handed_on > 0, "the extensions allocate: the count sees them");
+    assert!(
+        handed_on > 0,
+        "the extensions allocate: the count sees them"
+    );
     for _ in 0..REQUESTS {
         let request = request(&token);
         let (response, allocated) = allocations(|| run(service.call(request)));

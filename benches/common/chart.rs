@@ -20,14 +20,13 @@ const PANEL_GAP: f64 = 18.0;
 /// Room right of the longest bar for its value.
 const VALUE_WIDTH: f64 = 90.0;
 
-/// The panels stacked, under `caption`; each panel's bars are scaled to its longest one.
-pub fn bar_chart(caption: &str, panels: &[Panel]) -> String {
-    let height = TITLE_HEIGHT
+/// The panels stacked, under `caption` and a smaller `note` (the machine, the date); each
+/// panel's bars are scaled to its longest one.
+pub fn bar_chart(caption: &str, note: &str, panels: &[Panel]) -> String {
+    let height = 2.0 * TITLE_HEIGHT
         + panels
             .iter()
-            .map(|panel| {
-                TITLE_HEIGHT + panel.bars.len() as f64 * (BAR_HEIGHT + GAP) + PANEL_GAP
-            })
+            .map(|panel| TITLE_HEIGHT + panel.bars.len() as f64 * (BAR_HEIGHT + GAP) + PANEL_GAP)
             .sum::<f64>();
     let mut svg = String::new();
     let _ = writeln!(
@@ -36,10 +35,11 @@ pub fn bar_chart(caption: &str, panels: &[Panel]) -> String {
     );
     let _ = writeln!(
         svg,
-        r##"<rect width="100%" height="100%" fill="#ffffff"/><text x="8" y="19" font-weight="bold">{}</text>"##,
-        escape(caption)
+        r##"<rect width="100%" height="100%" fill="#ffffff"/><text x="8" y="19" font-weight="bold" font-size="15">{}</text><text x="8" y="40" font-size="11" fill="#555555">{}</text>"##,
+        escape(caption),
+        escape(note)
     );
-    let mut y = TITLE_HEIGHT;
+    let mut y = 2.0 * TITLE_HEIGHT;
     for panel in panels {
         let _ = writeln!(
             svg,

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
     ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
@@ -183,7 +183,13 @@ fn run_concurrent(target: &Target, tokens: &[Token], n: u64, runtimes: &[Runtime
 
 /// `n` calls spread over `tasks` tasks spawned together on the multi-threaded `runtime`
 /// (one worker per core); the time from before the first spawn to the last task's end.
-fn run_tasks(target: &Target, tokens: &[Token], n: u64, tasks: usize, runtime: &Runtime) -> Duration {
+fn run_tasks(
+    target: &Target,
+    tokens: &[Token],
+    n: u64,
+    tasks: usize,
+    runtime: &Runtime,
+) -> Duration {
     runtime.block_on(async {
         let start = Instant::now();
         let handles: Vec<_> = (0..tasks)

@@ -120,9 +120,7 @@ pub async fn introspection_group(issuer: &TestIssuer) -> Group {
     let jwt = Token::new(issuer.token().scope("read:messages").sign());
     let opaque = Token::new(issuer.opaque_token().scope("read:messages").issue());
     let jwt_validator = warm(&issuer.validator(), None, &jwt).await;
-    let introspecting = issuer
-        .validator()
-        .introspection(API_CLIENT.0, API_CLIENT.1);
+    let introspecting = issuer.validator().introspection(API_CLIENT.0, API_CLIENT.1);
     let introspecting = warm(&introspecting, None, &opaque).await;
     for (validator, token) in [(&jwt_validator, &jwt), (&introspecting, &opaque)] {
         validator.validate(&token.text).await.expect("cached");
@@ -157,7 +155,8 @@ pub fn tasks_group(cached: &Validator, token: &Token) -> Group {
     let target = Target::Validator(cached.clone());
     Group {
         name: "tasks".into(),
-        note: "RS256 cache hit, tasks at once on a multi-threaded runtime; per call = wall / calls".into(),
+        note: "RS256 cache hit, tasks at once on a multi-threaded runtime; per call = wall / calls"
+            .into(),
         mode: Mode::Tasks,
         cases: TASKS
             .iter()

@@ -146,7 +146,11 @@ mod tests {
             let Some(normal) = normalize(uri) else {
                 continue;
             };
-            assert_eq!(normalize(&normal).as_deref(), Some(normal.as_str()), "{uri}");
+            assert_eq!(
+                normalize(&normal).as_deref(),
+                Some(normal.as_str()),
+                "{uri}"
+            );
         }
     }
 

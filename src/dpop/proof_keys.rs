@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(second.split('.').next(), Some(header), "the same header");
         verify(&second, &rules, &expected(Some(&jkt)), Some(&keys)).expect("valid proof");
         let again = keys.known_header(header).expect("still remembered");
-        assert!(Arc::ptr_eq(&known, &again), "taken from the cache, not made again");
+        assert!(
+            Arc::ptr_eq(&known, &again),
+            "taken from the cache, not made again"
+        );
         let other = DpopProof::generate().jkt();
         let third = client.proof("GET", url, "token");
         assert_eq!(

@@ -323,7 +323,10 @@ async fn main() {
             "bearer-guard" => "bearer-guard".to_owned(),
             name => format!("{name} {}", version(name)),
         };
-        results.push_str(&format!("{name}\t{:.2}\t{:.2}\n", fresh[index].0, again[index].0));
+        results.push_str(&format!(
+            "{name}\t{:.2}\t{:.2}\n",
+            fresh[index].0, again[index].0
+        ));
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/results.tsv");
     std::fs::write(path, results).expect("write results.tsv");
