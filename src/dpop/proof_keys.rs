@@ -43,12 +43,16 @@ impl Default for ProofKeys {
             cache: Cache::builder().max_capacity(PROOF_KEY_CAPACITY).build(),
             headers: Cache::builder()
                 .max_capacity(HEADER_BUDGET_BYTES)
-                .weigher(|header: &Box<str>, _: &Arc<KnownHeader>| {
-                    u32::try_from(header.len() + HEADER_OVERHEAD_BYTES).unwrap_or(u32::MAX)
-                })
+                .weigher(weigh_header)
                 .build(),
         }
     }
+}
+
+/// A remembered header's weight against [`HEADER_BUDGET_BYTES`].
+#[allow(clippy::borrowed_box)] // moka's weigher signature.
+fn weigh_header(header: &Box<str>, _: &Arc<KnownHeader>) -> u32 {
+    u32::try_from(header.len() + HEADER_OVERHEAD_BYTES).unwrap_or(u32::MAX)
 }
 
 impl ProofKeys {
