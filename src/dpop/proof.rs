@@ -88,8 +88,8 @@ pub(crate) fn verify(
     let signature = decode(signature).map_err(|_| DpopProblem::Malformed)?;
     // A client sends the same header (typ, alg, jwk) with every proof: what it yields is
     // remembered by its exact text, so a known header is neither decoded nor hashed again.
-    let known = match keys.and_then(|keys| keys.known_header(header)) {
-        Some(known) => known,
+    let (known, seen_before) = match keys.and_then(|keys| keys.known_header(header)) {
+        Some(known) => (known, true),
         None => {
             let header_json = decode(header).map_err(|_| DpopProblem::Malformed)?;
             let UniqueKeyObject(header_members) =
@@ -103,20 +103,23 @@ pub(crate) fn verify(
                 Some(keys) => keys.get(&jkt, alg, jwk)?,
                 None => proof_keys::parse(jwk, alg)?,
             };
-            let known = Arc::new(KnownHeader { alg, jkt, key });
-            if let Some(keys) = keys {
-                keys.remember_header(header, Arc::clone(&known));
-            }
-            known
+            (Arc::new(KnownHeader { alg, jkt, key }), false)
         }
     };
     if expected.jkt.is_some_and(|expected| expected != known.jkt) {
         return Err(DpopProblem::KeyMismatch);
     }
-    let (alg, key) = (known.alg, &known.key);
     let signing_input = &proof[..header.len() + 1 + payload.len()];
-    key.verify(alg, signing_input.as_bytes(), &signature)
+    known
+        .key
+        .verify(known.alg, signing_input.as_bytes(), &signature)
         .map_err(|_| DpopProblem::InvalidSignature)?;
+    // Remembered once a proof with it verified: only the holder of the bound key adds one.
+    if let Some(keys) = keys
+        && !seen_before
+    {
+        keys.remember_header(header, Arc::clone(&known));
+    }
 
     let UniqueKeyObject(claims) =
         serde_json::from_slice(&payload_json).map_err(|_| DpopProblem::MalformedClaims)?;

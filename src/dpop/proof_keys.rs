@@ -61,8 +61,9 @@ impl ProofKeys {
         self.headers.get(header)
     }
 
-    /// Remembers what `header` yields. Only headers whose key matched a token's `cnf.jkt`
-    /// and was parsed get here: a stranger's key never fills the cache.
+    /// Remembers what `header` yields. Only the header of a proof whose key matched the
+    /// token's `cnf.jkt` and whose signature verified gets here: only the holder of a bound
+    /// key adds entries, and the byte budget bounds what even that client can add.
     pub(crate) fn remember_header(&self, header: &str, known: Arc<KnownHeader>) {
         self.headers.insert(header.into(), known);
     }
@@ -161,6 +162,13 @@ mod tests {
         };
         let first = client.proof("GET", url, "token");
         let header = first.split('.').next().unwrap();
+        // A proof whose signature fails leaves nothing behind.
+        let (signed, _) = first.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", "A".repeat(86));
+        assert_eq!(
+            verify(&forged, &rules, &expected(Some(&jkt)), Some(&keys)).err(),
+            Some(DpopProblem::InvalidSignature)
+        );
         assert!(keys.known_header(header).is_none());
         verify(&first, &rules, &expected(Some(&jkt)), Some(&keys)).expect("valid proof");
         let known = keys.known_header(header).expect("remembered");
