@@ -205,10 +205,12 @@ impl Issuer {
     fn cached(self: &Arc<Self>, token: &str) -> Option<VerifiedClaims> {
         let cache = self.token_cache.as_ref()?;
         let leeway = self.rules.leeway_secs;
-        let hit = cache.get(token).and_then(|entry| {
-            self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
-                .then(|| entry.claims.clone())
-        });
+        let hit = cache
+            .get(token, |entry| {
+                self.with_keys(|keys| entry.still_valid(unix_now(), leeway, keys))?
+                    .then(|| entry.claims.clone())
+            })
+            .flatten();
         crate::telemetry::token_cache_lookup(hit.is_some());
         hit
     }

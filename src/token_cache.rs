@@ -4,16 +4,22 @@
 //! Only tokens that passed every check enter it, so it cannot be filled without valid tokens.
 //! A hit is still checked: its time claims against the clock, and its key against the
 //! current key set (an entry whose key left the set is not used).
+//!
+//! A hit writes nothing shared: the entries live in read-mostly shards, each an immutable
+//! table behind an [`ArcSwap`] that an insert copies and replaces. Through moka, what this
+//! was before, every hit was recorded in a shared buffer for the eviction policy, and a hit
+//! cost twice the CPU with two cores hitting at once (`cargo bench --bench ratios`, groups
+//! `tasks` and `structures`).
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use foldhash::quality::RandomState;
 use jsonwebtoken::Algorithm;
-use moka::Expiry;
-use moka::sync::Cache;
 
 use crate::claims::VerifiedClaims;
 use crate::keys::{KeySet, VerificationKey};
@@ -33,8 +39,12 @@ pub(crate) struct Entry {
     pub(crate) kid: Option<Box<str>>,
     pub(crate) alg: Algorithm,
     pub(crate) not_before: Option<i64>,
-    /// How long moka keeps it: until `exp` plus the leeway.
+    /// How long the cache keeps it: until `exp` plus the leeway (at most a day).
     lifetime: Duration,
+    /// When it leaves the cache: its insertion plus `lifetime`; set when it is inserted.
+    expires: Option<Instant>,
+    /// Its place in the order of insertions: the oldest is evicted first.
+    order: u64,
     /// What it weighs against the cache's byte budget; set when it is inserted.
     weight: u32,
 }
@@ -65,8 +75,15 @@ impl Entry {
             alg,
             not_before,
             lifetime,
+            expires: None,
+            order: 0,
             weight: 0,
         }
+    }
+
+    /// Whether the cache still holds it at `now`.
+    fn live_at(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|expires| now < expires)
     }
 
     /// Whether the entry is still valid at `now` with `keys` as the current key set.
@@ -117,7 +134,6 @@ impl Hasher for TailHasher {
 /// only makes a token enter the cache a request early or late: validity never depends on it.
 struct Doorkeeper {
     slots: Box<[AtomicU64]>,
-    hasher: TokenTailHash,
 }
 
 impl Doorkeeper {
@@ -129,100 +145,270 @@ impl Doorkeeper {
             .clamp(1024, 1 << 18);
         Doorkeeper {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            hasher: TokenTailHash::default(),
         }
     }
 
-    /// Whether `token` was recorded before; records it.
-    fn seen_before(&self, token: &str) -> bool {
-        let (slot, hash) = self.slot(token);
-        slot.swap(hash, Ordering::Relaxed) == hash
+    /// Whether the token of `hash` was recorded before; records it.
+    fn seen_before(&self, hash: u64) -> bool {
+        let (slot, mark) = self.slot(hash);
+        slot.swap(mark, Ordering::Relaxed) == mark
     }
 
-    /// Whether `token` is recorded now. A cached token whose slot another token took is
-    /// verified again and recorded anew: slower once, never wrong.
-    fn recorded(&self, token: &str) -> bool {
-        let (slot, hash) = self.slot(token);
-        slot.load(Ordering::Relaxed) == hash
+    /// Whether the token of `hash` is recorded now. A cached token whose slot another token
+    /// took is verified again and recorded anew: slower once, never wrong.
+    fn recorded(&self, hash: u64) -> bool {
+        let (slot, mark) = self.slot(hash);
+        slot.load(Ordering::Relaxed) == mark
     }
 
-    fn slot(&self, token: &str) -> (&AtomicU64, u64) {
-        let hash = self.hasher.hash_one(token) | 1;
-        (&self.slots[(hash % self.slots.len() as u64) as usize], hash)
-    }
-}
-
-/// An entry's weight against the byte budget.
-#[allow(clippy::borrowed_box)] // moka's weigher signature.
-fn weigh(_token: &Box<str>, entry: &Arc<Entry>) -> u32 {
-    entry.weight
-}
-
-struct UntilExpiry;
-
-impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _token: &Box<str>,
-        entry: &Arc<Entry>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(entry.lifetime)
+    /// The slot of `hash` (by its low bits) and the mark it leaves there (never 0, which an
+    /// empty slot holds).
+    fn slot(&self, hash: u64) -> (&AtomicU64, u64) {
+        let mark = hash | 1;
+        (&self.slots[(mark % self.slots.len() as u64) as usize], mark)
     }
 }
 
-/// Bounded by a byte budget: each entry weighs the token's length plus an estimate of its
-/// decoded claims (`VerifiedClaims::approximate_heap_bytes`), about 2.5 KiB for a typical
-/// 800-byte access token (measured in `tests/memory.rs`), and far more for a token of many
-/// small values. Clones share the entries.
+/// Shards of the entries: an insert copies one shard, so more shards make inserts cheaper
+/// (about 50 entries each at the default 32 MiB); a hit reads one.
+const SHARDS: usize = 256;
+
+/// The entries of one shard, by token.
+type Table = HashMap<Arc<str>, Arc<Entry>, TokenTailHash>;
+
+/// One shard: its current table, replaced whole by each change.
+struct Shard {
+    table: ArcSwap<Table>,
+    /// Taken by the shard's writers (an insert, an eviction) only: a hit never waits for it.
+    writer: Mutex<()>,
+}
+
+/// Bounded by a byte budget shared by all shards: each entry weighs the token's length plus
+/// an estimate of its decoded claims (`VerifiedClaims::approximate_heap_bytes`), about 2.5 KiB
+/// for a typical 800-byte access token (measured in `tests/memory.rs`), and far more for a
+/// token of many small values. Past the budget the oldest entries go first, from the
+/// inserting shard, then from the others in turn. An expired entry is never served, and is
+/// dropped when its shard is next copied. Clones share the entries.
 ///
 /// A token enters only the second time it verifies: one used once (a client that fetches a
-/// token per request) never pays for an insert, which costs about as much as an HS256 check.
+/// token per request) never pays for an insert, and a flood of one-time tokens evicts
+/// nothing.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    entries: Cache<Box<str>, Arc<Entry>, TokenTailHash>,
-    doorkeeper: Arc<Doorkeeper>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    shards: Box<[Shard]>,
+    hasher: TokenTailHash,
+    doorkeeper: Doorkeeper,
+    budget: u64,
+    /// The weight of every entry the shards hold, expired or not.
+    weight: AtomicU64,
+    /// Insertions so far: the next entry's `order`.
+    insertions: AtomicU64,
+    /// The shard the next eviction from other shards starts at.
+    next_victim: AtomicUsize,
 }
 
 impl TokenCache {
     pub(crate) fn new(max_bytes: u64) -> Self {
+        let hasher = TokenTailHash::default();
+        let empty = Arc::new(Table::with_hasher(hasher.clone()));
         TokenCache {
-            entries: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(weigh)
-                .expire_after(UntilExpiry)
-                .build_with_hasher(TokenTailHash::default()),
-            doorkeeper: Arc::new(Doorkeeper::new(max_bytes)),
+            shared: Arc::new(Shared {
+                shards: (0..SHARDS)
+                    .map(|_| Shard {
+                        table: ArcSwap::new(Arc::clone(&empty)),
+                        writer: Mutex::new(()),
+                    })
+                    .collect(),
+                hasher,
+                doorkeeper: Doorkeeper::new(max_bytes),
+                budget: max_bytes,
+                weight: AtomicU64::new(0),
+                insertions: AtomicU64::new(0),
+                next_victim: AtomicUsize::new(0),
+            }),
         }
     }
 
-    /// The entry of a token. A token the doorkeeper has not recorded skips the cache lookup
-    /// altogether: a first-seen token pays one hash, not a miss of the cache.
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
-        if !self.doorkeeper.recorded(token) {
+    /// `read` applied to the live entry of `token`, if there is one. A token the doorkeeper
+    /// has not recorded skips the lookup altogether: a first-seen token pays one hash.
+    pub(crate) fn get<R>(&self, token: &str, read: impl FnOnce(&Entry) -> R) -> Option<R> {
+        let shared = &*self.shared;
+        let hash = shared.hasher.hash_one(token);
+        if !shared.doorkeeper.recorded(hash) {
             return None;
         }
-        self.entries.get(token)
+        let table = shared.shards[shard_of(hash)].table.load();
+        let entry = table.get(token)?;
+        entry.live_at(Instant::now()).then(|| read(entry))
     }
 
     /// Caches a verified token, if it was verified before.
     pub(crate) fn insert(&self, token: &str, mut entry: Entry) {
-        if !entry.lifetime.is_zero() && self.doorkeeper.seen_before(token) {
-            let bytes = token.len() + entry.claims.approximate_heap_bytes() + ENTRY_OVERHEAD_BYTES;
-            entry.weight = u32::try_from(bytes).unwrap_or(u32::MAX);
-            self.entries.insert(token.into(), Arc::new(entry));
+        let shared = &*self.shared;
+        let hash = shared.hasher.hash_one(token);
+        if entry.lifetime.is_zero() || !shared.doorkeeper.seen_before(hash) {
+            return;
+        }
+        let bytes = token.len() + entry.claims.approximate_heap_bytes() + ENTRY_OVERHEAD_BYTES;
+        entry.weight = u32::try_from(bytes).unwrap_or(u32::MAX);
+        if u64::from(entry.weight) > shared.budget {
+            return;
+        }
+        let now = Instant::now();
+        entry.expires = Some(now + entry.lifetime);
+        entry.order = shared.insertions.fetch_add(1, Ordering::Relaxed);
+        let shard = shard_of(hash);
+        let entry = Arc::new(entry);
+        shared.rewrite(shard, now, |table, over| {
+            table.insert(token.into(), entry);
+            // Room is made here first, never at the new entry's expense.
+            while over(table) && evict_oldest(table, Some(token)) {}
+        });
+        // What this shard could not free comes from the others, the oldest of each in turn.
+        for _ in 0..SHARDS {
+            if shared.weight.load(Ordering::Relaxed) <= shared.budget {
+                break;
+            }
+            let victim = shared.next_victim.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            if victim != shard {
+                shared.rewrite(victim, now, |table, _| {
+                    evict_oldest(table, None);
+                });
+            }
         }
     }
 
-    /// Entries currently held (after pending maintenance).
+    /// Entries currently held (expired ones not counted).
     pub(crate) fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+        self.live_weights().map(|_| 1).sum()
     }
 
-    /// The weight of the entries held, in estimated bytes (after pending maintenance).
+    /// The weight of the entries held, in estimated bytes (expired ones not counted).
     pub(crate) fn weighed_bytes(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.weighted_size()
+        self.live_weights().map(u64::from).sum()
+    }
+
+    /// The weights of the live entries, shard by shard.
+    fn live_weights(&self) -> impl Iterator<Item = u32> + '_ {
+        let now = Instant::now();
+        self.shared.shards.iter().flat_map(move |shard| {
+            let table = shard.table.load_full();
+            let weights: Vec<u32> = table
+                .values()
+                .filter(|entry| entry.live_at(now))
+                .map(|entry| entry.weight)
+                .collect();
+            weights
+        })
+    }
+}
+
+impl Shared {
+    /// Replaces shard `index`'s table with a copy that leaves out the entries expired at
+    /// `now` and that `change` then edits; `change` can ask whether the cache is over its
+    /// budget with a table as it stands. Keeps `weight` the sum of what the shards hold.
+    fn rewrite(
+        &self,
+        index: usize,
+        now: Instant,
+        change: impl FnOnce(&mut Table, &dyn Fn(&Table) -> bool),
+    ) {
+        let shard = &self.shards[index];
+        let _writer = shard.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = shard.table.load_full();
+        let before = table_weight(&current);
+        let mut table = Table::with_capacity_and_hasher(current.len() + 1, self.hasher.clone());
+        table.extend(
+            current
+                .iter()
+                .filter(|(_, entry)| entry.live_at(now))
+                .map(|(token, entry)| (Arc::clone(token), Arc::clone(entry))),
+        );
+        let others = self.weight.load(Ordering::Relaxed).saturating_sub(before);
+        let over = |table: &Table| others.saturating_add(table_weight(table)) > self.budget;
+        change(&mut table, &over);
+        let after = table_weight(&table);
+        shard.table.store(Arc::new(table));
+        if after >= before {
+            self.weight.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.weight.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The shard of a token's hash: its high bits (the doorkeeper's slot comes from the low).
+fn shard_of(hash: u64) -> usize {
+    (hash >> (64 - SHARDS.trailing_zeros())) as usize
+}
+
+fn table_weight(table: &Table) -> u64 {
+    table.values().map(|entry| u64::from(entry.weight)).sum()
+}
+
+/// Removes the oldest entry of `table` but `keep`'s; whether there was one to remove.
+fn evict_oldest(table: &mut Table, keep: Option<&str>) -> bool {
+    let oldest = table
+        .iter()
+        .filter(|(token, _)| keep != Some(&***token))
+        .min_by_key(|(_, entry)| entry.order)
+        .map(|(token, _)| Arc::clone(token));
+    oldest.is_some_and(|token| table.remove(&token).is_some())
+}
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+    use crate::scope::Scopes;
+    use crate::testing::SigningKey;
+
+    fn entry(key: &Arc<VerificationKey>, now: i64, expires_in: i64) -> Entry {
+        let claims =
+            VerifiedClaims::new("iss".into(), vec![], now + expires_in, Scopes::default(), {
+                Map::new()
+            })
+            .unwrap();
+        Entry::new(claims, Arc::clone(key), None, Algorithm::RS256, now, 0)
+    }
+
+    /// Inserts `token` as a verified token twice: it enters the second time.
+    fn cache_twice(cache: &TokenCache, key: &Arc<VerificationKey>, token: &str, expires_in: i64) {
+        let now = crate::issuer::unix_now();
+        for _ in 0..2 {
+            cache.insert(token, entry(key, now, expires_in));
+        }
+    }
+
+    #[test]
+    fn past_the_budget_the_oldest_entries_go_and_expired_ones_are_never_served() {
+        let signing = SigningKey::generate("k");
+        let key = Arc::new(crate::keys::parse_key(&signing.jwk(), &[Algorithm::RS256]).unwrap());
+        let budget = 8 * 1024;
+        let cache = TokenCache::new(budget);
+        let tokens: Vec<String> = (0..200).map(|i| format!("token-{i:04}.{i:x}")).collect();
+        for token in &tokens {
+            cache_twice(&cache, &key, token, 3600);
+            assert!(cache.get(token, |_| ()).is_some(), "the newest is held");
+            assert!(cache.weighed_bytes() <= budget, "{}", cache.weighed_bytes());
+        }
+        let held = cache.len();
+        assert!((2..200).contains(&held), "{held}");
+        assert!(
+            cache.get(&tokens[0], |_| ()).is_none(),
+            "the oldest went first"
+        );
+        // An entry past its lifetime is not served, nor counted.
+        let short = TokenCache::new(budget);
+        cache_twice(&short, &key, "short-lived", 1);
+        assert_eq!(short.len(), 1);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(short.get("short-lived", |_| ()).is_none());
+        assert_eq!((short.len(), short.weighed_bytes()), (0, 0));
     }
 }
