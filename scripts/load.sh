@@ -174,5 +174,5 @@ if [ "${PROFILE:-0}" = 1 ] && [ -s "$workdir/perf.data" ]; then
     echo
     echo "perf record of the server during GET /api/private: ${crate}% of its samples in" \
         "bearer_guard functions; the largest symbols:"
-    echo "$report" | head -n 15
+    printf '%s\n' "$report" | sed -n '1,15p'
 fi

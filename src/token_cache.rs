@@ -4,25 +4,19 @@
 //! Only tokens that passed every check enter it, so it cannot be filled without valid tokens.
 //! A hit is still checked: its time claims against the clock, and its key against the
 //! current key set (an entry whose key left the set is not used).
-//!
-//! A hit writes nothing shared: the entries live in read-mostly shards, each an immutable
-//! table behind an [`ArcSwap`] that an insert copies and replaces. Through moka, what this
-//! was before, every hit was recorded in a shared buffer for the eviction policy, and a hit
-//! cost twice the CPU with two cores hitting at once (`cargo bench --bench ratios`, groups
-//! `tasks` and `structures`).
+//! The entries are kept in a read-mostly [`ShardedCache`]: a hit writes nothing shared.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use foldhash::quality::RandomState;
 use jsonwebtoken::Algorithm;
 
 use crate::claims::VerifiedClaims;
 use crate::keys::{KeySet, VerificationKey};
+use crate::shards::ShardedCache;
 
 /// The longest an entry is kept, whatever the token's `exp` says.
 const MAX_ENTRY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -41,12 +35,6 @@ pub(crate) struct Entry {
     pub(crate) not_before: Option<i64>,
     /// How long the cache keeps it: until `exp` plus the leeway (at most a day).
     lifetime: Duration,
-    /// When it leaves the cache: its insertion plus `lifetime`; set when it is inserted.
-    expires: Option<Instant>,
-    /// Its place in the order of insertions: the oldest is evicted first.
-    order: u64,
-    /// What it weighs against the cache's byte budget; set when it is inserted.
-    weight: u32,
 }
 
 impl Entry {
@@ -75,15 +63,7 @@ impl Entry {
             alg,
             not_before,
             lifetime,
-            expires: None,
-            order: 0,
-            weight: 0,
         }
-    }
-
-    /// Whether the cache still holds it at `now`.
-    fn live_at(&self, now: Instant) -> bool {
-        self.expires.is_some_and(|expires| now < expires)
     }
 
     /// Whether the entry is still valid at `now` with `keys` as the current key set.
@@ -169,26 +149,10 @@ impl Doorkeeper {
     }
 }
 
-/// Shards of the entries: an insert copies one shard, so more shards make inserts cheaper
-/// (about 50 entries each at the default 32 MiB); a hit reads one.
-const SHARDS: usize = 256;
-
-/// The entries of one shard, by token.
-type Table = HashMap<Arc<str>, Arc<Entry>, TokenTailHash>;
-
-/// One shard: its current table, replaced whole by each change.
-struct Shard {
-    table: ArcSwap<Table>,
-    /// Taken by the shard's writers (an insert, an eviction) only: a hit never waits for it.
-    writer: Mutex<()>,
-}
-
-/// Bounded by a byte budget shared by all shards: each entry weighs the token's length plus
-/// an estimate of its decoded claims (`VerifiedClaims::approximate_heap_bytes`), about 2.5 KiB
-/// for a typical 800-byte access token (measured in `tests/memory.rs`), and far more for a
-/// token of many small values. Past the budget the oldest entries go first, from the
-/// inserting shard, then from the others in turn. An expired entry is never served, and is
-/// dropped when its shard is next copied. Clones share the entries.
+/// Bounded by a byte budget: each entry weighs the token's length plus an estimate of its
+/// decoded claims (`VerifiedClaims::approximate_heap_bytes`), about 2.5 KiB for a typical
+/// 800-byte access token (measured in `tests/memory.rs`), and far more for a token of many
+/// small values. Clones share the entries.
 ///
 /// A token enters only the second time it verifies: one used once (a client that fetches a
 /// token per request) never pays for an insert, and a flood of one-time tokens evicts
@@ -199,36 +163,16 @@ pub(crate) struct TokenCache {
 }
 
 struct Shared {
-    shards: Box<[Shard]>,
-    hasher: TokenTailHash,
+    entries: ShardedCache<Arc<str>, Entry, TokenTailHash>,
     doorkeeper: Doorkeeper,
-    budget: u64,
-    /// The weight of every entry the shards hold, expired or not.
-    weight: AtomicU64,
-    /// Insertions so far: the next entry's `order`.
-    insertions: AtomicU64,
-    /// The shard the next eviction from other shards starts at.
-    next_victim: AtomicUsize,
 }
 
 impl TokenCache {
     pub(crate) fn new(max_bytes: u64) -> Self {
-        let hasher = TokenTailHash::default();
-        let empty = Arc::new(Table::with_hasher(hasher.clone()));
         TokenCache {
             shared: Arc::new(Shared {
-                shards: (0..SHARDS)
-                    .map(|_| Shard {
-                        table: ArcSwap::new(Arc::clone(&empty)),
-                        writer: Mutex::new(()),
-                    })
-                    .collect(),
-                hasher,
+                entries: ShardedCache::new(max_bytes, TokenTailHash::default()),
                 doorkeeper: Doorkeeper::new(max_bytes),
-                budget: max_bytes,
-                weight: AtomicU64::new(0),
-                insertions: AtomicU64::new(0),
-                next_victim: AtomicUsize::new(0),
             }),
         }
     }
@@ -237,129 +181,38 @@ impl TokenCache {
     /// has not recorded skips the lookup altogether: a first-seen token pays one hash.
     pub(crate) fn get<R>(&self, token: &str, read: impl FnOnce(&Entry) -> R) -> Option<R> {
         let shared = &*self.shared;
-        let hash = shared.hasher.hash_one(token);
+        let hash = shared.entries.hash(token);
         if !shared.doorkeeper.recorded(hash) {
             return None;
         }
-        let table = shared.shards[shard_of(hash)].table.load();
-        let entry = table.get(token)?;
-        entry.live_at(Instant::now()).then(|| read(entry))
+        shared.entries.get(hash, token, read)
     }
 
     /// Caches a verified token, if it was verified before.
-    pub(crate) fn insert(&self, token: &str, mut entry: Entry) {
+    pub(crate) fn insert(&self, token: &str, entry: Entry) {
         let shared = &*self.shared;
-        let hash = shared.hasher.hash_one(token);
+        let hash = shared.entries.hash(token);
         if entry.lifetime.is_zero() || !shared.doorkeeper.seen_before(hash) {
             return;
         }
         let bytes = token.len() + entry.claims.approximate_heap_bytes() + ENTRY_OVERHEAD_BYTES;
-        entry.weight = u32::try_from(bytes).unwrap_or(u32::MAX);
-        if u64::from(entry.weight) > shared.budget {
-            return;
-        }
-        let now = Instant::now();
-        entry.expires = Some(now + entry.lifetime);
-        entry.order = shared.insertions.fetch_add(1, Ordering::Relaxed);
-        let shard = shard_of(hash);
-        let entry = Arc::new(entry);
-        shared.rewrite(shard, now, |table, over| {
-            table.insert(token.into(), entry);
-            // Room is made here first, never at the new entry's expense.
-            while over(table) && evict_oldest(table, Some(token)) {}
-        });
-        // What this shard could not free comes from the others, the oldest of each in turn.
-        for _ in 0..SHARDS {
-            if shared.weight.load(Ordering::Relaxed) <= shared.budget {
-                break;
-            }
-            let victim = shared.next_victim.fetch_add(1, Ordering::Relaxed) % SHARDS;
-            if victim != shard {
-                shared.rewrite(victim, now, |table, _| {
-                    evict_oldest(table, None);
-                });
-            }
-        }
+        let weight = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let lifetime = entry.lifetime;
+        shared
+            .entries
+            .insert(hash, Arc::from(token), entry, weight, lifetime);
     }
 
     /// Entries currently held (expired ones not counted).
     pub(crate) fn len(&self) -> u64 {
-        self.live_weights().map(|_| 1).sum()
+        self.shared.entries.size().0
     }
 
     /// The weight of the entries held, in estimated bytes (expired ones not counted).
     pub(crate) fn weighed_bytes(&self) -> u64 {
-        self.live_weights().map(u64::from).sum()
-    }
-
-    /// The weights of the live entries, shard by shard.
-    fn live_weights(&self) -> impl Iterator<Item = u32> + '_ {
-        let now = Instant::now();
-        self.shared.shards.iter().flat_map(move |shard| {
-            let table = shard.table.load_full();
-            let weights: Vec<u32> = table
-                .values()
-                .filter(|entry| entry.live_at(now))
-                .map(|entry| entry.weight)
-                .collect();
-            weights
-        })
+        self.shared.entries.size().1
     }
 }
-
-impl Shared {
-    /// Replaces shard `index`'s table with a copy that leaves out the entries expired at
-    /// `now` and that `change` then edits; `change` can ask whether the cache is over its
-    /// budget with a table as it stands. Keeps `weight` the sum of what the shards hold.
-    fn rewrite(
-        &self,
-        index: usize,
-        now: Instant,
-        change: impl FnOnce(&mut Table, &dyn Fn(&Table) -> bool),
-    ) {
-        let shard = &self.shards[index];
-        let _writer = shard.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = shard.table.load_full();
-        let before = table_weight(&current);
-        let mut table = Table::with_capacity_and_hasher(current.len() + 1, self.hasher.clone());
-        table.extend(
-            current
-                .iter()
-                .filter(|(_, entry)| entry.live_at(now))
-                .map(|(token, entry)| (Arc::clone(token), Arc::clone(entry))),
-        );
-        let others = self.weight.load(Ordering::Relaxed).saturating_sub(before);
-        let over = |table: &Table| others.saturating_add(table_weight(table)) > self.budget;
-        change(&mut table, &over);
-        let after = table_weight(&table);
-        shard.table.store(Arc::new(table));
-        if after >= before {
-            self.weight.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            self.weight.fetch_sub(before - after, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The shard of a token's hash: its high bits (the doorkeeper's slot comes from the low).
-fn shard_of(hash: u64) -> usize {
-    (hash >> (64 - SHARDS.trailing_zeros())) as usize
-}
-
-fn table_weight(table: &Table) -> u64 {
-    table.values().map(|entry| u64::from(entry.weight)).sum()
-}
-
-/// Removes the oldest entry of `table` but `keep`'s; whether there was one to remove.
-fn evict_oldest(table: &mut Table, keep: Option<&str>) -> bool {
-    let oldest = table
-        .iter()
-        .filter(|(token, _)| keep != Some(&***token))
-        .min_by_key(|(_, entry)| entry.order)
-        .map(|(token, _)| Arc::clone(token));
-    oldest.is_some_and(|token| table.remove(&token).is_some())
-}
-
 #[cfg(all(test, feature = "test-util"))]
 mod tests {
     use serde_json::Map;
