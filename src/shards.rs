@@ -8,8 +8,8 @@
 //! than one (`cargo bench --bench ratios`, groups `tasks` and `structures`).
 //!
 //! The byte budget is shared by all shards (a small budget cannot be split among them). Past
-//! it the oldest entries of the inserting shard go first; if that is not enough, the oldest
-//! of all the others, one at a time.
+//! it the oldest entries of the inserting shard go first; if that is not enough, those of
+//! the shard holding the oldest entry, and so on.
 //! An entry past its lifetime is never served, and is dropped when its shard is next copied.
 
 use std::borrow::Borrow;
@@ -119,8 +119,9 @@ where
             // Room is made here first, never at the new entry's expense.
             while over(table) && evict_oldest(table, Some(&key)) {}
         });
-        // What this shard could not free comes from the others, the oldest entry first: a
-        // scan of every shard, which happens when this one held no older entry (a small cache).
+        // What this shard could not free comes from the shard holding the oldest entry, as
+        // much as it takes (a scan of every shard per victim: this happens when this shard
+        // held nothing older, in a small cache or for an entry far heavier than the others).
         for _ in 0..SHARDS {
             if self.weight.load(Ordering::Relaxed) <= self.budget {
                 break;
@@ -128,8 +129,8 @@ where
             let Some(victim) = self.shard_of_oldest(shard, now) else {
                 break;
             };
-            self.rewrite(victim, now, |table, _| {
-                evict_oldest(table, None);
+            self.rewrite(victim, now, |table, over| {
+                while over(table) && evict_oldest(table, None) {}
             });
         }
     }
@@ -268,6 +269,21 @@ mod tests {
         );
         assert!(!held(&cache, "heavy"));
         assert_eq!(cache.size(), (10, 1_000));
+        // Nine times heavier than the others: room is made across the shards, and the
+        // budget holds.
+        cache.insert(
+            cache.hash("large"),
+            "large".into(),
+            0,
+            900,
+            Duration::from_secs(60),
+        );
+        assert!(held(&cache, "large"));
+        let (entries, bytes) = cache.size();
+        assert!(
+            bytes <= 1_000 && entries >= 1,
+            "{entries} entries, {bytes} bytes"
+        );
     }
 
     #[test]
