@@ -107,9 +107,14 @@ where
             return;
         }
         let now = Instant::now();
+        // Both caches cap their lifetimes (a day, the configured maximum): a lifetime past
+        // what the clock can count is not cached rather than a panic.
+        let Some(expires) = now.checked_add(lifetime) else {
+            return;
+        };
         let slot = Arc::new(Slot {
             value,
-            expires: now + lifetime,
+            expires,
             order: self.insertions.fetch_add(1, Ordering::Relaxed),
             weight,
         });
