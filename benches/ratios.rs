@@ -19,7 +19,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Case, Group, ROUNDS, Runtimes, setup};
+use common::{Case, Group, Mode, ROUNDS, Runtimes, paths, setup};
 
 /// One timed case: its group, its best and median time per call in microseconds over the
 /// rounds, how many cores it kept busy on average and its CPU time per call.
@@ -158,6 +158,7 @@ fn ratios(rt: &Runtimes, groups: &[Group]) {
             false,
         );
     }
+    goals(&timings);
     for (id, what) in [
         ("validator", "Validator, cache off"),
         ("layer_cached", "layer, cache hit"),
@@ -175,6 +176,135 @@ fn ratios(rt: &Runtimes, groups: &[Group]) {
             all.cores_busy,
             one.cpu,
             all.cpu
+        );
+    }
+}
+
+/// The goal table of the README (issue 22): each path against its floor, measured in this run.
+fn goals(timings: &[Timing]) {
+    let time = |group: &str, id: &str| {
+        timings
+            .iter()
+            .find(|t| t.group.name == group && t.case.id == id && t.case.tasks == 1)
+            .map_or(f64::NAN, |t| t.best)
+    };
+    let verdict = |value: f64, limit: f64| {
+        if value <= limit {
+            "met".to_owned()
+        } else {
+            format!("missed by {:.2}", value - limit)
+        }
+    };
+    let router = time("RS256", "router_only");
+    let layer_hit = time("RS256", "layer_cached");
+    let validator_hit = time("RS256", "validator_cached");
+    let signature = time("RS256", "signature");
+    let proof_signature = time("DPoP", "proof_signature");
+    println!(
+        "
+| path | floor | measured | goal | |\n|---|---|---:|---:|---|"
+    );
+    let layer_adds = layer_hit - router - validator_hit;
+    let over_router = layer_hit - router;
+    let rows = [
+        (
+            "repeated RS256 token, the layer's own work (extraction, extensions)",
+            "the router without the layer, and the cache hit",
+            layer_adds,
+            "µs",
+            0.4,
+        ),
+        (
+            "repeated RS256 token, whole request (layer and cache hit)",
+            "the router without the layer",
+            over_router,
+            "µs",
+            1.0,
+        ),
+        (
+            "fresh RS256 token, Validator",
+            "the RS256 signature check alone",
+            time("RS256", "validator_new_token") / signature,
+            "x",
+            1.05,
+        ),
+        (
+            "fresh RS256 token, whole request through the layer",
+            "the RS256 signature check alone",
+            time("RS256", "layer_new_token") / signature,
+            "x",
+            1.05,
+        ),
+        (
+            "fresh RS256 token, whole request through the layer",
+            "the signature check and the router without the layer",
+            time("RS256", "layer_new_token") / (signature + router),
+            "x",
+            1.05,
+        ),
+        (
+            "DPoP request, cached token, fresh ES256 proof",
+            "the proof's signature check alone",
+            time("DPoP", "dpop_cached") / proof_signature,
+            "x",
+            1.05,
+        ),
+        (
+            "opaque token, introspection cache hit",
+            "a JWT cache hit",
+            time("introspection", "opaque_cached") / time("introspection", "jwt_cached"),
+            "x",
+            1.0,
+        ),
+    ];
+    for (path, floor, value, unit, limit) in rows {
+        let met = verdict(value, limit);
+        let (value, limit) = if unit == "µs" {
+            (format!("+{value:.2} µs"), format!("<= +{limit} µs"))
+        } else {
+            (format!("{value:.2}x"), format!("<= {limit}x"))
+        };
+        println!("| {path} | {floor} | {value} | {limit} | {met} |");
+    }
+    tasks(timings);
+}
+
+/// Calls per second of each case of the `tasks` and `structures` groups by task count, and
+/// the CPU time each call took (all threads): contention shows as CPU per call growing with
+/// the tasks, while calls/s also depends on how much of the machine other processes leave.
+fn tasks(timings: &[Timing]) {
+    println!(
+        "\n| lookup | calls/s: 1 task | 2 tasks | 8 tasks | CPU per call: 1 task | 2 tasks | 8 tasks |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for timing in timings.iter().filter(|t| t.group.mode == Mode::Tasks) {
+        let key = (timing.group.name.as_str(), timing.case.id);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let of = |tasks: usize| {
+            timings
+                .iter()
+                .find(|t| (t.group.name.as_str(), t.case.id) == key && t.case.tasks == tasks)
+        };
+        let label = timing
+            .case
+            .label
+            .rsplit_once(", ")
+            .map_or("", |(label, _)| label);
+        let [one, two, eight] = paths::TASKS.map(of);
+        let rate = |t: Option<&Timing>| t.map_or(f64::NAN, |t| 1e6 / t.best / 1e6);
+        let cpu = |t: Option<&Timing>| t.map_or(f64::NAN, |t| t.cpu);
+        println!(
+            "| {label} ({}) | {:.2} M | {:.2} M | {:.2} M | {:.3} µs | {:.3} µs | {:.3} µs |",
+            key.0,
+            rate(one),
+            rate(two),
+            rate(eight),
+            cpu(one),
+            cpu(two),
+            cpu(eight)
         );
     }
 }
@@ -204,6 +334,50 @@ fn machine() -> String {
     )
 }
 
+/// Where the peer comparison (`benches/peers`, a workspace of its own) leaves its numbers, and
+/// where their chart goes.
+const PEER_RESULTS: &str = "benches/peers/results.tsv";
+const PEER_CHART: &str = "benches/peers.svg";
+
+/// Draws the peer comparison's last results as the README's bar chart: one panel for a new
+/// token, one for a repeated token. The file's first line is its caption (machine, date);
+/// then one line per crate: name, new token µs, repeated token µs, tab-separated.
+fn peer_chart() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Ok(results) = std::fs::read_to_string(root.join(PEER_RESULTS)) else {
+        println!("\nNo {PEER_RESULTS} (run `cd benches/peers && cargo run --release`): no chart.");
+        return;
+    };
+    let mut lines = results.lines();
+    let caption = lines.next().unwrap_or_default();
+    let rows: Vec<(String, f64, f64)> = lines
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let name = fields.next()?.to_owned();
+            let new_token = fields.next()?.parse().ok()?;
+            let repeated = fields.next()?.parse().ok()?;
+            Some((name, new_token, repeated))
+        })
+        .collect();
+    let panel = |title: &str, value: fn(&(String, f64, f64)) -> f64| common::chart::Panel {
+        title: title.to_owned(),
+        unit: "µs",
+        bars: rows.iter().map(|row| (row.0.clone(), value(row))).collect(),
+    };
+    let svg = common::chart::bar_chart(
+        "GET /api/private through an axum router, time per request (shorter is better)",
+        &format!("in one process, the same tokens and key set (benches/peers); {caption}"),
+        &[
+            panel("a new RS256 token each request", |row| row.1),
+            panel("the same RS256 token again", |row| row.2),
+        ],
+    );
+    match std::fs::write(root.join(PEER_CHART), svg) {
+        Ok(()) => println!("\nWrote {PEER_CHART} from {PEER_RESULTS} ({caption})."),
+        Err(error) => println!("\nCould not write {PEER_CHART}: {error}"),
+    }
+}
+
 fn main() {
     // Both jsonwebtoken backends may be compiled in (--all-features): pick one for `decode`.
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
@@ -216,5 +390,6 @@ fn main() {
     let (_issuers, groups) = rt.current.block_on(setup(rt.cores, benchmarking));
     if benchmarking {
         ratios(&rt, &groups);
+        peer_chart();
     }
 }

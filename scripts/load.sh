@@ -8,6 +8,8 @@
 #
 #   bash scripts/load.sh                       # wrk -t2 -c32 -d10s per run
 #   DURATION=30s CONNECTIONS=64 ROUNDS=3 bash scripts/load.sh   # ROUNDS alternate, median kept
+#   PROFILE=1 bash scripts/load.sh             # also `perf record` the server during the
+#                                              # last GET /api/private run: the crate's share
 #
 # Installs wrk with apt-get if it is missing. Everything is bounded in time (build 20 min,
 # start-up 2 min, each wrk run its duration plus a minute) and the server is stopped by its
@@ -134,8 +136,16 @@ for round in $(seq 1 "$ROUNDS"); do
     run_wrk "GET /api/public + Authorization header" "$base/api/public" \
         -H "Authorization: Bearer $token"
     header_all="$header_all $rps"
+    profiler=""
+    if [ "${PROFILE:-0}" = 1 ] && [ "$round" = "$ROUNDS" ]; then
+        # The server alone (its PID), for the wrk run's duration, bounded by a timeout.
+        timeout 300 perf record -q -F 999 -g -p "$server_pid" -o "$workdir/perf.data" \
+            -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+        profiler=$!
+    fi
     run_wrk "GET /api/private" "$base/api/private" -H "Authorization: Bearer $token"
     private_all="$private_all $rps"
+    [ -z "$profiler" ] || wait "$profiler" || true
 done
 public_rps=$(echo "$public_all" | tr ' ' '\n' | grep . | median)
 header_rps=$(echo "$header_all" | tr ' ' '\n' | grep . | median)
@@ -155,3 +165,14 @@ awk -v pub="$public_rps" -v hdr="$header_rps" -v priv="$private_rps" 'BEGIN {
     printf "\n/api/private / /api/public = %.2f (target >= 0.85): %s\n", ratio, (ratio >= 0.85 ? "met" : "MISSED")
     printf "/api/private / /api/public with the same header = %.2f\n", priv / hdr
 }'
+if [ "${PROFILE:-0}" = 1 ] && [ -s "$workdir/perf.data" ]; then
+    # Self time by symbol: the crate's own functions (what the compiler inlined into them
+    # included), then the largest others.
+    report=$(perf report -i "$workdir/perf.data" --no-children --sort sym --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%')
+    crate=$(echo "$report" | awk '/bearer_guard::/ {sub("%", "", $1); s += $1} END {printf "%.1f", s}')
+    echo
+    echo "perf record of the server during GET /api/private: ${crate}% of its samples in" \
+        "bearer_guard functions; the largest symbols:"
+    printf '%s\n' "$report" | sed -n '1,15p'
+fi

@@ -26,7 +26,17 @@ struct ClaimsInner {
     subject: Option<String>,
     actors: Vec<Actor>,
     scopes: Scopes,
+    /// `cnf`, read once here: the layer checks the binding on every request, cache hits
+    /// included, and reads it from this instead of the claims' map.
+    confirmation: Result<OwnedConfirmation, TokenProblem>,
     all: Map<String, Value>,
+}
+
+/// The binding members of `cnf`, owned by the claims (see [`Confirmation`]).
+#[derive(Default)]
+struct OwnedConfirmation {
+    jkt: Option<Box<str>>,
+    x5t_s256: Option<Box<str>>,
 }
 
 impl VerifiedClaims {
@@ -40,6 +50,10 @@ impl VerifiedClaims {
     ) -> Result<Self, TokenProblem> {
         let subject = all.get("sub").and_then(Value::as_str).map(str::to_owned);
         let actors = actor_chain(&all)?;
+        let confirmation = read_confirmation(&all).map(|cnf| OwnedConfirmation {
+            jkt: cnf.jkt.map(Box::from),
+            x5t_s256: cnf.x5t_s256.map(Box::from),
+        });
         Ok(VerifiedClaims(Arc::new(ClaimsInner {
             issuer,
             audiences,
@@ -47,6 +61,7 @@ impl VerifiedClaims {
             subject,
             actors,
             scopes,
+            confirmation,
             all,
         })))
     }
@@ -122,25 +137,13 @@ impl VerifiedClaims {
     /// that is not an object, or one of those members that is not a string, is an invalid
     /// claim.
     pub(crate) fn confirmation(&self) -> Result<Confirmation<'_>, TokenProblem> {
-        let invalid = TokenProblem::InvalidClaim(Claim::Confirmation);
-        let cnf = match self.0.all.get("cnf") {
-            None => return Ok(Confirmation::default()),
-            Some(Value::Object(cnf)) => cnf,
-            Some(_) => return Err(invalid),
-        };
-        let member = |name: &str| match cnf.get(name) {
-            None => Ok(None),
-            Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.as_str())),
-            Some(_) => Err(invalid),
-        };
-        let confirmation = Confirmation {
-            jkt: member("jkt")?,
-            x5t_s256: member("x5t#S256")?,
-        };
-        if confirmation == Confirmation::default() {
-            return Err(TokenProblem::UnknownConfirmation);
+        match &self.0.confirmation {
+            Ok(cnf) => Ok(Confirmation {
+                jkt: cnf.jkt.as_deref(),
+                x5t_s256: cnf.x5t_s256.as_deref(),
+            }),
+            Err(problem) => Err(*problem),
         }
-        Ok(confirmation)
     }
 
     /// How the token is bound to its sender, from its `cnf` claim: the layer accepted it only
@@ -197,6 +200,14 @@ impl VerifiedClaims {
                 })
                 .sum::<usize>()
             + strings(&mut inner.scopes.iter().map(str::len))
+            + inner.confirmation.as_ref().map_or(0, |cnf| {
+                strings(
+                    &mut [&cnf.jkt, &cnf.x5t_s256]
+                        .into_iter()
+                        .flatten()
+                        .map(|m| m.len()),
+                )
+            })
             + object_bytes(&inner.all)
     }
 
@@ -238,6 +249,30 @@ pub enum Binding {
         /// The certificate's SHA-256 thumbprint (`cnf["x5t#S256"]`).
         x5t_s256: String,
     },
+}
+
+/// The binding members of the `cnf` claim in `all`, as
+/// [`VerifiedClaims::confirmation`] documents them.
+fn read_confirmation(all: &Map<String, Value>) -> Result<Confirmation<'_>, TokenProblem> {
+    let invalid = TokenProblem::InvalidClaim(Claim::Confirmation);
+    let cnf = match all.get("cnf") {
+        None => return Ok(Confirmation::default()),
+        Some(Value::Object(cnf)) => cnf,
+        Some(_) => return Err(invalid),
+    };
+    let member = |name: &str| match cnf.get(name) {
+        None => Ok(None),
+        Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.as_str())),
+        Some(_) => Err(invalid),
+    };
+    let confirmation = Confirmation {
+        jkt: member("jkt")?,
+        x5t_s256: member("x5t#S256")?,
+    };
+    if confirmation == Confirmation::default() {
+        return Err(TokenProblem::UnknownConfirmation);
+    }
+    Ok(confirmation)
 }
 
 /// The members of a token's `cnf` claim that bind it to its sender.

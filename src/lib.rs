@@ -101,6 +101,7 @@ mod respond;
 mod roca;
 pub mod rules;
 pub mod scope;
+mod shards;
 mod telemetry;
 mod token_cache;
 mod transport;

@@ -4,19 +4,19 @@
 //! Only tokens that passed every check enter it, so it cannot be filled without valid tokens.
 //! A hit is still checked: its time claims against the clock, and its key against the
 //! current key set (an entry whose key left the set is not used).
+//! The entries are kept in a read-mostly [`ShardedCache`]: a hit writes nothing shared.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use foldhash::quality::RandomState;
 use jsonwebtoken::Algorithm;
-use moka::Expiry;
-use moka::sync::Cache;
 
 use crate::claims::VerifiedClaims;
 use crate::keys::{KeySet, VerificationKey};
+use crate::shards::ShardedCache;
 
 /// The longest an entry is kept, whatever the token's `exp` says.
 const MAX_ENTRY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -33,10 +33,8 @@ pub(crate) struct Entry {
     pub(crate) kid: Option<Box<str>>,
     pub(crate) alg: Algorithm,
     pub(crate) not_before: Option<i64>,
-    /// How long moka keeps it: until `exp` plus the leeway.
+    /// How long the cache keeps it: until `exp` plus the leeway (at most a day).
     lifetime: Duration,
-    /// What it weighs against the cache's byte budget; set when it is inserted.
-    weight: u32,
 }
 
 impl Entry {
@@ -65,7 +63,6 @@ impl Entry {
             alg,
             not_before,
             lifetime,
-            weight: 0,
         }
     }
 
@@ -79,11 +76,44 @@ impl Entry {
     }
 }
 
+/// The bytes of a token's end that its hash reads: in a JWS the end of the signature, which
+/// no one can choose without the key, so no two tokens the cache holds share them.
+const HASHED_TAIL_BYTES: usize = 32;
+
+/// Hashes a token by its length and its last [`HASHED_TAIL_BYTES`] bytes instead of all of
+/// them (an RS256 access token is some 800 bytes, hashed twice per request: by the
+/// doorkeeper and by the cache). This only finds the entry: the cache compares the whole
+/// token on a hit, so two tokens that hash alike never share an entry, and only tokens that
+/// verified enter, so no one can fill the cache with tokens of one tail.
+#[derive(Clone, Default)]
+struct TokenTailHash(RandomState);
+
+impl BuildHasher for TokenTailHash {
+    type Hasher = TailHasher;
+
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+struct TailHasher(<RandomState as BuildHasher>::Hasher);
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_usize(bytes.len());
+        self.0
+            .write(&bytes[bytes.len().saturating_sub(HASHED_TAIL_BYTES)..]);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
 /// Remembers the hashes of recently verified tokens in a fixed table of slots. A collision
 /// only makes a token enter the cache a request early or late: validity never depends on it.
 struct Doorkeeper {
     slots: Box<[AtomicU64]>,
-    hasher: RandomState,
 }
 
 impl Doorkeeper {
@@ -95,45 +125,27 @@ impl Doorkeeper {
             .clamp(1024, 1 << 18);
         Doorkeeper {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            hasher: RandomState::default(),
         }
     }
 
-    /// Whether `token` was recorded before; records it.
-    fn seen_before(&self, token: &str) -> bool {
-        let (slot, hash) = self.slot(token);
-        slot.swap(hash, Ordering::Relaxed) == hash
+    /// Whether the token of `hash` was recorded before; records it.
+    fn seen_before(&self, hash: u64) -> bool {
+        let (slot, mark) = self.slot(hash);
+        slot.swap(mark, Ordering::Relaxed) == mark
     }
 
-    /// Whether `token` is recorded now. A cached token whose slot another token took is
-    /// verified again and recorded anew: slower once, never wrong.
-    fn recorded(&self, token: &str) -> bool {
-        let (slot, hash) = self.slot(token);
-        slot.load(Ordering::Relaxed) == hash
+    /// Whether the token of `hash` is recorded now. A cached token whose slot another token
+    /// took is verified again and recorded anew: slower once, never wrong.
+    fn recorded(&self, hash: u64) -> bool {
+        let (slot, mark) = self.slot(hash);
+        slot.load(Ordering::Relaxed) == mark
     }
 
-    fn slot(&self, token: &str) -> (&AtomicU64, u64) {
-        let hash = self.hasher.hash_one(token) | 1;
-        (&self.slots[(hash % self.slots.len() as u64) as usize], hash)
-    }
-}
-
-/// An entry's weight against the byte budget.
-#[allow(clippy::borrowed_box)] // moka's weigher signature.
-fn weigh(_token: &Box<str>, entry: &Arc<Entry>) -> u32 {
-    entry.weight
-}
-
-struct UntilExpiry;
-
-impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _token: &Box<str>,
-        entry: &Arc<Entry>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(entry.lifetime)
+    /// The slot of `hash` (by its low bits) and the mark it leaves there (never 0, which an
+    /// empty slot holds).
+    fn slot(&self, hash: u64) -> (&AtomicU64, u64) {
+        let mark = hash | 1;
+        (&self.slots[(mark % self.slots.len() as u64) as usize], mark)
     }
 }
 
@@ -143,52 +155,113 @@ impl Expiry<Box<str>, Arc<Entry>> for UntilExpiry {
 /// small values. Clones share the entries.
 ///
 /// A token enters only the second time it verifies: one used once (a client that fetches a
-/// token per request) never pays for an insert, which costs about as much as an HS256 check.
+/// token per request) never pays for an insert, and a flood of one-time tokens evicts
+/// nothing.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    entries: Cache<Box<str>, Arc<Entry>, RandomState>,
-    doorkeeper: Arc<Doorkeeper>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    entries: ShardedCache<Arc<str>, Entry, TokenTailHash>,
+    doorkeeper: Doorkeeper,
 }
 
 impl TokenCache {
     pub(crate) fn new(max_bytes: u64) -> Self {
         TokenCache {
-            entries: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(weigh)
-                .expire_after(UntilExpiry)
-                .build_with_hasher(RandomState::default()),
-            doorkeeper: Arc::new(Doorkeeper::new(max_bytes)),
+            shared: Arc::new(Shared {
+                entries: ShardedCache::new(max_bytes, TokenTailHash::default()),
+                doorkeeper: Doorkeeper::new(max_bytes),
+            }),
         }
     }
 
-    /// The entry of a token. A token the doorkeeper has not recorded skips the cache lookup
-    /// altogether: a first-seen token pays one hash, not a miss of the cache.
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
-        if !self.doorkeeper.recorded(token) {
+    /// `read` applied to the live entry of `token`, if there is one. A token the doorkeeper
+    /// has not recorded skips the lookup altogether: a first-seen token pays one hash.
+    pub(crate) fn get<R>(&self, token: &str, read: impl FnOnce(&Entry) -> R) -> Option<R> {
+        let shared = &*self.shared;
+        let hash = shared.entries.hash(token);
+        if !shared.doorkeeper.recorded(hash) {
             return None;
         }
-        self.entries.get(token)
+        shared.entries.get(hash, token, read)
     }
 
     /// Caches a verified token, if it was verified before.
-    pub(crate) fn insert(&self, token: &str, mut entry: Entry) {
-        if !entry.lifetime.is_zero() && self.doorkeeper.seen_before(token) {
-            let bytes = token.len() + entry.claims.approximate_heap_bytes() + ENTRY_OVERHEAD_BYTES;
-            entry.weight = u32::try_from(bytes).unwrap_or(u32::MAX);
-            self.entries.insert(token.into(), Arc::new(entry));
+    pub(crate) fn insert(&self, token: &str, entry: Entry) {
+        let shared = &*self.shared;
+        let hash = shared.entries.hash(token);
+        if entry.lifetime.is_zero() || !shared.doorkeeper.seen_before(hash) {
+            return;
+        }
+        let bytes = token.len() + entry.claims.approximate_heap_bytes() + ENTRY_OVERHEAD_BYTES;
+        let weight = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let lifetime = entry.lifetime;
+        shared
+            .entries
+            .insert(hash, Arc::from(token), entry, weight, lifetime);
+    }
+
+    /// Entries currently held (expired ones not counted).
+    pub(crate) fn len(&self) -> u64 {
+        self.shared.entries.size().0
+    }
+
+    /// The weight of the entries held, in estimated bytes (expired ones not counted).
+    pub(crate) fn weighed_bytes(&self) -> u64 {
+        self.shared.entries.size().1
+    }
+}
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+    use crate::scope::Scopes;
+    use crate::testing::SigningKey;
+
+    fn entry(key: &Arc<VerificationKey>, now: i64, expires_in: i64) -> Entry {
+        let claims =
+            VerifiedClaims::new("iss".into(), vec![], now + expires_in, Scopes::default(), {
+                Map::new()
+            })
+            .unwrap();
+        Entry::new(claims, Arc::clone(key), None, Algorithm::RS256, now, 0)
+    }
+
+    /// Inserts `token` as a verified token twice: it enters the second time.
+    fn cache_twice(cache: &TokenCache, key: &Arc<VerificationKey>, token: &str, expires_in: i64) {
+        let now = crate::issuer::unix_now();
+        for _ in 0..2 {
+            cache.insert(token, entry(key, now, expires_in));
         }
     }
 
-    /// Entries currently held (after pending maintenance).
-    pub(crate) fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
-    }
-
-    /// The weight of the entries held, in estimated bytes (after pending maintenance).
-    pub(crate) fn weighed_bytes(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.weighted_size()
+    #[test]
+    fn past_the_budget_the_oldest_entries_go_and_expired_ones_are_never_served() {
+        let signing = SigningKey::generate("k");
+        let key = Arc::new(crate::keys::parse_key(&signing.jwk(), &[Algorithm::RS256]).unwrap());
+        let budget = 8 * 1024;
+        let cache = TokenCache::new(budget);
+        let tokens: Vec<String> = (0..200).map(|i| format!("token-{i:04}.{i:x}")).collect();
+        for token in &tokens {
+            cache_twice(&cache, &key, token, 3600);
+            assert!(cache.get(token, |_| ()).is_some(), "the newest is held");
+            assert!(cache.weighed_bytes() <= budget, "{}", cache.weighed_bytes());
+        }
+        let held = cache.len();
+        assert!((2..200).contains(&held), "{held}");
+        assert!(
+            cache.get(&tokens[0], |_| ()).is_none(),
+            "the oldest went first"
+        );
+        // An entry past its lifetime is not served, nor counted.
+        let short = TokenCache::new(budget);
+        cache_twice(&short, &key, "short-lived", 1);
+        assert_eq!(short.len(), 1);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(short.get("short-lived", |_| ()).is_none());
+        assert_eq!((short.len(), short.weighed_bytes()), (0, 0));
     }
 }

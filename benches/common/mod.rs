@@ -6,13 +6,23 @@
 // Each bench target uses a different subset (only `ratios` sizes its own rounds).
 #![allow(dead_code)]
 
+pub mod chart;
+pub mod paths;
+mod setup;
+
+pub use setup::setup;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
@@ -53,6 +63,14 @@ impl Token {
         }
     }
 
+    /// A DPoP proof, its header value made up front as a token's is.
+    fn proof(text: String) -> Self {
+        Token {
+            authorization: HeaderValue::from_str(&text).unwrap(),
+            text: text.into(),
+        }
+    }
+
     /// The size of the decoded payload.
     fn payload_bytes(&self) -> usize {
         let payload = self.text.split('.').nth(1).unwrap_or_default();
@@ -68,6 +86,11 @@ pub enum Target {
     Validator(Validator),
     /// A router, with or without `BearerLayer`.
     Layer(Router),
+    /// A synchronous check of the token (a floor: the signature alone, a map lookup).
+    Check(Arc<dyn Fn(&Token) + Send + Sync>),
+    /// A DPoP request through a router with `BearerLayer`: this `Authorization` value (a
+    /// bound token), and the call's token as the `DPoP` proof (a new one each call).
+    Dpop(Router, HeaderValue),
 }
 
 impl Target {
@@ -100,6 +123,16 @@ impl Target {
             Target::Layer(app) => {
                 let request = Request::get("/api/private")
                     .header(header::AUTHORIZATION, token.authorization.clone())
+                    .body(Body::empty())
+                    .unwrap();
+                let response = app.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+            }
+            Target::Check(check) => check(token),
+            Target::Dpop(app, authorization) => {
+                let request = Request::get("/api/private")
+                    .header(header::AUTHORIZATION, authorization.clone())
+                    .header("dpop", token.authorization.clone())
                     .body(Body::empty())
                     .unwrap();
                 let response = app.clone().oneshot(request).await.unwrap();
@@ -151,11 +184,38 @@ fn run_concurrent(target: &Target, tokens: &[Token], n: u64, runtimes: &[Runtime
     last - first
 }
 
+/// `n` calls spread over `tasks` tasks spawned together on the multi-threaded `runtime`
+/// (one worker per core); the time from before the first spawn to the last task's end.
+fn run_tasks(
+    target: &Target,
+    tokens: &[Token],
+    n: u64,
+    tasks: usize,
+    runtime: &Runtime,
+) -> Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|index| {
+                let share = n / tasks as u64 + u64::from((index as u64) < n % tasks as u64);
+                let (target, tokens) = (target.clone(), tokens.to_vec());
+                tokio::spawn(async move { run(&target, &tokens, share).await })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("benchmark task");
+        }
+        start.elapsed()
+    })
+}
+
 pub struct Runtimes {
     /// Sequential cases.
     pub current: Runtime,
     /// The `concurrent` group: one per core, each driven by its own thread.
     pub per_core: Vec<Runtime>,
+    /// The `tasks` group: one multi-threaded runtime, a worker per core.
+    pub multi: Runtime,
     pub cores: usize,
 }
 
@@ -172,6 +232,11 @@ impl Runtimes {
         Runtimes {
             current: runtime(),
             per_core: (0..cores).map(|_| runtime()).collect(),
+            multi: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores)
+                .enable_all()
+                .build()
+                .unwrap(),
             cores,
         }
     }
@@ -182,6 +247,8 @@ pub enum Mode {
     Sequential,
     /// One thread per core.
     Concurrent,
+    /// Each case's `tasks` at once on the multi-threaded runtime.
+    Tasks,
 }
 
 /// One case: a target called with a token.
@@ -194,6 +261,8 @@ pub struct Case {
     pub tokens: Vec<Token>,
     /// Whether the ratio to the group's floor means anything.
     pub vs_floor: bool,
+    /// Tasks at once, in a [`Mode::Tasks`] group.
+    pub tasks: usize,
 }
 
 impl Case {
@@ -204,6 +273,7 @@ impl Case {
             target: target.clone(),
             tokens: vec![token.clone()],
             vs_floor: true,
+            tasks: 1,
         }
     }
 
@@ -248,6 +318,7 @@ impl Group {
         let wall = match self.mode {
             Mode::Sequential => rt.current.block_on(run(&case.target, tokens, calls)),
             Mode::Concurrent => run_concurrent(&case.target, tokens, calls, &rt.per_core),
+            Mode::Tasks => run_tasks(&case.target, tokens, calls, case.tasks, &rt.multi),
         };
         (wall, cpu_time().saturating_sub(cpu))
     }
@@ -391,7 +462,7 @@ async fn warm(builder: &ValidatorBuilder, cache: Option<u64>, token: &Token) -> 
 async fn algorithm_group(
     name: &str,
     builder: &ValidatorBuilder,
-    raw: Target,
+    (raw, signature): (Target, Target),
     token: &Token,
     new_tokens: &[Token],
 ) -> Group {
@@ -399,6 +470,12 @@ async fn algorithm_group(
     let cached = warm(builder, None, token).await;
     let mut cases = vec![
         Case::new("jsonwebtoken_decode", "jsonwebtoken::decode", &raw, token),
+        Case::new(
+            "signature",
+            "the signature check alone (aws-lc-rs, key parsed once)",
+            &signature,
+            token,
+        ),
         Case::new(
             "validator",
             "Validator, token cache off",
@@ -467,212 +544,6 @@ async fn algorithm_group(
         mode: Mode::Sequential,
         cases,
     }
-}
-
-/// Every group, on warmed-up validators. The pools of new tokens (for the cases that use each
-/// token once) are minted only when `new_token_pools`.
-pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec<Group>) {
-    let pool_size = if new_token_pools {
-        ROUNDS * NEW_TOKEN_CALLS + FILL_TOKENS
-    } else {
-        0
-    };
-    let issuer = TestIssuer::start().await;
-    let iss = issuer.issuer().to_owned();
-    let es_pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    issuer.set_extra_jwks(vec![ec_jwk(&es_pair, "ec-1")]);
-    let rsa_jwk = issuer.signing_key().jwk();
-    let rsa_key = DecodingKey::from_rsa_components(
-        rsa_jwk["n"].as_str().unwrap(),
-        rsa_jwk["e"].as_str().unwrap(),
-    )
-    .unwrap();
-    let ec_jwk = ec_jwk(&es_pair, "ec-1");
-    let ec_key = DecodingKey::from_ec_components(
-        ec_jwk["x"].as_str().unwrap(),
-        ec_jwk["y"].as_str().unwrap(),
-    )
-    .unwrap();
-
-    let rs256 = Signer::Rs256(issuer.signing_key());
-    let es256 = Signer::Es256 {
-        pair: es_pair,
-        kid: "ec-1".into(),
-    };
-    let hs256 = Signer::Hs256(HS256_SECRET.to_vec());
-    let rs_builder = issuer.validator();
-    let es_builder = issuer
-        .validator()
-        .algorithms([Algorithm::RS256, Algorithm::ES256]);
-    let hs_builder = issuer.validator().hs256_secret(HS256_SECRET);
-    let rs_raw = Target::raw(Algorithm::RS256, &iss, rsa_key);
-
-    let mut groups = Vec::new();
-    for (name, signer, builder, raw) in [
-        ("RS256", &rs256, &rs_builder, rs_raw.clone()),
-        (
-            "ES256",
-            &es256,
-            &es_builder,
-            Target::raw(Algorithm::ES256, &iss, ec_key),
-        ),
-        (
-            "HS256",
-            &hs256,
-            &hs_builder,
-            Target::raw(
-                Algorithm::HS256,
-                &iss,
-                DecodingKey::from_secret(HS256_SECRET),
-            ),
-        ),
-    ] {
-        let token = signer.sign(&claims(&iss, usize::MAX, 0));
-        let started = Instant::now();
-        let pool = signer.pool(&iss, pool_size, cores);
-        if new_token_pools {
-            let took = started.elapsed().as_secs_f64();
-            println!("{name}: minted {pool_size} new tokens in {took:.1} s");
-        }
-        groups.push(algorithm_group(name, builder, raw, &token, &pool).await);
-    }
-    let rs_token = groups[0].cases[0].tokens[0].clone();
-    let router = Case {
-        vs_floor: false,
-        ..Case::new(
-            "router_only",
-            "router without the layer",
-            &Target::layer(None),
-            &rs_token,
-        )
-    };
-    groups[0].cases.push(router);
-
-    // All cores: the RS256 cases of the first group, one thread per core.
-    let concurrent: Vec<Case> = groups[0].cases[..5]
-        .iter()
-        .map(|case| Case::new(case.id, case.label.clone(), &case.target, &rs_token))
-        .collect();
-    groups.push(Group {
-        name: "concurrent".into(),
-        note: format!("RS256, {cores} threads at once"),
-        mode: Mode::Concurrent,
-        cases: concurrent,
-    });
-
-    // Key set size: a second issuer whose set grows between validators.
-    let keys_issuer = TestIssuer::start().await;
-    let keys_token =
-        Signer::Rs256(keys_issuer.signing_key()).sign(&claims(keys_issuer.issuer(), usize::MAX, 0));
-    let keys_jwk = keys_issuer.signing_key().jwk();
-    let keys_raw = Target::raw(
-        Algorithm::RS256,
-        keys_issuer.issuer(),
-        DecodingKey::from_rsa_components(
-            keys_jwk["n"].as_str().unwrap(),
-            keys_jwk["e"].as_str().unwrap(),
-        )
-        .unwrap(),
-    );
-    let fakes: Vec<Value> = (1..100).map(fake_rsa_jwk).collect();
-    let mut cases = vec![Case::new(
-        "jsonwebtoken_decode",
-        "jsonwebtoken::decode",
-        &keys_raw,
-        &keys_token,
-    )];
-    let keys_builder = keys_issuer.validator().jwks_ttl(Duration::from_secs(3600));
-    for (count, keys, off_id, cached_id) in [
-        (1, "1 key", "validator_1_key", "validator_cached_1_key"),
-        (
-            10,
-            "10 keys",
-            "validator_10_keys",
-            "validator_cached_10_keys",
-        ),
-        (
-            100,
-            "100 keys",
-            "validator_100_keys",
-            "validator_cached_100_keys",
-        ),
-    ] {
-        keys_issuer.set_extra_jwks(fakes[..count - 1].to_vec());
-        let off = warm(&keys_builder, Some(0), &keys_token).await;
-        let cached = warm(&keys_builder, None, &keys_token).await;
-        for validator in [&off, &cached] {
-            let held = validator.key_set_status().map(|status| status.keys);
-            assert_eq!(held, Some(count), "keys in the set");
-        }
-        let label = format!("Validator, {keys}, token cache off");
-        cases.push(Case::new(
-            off_id,
-            label,
-            &Target::Validator(off),
-            &keys_token,
-        ));
-        let label = format!("Validator, {keys}, repeated token (cache hit)");
-        cases.push(Case::new(
-            cached_id,
-            label,
-            &Target::Validator(cached),
-            &keys_token,
-        ));
-    }
-    groups.push(Group {
-        name: "keys".into(),
-        note: "RS256, 1, 10 or 100 keys in the set".into(),
-        mode: Mode::Sequential,
-        cases,
-    });
-
-    // Token size, on the RS256 group's validators.
-    let off = match &groups[0].cases[1].target {
-        Target::Validator(v) => v.clone(),
-        _ => unreachable!(),
-    };
-    let cached = match &groups[0].cases[2].target {
-        Target::Validator(v) => v.clone(),
-        _ => unreachable!(),
-    };
-    for (name, payload_bytes) in [
-        ("size_small", 300),
-        ("size_medium", 1024),
-        ("size_large", 8192),
-    ] {
-        let token = rs256.sign(&claims(&iss, usize::MAX - 1, payload_bytes));
-        cached.validate(&token.text).await.expect("warm-up");
-        groups.push(Group {
-            name: name.into(),
-            note: format!(
-                "RS256, {} B token, {} B payload",
-                token.text.len(),
-                token.payload_bytes()
-            ),
-            mode: Mode::Sequential,
-            cases: vec![
-                Case::new(
-                    "jsonwebtoken_decode",
-                    "jsonwebtoken::decode",
-                    &rs_raw,
-                    &token,
-                ),
-                Case::new(
-                    "validator",
-                    "Validator, token cache off",
-                    &Target::Validator(off.clone()),
-                    &token,
-                ),
-                Case::new(
-                    "validator_cached",
-                    "Validator, repeated token (cache hit)",
-                    &Target::Validator(cached.clone()),
-                    &token,
-                ),
-            ],
-        });
-    }
-    (vec![issuer, keys_issuer], groups)
 }
 
 /// CPU time of this process so far, every thread's, finished ones included (`utime` and

@@ -129,6 +129,31 @@ mod tests {
         }
     }
 
+    /// `proof::verify` takes an `htu` equal to the expected URI (a `normalize` output) without
+    /// normalising it: that holds only if `normalize` leaves its own output unchanged.
+    #[test]
+    fn a_normalised_uri_is_its_own_normal_form() {
+        for uri in [
+            "https://api.example.com/a/b",
+            "HTTPS://API.Example.COM:443/a/./c/../b?x=1#f",
+            "http://127.0.0.1:80",
+            "https://api.example.com/%7Euser/a%20b/caf%C3%A9",
+            "https://api.example.com/a b/\u{e9}t\u{e9}",
+            "https://[::1]:8443/v1/",
+            "https://xn--caf-dma.example/a",
+            "https://api.example.com/a/..%2F/b",
+        ] {
+            let Some(normal) = normalize(uri) else {
+                continue;
+            };
+            assert_eq!(
+                normalize(&normal).as_deref(),
+                Some(normal.as_str()),
+                "{uri}"
+            );
+        }
+    }
+
     #[test]
     fn the_public_url_decides_unless_a_trusted_proxy_is_named() {
         let mut headers = HeaderMap::new();

@@ -3,13 +3,15 @@
 //! claims bind it to one request (`htm`, `htu`), one moment (`iat`), one access token
 //! (`ath`) and one use (`jti`). No I/O: replay and nonces are decided by the caller.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
 use super::htu::normalize;
-use super::proof_keys::{self, ProofKeys};
+use super::proof_keys::{self, KnownHeader, ProofKeys};
 use super::thumbprint::jwk_thumbprint;
 use crate::claims::UniqueKeyObject;
 use crate::error::DpopProblem;
@@ -82,24 +84,42 @@ pub(crate) fn verify(
         return Err(DpopProblem::Malformed);
     }
     let decode = |segment: &str| URL_SAFE_NO_PAD.decode(segment);
-    let header_json = decode(header).map_err(|_| DpopProblem::Malformed)?;
     let payload_json = decode(payload).map_err(|_| DpopProblem::Malformed)?;
     let signature = decode(signature).map_err(|_| DpopProblem::Malformed)?;
-
-    let UniqueKeyObject(header_members) =
-        serde_json::from_slice(&header_json).map_err(|_| DpopProblem::MalformedHeader)?;
-    let (alg, jwk) = check_header(&header_members, rules)?;
-    let jkt = jwk_thumbprint(jwk).ok_or(DpopProblem::UnusableKey)?;
-    if expected.jkt.is_some_and(|expected| expected != jkt) {
+    // A client sends the same header (typ, alg, jwk) with every proof: what it yields is
+    // remembered by its exact text, so a known header is neither decoded nor hashed again.
+    let (known, seen_before) = match keys.and_then(|keys| keys.known_header(header)) {
+        Some(known) => (known, true),
+        None => {
+            let header_json = decode(header).map_err(|_| DpopProblem::Malformed)?;
+            let UniqueKeyObject(header_members) =
+                serde_json::from_slice(&header_json).map_err(|_| DpopProblem::MalformedHeader)?;
+            let (alg, jwk) = check_header(&header_members, rules)?;
+            let jkt = jwk_thumbprint(jwk).ok_or(DpopProblem::UnusableKey)?;
+            if expected.jkt.is_some_and(|expected| expected != jkt) {
+                return Err(DpopProblem::KeyMismatch);
+            }
+            let key = match keys {
+                Some(keys) => keys.get(&jkt, alg, jwk)?,
+                None => proof_keys::parse(jwk, alg)?,
+            };
+            (Arc::new(KnownHeader { alg, jkt, key }), false)
+        }
+    };
+    if expected.jkt.is_some_and(|expected| expected != known.jkt) {
         return Err(DpopProblem::KeyMismatch);
     }
-    let key = match keys {
-        Some(keys) => keys.get(&jkt, alg, jwk)?,
-        None => proof_keys::parse(jwk, alg)?,
-    };
     let signing_input = &proof[..header.len() + 1 + payload.len()];
-    key.verify(alg, signing_input.as_bytes(), &signature)
+    known
+        .key
+        .verify(known.alg, signing_input.as_bytes(), &signature)
         .map_err(|_| DpopProblem::InvalidSignature)?;
+    // Remembered once a proof with it verified: only the holder of the bound key adds one.
+    if let Some(keys) = keys
+        && !seen_before
+    {
+        keys.remember_header(header, Arc::clone(&known));
+    }
 
     let UniqueKeyObject(claims) =
         serde_json::from_slice(&payload_json).map_err(|_| DpopProblem::MalformedClaims)?;
@@ -121,7 +141,9 @@ pub(crate) fn verify(
     if htm != expected.method {
         return Err(DpopProblem::WrongMethod);
     }
-    if normalize(htu).as_deref() != Some(expected.htu) {
+    // `expected.htu` is `normalize`'s output, which is its own normal form (tested in
+    // `htu.rs`): a proof carrying it verbatim, as clients do, is not parsed again.
+    if htu != expected.htu && normalize(htu).as_deref() != Some(expected.htu) {
         return Err(DpopProblem::WrongUri);
     }
     if iat < expected.now.saturating_sub(rules.max_age_secs) {
@@ -142,7 +164,7 @@ pub(crate) fn verify(
         Some(_) => return Err(DpopProblem::MalformedClaims),
     };
     Ok(VerifiedProof {
-        jkt,
+        jkt: known.jkt.clone(),
         jti: jti.to_owned(),
         iat,
         nonce,

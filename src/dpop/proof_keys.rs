@@ -15,21 +15,59 @@ use crate::keys::VerificationKey;
 /// proof's key is parsed only once its thumbprint matched the token's `cnf.jkt`).
 const PROOF_KEY_CAPACITY: u64 = 4096;
 
+/// The byte budget of the remembered proof headers (each weighs its text and
+/// [`HEADER_OVERHEAD_BYTES`]): about 8,000 headers of a P-256 key.
+const HEADER_BUDGET_BYTES: u64 = 4 << 20;
+/// What a remembered header costs beyond its text: the entry, its thumbprint, the cache node.
+const HEADER_OVERHEAD_BYTES: usize = 256;
+
+/// What a proof header (its exact base64url text) yields, once checked: its algorithm, its
+/// key's thumbprint and the parsed key. The same text always yields the same, under one
+/// binder's rules.
+pub(crate) struct KnownHeader {
+    pub(crate) alg: Algorithm,
+    pub(crate) jkt: String,
+    pub(crate) key: Arc<VerificationKey>,
+}
+
 /// A bounded cache of parsed, policy-checked proof keys, keyed by RFC 7638 thumbprint and
-/// algorithm.
+/// algorithm; and in front of it the headers that led to them, by their text.
 pub(crate) struct ProofKeys {
     cache: Cache<(String, Algorithm), Arc<VerificationKey>>,
+    headers: Cache<Box<str>, Arc<KnownHeader>>,
 }
 
 impl Default for ProofKeys {
     fn default() -> Self {
         ProofKeys {
             cache: Cache::builder().max_capacity(PROOF_KEY_CAPACITY).build(),
+            headers: Cache::builder()
+                .max_capacity(HEADER_BUDGET_BYTES)
+                .weigher(weigh_header)
+                .build(),
         }
     }
 }
 
+/// A remembered header's weight against [`HEADER_BUDGET_BYTES`].
+#[allow(clippy::borrowed_box)] // moka's weigher signature.
+fn weigh_header(header: &Box<str>, _: &Arc<KnownHeader>) -> u32 {
+    u32::try_from(header.len() + HEADER_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+}
+
 impl ProofKeys {
+    /// What `header` yielded before, if it is remembered.
+    pub(crate) fn known_header(&self, header: &str) -> Option<Arc<KnownHeader>> {
+        self.headers.get(header)
+    }
+
+    /// Remembers what `header` yields. Only the header of a proof whose key matched the
+    /// token's `cnf.jkt` and whose signature verified gets here: only the holder of a bound
+    /// key adds entries, and the byte budget bounds what even that client can add.
+    pub(crate) fn remember_header(&self, header: &str, known: Arc<KnownHeader>) {
+        self.headers.insert(header.into(), known);
+    }
+
     /// The key of `jwk` (whose thumbprint is `thumbprint`) for `alg`: from the cache, or
     /// parsed under the key policy. Only a JWK of its required members alone is cached:
     /// the thumbprint covers those, and any other member (`alg`, `use`, `key_ops`) changes
@@ -98,6 +136,55 @@ mod tests {
         assert_eq!(
             keys.get(&jkt, Algorithm::ES384, &jwk).err(),
             Some(DpopProblem::UnusableKey)
+        );
+    }
+
+    /// A known header is taken by its text, and its key's thumbprint is still compared with
+    /// the token's `cnf.jkt`: a token bound to another key refuses it, before any signature.
+    #[test]
+    fn a_remembered_header_is_reused_and_still_matched_against_the_bound_key() {
+        use crate::dpop::proof::{Expected, ProofRules, verify};
+        let keys = ProofKeys::default();
+        let client = DpopProof::generate();
+        let url = "https://api.example.com/a";
+        let rules = ProofRules {
+            algorithms: vec![Algorithm::ES256],
+            max_age_secs: 300,
+            max_future_secs: 30,
+        };
+        let jkt = client.jkt();
+        let expected = |jkt| Expected {
+            method: "GET",
+            htu: url,
+            ath: None,
+            now: crate::issuer::unix_now(),
+            jkt,
+        };
+        let first = client.proof("GET", url, "token");
+        let header = first.split('.').next().unwrap();
+        // A proof whose signature fails leaves nothing behind.
+        let (signed, _) = first.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", "A".repeat(86));
+        assert_eq!(
+            verify(&forged, &rules, &expected(Some(&jkt)), Some(&keys)).err(),
+            Some(DpopProblem::InvalidSignature)
+        );
+        assert!(keys.known_header(header).is_none());
+        verify(&first, &rules, &expected(Some(&jkt)), Some(&keys)).expect("valid proof");
+        let known = keys.known_header(header).expect("remembered");
+        let second = client.proof("GET", url, "token");
+        assert_eq!(second.split('.').next(), Some(header), "the same header");
+        verify(&second, &rules, &expected(Some(&jkt)), Some(&keys)).expect("valid proof");
+        let again = keys.known_header(header).expect("still remembered");
+        assert!(
+            Arc::ptr_eq(&known, &again),
+            "taken from the cache, not made again"
+        );
+        let other = DpopProof::generate().jkt();
+        let third = client.proof("GET", url, "token");
+        assert_eq!(
+            verify(&third, &rules, &expected(Some(&other)), Some(&keys)).err(),
+            Some(DpopProblem::KeyMismatch)
         );
     }
 }

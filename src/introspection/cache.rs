@@ -6,20 +6,18 @@
 //! active, or active but refused by the claim rules) for the negative TTL. The cache is
 //! bounded by a byte budget, each entry weighed by an estimate of its claims in memory.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use moka::Expiry;
-use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::claims::VerifiedClaims;
 use crate::error::TokenProblem;
+use crate::shards::ShardedCache;
 
 /// The SHA-256 of a token: the key of the cache and of the calls in flight.
 pub(crate) type TokenDigest = [u8; 32];
 
-/// What an entry costs beyond its claims: the digest, the entry, its `Arc` and moka's node.
+/// What an entry costs beyond its claims: the digest, the entry, its `Arc` and table slot.
 const ENTRY_OVERHEAD_BYTES: usize = 192;
 
 /// The digest of `token`.
@@ -70,69 +68,39 @@ impl Verdict {
     }
 }
 
-struct Entry {
-    verdict: Verdict,
-    lifetime: Duration,
-    weight: u32,
-}
-
-struct UntilLifetime;
-
-impl Expiry<TokenDigest, Arc<Entry>> for UntilLifetime {
-    fn expire_after_create(
-        &self,
-        _key: &TokenDigest,
-        entry: &Arc<Entry>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(entry.lifetime)
-    }
-}
-
-/// Introspection results by token digest, bounded by a byte budget.
+/// Introspection results by token digest, bounded by a byte budget; read-mostly (a hit
+/// writes nothing shared, see `shards.rs`).
 pub(crate) struct ResultCache {
-    entries: Cache<TokenDigest, Arc<Entry>>,
+    entries: ShardedCache<TokenDigest, Verdict, foldhash::fast::RandomState>,
 }
 
 impl ResultCache {
     pub(crate) fn new(max_bytes: u64) -> Self {
         ResultCache {
-            entries: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_key: &TokenDigest, entry: &Arc<Entry>| entry.weight)
-                .expire_after(UntilLifetime)
-                .build(),
+            // The keys are SHA-256 digests: the fast hasher is enough.
+            entries: ShardedCache::new(max_bytes, foldhash::fast::RandomState::default()),
         }
     }
 
     pub(crate) fn get(&self, key: &TokenDigest) -> Option<Verdict> {
-        self.entries.get(key).map(|entry| entry.verdict.clone())
+        self.entries
+            .get(self.entries.hash(key), key, Verdict::clone)
     }
 
     /// Keeps `verdict` for `lifetime` (nothing is kept for a zero lifetime).
     pub(crate) fn insert(&self, key: TokenDigest, verdict: Verdict, lifetime: Duration) {
-        if lifetime.is_zero() {
-            return;
-        }
         let claims_bytes = match &verdict {
             Verdict::Active { claims, .. } => claims.approximate_heap_bytes(),
             Verdict::Refused(_) => 0,
         };
         let weight = u32::try_from(claims_bytes + ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX);
-        self.entries.insert(
-            key,
-            Arc::new(Entry {
-                verdict,
-                lifetime,
-                weight,
-            }),
-        );
+        self.entries
+            .insert(self.entries.hash(&key), key, verdict, weight, lifetime);
     }
 
-    /// Entries held and their weight in estimated bytes (after pending maintenance).
+    /// Entries held and their weight in estimated bytes (expired ones not counted).
     pub(crate) fn size(&self) -> (u64, u64) {
-        self.entries.run_pending_tasks();
-        (self.entries.entry_count(), self.entries.weighted_size())
+        self.entries.size()
     }
 }
 

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{AuthError, error::TokenProblem};
 
@@ -90,4 +93,35 @@ async fn the_cache_is_bounded_and_can_be_turned_off() {
     let weight = bounded.cached_token_bytes();
     assert!(weight > 0 && weight <= budget, "{weight}");
     assert_eq!(off.cached_tokens(), 0);
+}
+
+/// The cache finds an entry by the token's length and last bytes (its signature's end), then
+/// compares the whole token: a token that shares a cached token's length and tail but not
+/// its claims is verified in full, and refused.
+#[tokio::test]
+async fn a_token_sharing_a_cached_tokens_tail_is_verified_in_full() {
+    let issuer = TestIssuer::start().await;
+    let validator = issuer.validator().build().unwrap();
+    let token = issuer.token().claim("sub", "alice").sign();
+    for _ in 0..2 {
+        validator.validate(&token).await.expect("valid token");
+    }
+    assert_eq!(validator.cached_tokens(), 1);
+    // The same length and signature, one claim changed: `alice` -> `mallo` in the payload.
+    let (header, rest) = token.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let forged_claims = claims.replace("\"alice\"", "\"mallo\"");
+    assert_ne!(claims, forged_claims);
+    let forged = format!(
+        "{header}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(forged_claims)
+    );
+    assert_eq!(forged.len(), token.len());
+    assert_eq!(
+        validator.validate(&forged).await.err(),
+        Some(AuthError::InvalidToken(TokenProblem::InvalidSignature))
+    );
+    let claims = validator.validate(&token).await.expect("still cached");
+    assert_eq!(claims.subject(), Some("alice"));
 }

@@ -315,6 +315,22 @@ async fn main() {
         );
     }
     println!("\nThe same axum 0.8 route without authentication: {alone:.2} µs per request.");
+    // For the README's chart, drawn by `cargo bench --bench ratios`: a caption, then per crate
+    // its name, new token µs and repeated token µs (best rounds), tab-separated.
+    let mut results = format!("{}\n", machine());
+    for (index, peer) in peers.iter().enumerate() {
+        let name = match peer.name {
+            "bearer-guard" => "bearer-guard".to_owned(),
+            name => format!("{name} {}", version(name)),
+        };
+        results.push_str(&format!(
+            "{name}\t{:.2}\t{:.2}\n",
+            fresh[index].0, again[index].0
+        ));
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/results.tsv");
+    std::fs::write(path, results).expect("write results.tsv");
+    println!("Wrote {path}.");
     println!("\nTargets (bearer-guard no slower on new tokens, >= 5x faster on repeated ones):");
     for (index, peer) in peers.iter().enumerate().skip(1) {
         let new_ratio = fresh[index].0 / fresh[0].0;
