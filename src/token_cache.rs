@@ -232,7 +232,7 @@ mod tests {
 
     /// Inserts `token` as a verified token twice: it enters the second time.
     fn cache_twice(cache: &TokenCache, key: &Arc<VerificationKey>, token: &str, expires_in: i64) {
-        let now = crate::issuer::unix_now();
+        let now = crate::validate::unix_now();
         for _ in 0..2 {
             cache.insert(token, entry(key, now, expires_in));
         }

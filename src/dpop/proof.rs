@@ -231,3 +231,59 @@ pub(crate) fn check_token_request(
     };
     verify(proof, &rules, &expected, None).map(|proof| proof.jkt)
 }
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testing::DpopProof;
+
+    /// A known header is taken by its text, and its key's thumbprint is still compared with
+    /// the token's `cnf.jkt`: a token bound to another key refuses it, before any signature.
+    #[test]
+    fn a_remembered_header_is_reused_and_still_matched_against_the_bound_key() {
+        let keys = ProofKeys::default();
+        let client = DpopProof::generate();
+        let url = "https://api.example.com/a";
+        let rules = ProofRules {
+            algorithms: vec![Algorithm::ES256],
+            max_age_secs: 300,
+            max_future_secs: 30,
+        };
+        let jkt = client.jkt();
+        let expected = |jkt| Expected {
+            method: "GET",
+            htu: url,
+            ath: None,
+            now: crate::issuer::unix_now(),
+            jkt,
+        };
+        let first = client.proof("GET", url, "token");
+        let header = first.split('.').next().unwrap();
+        // A proof whose signature fails leaves nothing behind.
+        let (signed, _) = first.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", "A".repeat(86));
+        assert_eq!(
+            verify(&forged, &rules, &expected(Some(&jkt)), Some(&keys)).err(),
+            Some(DpopProblem::InvalidSignature)
+        );
+        assert!(keys.known_header(header).is_none());
+        verify(&first, &rules, &expected(Some(&jkt)), Some(&keys)).expect("valid proof");
+        let known = keys.known_header(header).expect("remembered");
+        let second = client.proof("GET", url, "token");
+        assert_eq!(second.split('.').next(), Some(header), "the same header");
+        verify(&second, &rules, &expected(Some(&jkt)), Some(&keys)).expect("valid proof");
+        let again = keys.known_header(header).expect("still remembered");
+        assert!(
+            Arc::ptr_eq(&known, &again),
+            "taken from the cache, not made again"
+        );
+        let other = DpopProof::generate().jkt();
+        let third = client.proof("GET", url, "token");
+        assert_eq!(
+            verify(&third, &rules, &expected(Some(&other)), Some(&keys)).err(),
+            Some(DpopProblem::KeyMismatch)
+        );
+    }
+}
