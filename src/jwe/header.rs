@@ -1,10 +1,7 @@
 //! The protected header of a compact JWE: the members read before anything is decrypted.
 
-use serde_json::Value;
-
-use crate::claims::UniqueKeyObject;
 use crate::error::TokenProblem;
-use crate::validate::{is_access_token_type, is_jwt_media_type};
+use crate::validate::{HeaderMembers, is_access_token_type, is_jwt_media_type};
 
 /// The JWE header members this crate reads, from a JSON object with unique member names.
 /// Unknown members are ignored; `jku`, `jwk`, `x5u` and `x5c` are never read (the token does
@@ -24,21 +21,14 @@ pub(super) struct JweHeader {
 
 impl JweHeader {
     pub(super) fn parse(json: &[u8]) -> Result<JweHeader, TokenProblem> {
-        let UniqueKeyObject(mut members) =
-            serde_json::from_slice(json).map_err(|_| TokenProblem::MalformedHeader)?;
-        // A member that is present must be a string: `null` is not "absent".
-        let mut string = |name: &str| match members.remove(name) {
-            None => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err(TokenProblem::MalformedHeader),
-        };
+        let mut members = HeaderMembers::parse(json)?;
         Ok(JweHeader {
-            alg: string("alg")?.ok_or(TokenProblem::MalformedHeader)?,
-            enc: string("enc")?.ok_or(TokenProblem::MalformedHeader)?,
-            kid: string("kid")?,
-            cty: string("cty")?,
-            has_zip: members.contains_key("zip"),
-            has_crit: members.contains_key("crit"),
+            alg: members.required("alg")?,
+            enc: members.required("enc")?,
+            kid: members.string("kid")?,
+            cty: members.string("cty")?,
+            has_zip: members.has("zip"),
+            has_crit: members.has("crit"),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The JOSE header of a token: the members this crate reads, and the media types of `typ`
 //! and `cty`.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::claims::UniqueKeyObject;
 use crate::error::TokenProblem;
@@ -22,22 +22,47 @@ pub(super) struct Header {
 
 impl Header {
     pub(super) fn parse(json: &[u8]) -> Result<Header, TokenProblem> {
-        let UniqueKeyObject(mut members) =
+        let mut members = HeaderMembers::parse(json)?;
+        Ok(Header {
+            alg: members.required("alg")?,
+            kid: members.string("kid")?,
+            typ: members.string("typ")?,
+            cty: members.string("cty")?,
+            has_crit: members.has("crit"),
+            has_b64: members.has("b64"),
+        })
+    }
+}
+
+/// The members of a JOSE header (a JWS's or a JWE's), from a JSON object with unique member
+/// names: an array, a repeated name or invalid UTF-8 anywhere is a malformed header.
+pub(crate) struct HeaderMembers(Map<String, Value>);
+
+impl HeaderMembers {
+    pub(crate) fn parse(json: &[u8]) -> Result<HeaderMembers, TokenProblem> {
+        let UniqueKeyObject(members) =
             serde_json::from_slice(json).map_err(|_| TokenProblem::MalformedHeader)?;
-        // A member that is present must be a string: `null` is not "absent".
-        let mut string = |name: &str| match members.remove(name) {
+        Ok(HeaderMembers(members))
+    }
+
+    /// The string member `name`, if present. A member that is present must be a string:
+    /// `null` is not "absent".
+    pub(crate) fn string(&mut self, name: &str) -> Result<Option<String>, TokenProblem> {
+        match self.0.remove(name) {
             None => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
             Some(_) => Err(TokenProblem::MalformedHeader),
-        };
-        Ok(Header {
-            alg: string("alg")?.ok_or(TokenProblem::MalformedHeader)?,
-            kid: string("kid")?,
-            typ: string("typ")?,
-            cty: string("cty")?,
-            has_crit: members.contains_key("crit"),
-            has_b64: members.contains_key("b64"),
-        })
+        }
+    }
+
+    /// The string member `name`, which must be present.
+    pub(crate) fn required(&mut self, name: &str) -> Result<String, TokenProblem> {
+        self.string(name)?.ok_or(TokenProblem::MalformedHeader)
+    }
+
+    /// Whether `name` is present, with any value (`null` included).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::scope::{ScopeClaims, ScopeHierarchy};
 use claims::check_claims;
 pub(crate) use claims::{check_introspected_claims, unverified_issuer};
 use header::{Header, is_other_token_type};
-pub(crate) use header::{is_access_token_type, is_jwt_media_type, media_subtype};
+pub(crate) use header::{HeaderMembers, is_access_token_type, is_jwt_media_type, media_subtype};
 
 /// The rules a token must meet, fixed when the validator is built.
 #[derive(Debug, Clone)]
