@@ -8,6 +8,7 @@
 mod common;
 mod key_lifecycle;
 mod key_management;
+mod tenants;
 
 /// Held by every test of this binary for its whole run.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
