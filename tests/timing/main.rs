@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod encrypted;
 mod key_lifecycle;
 mod key_management;
 mod tenants;
