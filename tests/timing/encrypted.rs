@@ -19,6 +19,9 @@ const COOLDOWN: Duration = Duration::from_secs(1);
 const FETCH_MARGIN: Duration = Duration::from_millis(500);
 const TASKS: usize = 3;
 
+/// What the traffic saw: when each request was sent, its token and its answer.
+type Seen = Arc<Mutex<Vec<(Instant, Arc<str>, StatusCode)>>>;
+
 /// Three tasks send encrypted tokens. Phase 1: tokens encrypted to the old decryption key.
 /// Phase 2: clients encrypt to the new key and the issuer signs with a new key. Phase 3: the
 /// issuer answers 503. Asserted: every request before the rotation and every request of a
@@ -51,7 +54,7 @@ async fn encrypted_tokens_live_through_key_rotations_and_an_issuer_outage() {
 
     // The token each task sends now: the same for all, changed by the phases.
     let current: Arc<RwLock<String>> = Arc::new(RwLock::new(first.clone()));
-    let seen: Arc<Mutex<Vec<(Instant, Arc<str>, StatusCode)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let began = Instant::now();
     let mut traffic = tokio::task::JoinSet::new();
