@@ -34,7 +34,7 @@ mod common;
 
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 use common::{Group, Mode, Runtimes, setup};
 
@@ -45,7 +45,12 @@ fn criterion_groups(c: &mut Criterion, rt: &Runtimes, groups: &[Group]) {
             bench.throughput(Throughput::Elements(1));
         }
         for case in group.cases.iter().filter(|c| !c.new_token_each_call()) {
-            bench.bench_function(case.id, |b| {
+            // The `tasks` and `structures` groups time one case at several task counts.
+            let id = match group.mode {
+                Mode::Tasks => BenchmarkId::new(case.id, case.tasks),
+                _ => BenchmarkId::from_parameter(case.id),
+            };
+            bench.bench_function(id, |b| {
                 b.iter_custom(|iters| group.time(rt, case, iters, 0).0)
             });
         }

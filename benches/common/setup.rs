@@ -237,3 +237,106 @@ pub async fn setup(cores: usize, new_token_pools: bool) -> (Vec<TestIssuer>, Vec
     groups.push(paths::structures_group(&rs_token));
     (vec![issuer, keys_issuer], groups)
 }
+
+/// Builds a validator and warms it up with `token` (key set fetched, token cached).
+pub(super) async fn warm(
+    builder: &ValidatorBuilder,
+    cache: Option<u64>,
+    token: &Token,
+) -> Validator {
+    let builder = match cache {
+        Some(bytes) => builder.clone().token_cache_bytes(bytes),
+        None => builder.clone(),
+    };
+    let validator = builder.build().unwrap();
+    validator.validate(&token.text).await.expect("warm-up");
+    validator
+}
+
+/// The per-algorithm group: floor, validators and layers on one token.
+async fn algorithm_group(
+    name: &str,
+    builder: &ValidatorBuilder,
+    (raw, signature): (Target, Target),
+    token: &Token,
+    new_tokens: &[Token],
+) -> Group {
+    let off = warm(builder, Some(0), token).await;
+    let cached = warm(builder, None, token).await;
+    let mut cases = vec![
+        Case::new("jsonwebtoken_decode", "jsonwebtoken::decode", &raw, token),
+        Case::new(
+            "signature",
+            "the signature check alone (aws-lc-rs, key parsed once)",
+            &signature,
+            token,
+        ),
+        Case::new(
+            "validator",
+            "Validator, token cache off",
+            &Target::Validator(off.clone()),
+            token,
+        ),
+        Case::new(
+            "validator_cached",
+            "Validator, repeated token (cache hit)",
+            &Target::Validator(cached.clone()),
+            token,
+        ),
+        Case::new(
+            "layer",
+            "layer, token cache off",
+            &Target::layer(Some(&off)),
+            token,
+        ),
+        Case::new(
+            "layer_cached",
+            "layer, repeated token (cache hit)",
+            &Target::layer(Some(&cached)),
+            token,
+        ),
+    ];
+    if !new_tokens.is_empty() {
+        // Their own validators, so each sees every pool token for the first time; the last
+        // tokens of the pool fill the third one's cache.
+        let (new_tokens, fill) = new_tokens.split_at(ROUNDS * NEW_TOKEN_CALLS);
+        let validator = warm(builder, None, token).await;
+        let for_layer = warm(builder, None, token).await;
+        let full = warm(builder, Some(FULL_CACHE_BYTES), token).await;
+        // Twice each: a token enters the cache the second time it verifies.
+        for token in fill {
+            for _ in 0..2 {
+                full.validate(&token.text).await.expect("fill the cache");
+            }
+        }
+        assert!(full.cached_token_bytes() >= FULL_CACHE_BYTES * 9 / 10);
+        cases.push(Case::new_tokens(
+            "validator_new_token",
+            "Validator, new token each call (default cache)",
+            &Target::Validator(validator),
+            new_tokens,
+        ));
+        cases.push(Case::new_tokens(
+            "layer_new_token",
+            "layer, new token each call (default cache)",
+            &Target::layer(Some(&for_layer)),
+            new_tokens,
+        ));
+        cases.push(Case::new_tokens(
+            "layer_new_token_full_cache",
+            &format!("layer, new token each call, cache full ({FULL_CACHE_BYTES} bytes)"),
+            &Target::layer(Some(&full)),
+            new_tokens,
+        ));
+    }
+    Group {
+        name: name.to_owned(),
+        note: format!(
+            "{} B token, {} B payload",
+            token.text.len(),
+            token.payload_bytes()
+        ),
+        mode: Mode::Sequential,
+        cases,
+    }
+}
