@@ -371,9 +371,11 @@ pub enum TokenProblem {
     /// request, the request (its host, say) belongs to another tenant.
     #[error("the token's issuer is not the tenant this request is for")]
     WrongTenant,
-    /// The token's `tid` claim is missing or names another tenant than its `iss`: with an
-    /// issuer template (`{tenantid}`), both must name the same tenant.
-    #[error("the token's tid claim does not name the tenant of its issuer")]
+    /// The token's tenant claim (`tid` unless
+    /// [`IssuerResolver::tenant_claim`](crate::IssuerResolver::tenant_claim) names another) is
+    /// missing or names another tenant than its `iss`: with an issuer template
+    /// (`{tenantid}`), both must name the same tenant.
+    #[error("the token's tenant claim does not name the tenant of its issuer")]
     TenantMismatch,
 }
 

@@ -65,13 +65,13 @@ impl ClaimRule {
         }
     }
 
-    /// The token's `tid` must be `tenant` (issuers from a `{tenantid}` template), refused as
-    /// [`TokenProblem::TenantMismatch`].
-    pub(crate) fn tenant_is(tenant: &str) -> Self {
-        let tenant = tenant.to_owned();
+    /// The token's `claim` (`tid` by default) must be `tenant` (issuers from a `{tenantid}`
+    /// template), refused as [`TokenProblem::TenantMismatch`].
+    pub(crate) fn tenant_is(claim: &str, tenant: &str) -> Self {
+        let (claim, tenant) = (claim.to_owned(), tenant.to_owned());
         let mut rule = ClaimRule::new(
             TokenProblem::TenantMismatch.to_string(),
-            move |claims, _| claims.get("tid").and_then(Value::as_str) == Some(tenant.as_str()),
+            move |claims, _| claims.get(&claim).and_then(Value::as_str) == Some(tenant.as_str()),
         );
         rule.problem = Some(TokenProblem::TenantMismatch);
         rule

@@ -187,6 +187,14 @@ pub enum ConfigProblem {
     /// resolver instead.
     #[error("for_issuers cannot combine a validator of resolved issuers")]
     ResolvedIssuersCombined,
+    /// An issuer template without a tenant claim
+    /// ([`IssuerResolver::without_tenant_claim`](crate::IssuerResolver::without_tenant_claim))
+    /// whose keys are one set for every tenant (a `jwks_uri`, static keys or a shared secret
+    /// on the template): a token of one tenant would then pass for any other's.
+    #[error(
+        "an issuer template whose tenants share one key set needs a tenant claim (tid): a token of one tenant would pass for another's"
+    )]
+    SharedKeysWithoutTenantClaim,
     /// Decryption keys were given to a validator of several issuers (`for_issuers`, or the
     /// template of resolved issuers). An encrypted token's `iss` is inside the encryption,
     /// so it cannot choose its issuer; rather than refuse every encrypted token at run

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::build::check_url;
-use super::{ConfigError, ConfigProblem, ValidatorBuilder};
+use super::{ConfigError, ConfigProblem, KeySource, ValidatorBuilder};
 use crate::resolver::{IssuerResolver, ResolvedIssuers, Template, is_tenant_id};
 use crate::rules::ClaimRule;
 use crate::transport;
@@ -52,6 +52,11 @@ impl Validator {
             problems.push(ConfigProblem::DecryptionWithSeveralIssuers);
         }
         let pattern = check_resolver(&resolver, &mut problems);
+        let shared_keys = !matches!(template.key_source, KeySource::Discovery);
+        if pattern.is_some() && resolver.tenant_claim_name().is_none() && shared_keys {
+            problems.push(ConfigProblem::SharedKeysWithoutTenantClaim);
+        }
+        let tenant_claim = resolver.tenant_claim_name().map(str::to_owned);
         // One HTTP client (one connection pool) for every issuer.
         if template.http_client.is_none() {
             match transport::default_client(template.limits.timeout) {
@@ -81,10 +86,12 @@ impl Validator {
         let binder = Arc::clone(&template_route.binder);
         let make = move |issuer: &str, tenant: Option<&str>| {
             let mut builder = template.clone().issuer(issuer);
-            if let Some(tenant) = tenant {
+            if let (Some(tenant), Some(claim)) = (tenant, tenant_claim.as_deref()) {
                 // First, so that a token of another tenant is refused as such before any
                 // rule of the API's own is asked about it.
-                builder.claim_rules.insert(0, ClaimRule::tenant_is(tenant));
+                builder
+                    .claim_rules
+                    .insert(0, ClaimRule::tenant_is(claim, tenant));
             }
             let route = builder.build().ok()?.only_route()?;
             Some(Route {

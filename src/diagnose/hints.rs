@@ -314,8 +314,9 @@ impl<'a> Context<'a> {
                     .to_owned(),
             ),
             ("iss", TokenProblem::TenantMismatch) => Some(
-                "the token's `tid` must name the tenant in its `iss` (a token of one tenant \
-                 passed off as another's): the issuer template's `{tenantid}` and `tid` differ"
+                "the token's tenant claim (`tid`, unless `tenant_claim(...)` names another) must \
+                 name the tenant in its `iss` (a token of one tenant passed off as another's): \
+                 the issuer template's `{tenantid}` and the claim differ"
                     .to_owned(),
             ),
             ("aud", TokenProblem::WrongAudience) => {

@@ -51,6 +51,9 @@ pub(crate) use tenant::{Template, is_tenant_id};
 
 /// The default bound on the issuers kept at once.
 pub const DEFAULT_MAX_ISSUERS: u64 = 100;
+/// The claim that must name a template's tenant unless configured otherwise: Entra ID's
+/// `tid`.
+pub const DEFAULT_TENANT_CLAIM: &str = "tid";
 /// The default time an issuer is kept unused.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -70,6 +73,8 @@ type RequestTenant = dyn Fn(&RequestView<'_>) -> Option<String> + Send + Sync;
 #[derive(Clone)]
 pub struct IssuerResolver {
     template: Option<String>,
+    /// The claim that must name a template's tenant (`tid` by default); `None`: none.
+    tenant_claim: Option<String>,
     allow: Allow,
     request_tenant: Option<Arc<RequestTenant>>,
     max_issuers: u64,
@@ -86,6 +91,7 @@ impl fmt::Debug for IssuerResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerResolver")
             .field("template", &self.template)
+            .field("tenant_claim", &self.tenant_claim)
             .field("allowed", &self.names())
             .field("tenant_of_request", &self.request_tenant.is_some())
             .field("max_issuers", &self.max_issuers)
@@ -125,6 +131,7 @@ impl IssuerResolver {
     fn new(template: Option<String>, allow: Allow) -> Self {
         IssuerResolver {
             template,
+            tenant_claim: Some(DEFAULT_TENANT_CLAIM.to_owned()),
             allow,
             request_tenant: None,
             max_issuers: DEFAULT_MAX_ISSUERS,
@@ -151,7 +158,9 @@ impl IssuerResolver {
     /// The issuers `template` names for these tenants: `template` carries `{tenantid}`
     /// once (Entra ID: `https://login.microsoftonline.com/{tenantid}/v2.0`), and a token must
     /// then also carry its tenant id in `tid`, checked once it is verified (a token of one
-    /// tenant signed with keys all tenants share must not pass for another's).
+    /// tenant signed with keys all tenants share must not pass for another's). Another claim:
+    /// [`tenant_claim`](Self::tenant_claim); none, for issuers that sign each tenant's
+    /// tokens with keys of its own: [`without_tenant_claim`](Self::without_tenant_claim).
     ///
     /// A tenant id is 1 to [`MAX_TENANT_ID_BYTES`] ASCII letters, digits, `-`, `_`, `.`,
     /// neither starting with `.` nor holding `..`: one path segment, nothing a server
@@ -186,6 +195,26 @@ impl IssuerResolver {
         self
     }
 
+    /// The claim a template's token must carry its tenant id in, checked once the token is
+    /// verified: `tid` (Entra ID) unless set here.
+    pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
+        self.tenant_claim = Some(claim.into());
+        self
+    }
+
+    /// No claim has to name a template's tenant: for issuers that sign each tenant's tokens
+    /// with keys of its own, found by each tenant's own discovery (Auth0 or Okta tenants,
+    /// `https://{tenantid}.eu.auth0.com/`; Keycloak realms,
+    /// `https://sso.example.com/realms/{tenantid}`), so that the signature already says
+    /// which tenant issued a token. A template whose keys are one set for every tenant (a
+    /// `jwks_uri`, static keys or a shared secret on the template's builder) needs the
+    /// claim: that is refused when the validator is built
+    /// ([`ConfigProblem::SharedKeysWithoutTenantClaim`](crate::config::ConfigProblem::SharedKeysWithoutTenantClaim)).
+    pub fn without_tenant_claim(mut self) -> Self {
+        self.tenant_claim = None;
+        self
+    }
+
     /// At most this many issuers' pipelines (key set, verified-token cache) are kept; the
     /// least recently used is dropped for a new one (and built again, its keys fetched
     /// again, when its tokens return). 100 by default.
@@ -202,6 +231,11 @@ impl IssuerResolver {
 
     pub(crate) fn template_text(&self) -> Option<&str> {
         self.template.as_deref()
+    }
+
+    /// The claim that must name a template's tenant, if any.
+    pub(crate) fn tenant_claim_name(&self) -> Option<&str> {
+        self.tenant_claim.as_deref()
     }
 
     pub(crate) fn listed(&self) -> Option<&HashSet<String>> {

@@ -53,6 +53,7 @@ mod scope_hierarchy;
 mod static_keys;
 mod step_up;
 mod strict_mode;
+mod tenant_realms;
 mod tenant_templates;
 mod tenants;
 mod token_cache;
