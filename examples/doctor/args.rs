@@ -5,7 +5,8 @@ use super::Config;
 
 /// The usage line, printed with every usage error.
 pub const USAGE: &str = "usage: doctor [--issuer URL] [--audience AUD] [--jwks-uri URL] \
-                         [--hs256-secret SECRET] [--algorithms RS256,ES256] [--json] [TOKEN | -]";
+                         [--hs256-secret SECRET] [--algorithms RS256,ES256] \
+                         [--jwe-private-key-file PEM] [--jwe-key-id KID] [--json] [TOKEN | -]";
 
 /// The parsed command line.
 #[derive(Debug)]
@@ -55,6 +56,8 @@ pub fn parse(
             "--audience" => &mut config.audience,
             "--jwks-uri" => &mut config.jwks_uri,
             "--hs256-secret" => &mut config.hs256_secret,
+            "--jwe-private-key-file" => &mut config.jwe_private_key_file,
+            "--jwe-key-id" => &mut config.jwe_key_id,
             other if other.starts_with("--") => {
                 return Err(format!("unknown flag {other}\n{USAGE}"));
             }
@@ -73,6 +76,8 @@ pub fn parse(
         (&mut config.jwks_uri, "JWKS_URI"),
         (&mut config.hs256_secret, "HS256_SECRET"),
         (&mut config.auth0_domain, "AUTH0_DOMAIN"),
+        (&mut config.jwe_private_key_file, "JWE_PRIVATE_KEY_FILE"),
+        (&mut config.jwe_key_id, "JWE_KEY_ID"),
     ] {
         if slot.is_none() {
             *slot = env(name).filter(|value| !value.trim().is_empty());

@@ -9,91 +9,22 @@ use std::time::Duration;
 use base64::Engine;
 use bearer_guard::diagnose::Explanation;
 use bearer_guard::jwks::{InspectedKey, discovery_urls, inspect_key_set};
-use bearer_guard::{Algorithm, Validator, ValidatorBuilder};
+use bearer_guard::{Algorithm, ValidatorBuilder};
 use serde::Serialize;
 use serde_json::Value;
 
-/// The builder's defaults in key set mode: the algorithms keys are judged for (unless
-/// `--algorithms` names others), and the most keys a set may hold
-/// (`ValidatorBuilder::algorithms`, `ValidatorBuilder::max_keys`).
-const ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
+/// The most keys a set may hold (`ValidatorBuilder::max_keys`'s default).
 const MAX_KEYS: usize = 100;
 
 // Beside this file wherever it is included from (main.rs, or a test through `#[path]`).
 #[path = "args.rs"]
 pub mod args;
+#[path = "config.rs"]
+mod config;
 #[path = "render.rs"]
 pub mod render;
 
-/// What to check: the quickstart's settings, from flags or its environment variables.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    /// `--issuer`, `ISSUER`: exactly as the tokens' `iss`.
-    pub issuer: Option<String>,
-    /// `--audience`, `AUDIENCE`: the API's identifier.
-    pub audience: Option<String>,
-    /// `--jwks-uri`, `JWKS_URI`: the key set URL (none: discovery).
-    pub jwks_uri: Option<String>,
-    /// `--hs256-secret`, `HS256_SECRET`: secret mode (never printed).
-    pub hs256_secret: Option<String>,
-    /// `AUTH0_DOMAIN`: the Auth0 preset, as the quickstart applies it.
-    pub auth0_domain: Option<String>,
-    /// `--algorithms RS256,ES256`: the API's algorithm allow-list (none: the builder's
-    /// default, RS256 in key set mode).
-    pub algorithms: Option<Vec<Algorithm>>,
-}
-
-impl Config {
-    /// The Auth0 tenant's host, from `AUTH0_DOMAIN` (with or without `https://`).
-    fn auth0_host(&self) -> Option<&str> {
-        let domain = self.auth0_domain.as_deref()?.trim();
-        Some(domain.trim_start_matches("https://").trim_end_matches('/'))
-    }
-
-    /// The issuer the validator is configured with (`ISSUER` over the Auth0 preset's).
-    pub fn effective_issuer(&self) -> Option<String> {
-        let preset = self.auth0_host().map(|host| format!("https://{host}/"));
-        self.issuer.clone().or(preset)
-    }
-
-    /// The configured key set URL (`JWKS_URI` over the Auth0 preset's; none: discovery).
-    pub fn effective_jwks_uri(&self) -> Option<String> {
-        let preset = match self.hs256_secret {
-            Some(_) => None,
-            None => self
-                .auth0_host()
-                .map(|host| format!("https://{host}/.well-known/jwks.json")),
-        };
-        self.jwks_uri.clone().or(preset)
-    }
-
-    /// The builder the quickstart makes of the same settings.
-    fn builder(&self) -> ValidatorBuilder {
-        let audience = self.audience.clone().unwrap_or_default();
-        let mut builder = match self.auth0_host() {
-            Some(host) if self.hs256_secret.is_none() => Validator::auth0(host, &audience),
-            _ => Validator::builder().audience(audience),
-        };
-        if let Some(issuer) = self.effective_issuer() {
-            builder = builder.issuer(issuer);
-        }
-        if let Some(uri) = &self.jwks_uri {
-            builder = builder.jwks_uri(uri.as_str());
-        }
-        if let Some(secret) = &self.hs256_secret {
-            builder = builder.hs256_secret(secret.as_bytes());
-        }
-        if let Some(algorithms) = &self.algorithms {
-            builder = builder.algorithms(algorithms.iter().copied());
-        }
-        builder
-    }
-
-    /// The algorithms keys are judged for: the configured ones, else the default.
-    fn key_algorithms(&self) -> &[Algorithm] {
-        self.algorithms.as_deref().unwrap_or(&ALGORITHMS)
-    }
-}
+pub use config::Config;
 
 /// The outcome of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -129,6 +60,8 @@ pub struct Configuration {
     pub audience: Option<String>,
     /// Where the keys come from: discovery, a key set URL, or a secret (by its length).
     pub keys: String,
+    /// The decryption key for encrypted tokens (its file and `kid`), when one is configured.
+    pub decryption: Option<String>,
     /// What the builder refuses (empty: the configuration builds).
     pub problems: Vec<String>,
 }
@@ -215,15 +148,20 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
         (None, Some(uri)) => format!("key set at {uri}"),
         (None, None) => "key set by discovery".to_owned(),
     };
-    let validator = config.builder().build();
+    let (validator, problems) = match config.builder().map(ValidatorBuilder::build) {
+        Ok(Ok(validator)) => (Some(validator), Vec::new()),
+        Ok(Err(error)) => (
+            None,
+            error.problems().iter().map(ToString::to_string).collect(),
+        ),
+        Err(unreadable) => (None, vec![unreadable]),
+    };
     let configuration = Configuration {
         issuer: issuer.clone(),
         audience: config.audience.clone(),
         keys,
-        problems: match &validator {
-            Ok(_) => Vec::new(),
-            Err(error) => error.problems().iter().map(ToString::to_string).collect(),
-        },
+        decryption: config.decryption(),
+        problems,
     };
     let metadata = match (secret, config.effective_jwks_uri(), issuer) {
         (Some(_), _, _) => skipped_metadata("HS256: the validator fetches nothing"),
@@ -245,8 +183,8 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
             length: token.len(),
             header: token_header(token),
             explanation: match &validator {
-                Ok(validator) => Some(validator.explain(token).await),
-                Err(_) => None,
+                Some(validator) => Some(validator.explain(token).await),
+                None => None,
             },
         }),
     };

@@ -34,14 +34,15 @@ pub fn text(report: &Report, colour: bool) -> String {
     let config = &report.configuration;
     let none = || "(not set)".to_owned();
     out.push_str("configuration\n");
-    rows(
-        &mut out,
-        &[
-            ("issuer", config.issuer.clone().unwrap_or_else(none)),
-            ("audience", config.audience.clone().unwrap_or_else(none)),
-            ("keys", config.keys.clone()),
-        ],
-    );
+    let mut settings = vec![
+        ("issuer", config.issuer.clone().unwrap_or_else(none)),
+        ("audience", config.audience.clone().unwrap_or_else(none)),
+        ("keys", config.keys.clone()),
+    ];
+    if let Some(decryption) = &config.decryption {
+        settings.push(("decryption", decryption.clone()));
+    }
+    rows(&mut out, &settings);
     for problem in &config.problems {
         let _ = writeln!(out, "  {} {problem}", paint.paint("problem:", "31"));
     }

@@ -333,3 +333,71 @@ fn flags_win_over_the_quickstarts_variables() {
         assert!(error.contains(args::USAGE), "{bad}: {error}");
     }
 }
+
+/// With the API's decryption key (`--jwe-private-key-file`, `JWE_PRIVATE_KEY_FILE`), an
+/// encrypted token is decrypted and its inner token explained; neither the token nor the key
+/// is printed. Without the key the same token fails; an unreadable file is a configuration
+/// problem that names the file.
+#[tokio::test]
+async fn an_encrypted_token_is_explained_with_the_apis_decryption_key() {
+    use bearer_guard::jwe::{ContentEncryption, KeyEncryption};
+    use bearer_guard::testing::DecryptionKeyPair;
+
+    let issuer = TestIssuer::start().await;
+    let pair = DecryptionKeyPair::generate("enc-1");
+    let path = std::env::temp_dir().join(format!("doctor-jwe-{}.pem", std::process::id()));
+    std::fs::write(&path, pair.private_key_pem()).unwrap();
+    let path_text = path.to_str().unwrap().to_owned();
+    let token = issuer
+        .token()
+        .encrypt_to(
+            &pair.encryption_key(),
+            KeyEncryption::RsaOaep256,
+            ContentEncryption::A256Gcm,
+        )
+        .sign();
+    let plain = config(issuer.issuer(), DEFAULT_AUDIENCE);
+    let decrypting = Config {
+        jwe_private_key_file: Some(path_text.clone()),
+        jwe_key_id: Some("enc-1".to_owned()),
+        ..plain.clone()
+    };
+
+    let report = run(&decrypting, Some(&token)).await;
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+    assert_eq!(
+        report.configuration.decryption.as_deref(),
+        Some(format!("decrypts encrypted tokens with the key in {path_text} (kid enc-1)").as_str())
+    );
+    let (text, json) = printed(&report, &token);
+    assert!(text.contains("decryption"), "{text}");
+    for output in [text.as_str(), &json.to_string()] {
+        assert!(
+            !output.contains("PRIVATE KEY"),
+            "the key is printed: {output}"
+        );
+    }
+
+    assert_eq!(run(&plain, Some(&token)).await.exit_code(), 1);
+    std::fs::remove_file(&path).unwrap();
+    let report = run(&decrypting, Some(&token)).await;
+    assert_eq!(report.exit_code(), 1);
+    assert!(
+        report.configuration.problems[0].starts_with(&format!("JWE_PRIVATE_KEY_FILE {path_text}")),
+        "{:?}",
+        report.configuration.problems
+    );
+
+    let env = |name: &str| match name {
+        "JWE_PRIVATE_KEY_FILE" => Some("/keys/api.pem".to_owned()),
+        "JWE_KEY_ID" => Some("from-env".to_owned()),
+        _ => None,
+    };
+    let argv = ["--jwe-key-id", "from-flag", "TOKEN"].map(str::to_owned);
+    let parsed = args::parse(argv, env).unwrap();
+    assert_eq!(
+        parsed.config.jwe_private_key_file.as_deref(),
+        Some("/keys/api.pem")
+    );
+    assert_eq!(parsed.config.jwe_key_id.as_deref(), Some("from-flag"));
+}
