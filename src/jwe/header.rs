@@ -21,14 +21,16 @@ pub(super) struct JweHeader {
 
 impl JweHeader {
     pub(super) fn parse(json: &[u8]) -> Result<JweHeader, TokenProblem> {
-        let mut members = HeaderMembers::parse(json)?;
+        let ([alg, enc, kid, cty], [has_zip, has_crit]) =
+            HeaderMembers::read(json, ["alg", "enc", "kid", "cty"], ["zip", "crit"])?;
+        let required = |member: Option<String>| member.ok_or(TokenProblem::MalformedHeader);
         Ok(JweHeader {
-            alg: members.required("alg")?,
-            enc: members.required("enc")?,
-            kid: members.string("kid")?,
-            cty: members.string("cty")?,
-            has_zip: members.has("zip"),
-            has_crit: members.has("crit"),
+            alg: required(alg)?,
+            enc: required(enc)?,
+            kid,
+            cty,
+            has_zip,
+            has_crit,
         })
     }
 

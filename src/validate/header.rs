@@ -1,9 +1,11 @@
 //! The JOSE header of a token: the members this crate reads, and the media types of `typ`
 //! and `cty`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
 
-use crate::claims::UniqueKeyObject;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
 use crate::error::TokenProblem;
 
 /// The header members this crate reads, from a JSON object with unique member names (an
@@ -22,47 +24,157 @@ pub(super) struct Header {
 
 impl Header {
     pub(super) fn parse(json: &[u8]) -> Result<Header, TokenProblem> {
-        let mut members = HeaderMembers::parse(json)?;
+        let ([alg, kid, typ, cty], [has_crit, has_b64]) =
+            HeaderMembers::read(json, ["alg", "kid", "typ", "cty"], ["crit", "b64"])?;
         Ok(Header {
-            alg: members.required("alg")?,
-            kid: members.string("kid")?,
-            typ: members.string("typ")?,
-            cty: members.string("cty")?,
-            has_crit: members.has("crit"),
-            has_b64: members.has("b64"),
+            alg: alg.ok_or(TokenProblem::MalformedHeader)?,
+            kid,
+            typ,
+            cty,
+            has_crit,
+            has_b64,
         })
     }
 }
 
-/// The members of a JOSE header (a JWS's or a JWE's), from a JSON object with unique member
-/// names: an array, a repeated name or invalid UTF-8 anywhere is a malformed header.
-pub(crate) struct HeaderMembers(Map<String, Value>);
+/// The reader of a JOSE header (a JWS's or a JWE's): one pass over a JSON object with unique
+/// member names, keeping only the members asked for. An array, a repeated name, invalid
+/// UTF-8 or anything else `serde_json` would not read into a `Value`, anywhere, is a
+/// malformed header, so skipping the other members accepts no more than reading them did.
+pub(crate) struct HeaderMembers<'names, const STRINGS: usize, const FLAGS: usize> {
+    strings: [&'names str; STRINGS],
+    flags: [&'names str; FLAGS],
+}
 
-impl HeaderMembers {
-    pub(crate) fn parse(json: &[u8]) -> Result<HeaderMembers, TokenProblem> {
-        let UniqueKeyObject(members) =
-            serde_json::from_slice(json).map_err(|_| TokenProblem::MalformedHeader)?;
-        Ok(HeaderMembers(members))
+/// What [`HeaderMembers::read`] finds: each string member or `None`, and each flag.
+type Found<const STRINGS: usize, const FLAGS: usize> = ([Option<String>; STRINGS], [bool; FLAGS]);
+
+impl<'names, const STRINGS: usize, const FLAGS: usize> HeaderMembers<'names, STRINGS, FLAGS> {
+    /// The string members named in `strings` (each `None` when absent; a member that is
+    /// present must be a string: `null` is not "absent"), and whether each member named in
+    /// `flags` is present, with any value (`null` included).
+    pub(crate) fn read(
+        json: &[u8],
+        strings: [&'names str; STRINGS],
+        flags: [&'names str; FLAGS],
+    ) -> Result<Found<STRINGS, FLAGS>, TokenProblem> {
+        let mut reader = serde_json::Deserializer::from_slice(json);
+        let found = HeaderMembers { strings, flags }
+            .deserialize(&mut reader)
+            .and_then(|found| reader.end().map(|()| found));
+        found.map_err(|_| TokenProblem::MalformedHeader)
+    }
+}
+
+impl<'de, const STRINGS: usize, const FLAGS: usize> DeserializeSeed<'de>
+    for HeaderMembers<'_, STRINGS, FLAGS>
+{
+    type Value = Found<STRINGS, FLAGS>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, const STRINGS: usize, const FLAGS: usize> Visitor<'de>
+    for HeaderMembers<'_, STRINGS, FLAGS>
+{
+    type Value = Found<STRINGS, FLAGS>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header: a JSON object with unique member names")
     }
 
-    /// The string member `name`, if present. A member that is present must be a string:
-    /// `null` is not "absent".
-    pub(crate) fn string(&mut self, name: &str) -> Result<Option<String>, TokenProblem> {
-        match self.0.remove(name) {
-            None => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err(TokenProblem::MalformedHeader),
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut strings = std::array::from_fn(|_| None);
+        let mut flags = [false; FLAGS];
+        // Every name, read or not, to refuse a repeated one: sorted at the end rather than
+        // searched on each member, so that a header of many members costs no quadratic time.
+        let mut names = Vec::new();
+        while let Some(MemberName(name)) = access.next_key()? {
+            if let Some(index) = self.strings.iter().position(|wanted| *wanted == name) {
+                strings[index] = Some(access.next_value::<String>()?);
+            } else {
+                if let Some(index) = self.flags.iter().position(|wanted| *wanted == name) {
+                    flags[index] = true;
+                }
+                access.next_value::<CheckedJson>()?;
+            }
+            names.push(name);
         }
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(serde::de::Error::custom("duplicate member name"));
+        }
+        Ok((strings, flags))
     }
+}
 
-    /// The string member `name`, which must be present.
-    pub(crate) fn required(&mut self, name: &str) -> Result<String, TokenProblem> {
-        self.string(name)?.ok_or(TokenProblem::MalformedHeader)
+/// A member name, borrowed from the JSON text unless it has escapes to decode.
+struct MemberName<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Borrowed(name)))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
     }
+}
 
-    /// Whether `name` is present, with any value (`null` included).
-    pub(crate) fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+/// Any JSON value, read and checked as `serde_json` reads a `Value` (strings decoded, so
+/// invalid UTF-8 and lone surrogates are refused; numbers parsed, so one beyond the `f64`
+/// range is refused; the nesting limit kept) but kept nowhere. `IgnoredAny` would skip
+/// those checks and accept what a `Value` refuses.
+struct CheckedJson;
+
+impl<'de> serde::Deserialize<'de> for CheckedJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedJson)
+    }
+}
+
+impl<'de> Visitor<'de> for CheckedJson {
+    type Value = CheckedJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(CheckedJson)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(CheckedJson)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(CheckedJson)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(CheckedJson)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(CheckedJson)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(CheckedJson)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        while items.next_element::<CheckedJson>()?.is_some() {}
+        Ok(CheckedJson)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
+        while members.next_entry::<CheckedJson, CheckedJson>()?.is_some() {}
+        Ok(CheckedJson)
     }
 }
 
@@ -102,5 +214,73 @@ pub(crate) fn media_subtype(media_type: &str) -> &str {
     match media_type.get(..PREFIX.len()) {
         Some(head) if head.eq_ignore_ascii_case(PREFIX) => &media_type[PREFIX.len()..],
         _ => media_type,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &[u8]) -> Result<Header, TokenProblem> {
+        Header::parse(json)
+    }
+
+    #[test]
+    fn the_read_members_are_taken_and_the_rest_ignored() {
+        let header = parse(
+            br#"{"alg":"RS256","kid":"k\u0031","typ":"at+jwt","x":{"y":[1,2.5,null,true,{"z":"w"}]},"cty":"json"}"#,
+        )
+        .unwrap();
+        assert_eq!(header.alg, "RS256");
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.cty.as_deref(), Some("json"));
+        assert!(!header.has_crit && !header.has_b64);
+        let flagged = parse(br#"{"alg":"RS256","crit":null,"b64":false}"#).unwrap();
+        assert!(flagged.has_crit && flagged.has_b64);
+        // Nested objects may repeat names: only the top level is the header's.
+        assert!(parse(br#"{"alg":"RS256","x":{"a":1,"a":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn anything_the_json_reader_would_not_take_is_a_malformed_header() {
+        let deep = format!(
+            r#"{{"alg":"RS256","x":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let bad: &[&[u8]] = &[
+            br#"["alg"]"#,
+            b"null",
+            br#"{"kid":"k"}"#,
+            br#"{"alg":null}"#,
+            br#"{"alg":"RS256","kid":7}"#,
+            br#"{"alg":"RS256","typ":null}"#,
+            br#"{"alg":"RS256","alg":"none"}"#,
+            // A repeated name is refused whether or not this crate reads it, and however
+            // it is spelled.
+            br#"{"alg":"RS256","x":1,"x":2}"#,
+            br#"{"alg":"RS256","x":1,"\u0078":2}"#,
+            br#"{"alg":"RS256","crit":[],"crit":[]}"#,
+            // Invalid UTF-8, a lone surrogate or a number out of range in a member that is
+            // not read.
+            b"{\"alg\":\"RS256\",\"x\":\"\xff\"}",
+            b"{\"alg\":\"RS256\",\"\xc3\":1}",
+            br#"{"alg":"RS256","x":"\ud800"}"#,
+            br#"{"alg":"RS256","x":{"\udfff":1}}"#,
+            br#"{"alg":"RS256","x":1e400}"#,
+            br#"{"alg":"RS256","x":"\q"}"#,
+            br#"{"alg":"RS256"} x"#,
+            br#"{"alg":"RS256","x":[1,]}"#,
+            deep.as_bytes(),
+        ];
+        for json in bad {
+            assert_eq!(
+                parse(json).err(),
+                Some(TokenProblem::MalformedHeader),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
     }
 }
