@@ -5,8 +5,9 @@
 //! (401 `invalid_token`, "the act claim is invalid") rather than being ignored, since a rule
 //! about actors could otherwise be passed by a token whose actor no one could read.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::claims::ClaimLookup;
 use crate::error::{Claim, TokenProblem};
 
 /// The deepest `act` nesting accepted: real exchanges chain a handful of services, and a
@@ -27,10 +28,10 @@ pub struct Actor {
 ///
 /// `act` must be an object with a string `sub` and, if present, a string `iss`, at every
 /// level, and nest at most [`MAX_ACTOR_DEPTH`] deep.
-pub(crate) fn actor_chain(claims: &Map<String, Value>) -> Result<Vec<Actor>, TokenProblem> {
+pub(crate) fn actor_chain(claims: &impl ClaimLookup) -> Result<Vec<Actor>, TokenProblem> {
     let invalid = TokenProblem::InvalidClaim(Claim::Actor);
     let mut chain = Vec::new();
-    let mut next = claims.get("act");
+    let mut next = claims.claim("act");
     while let Some(act) = next {
         if chain.len() == MAX_ACTOR_DEPTH {
             return Err(invalid);

@@ -1,13 +1,14 @@
 //! The verified claims handed to handlers.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::actor::{Actor, actor_chain};
 use crate::error::{Claim, TokenProblem};
+use crate::json_members::{MapRef, UniqueKeyObject, member_bytes, value_bytes};
 use crate::scope::Scopes;
 
 /// The claims of a token that passed every check.
@@ -29,7 +30,31 @@ struct ClaimsInner {
     /// `cnf`, read once here: the layer checks the binding on every request, cache hits
     /// included, and reads it from this instead of the claims' map.
     confirmation: Result<OwnedConfirmation, TokenProblem>,
-    all: Map<String, Value>,
+    /// `nbf` as the token cache reads it, so that a cached entry does not need the map.
+    not_before: Option<i64>,
+    /// A JWT's payload as text, for the map to be read from on first use: most requests
+    /// never ask for a claim beyond the typed ones, and building the map was the largest
+    /// cost of a fresh token after its signature. Empty when the map came filled (an
+    /// introspection answer).
+    payload: Box<str>,
+    /// What the map takes in memory, or will take once built ([`value_bytes`]' measure):
+    /// counted in the cache's budget either way, so that building it later cannot make a
+    /// full cache hold more than its budget.
+    all_bytes: usize,
+    all: OnceLock<Map<String, Value>>,
+}
+
+/// Claims looked up by name: a claims map, or the registered claims read from a JWT's
+/// payload in one pass (the checks of a verified token read only those).
+pub(crate) trait ClaimLookup {
+    /// The claim `name`, if present.
+    fn claim(&self, name: &str) -> Option<&Value>;
+}
+
+impl ClaimLookup for Map<String, Value> {
+    fn claim(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
 }
 
 /// The binding members of `cnf`, owned by the claims (see [`Confirmation`]).
@@ -48,13 +73,57 @@ impl VerifiedClaims {
         scopes: Scopes,
         all: Map<String, Value>,
     ) -> Result<Self, TokenProblem> {
-        let subject = all.get("sub").and_then(Value::as_str).map(str::to_owned);
-        let actors = actor_chain(&all)?;
-        let confirmation = read_confirmation(&all).map(|cnf| OwnedConfirmation {
+        let all_bytes = all
+            .iter()
+            .map(|(name, value)| member_bytes(name, value_bytes(value)))
+            .sum();
+        let mut claims = Self::build(issuer, audiences, expires_at, scopes, &all)?;
+        claims.all_bytes = all_bytes;
+        claims.all = OnceLock::from(all);
+        Ok(VerifiedClaims(Arc::new(claims)))
+    }
+
+    /// The claims of a JWT whose payload `text` was read in one pass: `registered` holds
+    /// the claims the checks read, and the map of every claim is built from the text when
+    /// something first asks for it. `all_bytes` is what that map will take.
+    pub(crate) fn from_payload(
+        issuer: String,
+        audiences: Vec<String>,
+        expires_at: i64,
+        scopes: Scopes,
+        registered: &impl ClaimLookup,
+        text: Box<str>,
+        all_bytes: usize,
+    ) -> Result<Self, TokenProblem> {
+        let mut claims = Self::build(issuer, audiences, expires_at, scopes, registered)?;
+        claims.payload = text;
+        claims.all_bytes = all_bytes;
+        Ok(VerifiedClaims(Arc::new(claims)))
+    }
+
+    /// The typed claims, read from `claims`; the map and its text are the caller's to add.
+    fn build(
+        issuer: String,
+        audiences: Vec<String>,
+        expires_at: i64,
+        scopes: Scopes,
+        claims: &impl ClaimLookup,
+    ) -> Result<ClaimsInner, TokenProblem> {
+        let subject = claims
+            .claim("sub")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let actors = actor_chain(claims)?;
+        let confirmation = read_confirmation(claims).map(|cnf| OwnedConfirmation {
             jkt: cnf.jkt.map(Box::from),
             x5t_s256: cnf.x5t_s256.map(Box::from),
         });
-        Ok(VerifiedClaims(Arc::new(ClaimsInner {
+        // Rounded down as the claims check reads it; beyond `i64`, `as` saturates.
+        let not_before = claims
+            .claim("nbf")
+            .and_then(Value::as_f64)
+            .map(|seconds| seconds.floor() as i64);
+        Ok(ClaimsInner {
             issuer,
             audiences,
             expires_at,
@@ -62,8 +131,11 @@ impl VerifiedClaims {
             actors,
             scopes,
             confirmation,
-            all,
-        })))
+            not_before,
+            payload: Box::default(),
+            all_bytes: 0,
+            all: OnceLock::new(),
+        })
     }
 
     /// `iss`: the issuer, equal to the configured one.
@@ -106,7 +178,7 @@ impl VerifiedClaims {
     pub fn client_id(&self) -> Option<&str> {
         ["client_id", "azp", "cid"]
             .iter()
-            .find_map(|name| self.0.all.get(*name).and_then(Value::as_str))
+            .find_map(|name| self.all().get(*name).and_then(Value::as_str))
     }
 
     /// The scopes read from the configured scope claims.
@@ -121,12 +193,31 @@ impl VerifiedClaims {
 
     /// Any claim by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.all.get(name)
+        self.all().get(name)
     }
 
     /// Every claim of the token.
     pub fn all(&self) -> &Map<String, Value> {
-        &self.0.all
+        self.0.all.get_or_init(|| {
+            // The text was read once already, by the same parser with the same rules, so
+            // this does not fail; if it ever did, no claim beyond the typed ones is the
+            // answer that grants nothing, rather than a panic inside a request.
+            serde_json::from_str::<UniqueKeyObject>(&self.0.payload)
+                .map(|UniqueKeyObject(all)| all)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Whether the map of every claim was built (it is built on first use only).
+    #[cfg(test)]
+    pub(crate) fn map_is_built(&self) -> bool {
+        self.0.all.get().is_some()
+    }
+
+    /// `nbf`, rounded down, when it is a number: the token cache keeps an entry from being
+    /// used before it.
+    pub(crate) fn not_before(&self) -> Option<i64> {
+        self.0.not_before
     }
 
     /// The sender binding the token's `cnf` claim (RFC 7800) names: the members this crate
@@ -176,8 +267,9 @@ impl VerifiedClaims {
         Ok(())
     }
 
-    /// About how many bytes these claims take in memory: the typed copies plus every JSON
-    /// value, with the allocator's and the map's per-node costs. An estimate that grows
+    /// About how many bytes these claims take in memory: the typed copies, the payload's
+    /// text, plus every JSON value of the map (built or not), with the allocator's and the
+    /// map's per-node costs. An estimate that grows
     /// with the number of values, not just their text, since a token of many tiny values
     /// decodes into far more memory than its length.
     pub(crate) fn approximate_heap_bytes(&self) -> usize {
@@ -208,13 +300,14 @@ impl VerifiedClaims {
                         .map(|m| m.len()),
                 )
             })
-            + object_bytes(&inner.all)
+            + inner.payload.len()
+            + inner.all_bytes
     }
 
     /// The claims as a type of your own (unknown fields are ignored unless your type denies
     /// them).
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(MapRef(&self.0.all))
+        T::deserialize(MapRef(self.all()))
     }
 }
 
@@ -251,11 +344,11 @@ pub enum Binding {
     },
 }
 
-/// The binding members of the `cnf` claim in `all`, as
+/// The binding members of the `cnf` claim in `claims`, as
 /// [`VerifiedClaims::confirmation`] documents them.
-fn read_confirmation(all: &Map<String, Value>) -> Result<Confirmation<'_>, TokenProblem> {
+fn read_confirmation(claims: &impl ClaimLookup) -> Result<Confirmation<'_>, TokenProblem> {
     let invalid = TokenProblem::InvalidClaim(Claim::Confirmation);
-    let cnf = match all.get("cnf") {
+    let cnf = match claims.claim("cnf") {
         None => return Ok(Confirmation::default()),
         Some(Value::Object(cnf)) => cnf,
         Some(_) => return Err(invalid),
@@ -285,97 +378,13 @@ pub(crate) struct Confirmation<'a> {
 }
 
 /// What a heap string costs beyond its bytes: its handle and the allocator's rounding.
-const STRING_COST: usize = 32;
+pub(crate) const STRING_COST: usize = 32;
 /// What one member of a JSON object costs beyond its key and value: the map's node share.
-const MEMBER_COST: usize = 48;
-
-fn object_bytes(object: &Map<String, Value>) -> usize {
-    object
-        .iter()
-        .map(|(key, value)| MEMBER_COST + key.len() + STRING_COST + value_bytes(value))
-        .sum()
-}
-
-fn value_bytes(value: &Value) -> usize {
-    std::mem::size_of::<Value>()
-        + match value {
-            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-            Value::String(text) => text.len() + STRING_COST,
-            Value::Array(items) => items.iter().map(value_bytes).sum(),
-            Value::Object(object) => object_bytes(object),
-        }
-}
-
-/// Deserializes a borrowed claims map without cloning it into a `Value`.
-struct MapRef<'a>(&'a Map<String, Value>);
-
-impl<'de> Deserializer<'de> for MapRef<'de> {
-    type Error = serde_json::Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        use serde::de::IntoDeserializer;
-        visitor.visit_map(serde::de::value::MapDeserializer::new(
-            self.0
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.into_deserializer())),
-        ))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
-    }
-}
-
-/// A JSON object whose keys are unique: RFC 7519 §4 lets a parser reject duplicate claim
-/// names, and accepting them invites "which one did you check?" attacks.
-pub(crate) struct UniqueKeyObject(pub(crate) Map<String, Value>);
-
-impl<'de> serde::Deserialize<'de> for UniqueKeyObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = UniqueKeyObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object with unique member names")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        return Err(serde::de::Error::custom("duplicate member name"));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(UniqueKeyObject(map))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
-}
+pub(crate) const MEMBER_COST: usize = 48;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn duplicate_member_names_are_refused() {
-        let parsed: Result<UniqueKeyObject, _> = serde_json::from_str(r#"{"a":1,"a":2}"#);
-        assert!(parsed.is_err());
-        let parsed: UniqueKeyObject = serde_json::from_str(r#"{"a":1,"b":{"a":2}}"#).unwrap();
-        assert_eq!(parsed.0.len(), 2);
-    }
-
-    #[test]
-    fn non_objects_are_refused() {
-        for text in ["[]", "1", "\"x\"", "null"] {
-            assert!(
-                serde_json::from_str::<UniqueKeyObject>(text).is_err(),
-                "{text}"
-            );
-        }
-    }
 
     #[test]
     fn claims_deserialize_into_user_types() {

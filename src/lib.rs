@@ -91,6 +91,7 @@ mod extract;
 pub mod guard;
 pub mod introspection;
 mod issuer;
+mod json_members;
 pub mod jwe;
 pub mod jwks;
 mod keys;

@@ -2,8 +2,9 @@
 
 mod hierarchy;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::claims::ClaimLookup;
 use crate::error::{AuthError, Claim, TokenProblem};
 pub use hierarchy::ScopeHierarchy;
 pub(crate) use hierarchy::is_scope_token;
@@ -81,7 +82,7 @@ impl Scopes {
     /// taken element by element (each element itself split on spaces, as some issuers do).
     /// Expanded once here, through `hierarchy`, so that each check is a lookup.
     pub(crate) fn from_claims(
-        claims: &Map<String, Value>,
+        claims: &impl ClaimLookup,
         sources: ScopeClaims,
         hierarchy: &ScopeHierarchy,
     ) -> Result<Scopes, TokenProblem> {
@@ -95,7 +96,7 @@ impl Scopes {
             if !enabled {
                 continue;
             }
-            match claims.get(name) {
+            match claims.claim(name) {
                 None | Some(Value::Null) => {}
                 Some(Value::String(text)) => push_words(&mut scopes, text),
                 Some(Value::Array(items)) => {

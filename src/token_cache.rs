@@ -52,10 +52,7 @@ impl Entry {
             .saturating_sub(now);
         let lifetime =
             Duration::from_secs(u64::try_from(remaining).unwrap_or(0)).min(MAX_ENTRY_LIFETIME);
-        let not_before = claims
-            .get("nbf")
-            .and_then(serde_json::Value::as_f64)
-            .map(|s| s.floor() as i64);
+        let not_before = claims.not_before();
         Entry {
             claims,
             key,

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use super::htu::normalize;
 use super::proof_keys::{self, KnownHeader, ProofKeys};
 use super::thumbprint::jwk_thumbprint;
-use crate::claims::UniqueKeyObject;
 use crate::error::DpopProblem;
+use crate::json_members::UniqueKeyObject;
 
 /// The largest proof accepted, checked before decoding.
 pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;

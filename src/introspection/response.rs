@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::cache::Verdict;
-use crate::claims::UniqueKeyObject;
 use crate::error::{Claim, TokenProblem};
+use crate::json_members::UniqueKeyObject;
 use crate::jwks::JwksCache;
 use crate::keys::{KeySet, VerificationKey};
 use crate::validate::{self, Outcome, Rules};

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Rules;
-use crate::claims::{UniqueKeyObject, VerifiedClaims};
+use super::payload::RegisteredClaims;
+use crate::claims::{ClaimLookup, VerifiedClaims};
 use crate::error::{Claim, TokenProblem};
 use crate::scope::Scopes;
 
@@ -37,9 +38,19 @@ pub(super) fn check_claims(
     rules: &Rules,
     now: i64,
 ) -> Result<VerifiedClaims, TokenProblem> {
-    let UniqueKeyObject(claims) =
-        serde_json::from_slice(payload).map_err(|_| TokenProblem::MalformedClaims)?;
-    check_claim_set(claims, rules, now, false)
+    let registered = RegisteredClaims::read(payload)?;
+    // Always UTF-8 once read: JSON's structure is ASCII and its strings were checked.
+    let text = std::str::from_utf8(payload).map_err(|_| TokenProblem::MalformedClaims)?;
+    let checked = check_claim_set(&registered, rules, now, false)?;
+    VerifiedClaims::from_payload(
+        checked.issuer,
+        checked.audiences,
+        checked.expires_at,
+        checked.scopes,
+        &registered,
+        text.into(),
+        registered.all_bytes,
+    )
 }
 
 /// The claims of an active introspection response (RFC 7662 §2.2), checked by the same rules
@@ -51,71 +62,91 @@ pub(crate) fn check_introspected_claims(
     rules: &Rules,
     now: i64,
 ) -> Result<VerifiedClaims, TokenProblem> {
-    check_claim_set(claims, rules, now, true)
+    let checked = check_claim_set(&claims, rules, now, true)?;
+    VerifiedClaims::new(
+        checked.issuer,
+        checked.audiences,
+        checked.expires_at,
+        checked.scopes,
+        claims,
+    )
+}
+
+/// The typed claims of a claim set that passed the rules.
+struct Checked {
+    issuer: String,
+    audiences: Vec<String>,
+    expires_at: i64,
+    scopes: Scopes,
 }
 
 fn check_claim_set(
-    claims: Map<String, Value>,
+    claims: &impl ClaimLookup,
     rules: &Rules,
     now: i64,
     introspected: bool,
-) -> Result<VerifiedClaims, TokenProblem> {
-    let issuer = match claims.get("iss") {
+) -> Result<Checked, TokenProblem> {
+    let issuer = match claims.claim("iss") {
         None if introspected => rules.issuer.clone(),
         None => return Err(TokenProblem::MissingClaim(Claim::Issuer)),
         Some(Value::String(iss)) if *iss == rules.issuer => iss.clone(),
         Some(Value::String(_)) => return Err(TokenProblem::WrongIssuer),
         Some(_) => return Err(TokenProblem::InvalidClaim(Claim::Issuer)),
     };
-    let audiences = audiences(&claims)?;
+    let audiences = audiences(claims)?;
     if !audiences.iter().any(|aud| rules.audiences.contains(aud)) {
         return Err(TokenProblem::WrongAudience);
     }
 
     let leeway = rules.leeway_secs;
-    let expires_at = numeric_date(&claims, Claim::ExpiresAt)?
+    let expires_at = numeric_date(claims, Claim::ExpiresAt)?
         .ok_or(TokenProblem::MissingClaim(Claim::ExpiresAt))?;
     if now >= expires_at.saturating_add(leeway) {
         return Err(TokenProblem::Expired);
     }
-    if let Some(not_before) = numeric_date(&claims, Claim::NotBefore)?
+    if let Some(not_before) = numeric_date(claims, Claim::NotBefore)?
         && now.saturating_add(leeway) < not_before
     {
         return Err(TokenProblem::NotYetValid);
     }
-    if let Some(issued_at) = numeric_date(&claims, Claim::IssuedAt)?
+    if let Some(issued_at) = numeric_date(claims, Claim::IssuedAt)?
         && issued_at > now.saturating_add(leeway)
     {
         return Err(TokenProblem::IssuedInFuture);
     }
 
     if rules.rfc9068 && !introspected {
-        require_rfc9068_claims(&claims)?;
+        require_rfc9068_claims(claims)?;
     }
-    let scopes = Scopes::from_claims(&claims, rules.scope_claims, &rules.scope_hierarchy)?;
-    VerifiedClaims::new(issuer, audiences, expires_at, scopes, claims)
+    let scopes = Scopes::from_claims(claims, rules.scope_claims, &rules.scope_hierarchy)?;
+    Ok(Checked {
+        issuer,
+        audiences,
+        expires_at,
+        scopes,
+    })
 }
 
 /// RFC 9068 §2.2: `sub`, `client_id` and `jti` strings and an `iat` are required (`iss`,
 /// `exp` and `aud` are required in every mode).
-fn require_rfc9068_claims(claims: &Map<String, Value>) -> Result<(), TokenProblem> {
+fn require_rfc9068_claims(claims: &impl ClaimLookup) -> Result<(), TokenProblem> {
     for claim in [Claim::Subject, Claim::ClientId, Claim::TokenId] {
-        match claims.get(claim.name()) {
+        match claims.claim(claim.name()) {
             None => return Err(TokenProblem::MissingClaim(claim)),
             Some(Value::String(_)) => {}
             Some(_) => return Err(TokenProblem::InvalidClaim(claim)),
         }
     }
-    if !claims.contains_key(Claim::IssuedAt.name()) {
+    if claims.claim(Claim::IssuedAt.name()).is_none() {
         return Err(TokenProblem::MissingClaim(Claim::IssuedAt));
     }
     Ok(())
 }
 
 /// `aud` as a string or a non-empty array of strings (RFC 7519 §4.1.3).
-fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenProblem> {
+fn audiences(claims: &impl ClaimLookup) -> Result<Vec<String>, TokenProblem> {
     const INVALID: TokenProblem = TokenProblem::InvalidClaim(Claim::Audience);
-    match claims.get("aud") {
+    match claims.claim("aud") {
         None => Err(TokenProblem::MissingClaim(Claim::Audience)),
         Some(Value::String(aud)) => Ok(vec![aud.clone()]),
         Some(Value::Array(items)) if !items.is_empty() => items
@@ -129,8 +160,8 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenProblem> {
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional. Fractions are
 /// rounded down and values beyond `i64` saturate; anything that is not a number (a string, a
 /// boolean, `null`) is invalid.
-fn numeric_date(claims: &Map<String, Value>, claim: Claim) -> Result<Option<i64>, TokenProblem> {
-    let Some(value) = claims.get(claim.name()) else {
+fn numeric_date(claims: &impl ClaimLookup, claim: Claim) -> Result<Option<i64>, TokenProblem> {
+    let Some(value) = claims.claim(claim.name()) else {
         return Ok(None);
     };
     let Value::Number(number) = value else {
@@ -154,6 +185,7 @@ fn numeric_date(claims: &Map<String, Value>, claim: Claim) -> Result<Option<i64>
 mod tests {
     use super::super::tests::rules;
     use super::*;
+    use crate::json_members::UniqueKeyObject;
     use serde_json::json;
 
     const NOW: i64 = 1_700_000_000;
@@ -309,5 +341,76 @@ mod tests {
             check_claims(deep.as_bytes(), &rules(), NOW).err(),
             Some(TokenProblem::MalformedClaims)
         );
+    }
+
+    fn payload_with(members: &str) -> String {
+        format!(
+            r#"{{"iss":"https://issuer.example/","aud":"https://api.example.com","exp":{}{members}}}"#,
+            NOW + 3600
+        )
+    }
+
+    #[test]
+    fn the_map_is_built_on_first_use_as_it_was_read_before() {
+        let payload = payload_with(
+            r#","sub":"s","org":{"id":"o\u00e9","tags":["a",1,2.5,null,true,{}]},"n":-0,"e":[]"#,
+        );
+        let claims = check_claims(payload.as_bytes(), &rules(), NOW).unwrap();
+        assert_eq!(claims.subject(), Some("s"));
+        assert!(!claims.map_is_built());
+        let UniqueKeyObject(map) = serde_json::from_str(&payload).unwrap();
+        let eager = VerifiedClaims::new(
+            claims.issuer().into(),
+            claims.audiences().to_vec(),
+            claims.expires_at(),
+            Scopes::default(),
+            map.clone(),
+        )
+        .unwrap();
+        // The same estimate as the map's, plus the text it is built from.
+        assert_eq!(
+            claims.approximate_heap_bytes(),
+            eager.approximate_heap_bytes() + payload.len()
+        );
+        assert_eq!(claims.get("org"), map.get("org"));
+        assert!(claims.map_is_built());
+        assert_eq!(claims.all(), &map);
+        // Names may repeat inside a claim's value, as in a map (the last one wins).
+        let nested = payload_with(r#","x":{"a":1,"a":2}"#);
+        let nested = check_claims(nested.as_bytes(), &rules(), NOW).unwrap();
+        assert_eq!(nested.get("x"), Some(&json!({"a": 2})));
+    }
+
+    #[test]
+    fn claims_not_read_are_checked_as_a_map_would_check_them() {
+        let deep = format!(r#","x":{}{}"#, "[".repeat(200), "]".repeat(200));
+        let mut bad: Vec<Vec<u8>> = [
+            r#","x":1,"x":2"#,
+            r#","x":1,"\u0078":2"#,
+            r#","iss":"https://issuer.example/""#,
+            r#","x":"\ud800""#,
+            r#","x":{"\udfff":1}"#,
+            r#","x":1e400"#,
+            r#","x":"\q""#,
+            r#","x":[1,]"#,
+            deep.as_str(),
+        ]
+        .iter()
+        .map(|members| payload_with(members).into_bytes())
+        .collect();
+        bad.push(format!("{} x", payload_with("")).into_bytes());
+        bad.push(payload_with(",\"x\":\"\u{1}\"").into_bytes());
+        let mut invalid_utf8 = payload_with(r#","x":"?""#).into_bytes();
+        let question = invalid_utf8.iter().rposition(|byte| *byte == b'?').unwrap();
+        invalid_utf8[question] = 0xff;
+        bad.push(invalid_utf8);
+        for payload in &bad {
+            assert_eq!(
+                check_claims(payload, &rules(), NOW).err(),
+                Some(TokenProblem::MalformedClaims),
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! The JOSE header of a token: the members this crate reads, and the media types of `typ`
 //! and `cty`.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::error::TokenProblem;
+use crate::json_members::{CheckedJson, MemberName, refuse_repeated_names};
 
 /// The header members this crate reads, from a JSON object with unique member names (an
 /// array, a repeated name or invalid UTF-8 anywhere is a malformed header). Unknown members are
@@ -88,8 +88,7 @@ impl<'de, const STRINGS: usize, const FLAGS: usize> Visitor<'de>
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
         let mut strings = std::array::from_fn(|_| None);
         let mut flags = [false; FLAGS];
-        // Every name, read or not, to refuse a repeated one: sorted at the end rather than
-        // searched on each member, so that a header of many members costs no quadratic time.
+        // Every name, read or not, to refuse a repeated one.
         let mut names = Vec::new();
         while let Some(MemberName(name)) = access.next_key()? {
             if let Some(index) = self.strings.iter().position(|wanted| *wanted == name) {
@@ -102,79 +101,8 @@ impl<'de, const STRINGS: usize, const FLAGS: usize> Visitor<'de>
             }
             names.push(name);
         }
-        names.sort_unstable();
-        if names.windows(2).any(|pair| pair[0] == pair[1]) {
-            return Err(serde::de::Error::custom("duplicate member name"));
-        }
+        refuse_repeated_names(names)?;
         Ok((strings, flags))
-    }
-}
-
-/// A member name, borrowed from the JSON text unless it has escapes to decode.
-struct MemberName<'de>(Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for MemberName<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl<'de> Visitor<'de> for NameVisitor {
-            type Value = MemberName<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
-                Ok(MemberName(Cow::Borrowed(name)))
-            }
-            fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
-                Ok(MemberName(Cow::Owned(name.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
-    }
-}
-
-/// Any JSON value, read and checked as `serde_json` reads a `Value` (strings decoded, so
-/// invalid UTF-8 and lone surrogates are refused; numbers parsed, so one beyond the `f64`
-/// range is refused; the nesting limit kept) but kept nowhere. `IgnoredAny` would skip
-/// those checks and accept what a `Value` refuses.
-struct CheckedJson;
-
-impl<'de> serde::Deserialize<'de> for CheckedJson {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(CheckedJson)
-    }
-}
-
-impl<'de> Visitor<'de> for CheckedJson {
-    type Value = CheckedJson;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(CheckedJson)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(CheckedJson)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(CheckedJson)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(CheckedJson)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(CheckedJson)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(CheckedJson)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
-        while items.next_element::<CheckedJson>()?.is_some() {}
-        Ok(CheckedJson)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
-        while members.next_entry::<CheckedJson, CheckedJson>()?.is_some() {}
-        Ok(CheckedJson)
     }
 }
 

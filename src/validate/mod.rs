@@ -5,6 +5,7 @@
 
 mod claims;
 mod header;
+mod payload;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
