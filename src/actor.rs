@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
-use crate::claims::ClaimLookup;
 use crate::error::{Claim, TokenProblem};
+use crate::json_members::ClaimLookup;
 
 /// The deepest `act` nesting accepted: real exchanges chain a handful of services, and a
 /// bound keeps a crafted token from making every request walk an absurd chain.

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::actor::{Actor, actor_chain};
 use crate::error::{Claim, TokenProblem};
-use crate::json_members::{MapRef, UniqueKeyObject, member_bytes, value_bytes};
+use crate::json_members::{
+    ClaimLookup, MapRef, STRING_COST, UniqueKeyObject, member_bytes, value_bytes,
+};
 use crate::scope::Scopes;
 
 /// The claims of a token that passed every check.
@@ -42,19 +44,6 @@ struct ClaimsInner {
     /// full cache hold more than its budget.
     all_bytes: usize,
     all: OnceLock<Map<String, Value>>,
-}
-
-/// Claims looked up by name: a claims map, or the registered claims read from a JWT's
-/// payload in one pass (the checks of a verified token read only those).
-pub(crate) trait ClaimLookup {
-    /// The claim `name`, if present.
-    fn claim(&self, name: &str) -> Option<&Value>;
-}
-
-impl ClaimLookup for Map<String, Value> {
-    fn claim(&self, name: &str) -> Option<&Value> {
-        self.get(name)
-    }
 }
 
 /// The binding members of `cnf`, owned by the claims (see [`Confirmation`]).
@@ -196,7 +185,10 @@ impl VerifiedClaims {
         self.all().get(name)
     }
 
-    /// Every claim of the token.
+    /// Every claim of the token. For a JWT the map is read from the payload the first time
+    /// it (or [`get`](Self::get), [`deserialize`](Self::deserialize) or
+    /// [`client_id`](Self::client_id)) is asked for, then kept: a request that needs only
+    /// the typed claims never builds it.
     pub fn all(&self) -> &Map<String, Value> {
         self.0.all.get_or_init(|| {
             // The text was read once already, by the same parser with the same rules, so
@@ -376,11 +368,6 @@ pub(crate) struct Confirmation<'a> {
     /// `x5t#S256`: the SHA-256 thumbprint of the client certificate (RFC 8705 §3.1).
     pub(crate) x5t_s256: Option<&'a str>,
 }
-
-/// What a heap string costs beyond its bytes: its handle and the allocator's rounding.
-pub(crate) const STRING_COST: usize = 32;
-/// What one member of a JSON object costs beyond its key and value: the map's node share.
-pub(crate) const MEMBER_COST: usize = 48;
 
 #[cfg(test)]
 mod tests {

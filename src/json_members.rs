@@ -9,7 +9,23 @@ use std::fmt;
 use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::claims::{MEMBER_COST, STRING_COST};
+/// What a heap string costs beyond its bytes: its handle and the allocator's rounding.
+pub(crate) const STRING_COST: usize = 32;
+/// What one member of a JSON object costs beyond its key and value: the map's node share.
+pub(crate) const MEMBER_COST: usize = 48;
+
+/// Claims looked up by name: a claims map, or the registered claims read from a JWT's
+/// payload in one pass (the checks of a verified token read only those).
+pub(crate) trait ClaimLookup {
+    /// The claim `name`, if present.
+    fn claim(&self, name: &str) -> Option<&Value>;
+}
+
+impl ClaimLookup for Map<String, Value> {
+    fn claim(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
 
 /// A member name, borrowed from the JSON text unless it has escapes to decode.
 pub(crate) struct MemberName<'de>(pub(crate) Cow<'de, str>);

@@ -4,8 +4,8 @@ mod hierarchy;
 
 use serde_json::Value;
 
-use crate::claims::ClaimLookup;
 use crate::error::{AuthError, Claim, TokenProblem};
+use crate::json_members::ClaimLookup;
 pub use hierarchy::ScopeHierarchy;
 pub(crate) use hierarchy::is_scope_token;
 

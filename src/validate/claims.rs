@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use super::Rules;
 use super::payload::RegisteredClaims;
-use crate::claims::{ClaimLookup, VerifiedClaims};
+use crate::claims::VerifiedClaims;
 use crate::error::{Claim, TokenProblem};
+use crate::json_members::ClaimLookup;
 use crate::scope::Scopes;
 
 /// The `iss` a token claims, before anything is verified: only to choose which issuer's

@@ -7,8 +7,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::claims::ClaimLookup;
 use crate::error::TokenProblem;
+use crate::json_members::ClaimLookup;
 use crate::json_members::{
     CheckedJson, MemberName, member_bytes, refuse_repeated_names, value_bytes,
 };
