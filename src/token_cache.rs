@@ -236,6 +236,39 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_reads_nbf_without_building_the_claims_map() {
+        let signing = SigningKey::generate("k");
+        let key = Arc::new(crate::keys::parse_key(&signing.jwk(), &[Algorithm::RS256]).unwrap());
+        let text = r#"{"nbf":1700000000.9,"org":"acme"}"#;
+        let serde_json::Value::Object(registered) = serde_json::from_str(text).unwrap() else {
+            unreachable!("an object")
+        };
+        let claims = VerifiedClaims::from_payload(
+            "iss".into(),
+            vec![],
+            1_700_003_600,
+            Scopes::default(),
+            &registered,
+            text.into(),
+            0,
+        )
+        .unwrap();
+        let entry = Entry::new(
+            claims.clone(),
+            key,
+            None,
+            Algorithm::RS256,
+            1_700_000_000,
+            0,
+        );
+        assert_eq!(entry.not_before, Some(1_700_000_000));
+        assert!(
+            !claims.map_is_built(),
+            "the layer's own work never builds it"
+        );
+    }
+
+    #[test]
     fn past_the_budget_the_oldest_entries_go_and_expired_ones_are_never_served() {
         let signing = SigningKey::generate("k");
         let key = Arc::new(crate::keys::parse_key(&signing.jwk(), &[Algorithm::RS256]).unwrap());
