@@ -200,6 +200,19 @@ impl VerifiedClaims {
         })
     }
 
+    /// The map of every claim, built now if it was not: for the claim rules, which must
+    /// never be asked about a map that is not the token's. A payload that cannot be read as
+    /// one (it was read once already, so this does not happen) refuses the token rather
+    /// than letting a rule judge an empty map.
+    pub(crate) fn all_checked(&self) -> Result<&Map<String, Value>, TokenProblem> {
+        if let Some(all) = self.0.all.get() {
+            return Ok(all);
+        }
+        let UniqueKeyObject(all) =
+            serde_json::from_str(&self.0.payload).map_err(|_| TokenProblem::MalformedClaims)?;
+        Ok(self.0.all.get_or_init(|| all))
+    }
+
     /// Whether the map of every claim was built (it is built on first use only).
     #[cfg(test)]
     pub(crate) fn map_is_built(&self) -> bool {

@@ -207,11 +207,64 @@ impl ClaimRule {
     }
 }
 
-/// Checks every rule, in order; the first failure answers.
+/// Checks every rule, in order; the first failure answers. The rules read the map of every
+/// claim: it is built first, and a token whose map cannot be built is refused.
 pub(crate) fn check_all(
     rules: &[ClaimRule],
     claims: &VerifiedClaims,
     now: i64,
 ) -> Result<(), AuthError> {
+    if !rules.is_empty() {
+        claims.all_checked().map_err(AuthError::InvalidToken)?;
+    }
     rules.iter().try_for_each(|rule| rule.check(claims, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::scope::Scopes;
+
+    /// JWT claims read in one pass from `text`, the map not built.
+    fn lazy_claims(text: &str) -> VerifiedClaims {
+        let registered: Map<String, Value> = Map::new();
+        let text = Box::from(text);
+        VerifiedClaims::from_payload(
+            "iss".into(),
+            vec![],
+            i64::MAX,
+            Scopes::default(),
+            &registered,
+            text,
+            0,
+        )
+        .unwrap()
+    }
+
+    /// Rules judge the token's own map: it is built before they run, and a payload that
+    /// cannot be read as one refuses the token instead of an empty map being judged (a rule
+    /// that only forbids a value would pass an empty map).
+    #[test]
+    fn rules_are_never_asked_about_a_map_that_is_not_the_tokens() {
+        let not_admin = ClaimRule::new("no admins".into(), |claims, _| {
+            claims.get("role") != Some(&json!("admin"))
+        });
+        let rules = [not_admin];
+        let admin = lazy_claims(r#"{"role":"admin"}"#);
+        assert!(check_all(&rules, &admin, 0).is_err());
+        let user = lazy_claims(r#"{"role":"user"}"#);
+        assert!(check_all(&rules, &user, 0).is_ok());
+        assert!(user.map_is_built());
+        let unreadable = lazy_claims(r#"{"role":"admin","role":"user"}"#);
+        assert_eq!(
+            check_all(&rules, &unreadable, 0).err(),
+            Some(AuthError::InvalidToken(TokenProblem::MalformedClaims))
+        );
+        // Without rules nothing is built.
+        let untouched = lazy_claims(r#"{"role":"user"}"#);
+        assert!(check_all(&[], &untouched, 0).is_ok());
+        assert!(!untouched.map_is_built());
+    }
 }
