@@ -74,9 +74,9 @@ impl DecryptionKeyPair {
     /// The RFC 7638 thumbprint of its public key: the `kid` a validator gives a PEM key
     /// configured without one.
     pub fn thumbprint(&self) -> String {
+        // The thumbprint reads the required members only (`e`, `kty`, `n`).
         let public = self.public_jwk();
-        let members = json!({ "e": public["e"], "kty": "RSA", "n": public["n"] });
-        crate::dpop::jwk_thumbprint(members.as_object().expect("an object")).expect("an RSA JWK")
+        crate::dpop::jwk_thumbprint(public.as_object().expect("an object")).expect("an RSA JWK")
     }
 
     fn pkcs8(&self) -> Vec<u8> {
