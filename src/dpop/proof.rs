@@ -88,8 +88,15 @@ pub(crate) fn verify(
     let signature = decode(signature).map_err(|_| DpopProblem::Malformed)?;
     // A client sends the same header (typ, alg, jwk) with every proof: what it yields is
     // remembered by its exact text, so a known header is neither decoded nor hashed again.
+    // Either way the key's thumbprint is compared with the token's `cnf.jkt` before that key
+    // is parsed or used.
     let (known, seen_before) = match keys.and_then(|keys| keys.known_header(header)) {
-        Some(known) => (known, true),
+        Some(known) => {
+            if expected.jkt.is_some_and(|expected| expected != known.jkt) {
+                return Err(DpopProblem::KeyMismatch);
+            }
+            (known, true)
+        }
         None => {
             let header_json = decode(header).map_err(|_| DpopProblem::Malformed)?;
             let UniqueKeyObject(header_members) =
@@ -106,9 +113,6 @@ pub(crate) fn verify(
             (Arc::new(KnownHeader { alg, jkt, key }), false)
         }
     };
-    if expected.jkt.is_some_and(|expected| expected != known.jkt) {
-        return Err(DpopProblem::KeyMismatch);
-    }
     let signing_input = &proof[..header.len() + 1 + payload.len()];
     known
         .key
