@@ -337,6 +337,14 @@ pub fn seeds() -> Vec<Vec<u8>> {
             3,
             &[[0u8].as_slice(), br#"{"iat":1e400,"htm":"get"}"#].concat(),
         ),
+        with(
+            3,
+            &[
+                [0u8].as_slice(),
+                br#"{"htu":"HTTPS://@API.EXAMPLE.COM:443/?q"}"#,
+            ]
+            .concat(),
+        ),
         with(3, &[[1u8].as_slice(), b"{}".as_slice()].concat()),
     ]
 }

@@ -68,17 +68,18 @@ fn last_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 /// and a proof's `htu` must name the URI, not something a browser would turn into it.
 pub(crate) fn normalize(uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Any userinfo is refused, an empty one (`https://@host/`) too: the parser drops an
+    // empty userinfo, which would make two different URIs one.
     let rfc3986 = scheme.chars().all(|c| c.is_ascii_alphabetic())
         && !rest.starts_with('/')
+        && !authority.contains('@')
         && uri.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
     if !rfc3986 {
         return None;
     }
     let mut url = Url::parse(uri).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return None;
-    }
-    if !url.username().is_empty() || url.password().is_some() {
         return None;
     }
     url.set_query(None);
@@ -124,6 +125,10 @@ mod tests {
             "https://api.exa\tmple.com/a/b",
             " https://api.example.com/a/b",
             "https://api.example.com/a/b\n",
+            // Found by the same target in CI: an empty userinfo, which the parser drops.
+            "HTTPS://@API.EXAMPLE.COM:443/?q",
+            "https://@api.example.com/a/b",
+            "https://:@api.example.com/a/b",
         ] {
             assert_eq!(normalize(refused), None, "{refused}");
         }
