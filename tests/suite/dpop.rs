@@ -489,6 +489,11 @@ async fn each_check_of_the_proof_is_a_named_refusal() {
             DpopProblem::WrongUri,
         ),
         (
+            "the URI with an empty userinfo",
+            vec![key.proof("GET", &here.replacen("://", "://@", 1), &token)],
+            DpopProblem::WrongUri,
+        ),
+        (
             "too old",
             vec![
                 key.clone()
