@@ -265,7 +265,7 @@ fn normalized(htu: &str) -> String {
         Some(at) => {
             let rest = &htu[at + 3..];
             let slash = rest.find('/').unwrap_or(rest.len());
-            let authority = rest[..slash].to_ascii_lowercase();
+            let authority = decode_unreserved(&rest[..slash]).to_ascii_lowercase();
             // RFC 3986 §6.2.3: an empty or default port (443, in any number of digits) is
             // omitted.
             let authority = match authority.rsplit_once(':') {
@@ -286,6 +286,32 @@ fn normalized(htu: &str) -> String {
         None => return htu.to_owned(),
     };
     format!("{base}{}", remove_dot_segments(path))
+}
+
+/// RFC 3986 §6.2.2.2: each percent-encoded unreserved character decoded, every other
+/// escape kept as it is.
+fn decode_unreserved(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let decoded = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
+        match decoded {
+            Some(b) => {
+                out.push(char::from(b));
+                at += 3;
+            }
+            None => {
+                out.push(char::from(bytes[at]));
+                at += 1;
+            }
+        }
+    }
+    out
 }
 
 /// RFC 3986 §5.2.4 on an absolute path (empty: `/`), with `%2e` read as the `.` it encodes
@@ -342,6 +368,14 @@ pub fn seeds() -> Vec<Vec<u8>> {
             &[
                 [0u8].as_slice(),
                 br#"{"htu":"HTTPS://@API.EXAMPLE.COM:443/?q"}"#,
+            ]
+            .concat(),
+        ),
+        with(
+            3,
+            &[
+                [0u8].as_slice(),
+                br#"{"htu":"https://%EF%BD%81pi.ex%41mple.com/"}"#,
             ]
             .concat(),
         ),

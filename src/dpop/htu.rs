@@ -74,6 +74,7 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
     let rfc3986 = scheme.chars().all(|c| c.is_ascii_alphabetic())
         && !rest.starts_with('/')
         && !authority.contains('@')
+        && host_escapes_are_unreserved(authority)
         && uri.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
     if !rfc3986 {
         return None;
@@ -85,6 +86,21 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
     url.set_query(None);
     url.set_fragment(None);
     Some(url.into())
+}
+
+/// Whether every percent-encoding in `authority` is of an unreserved ASCII character, the
+/// only ones RFC 3986 §6.2.2.2 decodes. The parser decodes every one in a host and then maps
+/// the result through IDNA (`%EF%BD%81`, a full-width `a`, becomes `a`; a soft hyphen
+/// vanishes), which would make a different URI name the API's host.
+fn host_escapes_are_unreserved(authority: &str) -> bool {
+    let mut escapes = authority.split('%');
+    escapes.next();
+    escapes.all(|escape| {
+        let decoded = escape
+            .get(..2)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        decoded.is_some_and(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    })
 }
 
 #[cfg(test)]
@@ -101,6 +117,9 @@ mod tests {
             "https://api.example.com/a/b?x=1",
             "https://api.example.com/a/b#frag",
             "https://api.example.com/a/./c/../b",
+            // RFC 3986 §6.2.2.2: a percent-encoded unreserved character is that character.
+            "https://%61pi.ex%41mple.com/a/b",
+            "https://api%2Eexample.com/a/b",
         ] {
             assert_eq!(normalize(uri), expected, "{uri}");
         }
@@ -129,6 +148,15 @@ mod tests {
             "HTTPS://@API.EXAMPLE.COM:443/?q",
             "https://@api.example.com/a/b",
             "https://:@api.example.com/a/b",
+            // Percent-encodings in the host that are not of an unreserved character, which
+            // the parser decodes and maps through IDNA: a full-width `a`, a soft hyphen, an
+            // ideographic full stop, a cut or invalid escape.
+            "https://%EF%BD%81pi.example.com/a/b",
+            "https://a%C2%ADpi.example.com/a/b",
+            "https://api%E3%80%82example.com/a/b",
+            "https://api.example.com%/a/b",
+            "https://api.example.com%4/a/b",
+            "https://api.example.com%zz/a/b",
         ] {
             assert_eq!(normalize(refused), None, "{refused}");
         }

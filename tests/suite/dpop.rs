@@ -494,6 +494,11 @@ async fn each_check_of_the_proof_is_a_named_refusal() {
             DpopProblem::WrongUri,
         ),
         (
+            "the host's first letter full-width, percent-encoded",
+            vec![key.proof("GET", &here.replacen("://a", "://%EF%BD%81", 1), &token)],
+            DpopProblem::WrongUri,
+        ),
+        (
             "too old",
             vec![
                 key.clone()
