@@ -4,7 +4,7 @@
 //! compared (scheme and host case, default port, dot segments; query and fragment dropped).
 
 use http::{HeaderMap, HeaderName};
-use url::Url;
+use url::{Host, Url};
 
 /// Where the scheme and host of the request's public URI come from.
 #[derive(Debug, Clone)]
@@ -80,8 +80,21 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
         return None;
     }
     let mut url = Url::parse(uri).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+    if !matches!(url.scheme(), "http" | "https") {
         return None;
+    }
+    match url.host()? {
+        // The parser reads a host whose last label is a number as an IPv4 address in any
+        // of its legacy forms (`0x7f.1`, `2130706433`); RFC 3986 names only the dotted one.
+        Host::Ipv4(address) => {
+            let written = authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host);
+            if written != address.to_string() {
+                return None;
+            }
+        }
+        Host::Domain(_) | Host::Ipv6(_) => {}
     }
     url.set_query(None);
     url.set_fragment(None);
@@ -157,6 +170,11 @@ mod tests {
             "https://api.example.com%/a/b",
             "https://api.example.com%4/a/b",
             "https://api.example.com%zz/a/b",
+            // 127.0.0.1 in the legacy forms the parser reads as that address.
+            "http://0x7f.0.0.1/a/b",
+            "http://127.1/a/b",
+            "http://2130706433:80/a/b",
+            "http://0127.0.0.1/a/b",
         ] {
             assert_eq!(normalize(refused), None, "{refused}");
         }
