@@ -1,19 +1,54 @@
 //! A DPoP replay store on a Redis (or Valkey) server (feature `redis`): several replicas of an
 //! API that share one server refuse a proof replayed at any of them.
 //!
-//! One round trip per proof: `SET key 1 NX PX ttl` answers `OK` when the key was absent (the
-//! proof is fresh) and nil when it is still there (a replay); the server forgets the key when
-//! the proof's window ends. Each call is bounded by a timeout, connecting included; a failure
-//! of any kind is a [`ReplayStoreError`], which the layer answers with 503 (fail closed).
+//! One round trip per proof: a script (run atomically by the server) that answers "replayed"
+//! when the proof's key is there, "full" when its proof key already holds its share of live
+//! proofs, and otherwise records the proof (`SET key 1 PX ttl`) and counts it in its share (a
+//! sorted set of expiry times per proof key, pruned as it is read); the server forgets both
+//! when the proof's window ends. Each call is bounded by a timeout, connecting included; a
+//! failure of any kind is a [`ReplayStoreError`], which the layer answers with 503 (fail
+//! closed).
 
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::LazyLock;
+
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Value};
+use ::redis::{Client, RedisError, Script, Value};
 use futures_util::future::BoxFuture;
 
 use super::replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict};
+use super::thumbprint::sha256_b64;
+
+/// Records a proof once, within its proof key's share. `KEYS[1]`: the proof's key;
+/// `KEYS[2]`: the share of its proof key, a sorted set of the proof keys it holds scored by
+/// their expiry (the server's clock, in milliseconds). `ARGV[1]`: the proof's TTL in
+/// milliseconds; `ARGV[2]`: the share. Answers 1 (fresh), 0 (replayed) or 2 (full).
+///
+/// The server's clock, not the replicas', ages the share, so replicas with skewed clocks
+/// agree. The share's live members are counted before anything is written, and the proof's
+/// `SET` is the script's first write: a server out of memory refuses that first write (`OOM`,
+/// read as full) before the script has changed anything, which a prune written first would
+/// prevent.
+static RECORD_WITHIN_SHARE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= tonumber(ARGV[2]) then
+            return 2
+        end
+        local ttl = tonumber(ARGV[1])
+        redis.call('SET', KEYS[1], 1, 'PX', ttl)
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+        redis.call('ZADD', KEYS[2], now + ttl, KEYS[1])
+        if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+        return 1
+        ",
+    )
+});
 
 /// A [`ReplayStore`] on a Redis (or Valkey) server, shared by every replica of an API.
 ///
@@ -40,17 +75,32 @@ use super::replay::{ReplayKey, ReplayStore, ReplayStoreError, ReplayVerdict};
 ///
 /// The URL may carry credentials (`redis://:password@host/`) and a database number
 /// (`redis://host/2`); neither is ever echoed in an error or in `Debug`. Keys are the ones the
-/// layer passes (`bearer-guard:dpop:` and a hash of the proof's `htu` and `jti`), so the store
-/// can share a server with other data.
+/// layer passes (`bearer-guard:dpop:` and a hash of the proof's key thumbprint, `htu` and
+/// `jti`) and one share per proof key (`bearer-guard:dpop-share:` and a hash of its
+/// thumbprint), so the store can share a server with other data.
+///
+/// Each proof key (one client: a token is bound to one key) holds at most
+/// [its share](RedisReplayStoreBuilder::share) of live proofs, across every replica: past it
+/// the store answers [`ReplayVerdict::Full`] for that key only, so one client sending fresh
+/// proofs at full speed cannot fill the server that every other client's proofs need.
+///
+/// It needs Redis 5 or later (or Valkey), and one server or primary: both keys of a proof are
+/// written by one script, which Redis Cluster would refuse across hash slots.
 #[derive(Clone)]
 pub struct RedisReplayStore {
     connection: ConnectionManager,
     timeout: Duration,
+    share: usize,
 }
 
 impl RedisReplayStore {
     /// The default bound on one call, connecting included.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+    /// The default share of one proof key: 100,000 live proofs, a sustained ~300 proofs a
+    /// second per client with the default 300 s `iat` window (a proof is kept up to 331 s),
+    /// in at most ~20 MB of the server's memory per client.
+    pub const DEFAULT_SHARE: usize = 100_000;
 
     /// Connects to the server at `url` (`redis://host:port/db`) with the default timeout.
     /// Fails when the URL is not a Redis URL or the server does not answer in time.
@@ -63,7 +113,13 @@ impl RedisReplayStore {
         RedisReplayStoreBuilder {
             url: url.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
+            share: Self::DEFAULT_SHARE,
         }
+    }
+
+    /// The most live proofs one proof key holds at once.
+    pub fn share(&self) -> usize {
+        self.share
     }
 }
 
@@ -72,6 +128,7 @@ impl fmt::Debug for RedisReplayStore {
         // The URL may hold a password: it is not kept, so it cannot be shown.
         f.debug_struct("RedisReplayStore")
             .field("timeout", &self.timeout)
+            .field("share", &self.share)
             .finish_non_exhaustive()
     }
 }
@@ -84,13 +141,20 @@ impl ReplayStore for RedisReplayStore {
     ) -> BoxFuture<'a, Result<ReplayVerdict, ReplayStoreError>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let command = set_if_absent(proof.key(), ttl);
-            let reply =
-                tokio::time::timeout(self.timeout, command.query_async::<Value>(&mut connection))
-                    .await
-                    .map_err(|_| {
-                        ReplayStoreError(format!("Redis did not answer within {:?}", self.timeout))
-                    })?;
+            let mut invocation = RECORD_WITHIN_SHARE.prepare_invoke();
+            invocation
+                .key(proof.key())
+                .key(share_key(proof.thumbprint()))
+                .arg(ttl_millis(ttl))
+                .arg(self.share);
+            let reply = tokio::time::timeout(
+                self.timeout,
+                invocation.invoke_async::<Value>(&mut connection),
+            )
+            .await
+            .map_err(|_| {
+                ReplayStoreError(format!("Redis did not answer within {:?}", self.timeout))
+            })?;
             let reply = match reply {
                 Ok(reply) => reply,
                 // The server is out of memory (`maxmemory` with `noeviction`): it cannot
@@ -100,25 +164,31 @@ impl ReplayStore for RedisReplayStore {
                 Err(error) => return Err(redis_error(error)),
             };
             match reply {
-                Value::Okay => Ok(ReplayVerdict::Fresh),
-                Value::Nil => Ok(ReplayVerdict::Replayed),
+                Value::Int(1) => Ok(ReplayVerdict::Fresh),
+                Value::Int(0) => Ok(ReplayVerdict::Replayed),
+                Value::Int(2) => Ok(ReplayVerdict::Full),
                 other => Err(ReplayStoreError(format!(
-                    "unexpected Redis reply to SET NX: {other:?}"
+                    "unexpected Redis reply to the replay script: {other:?}"
                 ))),
             }
         })
     }
 }
 
-/// `SET key 1 NX PX ttl`: stores the key only when absent, for `ttl` rounded up to a whole
-/// millisecond (at least one: Redis refuses `PX 0`).
-fn set_if_absent(key: &str, ttl: Duration) -> ::redis::Cmd {
-    let millis = u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
+/// The key of a proof key's share: a hash of its thumbprint (bounded in length whatever a
+/// custom caller passes as one).
+fn share_key(thumbprint: &str) -> String {
+    format!(
+        "bearer-guard:dpop-share:{}",
+        sha256_b64(thumbprint.as_bytes())
+    )
+}
+
+/// `ttl` rounded up to a whole millisecond (at least one: Redis refuses `PX 0`).
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
         .unwrap_or(u64::MAX)
-        .max(1);
-    let mut command = ::redis::cmd("SET");
-    command.arg(key).arg(1).arg("NX").arg("PX").arg(millis);
-    command
+        .max(1)
 }
 
 /// `-OOM command not allowed when used memory > 'maxmemory'`.
@@ -136,12 +206,14 @@ fn redis_error(error: RedisError) -> ReplayStoreError {
 pub struct RedisReplayStoreBuilder {
     url: String,
     timeout: Duration,
+    share: usize,
 }
 
 impl fmt::Debug for RedisReplayStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisReplayStoreBuilder")
             .field("timeout", &self.timeout)
+            .field("share", &self.share)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +224,15 @@ impl RedisReplayStoreBuilder {
     /// store before it is refused (or let through, when the layer fails open).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How many live proofs one proof key may hold at once, across every replica (at least
+    /// one; default [`RedisReplayStore::DEFAULT_SHARE`]): the proofs one client can send
+    /// within one `iat` window. Past it that client's proofs are [`ReplayVerdict::Full`]
+    /// (503) until its oldest ones expire; other clients are not affected.
+    pub fn share(mut self, share: usize) -> Self {
+        self.share = share.max(1);
         self
     }
 
@@ -169,6 +250,7 @@ impl RedisReplayStoreBuilder {
         Ok(RedisReplayStore {
             connection,
             timeout: self.timeout,
+            share: self.share,
         })
     }
 
@@ -187,6 +269,7 @@ impl RedisReplayStoreBuilder {
         Ok(RedisReplayStore {
             connection,
             timeout: self.timeout,
+            share: self.share,
         })
     }
 

@@ -1,7 +1,8 @@
 //! The `redis` replay store (feature `redis`) against a real Redis server started by the test
 //! (`common::RedisServer`), never a mock: fresh then replayed, keys independent, two replicas
-//! sharing one server, keys that expire with the window, and an unreachable or silent server
-//! that is an error within the timeout, never a hang or a panic.
+//! sharing one server, keys that expire with the window, a share per proof key that one
+//! client fills for itself only, and an unreachable or silent server that is an error within
+//! the timeout, never a hang or a panic.
 
 use crate::common;
 
@@ -50,7 +51,17 @@ async fn a_key_is_fresh_once_then_a_replay_and_keys_are_independent() {
     assert!(!fresh(&store, "a", WINDOW).await.unwrap());
     assert!(fresh(&store, "b", WINDOW).await.unwrap());
     assert!(!fresh(&store, "b", WINDOW).await.unwrap());
-    assert_eq!(server.key_count(), 2);
+    assert_eq!(
+        server.keys("bearer-guard:dpop:*").len(),
+        2,
+        "one key per proof"
+    );
+    assert_eq!(
+        server.keys("bearer-guard:dpop-share:*").len(),
+        1,
+        "one share for the one client"
+    );
+    assert_eq!(server.key_count(), 3, "nothing else");
 }
 
 #[tokio::test]
@@ -224,4 +235,153 @@ async fn a_server_out_of_memory_is_full_not_an_error() {
     let verdict = store.insert_once(&proof("oom"), WINDOW).await;
     assert_eq!(verdict.unwrap(), ReplayVerdict::Full);
     assert_eq!(server.key_count(), 0);
+}
+
+/// A store on `server` whose proof keys hold at most `share` live proofs each.
+async fn store_with_share(server: &RedisServer, share: usize) -> RedisReplayStore {
+    RedisReplayStore::builder(&server.url())
+        .share(share)
+        .connect()
+        .await
+        .expect("the test's Redis server answers")
+}
+
+/// What `store` answers for the proof `jti` of the client `jkt`.
+async fn verdict(store: &RedisReplayStore, jkt: &str, jti: &str, ttl: Duration) -> ReplayVerdict {
+    let proof = ReplayKey::new(jkt, "https://api.example.com/a", jti);
+    store
+        .insert_once(&proof, ttl)
+        .await
+        .expect("the server answers")
+}
+
+#[tokio::test]
+async fn one_key_fills_its_own_share_across_replicas_and_no_one_elses() {
+    let server = RedisServer::start();
+    let (first, second) = (
+        store_with_share(&server, 5).await,
+        store_with_share(&server, 5).await,
+    );
+    assert_eq!(first.share(), 5);
+    assert_eq!(
+        RedisReplayStore::connect(&server.url())
+            .await
+            .unwrap()
+            .share(),
+        RedisReplayStore::DEFAULT_SHARE
+    );
+
+    // The share counts across replicas: three proofs at one, two at the other.
+    for jti in ["1", "2", "3"] {
+        assert_eq!(
+            verdict(&first, "abuser", jti, WINDOW).await,
+            ReplayVerdict::Fresh
+        );
+    }
+    for jti in ["4", "5"] {
+        assert_eq!(
+            verdict(&second, "abuser", jti, WINDOW).await,
+            ReplayVerdict::Fresh
+        );
+    }
+    for store in [&first, &second] {
+        assert_eq!(
+            verdict(store, "abuser", "6", WINDOW).await,
+            ReplayVerdict::Full
+        );
+    }
+    // A replay is still a replay, not "full"; and a refused proof was not recorded.
+    assert_eq!(
+        verdict(&first, "abuser", "1", WINDOW).await,
+        ReplayVerdict::Replayed
+    );
+    assert_eq!(server.keys("bearer-guard:dpop:*").len(), 5);
+
+    // Another client's proofs are untouched: all of its own share, at either replica.
+    for jti in ["1", "2", "3", "4", "5"] {
+        assert_eq!(
+            verdict(&second, "polite", jti, WINDOW).await,
+            ReplayVerdict::Fresh
+        );
+    }
+    assert_eq!(
+        verdict(&first, "polite", "6", WINDOW).await,
+        ReplayVerdict::Full
+    );
+}
+
+#[tokio::test]
+async fn a_share_frees_as_its_proofs_expire_and_is_gone_with_the_last() {
+    let server = RedisServer::start();
+    let store = store_with_share(&server, 2).await;
+    let short = Duration::from_millis(300);
+
+    assert_eq!(
+        verdict(&store, "client", "a", short).await,
+        ReplayVerdict::Fresh
+    );
+    assert_eq!(
+        verdict(&store, "client", "b", WINDOW).await,
+        ReplayVerdict::Fresh
+    );
+    assert_eq!(
+        verdict(&store, "client", "c", WINDOW).await,
+        ReplayVerdict::Full
+    );
+    let share = server.keys("bearer-guard:dpop-share:*");
+    assert_eq!(share.len(), 1, "{share:?}");
+    let ttl = server.pttl(&share[0]);
+    assert!(
+        (WINDOW.as_millis() as i64 - 5_000..=WINDOW.as_millis() as i64).contains(&ttl),
+        "the share lives as long as its longest proof: PTTL {ttl} ms"
+    );
+
+    // Once "a" has expired, its place is free again (and only one place).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match verdict(&store, "client", "c", WINDOW).await {
+            ReplayVerdict::Fresh => break,
+            ReplayVerdict::Full if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("{other:?} after the first proof's window"),
+        }
+    }
+    assert_eq!(
+        verdict(&store, "client", "d", WINDOW).await,
+        ReplayVerdict::Full
+    );
+
+    // A share whose proofs have all expired is gone from the server with them.
+    let server = RedisServer::start();
+    let store = store_with_share(&server, 2).await;
+    assert_eq!(
+        verdict(&store, "client", "a", short).await,
+        ReplayVerdict::Fresh
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.key_count() > 0 {
+        assert!(Instant::now() < deadline, "{:?}", server.keys("*"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The share is checked and taken in one atomic script: proofs of one key sent at once
+/// through two replicas never get more than the share between them.
+#[tokio::test]
+async fn concurrent_proofs_of_one_key_never_exceed_its_share() {
+    let server = RedisServer::start();
+    let (first, second) = (
+        store_with_share(&server, 10).await,
+        store_with_share(&server, 10).await,
+    );
+    let calls = (0..64).map(|i| {
+        let replica = if i % 2 == 0 { &first } else { &second };
+        async move { verdict(replica, "racer", &i.to_string(), WINDOW).await }
+    });
+    let verdicts = futures_util::future::join_all(calls).await;
+    let count = |wanted| verdicts.iter().filter(|v| **v == wanted).count();
+    assert_eq!(count(ReplayVerdict::Fresh), 10, "{verdicts:?}");
+    assert_eq!(count(ReplayVerdict::Full), 54, "{verdicts:?}");
+    assert_eq!(server.keys("bearer-guard:dpop:*").len(), 10);
 }

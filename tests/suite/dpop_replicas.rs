@@ -1,7 +1,8 @@
 //! Two replicas of one API ("two validators, two routers") sharing one real Redis server as
 //! their DPoP replay store (feature `redis`): a proof used at one replica is refused at the
-//! other; the key lives as long as the proof could pass; a stopped server answers 503 (fail
-//! closed) or lets the proof through when the API fails open.
+//! other; the key lives as long as the proof could pass; one client's share is counted across
+//! replicas and leaves the others untouched; a stopped server answers 503 (fail closed) or
+//! lets the proof through when the API fails open.
 
 use crate::common;
 
@@ -51,7 +52,7 @@ async fn call(app: &Router, token: &str, proof: &str) -> Reply {
 }
 
 /// A key, a token bound to it, and a function that signs a fresh proof for `/api/private`.
-fn bound_token(issuer: &TestIssuer) -> (String, impl Fn() -> String) {
+fn bound_token(issuer: &TestIssuer) -> (String, impl Fn() -> String + use<>) {
     let key = DpopProof::generate();
     let token = issuer.token().dpop_bound(&key.jkt()).sign();
     let for_token = token.clone();
@@ -112,7 +113,11 @@ async fn a_proof_used_at_one_replica_is_refused_at_the_other() {
     let proof = fresh_proof();
     assert_eq!(call(&second, &token, &proof).await.status, StatusCode::OK);
     assert_replayed(&call(&first, &token, &proof).await);
-    assert_eq!(server.key_count(), 2, "one key per proof");
+    assert_eq!(
+        server.keys("bearer-guard:dpop:*").len(),
+        2,
+        "one key per proof"
+    );
 
     // Without a shared store, each replica remembers only its own proofs: the replay at the
     // other replica passes. This is what the Redis store is for.
@@ -235,6 +240,106 @@ async fn a_stopped_redis_answers_503_unless_the_api_fails_open() {
         "after the restart: {}",
         reply.summary()
     );
+}
+
+/// The share per client across replicas, under traffic: an abusive client sends fresh proofs
+/// from three tasks, alternating between two replicas, well past its share, while two
+/// well-behaved clients send a request every 5 ms to either replica. The abuser gets exactly
+/// its share between both replicas and 503 after it; every well-behaved request passes,
+/// before and after the abuser is cut off. Before the share, the abuser could fill the
+/// server every replica's proofs need. Bounded: 300 abusive requests, in process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abusive_client_gets_its_share_across_replicas_and_no_one_elses() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    const SHARE: usize = 100;
+    const ABUSIVE_REQUESTS: usize = 300;
+    let issuer = TestIssuer::start().await;
+    let server = RedisServer::start();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = RedisReplayStore::builder(&server.url())
+            .share(SHARE)
+            .connect()
+            .await
+            .expect("Redis answers");
+        replicas.push(replica(&issuer, Dpop::allowed(), Some(Arc::new(store))));
+    }
+    let replicas = Arc::new(replicas);
+    let (abusive_token, abusive_proof) = bound_token(&issuer);
+    let abusive_proof = Arc::new(abusive_proof);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (passed, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let done = Arc::new(AtomicBool::new(false));
+    let abusive: Vec<_> = (0..3)
+        .map(|_| {
+            let (replicas, token, proof) = (
+                replicas.clone(),
+                abusive_token.clone(),
+                abusive_proof.clone(),
+            );
+            let (sent, passed, refused) = (sent.clone(), passed.clone(), refused.clone());
+            tokio::spawn(async move {
+                loop {
+                    let n = sent.fetch_add(1, SeqCst);
+                    if n >= ABUSIVE_REQUESTS {
+                        break;
+                    }
+                    let reply = call(&replicas[n % 2], &token, &proof()).await;
+                    match reply.status {
+                        StatusCode::OK => passed.fetch_add(1, SeqCst),
+                        StatusCode::SERVICE_UNAVAILABLE => refused.fetch_add(1, SeqCst),
+                        other => panic!("the abuser got {other}: {}", reply.summary()),
+                    };
+                }
+            })
+        })
+        .collect();
+    let polite: Vec<_> = (0..2)
+        .map(|_| {
+            let (replicas, refused, done) = (replicas.clone(), refused.clone(), done.clone());
+            let (token, proof) = bound_token(&issuer);
+            tokio::spawn(async move {
+                let mut pace = tokio::time::interval(Duration::from_millis(5));
+                let (mut sent, mut after_cutoff) = (0, 0);
+                // On past the abuser's end until one request went after its cutoff; bounded,
+                // for a run in which the abuser is never cut off (the assertion below fails).
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                while (!done.load(SeqCst) || after_cutoff == 0)
+                    && tokio::time::Instant::now() < deadline
+                {
+                    pace.tick().await;
+                    let cut_off = refused.load(SeqCst) > 0;
+                    let reply = call(&replicas[sent % 2], &token, &proof()).await;
+                    assert_eq!(
+                        reply.status,
+                        StatusCode::OK,
+                        "a well-behaved request: {}",
+                        reply.summary()
+                    );
+                    sent += 1;
+                    after_cutoff += usize::from(cut_off);
+                }
+                (sent, after_cutoff)
+            })
+        })
+        .collect();
+    for task in abusive {
+        task.await.unwrap();
+    }
+    done.store(true, SeqCst);
+    for task in polite {
+        let (sent, after_cutoff) = task.await.unwrap();
+        assert!(
+            sent > 0 && after_cutoff > 0,
+            "{sent} sent, {after_cutoff} after the cutoff"
+        );
+    }
+    assert_eq!(
+        passed.load(SeqCst),
+        SHARE,
+        "the abuser's share, between both replicas"
+    );
+    assert_eq!(refused.load(SeqCst), ABUSIVE_REQUESTS - SHARE);
 }
 
 /// The one replay key the server holds.
