@@ -8,6 +8,7 @@ use crate::resolver::RequestView;
 use crate::validate::Rules;
 use crate::{Algorithm, Validator};
 
+use super::proof_hints::{NONCE_HINT, ProofContext, proof_hint};
 use super::seen::Seen;
 
 /// What the report knows about the validator and the token.
@@ -31,6 +32,8 @@ pub(super) struct Context<'a> {
     /// endpoint's answer, which the report does not see.
     introspected: bool,
     requires_dpop: bool,
+    /// The request's DPoP proof, when a request is explained and its issuer takes DPoP.
+    proof: ProofContext,
     now: i64,
 }
 
@@ -65,6 +68,9 @@ impl<'a> Context<'a> {
             introspects: route.issuer.introspects(),
             introspected: route.issuer.introspects_token(token),
             requires_dpop: route.binder.requires_dpop(),
+            proof: request.map_or_else(ProofContext::default, |request| {
+                ProofContext::of(&route.binder, request)
+            }),
             now,
         }
     }
@@ -203,12 +209,21 @@ impl<'a> Context<'a> {
                 )
             }
             "binding" => (
-                if self.requires_dpop {
-                    "a DPoP-bound token and its proof (explain checks no proof)"
-                } else {
-                    "a bearer token (no cnf)"
-                }
-                .to_owned(),
+                match (self.proof.checked, self.requires_dpop) {
+                    (true, required) => format!(
+                        "{}a DPoP-bound token with a proof for {} (a replay is not checked: \
+                         explaining records no proof)",
+                        if required { "" } else { "a bearer token, or " },
+                        self.proof
+                            .expected_htu
+                            .as_deref()
+                            .unwrap_or("the API's URL (unknown: no public_url)")
+                    ),
+                    (false, true) => {
+                        "a DPoP-bound token and its proof (explain checks no proof)".to_owned()
+                    }
+                    (false, false) => "a bearer token (no cnf)".to_owned(),
+                },
                 seen.claim("cnf")
                     .map_or_else(|| "no cnf".to_owned(), |cnf| format!("cnf {cnf}")),
             ),
@@ -244,6 +259,10 @@ impl<'a> Context<'a> {
                         .to_owned(),
                 );
             }
+            AuthError::InvalidDpopProof(problem) => {
+                return proof_hint(*problem, &self.proof, self.now);
+            }
+            AuthError::UseDpopNonce { .. } => return Some(NONCE_HINT.to_owned()),
             _ => None,
         };
         let audience = self.rules.audiences.first().map_or("", String::as_str);

@@ -7,11 +7,12 @@
 //!
 //! The verdict is the validator's own: [`Validator::validate`] decides the token and the
 //! report places its answer on one check (so [`Explanation::passed`] is exactly
-//! `validate(token).is_ok()`); the header and claims shown beside it are decoded without
-//! verification, for display only. Nothing is contacted that a validation would not contact
-//! (the key set as `validate` fetches it; never a `jku` or `x5u`; the introspection endpoint
-//! only when the validator introspects), and the report never holds the token's signature or a
-//! secret.
+//! `validate(token).is_ok()`; for [`Validator::explain_request`], the layer's verdict on the
+//! request but for the replay store, which explaining never writes); the header and claims
+//! shown beside it are decoded without verification, for display only. Nothing is contacted
+//! that a validation would not contact (the key set as `validate` fetches it; never a `jku`
+//! or `x5u`; the introspection endpoint only when the validator introspects), and the report
+//! never holds the token's signature or a secret.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -31,6 +32,7 @@
 //! ```
 
 mod hints;
+mod proof_hints;
 mod seen;
 
 use std::fmt;
@@ -38,9 +40,10 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::Validator;
+use crate::dpop::{Presented, Scheme};
 use crate::error::{AuthError, Claim, TokenProblem};
 use crate::extract::{Schemes, request_token};
-use crate::issuer::unix_now;
+use crate::issuer::{Validation, unix_now};
 use crate::resolver::RequestView;
 use seen::{Seen, shown};
 
@@ -157,10 +160,15 @@ impl Validator {
     }
 
     /// [`explain`](Self::explain) for a request: the token as the layer would extract it
-    /// from the `Authorization` header; a request without one (or with a malformed one) gets
-    /// a report whose first check, `"token"`, fails. The request's DPoP proof and client
-    /// certificate are not checked: like [`validate`](Self::validate), the report refuses a
-    /// sender-bound token at `"binding"`.
+    /// from the `Authorization` header (`Bearer` or `DPoP`), then its binding checked against
+    /// the request as the layer checks it: a DPoP-bound token's proof (every check of RFC
+    /// 9449 §4.3, the expected `htu` shown) and a certificate-bound token's client
+    /// certificate. A request without a token (or with a malformed one) gets a report whose
+    /// first check, `"token"`, fails.
+    ///
+    /// The one check of the layer it leaves out is the replay: explaining records no proof
+    /// in the replay store, so the request explained can still be sent, and a proof already
+    /// used is not reported as a replay.
     ///
     /// A development aid: never for responses to clients.
     pub async fn explain_request<B>(&self, request: &http::Request<B>) -> Explanation {
@@ -169,14 +177,35 @@ impl Validator {
             dpop: self.recognises_dpop(),
         };
         match request_token(request, &[], self.max_token_bytes(), schemes) {
-            Ok((token, _scheme)) => {
+            Ok((token, scheme)) => {
                 // The request too: issuers resolved per request may depend on its host.
                 let view = RequestView::of(request);
-                let verdict = self.validate_request(&token, &view).await.err();
+                let verdict = self
+                    .verdict_on_request(&token, scheme, request, &view)
+                    .await
+                    .err();
                 self.report(&token, Some(&view), verdict.as_ref())
             }
             Err(error) => self.report("", None, Some(&error)),
         }
+    }
+
+    /// The layer's verdict on a request, but for the replay store: the token validated by
+    /// its issuer, then its binding checked against the request by that issuer's rules.
+    async fn verdict_on_request<B>(
+        &self,
+        token: &str,
+        scheme: Scheme,
+        request: &http::Request<B>,
+        view: &RequestView<'_>,
+    ) -> Result<(), AuthError> {
+        let route = self.route(token, Some(view))?;
+        let claims = match route.issuer.start(token) {
+            Validation::Done(decided) => decided,
+            Validation::NeedsKeys(pending) => pending.finish().await,
+        }?;
+        let presented = Presented::new(scheme, token);
+        route.binder.check(request, &presented, &claims).map(|_| ())
     }
 
     /// The report of `token` given the validator's verdict on it (`None`: accepted).

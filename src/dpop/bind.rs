@@ -143,6 +143,12 @@ impl Binder {
         self.mode == DpopMode::Required
     }
 
+    /// The normalised `htu` a proof sent to `path` with `headers` must carry; `None` when
+    /// the API's URL cannot be known (no `public_url`, no trusted proxy's headers).
+    pub(crate) fn expected_htu(&self, path: &str, headers: &http::HeaderMap) -> Option<String> {
+        self.uri.of(path, headers)
+    }
+
     /// The replay store.
     pub(crate) fn store(&self) -> &Arc<dyn ReplayStore> {
         &self.store
@@ -197,8 +203,7 @@ impl Binder {
                 .map_err(|_| invalid(DpopProblem::Malformed))?,
         };
         let htu = self
-            .uri
-            .of(request.uri().path(), request.headers())
+            .expected_htu(request.uri().path(), request.headers())
             .ok_or(invalid(DpopProblem::UnknownUri))?;
         let now = unix_now();
         let expected = Expected {

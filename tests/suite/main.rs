@@ -18,6 +18,7 @@ mod config_errors;
 mod contract;
 mod delegation;
 mod diagnose;
+mod diagnose_dpop;
 mod diagnose_properties;
 mod doctor;
 mod dpop;
