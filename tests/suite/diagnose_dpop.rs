@@ -1,6 +1,7 @@
-//! `Validator::explain_request` on DPoP requests: the proof checked as the layer checks it
-//! (its verdict is the layer's, but for the replay store, which explaining never writes), the
-//! URI the proof had to name and the one it names, and a hint for each common mistake.
+//! `Validator::explain_request` on sender-bound tokens: a DPoP proof checked as the layer
+//! checks it (its verdict is the layer's, but for the replay store, which explaining never
+//! writes), the URI the proof had to name and the one it names, a hint for each common
+//! mistake; and a certificate-bound token against the request's client certificate.
 
 use crate::common;
 
@@ -260,4 +261,46 @@ async fn without_dpop_a_bound_token_is_refused_at_binding() {
             .await
             .passed()
     );
+}
+
+/// A certificate-bound token is explained against the request's client certificate, as the
+/// layer checks it: it passes with that certificate, and fails at `binding` without it or
+/// with another one.
+#[tokio::test]
+async fn a_certificate_bound_token_is_explained_against_the_requests_certificate() {
+    use bearer_guard::dpop::{ClientCertificate, Mtls};
+    use bearer_guard::testing::certificate_thumbprint;
+    use bytes::Bytes;
+
+    let issuer = TestIssuer::start().await;
+    let validator = issuer
+        .validator()
+        .mtls(Mtls::new())
+        .build()
+        .expect("valid configuration");
+    let certificate = Bytes::from_static(b"the client's certificate, DER");
+    let token = issuer
+        .token()
+        .certificate_bound(&certificate_thumbprint(&certificate))
+        .sign();
+    let with = |certificate: Option<&[u8]>| {
+        let mut request = request("Bearer", &token, &[]);
+        if let Some(der) = certificate {
+            request
+                .extensions_mut()
+                .insert(ClientCertificate(Bytes::copy_from_slice(der)));
+        }
+        request
+    };
+
+    let report = validator.explain_request(&with(Some(&certificate))).await;
+    assert!(report.passed(), "{report}");
+    for (name, request) in [
+        ("no certificate", with(None)),
+        ("another certificate", with(Some(b"another one"))),
+    ] {
+        let report = validator.explain_request(&request).await;
+        let check = report.first_failure().expect("a failure");
+        assert_eq!(check.name, "binding", "{name}: {report}");
+    }
 }
