@@ -6,7 +6,9 @@ use super::Config;
 /// The usage line, printed with every usage error.
 pub const USAGE: &str = "usage: doctor [--issuer URL] [--audience AUD] [--jwks-uri URL] \
                          [--hs256-secret SECRET] [--algorithms RS256,ES256] \
-                         [--jwe-private-key-file PEM] [--jwe-key-id KID] [--json] [TOKEN | -]";
+                         [--jwe-private-key-file PEM] [--jwe-key-id KID] \
+                         [--dpop off|allowed|required] [--public-url URL] \
+                         [--dpop-proof PROOF [--url URL] [--method METHOD]] [--json] [TOKEN | -]";
 
 /// The parsed command line.
 #[derive(Debug)]
@@ -58,6 +60,11 @@ pub fn parse(
             "--hs256-secret" => &mut config.hs256_secret,
             "--jwe-private-key-file" => &mut config.jwe_private_key_file,
             "--jwe-key-id" => &mut config.jwe_key_id,
+            "--dpop" => &mut config.dpop,
+            "--public-url" => &mut config.public_url,
+            "--dpop-proof" => &mut config.dpop_proof,
+            "--url" => &mut config.request_url,
+            "--method" => &mut config.request_method,
             other if other.starts_with("--") => {
                 return Err(format!("unknown flag {other}\n{USAGE}"));
             }
@@ -78,6 +85,8 @@ pub fn parse(
         (&mut config.auth0_domain, "AUTH0_DOMAIN"),
         (&mut config.jwe_private_key_file, "JWE_PRIVATE_KEY_FILE"),
         (&mut config.jwe_key_id, "JWE_KEY_ID"),
+        (&mut config.dpop, "DPOP"),
+        (&mut config.public_url, "PUBLIC_URL"),
     ] {
         if slot.is_none() {
             *slot = env(name).filter(|value| !value.trim().is_empty());

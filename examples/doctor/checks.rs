@@ -21,6 +21,8 @@ const MAX_KEYS: usize = 100;
 pub mod args;
 #[path = "config.rs"]
 mod config;
+#[path = "proof.rs"]
+mod proof;
 #[path = "render.rs"]
 pub mod render;
 
@@ -96,13 +98,15 @@ pub struct KeySetStep {
     pub hint: Option<String>,
 }
 
-/// The token: its length and header (never its payload or signature), and the report.
+/// The token: its length and header (never its payload or signature), and the report (of
+/// the request, proof included, when a DPoP proof is given).
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenStep {
     pub length: usize,
     /// `alg`, `kid` and `typ` of the header, when it decodes.
     pub header: Value,
-    /// `Validator::explain` on the token (`None`: the configuration does not build).
+    /// `Validator::explain` on the token, or `explain_request` on the DPoP request (`None`:
+    /// the configuration does not build, or the request cannot be made).
     pub explanation: Option<Explanation>,
 }
 
@@ -156,7 +160,7 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
         ),
         Err(unreadable) => (None, vec![unreadable]),
     };
-    let configuration = Configuration {
+    let mut configuration = Configuration {
         issuer: issuer.clone(),
         audience: config.audience.clone(),
         keys,
@@ -182,9 +186,16 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
         Some(token) => Some(TokenStep {
             length: token.len(),
             header: token_header(token),
-            explanation: match &validator {
-                Some(validator) => Some(validator.explain(token).await),
-                None => None,
+            explanation: match (&validator, &config.dpop_proof) {
+                (Some(validator), None) => Some(validator.explain(token).await),
+                (Some(validator), Some(dpop)) => match proof::dpop_request(config, token, dpop) {
+                    Ok(request) => Some(validator.explain_request(&request).await),
+                    Err(unusable) => {
+                        configuration.problems.push(unusable);
+                        None
+                    }
+                },
+                (None, _) => None,
             },
         }),
     };

@@ -1,6 +1,7 @@
 //! What the doctor checks: the quickstart's settings, from flags or its environment
 //! variables, and the builder the quickstart makes of them.
 
+use bearer_guard::dpop::Dpop;
 use bearer_guard::{Algorithm, Validator, ValidatorBuilder};
 
 /// The builder's default algorithms in key set mode: what keys are judged for unless
@@ -29,6 +30,18 @@ pub struct Config {
     /// `--jwe-key-id`, `JWE_KEY_ID`: the `kid` tokens name that key by (none: its RFC 7638
     /// thumbprint).
     pub jwe_key_id: Option<String>,
+    /// `--dpop`, `DPOP`: `off`, `allowed` or `required`, as the quickstart reads it (none, and
+    /// no public URL or proof: the validator takes no DPoP).
+    pub dpop: Option<String>,
+    /// `--public-url`, `PUBLIC_URL`: the URL clients call the API at, which proofs name.
+    pub public_url: Option<String>,
+    /// `--dpop-proof`: the `DPoP` header the client sent with the token; the report then
+    /// explains the request, proof included.
+    pub dpop_proof: Option<String>,
+    /// `--url`: the URL the client called with the proof (default: the proof's `htu`).
+    pub request_url: Option<String>,
+    /// `--method`: the request's method (default: the proof's `htm`).
+    pub request_method: Option<String>,
 }
 
 impl Config {
@@ -82,6 +95,22 @@ impl Config {
                 Some(kid) => builder.decryption_key_pem_with_kid(kid.as_str(), pem),
                 None => builder.decryption_key_pem(pem),
             };
+        }
+        if self.dpop.is_some() || self.public_url.is_some() || self.dpop_proof.is_some() {
+            let dpop = match self.dpop.as_deref().map(str::trim) {
+                None | Some("allowed") => Dpop::allowed(),
+                Some("required") => Dpop::required(),
+                Some("off") => Dpop::off(),
+                Some(other) => {
+                    return Err(format!(
+                        "DPOP must be off, allowed or required, not {other:?}"
+                    ));
+                }
+            };
+            builder = builder.dpop(match &self.public_url {
+                Some(url) => dpop.public_url(url.trim_end_matches('/')),
+                None => dpop,
+            });
         }
         Ok(builder)
     }

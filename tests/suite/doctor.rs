@@ -401,3 +401,110 @@ async fn an_encrypted_token_is_explained_with_the_apis_decryption_key() {
     );
     assert_eq!(parsed.config.jwe_key_id.as_deref(), Some("from-flag"));
 }
+
+/// With a DPoP proof (`--dpop-proof`) the doctor explains the request the client made, proof
+/// included, against the API's `PUBLIC_URL`: a proof made for the URL the client saw (a
+/// port-forward) fails at `binding`, and the hint names both URLs; a proof for the public URL
+/// passes. Neither the token nor the proof's signature is printed.
+#[tokio::test]
+async fn a_dpop_request_is_explained_with_its_proof_against_the_public_url() {
+    use bearer_guard::testing::DpopProof;
+
+    let issuer = TestIssuer::start().await;
+    let key = DpopProof::generate();
+    let token = issuer.token().dpop_bound(&key.jkt()).sign();
+    let settings = |proof: &str| Config {
+        public_url: Some("https://api.example.com/".to_owned()),
+        dpop_proof: Some(proof.to_owned()),
+        ..config(issuer.issuer(), DEFAULT_AUDIENCE)
+    };
+
+    let forwarded = key.proof("GET", "http://localhost:3000/api/private", &token);
+    let report = run(&settings(&forwarded), Some(&token)).await;
+    assert_eq!(report.exit_code(), 1);
+    let (text, json) = printed(&report, &token);
+    let proof_signature = forwarded.rsplit('.').next().unwrap();
+    assert!(!text.contains(proof_signature), "{text}");
+    let explanation = report.token.as_ref().unwrap().explanation.as_ref().unwrap();
+    let failed = explanation.first_failure().expect("a failure");
+    assert_eq!(failed.name, "binding", "{text}");
+    let hint = failed.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("http://localhost:3000/api/private")
+            && hint.contains("https://api.example.com/api/private"),
+        "{hint}"
+    );
+    assert_eq!(json["configuration"]["problems"], json!([]));
+
+    let good = key.proof("GET", "https://api.example.com/api/private", &token);
+    let report = run(&settings(&good), Some(&token)).await;
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+
+    // `--url` and `--method` say what the client called when the proof names something else.
+    let report = run(
+        &Config {
+            request_url: Some("https://api.example.com/api/private".to_owned()),
+            request_method: Some("POST".to_owned()),
+            ..settings(&good)
+        },
+        Some(&token),
+    )
+    .await;
+    let explanation = report.token.as_ref().unwrap().explanation.as_ref().unwrap();
+    assert_eq!(explanation.first_failure().unwrap().name, "binding");
+    let hint = explanation.first_failure().unwrap().hint.clone().unwrap();
+    assert!(hint.contains("`htm`"), "{hint}");
+
+    // A URL the request cannot be made of is reported, not a panic.
+    let report = run(
+        &Config {
+            request_url: Some("/api/private".to_owned()),
+            ..settings(&good)
+        },
+        Some(&token),
+    )
+    .await;
+    assert_eq!(report.exit_code(), 1);
+    assert!(
+        report.configuration.problems[0].contains("not an absolute URL"),
+        "{:?}",
+        report.configuration.problems
+    );
+}
+
+/// The DPoP settings come from the flags or the quickstart's `DPOP` and `PUBLIC_URL`.
+#[test]
+fn dpop_settings_come_from_flags_or_the_quickstarts_variables() {
+    let env = |name: &str| match name {
+        "DPOP" => Some("required".to_owned()),
+        "PUBLIC_URL" => Some("https://api.example.com".to_owned()),
+        _ => None,
+    };
+    let argv = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let parsed = args::parse(
+        argv("--dpop-proof P --url https://x.example/a --method POST TOKEN"),
+        env,
+    )
+    .unwrap();
+    assert_eq!(parsed.config.dpop.as_deref(), Some("required"));
+    assert_eq!(
+        parsed.config.public_url.as_deref(),
+        Some("https://api.example.com")
+    );
+    assert_eq!(parsed.config.dpop_proof.as_deref(), Some("P"));
+    assert_eq!(
+        parsed.config.request_url.as_deref(),
+        Some("https://x.example/a")
+    );
+    assert_eq!(parsed.config.request_method.as_deref(), Some("POST"));
+    let parsed = args::parse(argv("--dpop allowed --public-url https://b.example T"), env).unwrap();
+    assert_eq!(parsed.config.dpop.as_deref(), Some("allowed"));
+    assert_eq!(
+        parsed.config.public_url.as_deref(),
+        Some("https://b.example")
+    );
+}
