@@ -58,7 +58,8 @@ pub(super) const NONCE_HINT: &str = "the API issues DPoP nonces (`nonces(...)`):
      `nonce`";
 
 /// The hint for a refused DPoP proof, for the mistakes clients and deployments make:
-/// `expected_htu` is the URI the request's proof had to name, `now` this machine's clock.
+/// `context` holds the URI the request's proof had to name and the one it names, `now` is
+/// this machine's clock.
 pub(super) fn proof_hint(problem: DpopProblem, context: &ProofContext, now: i64) -> Option<String> {
     let hint = match problem {
         DpopProblem::Missing => {

@@ -10,9 +10,8 @@
 //! closed).
 
 use std::fmt;
-use std::time::Duration;
-
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, RedisError, Script, Value};
