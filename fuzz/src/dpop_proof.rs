@@ -20,10 +20,11 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bearer_guard::BearerLayer;
 use bearer_guard::dpop::{Dpop, MemoryReplayStore};
+use bearer_guard::error::DpopProblem;
 use bearer_guard::layer::BearerService;
 use bearer_guard::testing::{DpopProof, TokenBuilder};
+use bearer_guard::{BearerLayer, Validator};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -46,6 +47,8 @@ fn ok_handler(_: Request<()>) -> Ready<Result<Response<String>, Infallible>> {
 pub struct DpopHarness {
     runtime: tokio::runtime::Runtime,
     service: BearerService<Handler>,
+    /// The layer's validator, for `explain_request` on the same requests.
+    validator: Validator,
     /// The key the token is bound to.
     key: DpopProof,
     /// A key the token is not bound to.
@@ -74,7 +77,7 @@ pub fn dpop_harness() -> &'static DpopHarness {
             .build()
             .expect("a valid configuration");
         let handler: Handler = tower::service_fn(ok_handler as fn(_) -> _);
-        let service = BearerLayer::new(validator).layer(handler);
+        let service = BearerLayer::new(validator.clone()).layer(handler);
         let key = DpopProof::generate();
         let jkt = key.jkt();
         let jwk = key.jwk();
@@ -95,6 +98,7 @@ pub fn dpop_harness() -> &'static DpopHarness {
         DpopHarness {
             runtime,
             service,
+            validator,
             foreign: DpopProof::generate(),
             key,
             jkt,
@@ -145,12 +149,20 @@ pub fn dpop_proof(data: &[u8]) {
 }
 
 fn send_and_check(h: &DpopHarness, proof: &[u8]) {
-    let authorization = format!("DPoP {}", h.token);
-    let request = Request::get("/")
-        .header(header::AUTHORIZATION, authorization)
-        .header("dpop", HeaderValue::from_bytes(proof).expect("filtered"))
-        .body(())
-        .expect("a request");
+    let request = || {
+        Request::get("/")
+            .header(header::AUTHORIZATION, format!("DPoP {}", h.token))
+            .header("dpop", HeaderValue::from_bytes(proof).expect("filtered"))
+            .body(())
+            .expect("a request")
+    };
+    // Explained before the layer records the proof: the report's verdict must be the
+    // layer's, but for a replay, which explaining does not check.
+    let explained = h
+        .runtime
+        .block_on(h.validator.explain_request(&request()))
+        .passed();
+    let request = request();
     let (parts, body) = h.runtime.block_on(async {
         let response = h
             .service
@@ -171,6 +183,14 @@ fn send_and_check(h: &DpopHarness, proof: &[u8]) {
             );
         }
     }
+    let replayed = serde_json::from_slice::<Value>(&body)
+        .is_ok_and(|body| body["error_description"] == json!(DpopProblem::Replayed.to_string()));
+    assert!(
+        explained == (parts.status == StatusCode::OK) || (explained && replayed),
+        "explain_request says {} where the layer answered {}",
+        if explained { "passed" } else { "refused" },
+        parts.status
+    );
     match parts.status {
         StatusCode::OK => check_accepted(h, proof),
         StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => {
