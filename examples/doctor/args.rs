@@ -7,7 +7,8 @@ use super::Config;
 pub const USAGE: &str = "usage: doctor [--issuer URL] [--audience AUD] [--jwks-uri URL] \
                          [--hs256-secret SECRET] [--algorithms RS256,ES256] \
                          [--jwe-private-key-file PEM] [--jwe-key-id KID] \
-                         [--dpop off|allowed|required] [--public-url URL] \
+                         [--introspection-client-id ID --introspection-client-secret SECRET \
+                         [--introspection-url URL]] [--dpop off|allowed|required] [--public-url URL] \
                          [--dpop-proof PROOF [--url URL] [--method METHOD]] [--json] [TOKEN | -]";
 
 /// The parsed command line.
@@ -60,6 +61,9 @@ pub fn parse(
             "--hs256-secret" => &mut config.hs256_secret,
             "--jwe-private-key-file" => &mut config.jwe_private_key_file,
             "--jwe-key-id" => &mut config.jwe_key_id,
+            "--introspection-client-id" => &mut config.introspection_client_id,
+            "--introspection-client-secret" => &mut config.introspection_client_secret,
+            "--introspection-url" => &mut config.introspection_url,
             "--dpop" => &mut config.dpop,
             "--public-url" => &mut config.public_url,
             "--dpop-proof" => &mut config.dpop_proof,
@@ -85,6 +89,15 @@ pub fn parse(
         (&mut config.auth0_domain, "AUTH0_DOMAIN"),
         (&mut config.jwe_private_key_file, "JWE_PRIVATE_KEY_FILE"),
         (&mut config.jwe_key_id, "JWE_KEY_ID"),
+        (
+            &mut config.introspection_client_id,
+            "INTROSPECTION_CLIENT_ID",
+        ),
+        (
+            &mut config.introspection_client_secret,
+            "INTROSPECTION_CLIENT_SECRET",
+        ),
+        (&mut config.introspection_url, "INTROSPECTION_URL"),
         (&mut config.dpop, "DPOP"),
         (&mut config.public_url, "PUBLIC_URL"),
     ] {

@@ -64,6 +64,8 @@ pub struct Configuration {
     pub keys: String,
     /// The decryption key for encrypted tokens (its file and `kid`), when one is configured.
     pub decryption: Option<String>,
+    /// Where opaque tokens are introspected, and as which client (the secret by its length).
+    pub introspection: Option<String>,
     /// What the builder refuses (empty: the configuration builds).
     pub problems: Vec<String>,
 }
@@ -165,6 +167,7 @@ pub async fn run(config: &Config, token: Option<&str>) -> Report {
         audience: config.audience.clone(),
         keys,
         decryption: config.decryption(),
+        introspection: config.introspection(),
         problems,
     };
     let metadata = match (secret, config.effective_jwks_uri(), issuer) {

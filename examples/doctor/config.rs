@@ -30,6 +30,13 @@ pub struct Config {
     /// `--jwe-key-id`, `JWE_KEY_ID`: the `kid` tokens name that key by (none: its RFC 7638
     /// thumbprint).
     pub jwe_key_id: Option<String>,
+    /// `--introspection-client-id`, `INTROSPECTION_CLIENT_ID`: the API's client at the
+    /// issuer, with which opaque tokens are introspected (JWTs are still verified locally).
+    pub introspection_client_id: Option<String>,
+    /// `--introspection-client-secret`, `INTROSPECTION_CLIENT_SECRET` (never printed).
+    pub introspection_client_secret: Option<String>,
+    /// `--introspection-url`, `INTROSPECTION_URL`: the endpoint (none: discovery).
+    pub introspection_url: Option<String>,
     /// `--dpop`, `DPOP`: `off`, `allowed` or `required`, as the quickstart reads it (none, and
     /// no public URL or proof: the validator takes no DPoP).
     pub dpop: Option<String>,
@@ -96,6 +103,18 @@ impl Config {
                 None => builder.decryption_key_pem(pem),
             };
         }
+        if let Some(client_id) = &self.introspection_client_id {
+            let secret = self.introspection_client_secret.as_deref().ok_or(
+                "INTROSPECTION_CLIENT_ID needs INTROSPECTION_CLIENT_SECRET (the API's own \
+                 client credentials at the issuer)",
+            )?;
+            builder = builder
+                .introspection(client_id.as_str(), secret)
+                .mixed_mode();
+            if let Some(url) = &self.introspection_url {
+                builder = builder.introspection_endpoint(url.as_str());
+            }
+        }
         if self.dpop.is_some() || self.public_url.is_some() || self.dpop_proof.is_some() {
             let dpop = match self.dpop.as_deref().map(str::trim) {
                 None | Some("allowed") => Dpop::allowed(),
@@ -124,6 +143,22 @@ impl Config {
                 format!("decrypts encrypted tokens with the key in {path} (kid: its thumbprint)")
             }
         })
+    }
+
+    /// Introspection, as the report shows it (the secret by its length only).
+    pub(super) fn introspection(&self) -> Option<String> {
+        let client_id = self.introspection_client_id.as_deref()?;
+        let secret = self
+            .introspection_client_secret
+            .as_ref()
+            .map_or(0, String::len);
+        let endpoint = self
+            .introspection_url
+            .as_deref()
+            .unwrap_or("the endpoint of the issuer's metadata");
+        Some(format!(
+            "opaque tokens introspected at {endpoint} as {client_id} (secret: {secret} bytes)"
+        ))
     }
 
     /// The algorithms keys are judged for: the configured ones, else the default.

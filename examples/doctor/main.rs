@@ -4,14 +4,18 @@
 //! ```text
 //! cargo run --example doctor -- --issuer https://tenant.auth0.com/ \
 //!     --audience https://api.example.com [--jwks-uri URL] [--hs256-secret SECRET] \
-//!     [--jwe-private-key-file PEM [--jwe-key-id KID]] [--dpop MODE] [--public-url URL] \
+//!     [--jwe-private-key-file PEM [--jwe-key-id KID]] \
+//!     [--introspection-client-id ID --introspection-client-secret SECRET \
+//!     [--introspection-url URL]] [--dpop MODE] [--public-url URL] \
 //!     [--dpop-proof PROOF [--url URL] [--method METHOD]] [--json] [TOKEN | -]
 //! ```
 //!
 //! Without flags it reads the quickstart's variables (`ISSUER`, `AUDIENCE`, `JWKS_URI`,
-//! `HS256_SECRET`, `AUTH0_DOMAIN`, `JWE_PRIVATE_KEY_FILE`, `JWE_KEY_ID`, `DPOP`,
+//! `HS256_SECRET`, `AUTH0_DOMAIN`, `JWE_PRIVATE_KEY_FILE`, `JWE_KEY_ID`,
+//! `INTROSPECTION_CLIENT_ID`, `INTROSPECTION_CLIENT_SECRET`, `INTROSPECTION_URL`, `DPOP`,
 //! `PUBLIC_URL`): with a decryption key, an encrypted token is decrypted and its inner token
-//! explained (never printed); with a DPoP proof, the request the client made (`--url` and
+//! explained (never printed); with the API's client credentials, an opaque token is
+//! explained through the issuer's introspection endpoint; with a DPoP proof, the request the client made (`--url` and
 //! `--method`, by default what the proof names) is explained, proof included, against the
 //! public URL. It fetches the issuer's metadata document and its key set
 //! as the validator would (showing the URLs, statuses, cache headers, and each key with the

@@ -42,6 +42,9 @@ pub fn text(report: &Report, colour: bool) -> String {
     if let Some(decryption) = &config.decryption {
         settings.push(("decryption", decryption.clone()));
     }
+    if let Some(introspection) = &config.introspection {
+        settings.push(("introspection", introspection.clone()));
+    }
     rows(&mut out, &settings);
     for problem in &config.problems {
         let _ = writeln!(out, "  {} {problem}", paint.paint("problem:", "31"));

@@ -472,12 +472,14 @@ async fn a_dpop_request_is_explained_with_its_proof_against_the_public_url() {
     );
 }
 
-/// The DPoP settings come from the flags or the quickstart's `DPOP` and `PUBLIC_URL`.
+/// The DPoP and introspection settings come from the flags or the quickstart's variables.
 #[test]
-fn dpop_settings_come_from_flags_or_the_quickstarts_variables() {
+fn dpop_and_introspection_settings_come_from_flags_or_the_quickstarts_variables() {
     let env = |name: &str| match name {
         "DPOP" => Some("required".to_owned()),
         "PUBLIC_URL" => Some("https://api.example.com".to_owned()),
+        "INTROSPECTION_CLIENT_ID" => Some("from-env".to_owned()),
+        "INTROSPECTION_URL" => Some("https://issuer.example/introspect".to_owned()),
         _ => None,
     };
     let argv = |line: &str| {
@@ -501,10 +503,81 @@ fn dpop_settings_come_from_flags_or_the_quickstarts_variables() {
         Some("https://x.example/a")
     );
     assert_eq!(parsed.config.request_method.as_deref(), Some("POST"));
-    let parsed = args::parse(argv("--dpop allowed --public-url https://b.example T"), env).unwrap();
+    assert_eq!(
+        parsed.config.introspection_client_id.as_deref(),
+        Some("from-env")
+    );
+    assert_eq!(
+        parsed.config.introspection_url.as_deref(),
+        Some("https://issuer.example/introspect")
+    );
+    let parsed = args::parse(
+        argv("--dpop allowed --public-url https://b.example --introspection-client-id flag T"),
+        env,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.config.introspection_client_id.as_deref(),
+        Some("flag")
+    );
     assert_eq!(parsed.config.dpop.as_deref(), Some("allowed"));
     assert_eq!(
         parsed.config.public_url.as_deref(),
         Some("https://b.example")
+    );
+}
+
+/// With the API's client credentials (`--introspection-client-id`/`-secret`, or the
+/// quickstart's `INTROSPECTION_CLIENT_ID`/`_SECRET`), an opaque token is explained through
+/// the issuer's introspection endpoint: an active one passes, one the issuer never issued
+/// fails. The secret is shown by its length only, the token never.
+#[tokio::test]
+async fn an_opaque_token_is_explained_through_introspection() {
+    const SECRET: &str = "doctor-api-secret-0123456789abcdef";
+    let issuer = TestIssuer::start().await;
+    issuer.register_client("doctor-api", SECRET);
+    let settings = Config {
+        introspection_client_id: Some("doctor-api".to_owned()),
+        introspection_client_secret: Some(SECRET.to_owned()),
+        ..config(issuer.issuer(), DEFAULT_AUDIENCE)
+    };
+    let token = issuer.opaque_token().issue();
+
+    let report = run(&settings, Some(&token)).await;
+    assert_eq!(report.exit_code(), 0, "{}", render::text(&report, false));
+    let (text, json) = printed(&report, &token);
+    assert!(
+        !text.contains(SECRET) && !json.to_string().contains(SECRET),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("as doctor-api (secret: {} bytes)", SECRET.len())),
+        "{text}"
+    );
+    assert_eq!(issuer.introspection_requests(), 1);
+
+    let never_issued = "2YotnFZFEjr1zCsicMWpAA-never-issued";
+    let report = run(&settings, Some(never_issued)).await;
+    assert_eq!(report.exit_code(), 1);
+    let explanation = report.token.as_ref().unwrap().explanation.as_ref().unwrap();
+    assert!(explanation.first_failure().is_some(), "{explanation}");
+
+    // Without introspection the same opaque token cannot be read at all.
+    let report = run(&config(issuer.issuer(), DEFAULT_AUDIENCE), Some(&token)).await;
+    assert_eq!(report.exit_code(), 1);
+
+    // A client id without its secret is a configuration problem, named.
+    let report = run(
+        &Config {
+            introspection_client_secret: None,
+            ..settings.clone()
+        },
+        Some(&token),
+    )
+    .await;
+    assert!(
+        report.configuration.problems[0].contains("INTROSPECTION_CLIENT_SECRET"),
+        "{:?}",
+        report.configuration.problems
     );
 }
