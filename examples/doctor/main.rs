@@ -15,12 +15,12 @@
 //! `INTROSPECTION_CLIENT_ID`, `INTROSPECTION_CLIENT_SECRET`, `INTROSPECTION_URL`, `DPOP`,
 //! `PUBLIC_URL`): with a decryption key, an encrypted token is decrypted and its inner token
 //! explained (never printed); with the API's client credentials, an opaque token is
-//! explained through the issuer's introspection endpoint; with a DPoP proof, the request the client made (`--url` and
-//! `--method`, by default what the proof names) is explained, proof included, against the
-//! public URL. It fetches the issuer's metadata document and its key set
-//! as the validator would (showing the URLs, statuses, cache headers, and each key with the
-//! key policy's verdict) and, given a token (`-`: read from stdin), the validator's report
-//! on it. It never prints the token or the secret: the token's length and header only.
+//! explained through the issuer's introspection endpoint; with a DPoP proof, the request the
+//! client made (`--url` and `--method`, by default what the proof names) is explained, proof
+//! included, against the public URL. It fetches the issuer's metadata document and its key
+//! set as the validator would (showing the URLs, statuses, cache headers, and each key with
+//! the key policy's verdict) and, given a token (`-`: read from stdin), the validator's
+//! report on it. It never prints the token or the secret: the token's length and header only.
 //!
 //! Exit status: 0 when the configuration works and the token (if given) passes, 1 when not,
 //! 2 for a usage error. `--json` prints the same report for scripts; colours only on a
