@@ -1,7 +1,7 @@
 //! What the doctor checks: the quickstart's settings, from flags or its environment
 //! variables, and the builder the quickstart makes of them.
 
-use bearer_guard::dpop::Dpop;
+use bearer_guard::dpop::{Dpop, DpopMode};
 use bearer_guard::{Algorithm, Validator, ValidatorBuilder};
 
 /// The builder's default algorithms in key set mode: what keys are judged for unless
@@ -116,16 +116,12 @@ impl Config {
             }
         }
         if self.dpop.is_some() || self.public_url.is_some() || self.dpop_proof.is_some() {
-            let dpop = match self.dpop.as_deref().map(str::trim) {
-                None | Some("allowed") => Dpop::allowed(),
-                Some("required") => Dpop::required(),
-                Some("off") => Dpop::off(),
-                Some(other) => {
-                    return Err(format!(
-                        "DPOP must be off, allowed or required, not {other:?}"
-                    ));
-                }
-            };
+            let mode = self
+                .dpop
+                .as_deref()
+                .map_or(Ok(DpopMode::Allowed), |mode| mode.trim().parse())
+                .map_err(|error| format!("DPOP: {error}"))?;
+            let dpop = Dpop::from(mode);
             builder = builder.dpop(match &self.public_url {
                 Some(url) => dpop.public_url(url.trim_end_matches('/')),
                 None => dpop,

@@ -248,20 +248,11 @@ fn configure(demo: Option<&Demo>, secret: Option<&str>, dpop: Dpop) -> Validator
 /// `DPOP` (`off`, `allowed` or `required`; default `allowed`) with `PUBLIC_URL`, and the
 /// replay store of `REDIS_URL` if set.
 async fn dpop_settings(public_url: &str) -> Result<Dpop, String> {
-    let dpop = match var("DPOP")
+    let mode = var("DPOP")
         .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("allowed") => Dpop::allowed(),
-        Some("off") => Dpop::off(),
-        Some("required") => Dpop::required(),
-        Some(other) => {
-            return Err(format!(
-                "DPOP must be off, allowed or required, not {other:?}"
-            ));
-        }
-    };
+        .map_or(Ok(DpopMode::Allowed), str::parse)
+        .map_err(|error| format!("DPOP: {error}"))?;
+    let dpop = Dpop::from(mode);
     let dpop = dpop.public_url(public_url);
     let Some(url) = var("REDIS_URL") else {
         return Ok(dpop);

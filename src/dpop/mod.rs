@@ -72,6 +72,44 @@ pub enum DpopMode {
     Required,
 }
 
+/// Reads a mode from configuration (an environment variable, a file): `off`, `allowed` or
+/// `required`, in any ASCII case.
+///
+/// ```
+/// use bearer_guard::dpop::{Dpop, DpopMode};
+///
+/// let mode: DpopMode = "Required".parse().unwrap();
+/// assert_eq!(Dpop::from(mode).mode(), DpopMode::Required);
+/// assert!("sometimes".parse::<DpopMode>().is_err());
+/// ```
+impl std::str::FromStr for DpopMode {
+    type Err = ParseDpopModeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "off" => Ok(DpopMode::Off),
+            "allowed" => Ok(DpopMode::Allowed),
+            "required" => Ok(DpopMode::Required),
+            _ => Err(ParseDpopModeError(text.to_owned())),
+        }
+    }
+}
+
+/// A text that names no [`DpopMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a DPoP mode is off, allowed or required, not {0:?}")]
+pub struct ParseDpopModeError(String);
+
+/// The default settings of `mode`: [`Dpop::off`], [`Dpop::allowed`] or [`Dpop::required`].
+impl From<DpopMode> for Dpop {
+    fn from(mode: DpopMode) -> Self {
+        Dpop {
+            mode,
+            ..Dpop::default()
+        }
+    }
+}
+
 /// The DPoP settings of a validator ([`ValidatorBuilder::dpop`](crate::ValidatorBuilder::dpop)).
 ///
 /// Defaults: [`DpopMode::Allowed`]; proofs signed with ES256, ES384, PS256, RS256 or EdDSA;
@@ -144,10 +182,7 @@ pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(3600);
 impl Dpop {
     /// DPoP off: the `DPoP` scheme is not recognised and DPoP-bound tokens are refused.
     pub fn off() -> Self {
-        Dpop {
-            mode: DpopMode::Off,
-            ..Dpop::default()
-        }
+        Dpop::from(DpopMode::Off)
     }
 
     /// DPoP allowed (the default): bearer tokens pass, DPoP-bound tokens need a proof.
@@ -157,10 +192,7 @@ impl Dpop {
 
     /// DPoP required: only DPoP-bound tokens with a valid proof.
     pub fn required() -> Self {
-        Dpop {
-            mode: DpopMode::Required,
-            ..Dpop::default()
-        }
+        Dpop::from(DpopMode::Required)
     }
 
     /// The API's public base URL, as clients call it (`https://api.example.com`, or with a

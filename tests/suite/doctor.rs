@@ -455,6 +455,29 @@ async fn a_dpop_request_is_explained_with_its_proof_against_the_public_url() {
     let hint = explanation.first_failure().unwrap().hint.clone().unwrap();
     assert!(hint.contains("`htm`"), "{hint}");
 
+    // A mode that is none is a configuration problem, named (`DPOP`, in any case, as the
+    // quickstart reads it).
+    for (mode, problem) in [("Sometimes", true), ("REQUIRED", false)] {
+        let report = run(
+            &Config {
+                dpop: Some(mode.to_owned()),
+                ..settings(&good)
+            },
+            Some(&token),
+        )
+        .await;
+        let named = report
+            .configuration
+            .problems
+            .iter()
+            .any(|p| p.contains("DPOP") && p.contains("off, allowed or required"));
+        assert_eq!(
+            named, problem,
+            "{mode}: {:?}",
+            report.configuration.problems
+        );
+    }
+
     // A URL the request cannot be made of is reported, not a panic.
     let report = run(
         &Config {
