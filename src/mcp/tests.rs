@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The scope names a body requires under `scopes`, in order.
+fn required_names(scopes: &McpScopes, body: &[u8]) -> Vec<String> {
+    let required = scopes.requirements(&http::HeaderMap::new(), body).unwrap();
+    required
+        .iter()
+        .flat_map(|p| p.names())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn requirements_combine_method_and_tool() {
     let scopes = McpScopes::new()
@@ -10,14 +20,7 @@ fn requirements_combine_method_and_tool() {
             ToolScope::any("find", &["a", "b"]),
         ])
         .method(TOOLS_CALL, ScopePolicy::all(["tools"]));
-    let names = |body: &[u8]| -> Vec<String> {
-        let required = scopes.requirements(&http::HeaderMap::new(), body).unwrap();
-        required
-            .iter()
-            .flat_map(|p| p.names())
-            .map(str::to_owned)
-            .collect()
-    };
+    let names = |body: &[u8]| required_names(&scopes, body);
     assert_eq!(
         names(br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"send"}}"#),
         ["tools", "write"]
@@ -45,14 +48,7 @@ fn a_declared_uri_wins_over_templates_and_every_matching_template_applies() {
             ResourceScope::template("{scheme}://{id}", &["any"]),
         ])
         .prompts(&[PromptScope::any("p", &["a", "b"])]);
-    let names = |body: &[u8]| -> Vec<String> {
-        let required = scopes.requirements(&http::HeaderMap::new(), body).unwrap();
-        required
-            .iter()
-            .flat_map(|p| p.names())
-            .map(str::to_owned)
-            .collect()
-    };
+    let names = |body: &[u8]| required_names(&scopes, body);
     let read = |uri: &str| {
         format!(r#"{{"jsonrpc":"2.0","method":"resources/read","params":{{"uri":"{uri}"}}}}"#)
     };
