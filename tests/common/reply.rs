@@ -7,8 +7,8 @@
 //! Every response that passes through [`send_raw`] (and so [`send`], [`send_token`] and
 //! `Fixture::send`) is checked never to contain the credentials that were sent.
 
-use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::{BoxError, Router};
 use bearer_guard::{AuthError, error::TokenProblem};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use serde_json::Value;
@@ -28,6 +28,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// What a client sees of `response` (any body type: a router's, or a bare tower
+    /// service's), its body read whole (under 1 MiB).
+    pub async fn of<B>(response: http::Response<B>) -> Self
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = response.into_parts();
+        let raw_body = axum::body::to_bytes(Body::new(body), 1 << 20)
+            .await
+            .expect("a body under 1 MiB")
+            .to_vec();
+        Reply::from_parts(parts.status, parts.headers, raw_body)
+    }
+
     /// A reply from the parts of a response, whatever client received it.
     pub fn from_parts(status: StatusCode, headers: HeaderMap, raw_body: Vec<u8>) -> Self {
         let body = serde_json::from_slice(&raw_body)
@@ -98,12 +113,7 @@ pub async fn get_with(app: &Router, uri: &str, headers: &[(HeaderName, &[u8])]) 
         request.headers_mut().append(name.clone(), value);
     }
     let response = app.clone().oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    let raw_body = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .expect("a body under 1 MiB")
-        .to_vec();
-    Reply::from_parts(parts.status, parts.headers, raw_body)
+    Reply::of(response).await
 }
 
 /// The rule: the `Authorization` value, its credentials (after the scheme) and each of their

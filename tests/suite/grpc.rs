@@ -32,12 +32,7 @@ async fn call(validator: &Validator, authorizations: &[&str]) -> Reply {
             .append(header::AUTHORIZATION, value.parse().unwrap());
     }
     let response = service.oneshot(request).await.expect("infallible");
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(Body::new(body), 1 << 20)
-        .await
-        .unwrap()
-        .to_vec();
-    let reply = Reply::from_parts(parts.status, parts.headers, body);
+    let reply = Reply::of(response).await;
     for value in authorizations {
         assert_no_echo(value.as_bytes(), &reply);
     }

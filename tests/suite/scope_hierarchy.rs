@@ -84,9 +84,7 @@ async fn call(app: &Router, token: Option<&str>, tool: &str) -> Reply {
         request.headers_mut().insert(header::AUTHORIZATION, value);
     }
     let response = app.clone().oneshot(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap().to_vec();
-    let reply = Reply::from_parts(parts.status, parts.headers, body);
+    let reply = Reply::of(response).await;
     if let Some(token) = token {
         assert_no_echo(token.as_bytes(), &reply);
     }

@@ -246,12 +246,7 @@ async fn grpc_calls_get_unauthenticated_with_the_step_up_challenge() {
             .body(Body::empty())
             .unwrap();
         let response = service.clone().oneshot(request).await.expect("infallible");
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(Body::new(body), 1 << 20)
-            .await
-            .unwrap()
-            .to_vec();
-        let reply = Reply::from_parts(parts.status, parts.headers, body);
+        let reply = Reply::of(response).await;
         assert_no_echo(token.as_bytes(), &reply);
         assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
         if called {
